@@ -1,0 +1,107 @@
+"""Batches: the manifest contract and where a batch's objects live.
+
+One source of truth for the bucket layout, used by the handlers, the local cloud runner,
+the agent and the CDK stack (the EventBridge filter on the manifest key).
+Key layout (the batch id is the prefix of everything, so purge is one prefix):
+
+    intake bucket:   <batch_id>/pages/<file name>
+                     <batch_id>/manifest.json            (uploaded last; starts the flow)
+    results bucket:  <batch_id>/ocr/<document_id>.json   (engine words + extracted fields)
+                     <batch_id>/documents/<document_id>.json
+                     <batch_id>/results.json, <batch_id>/results.csv
+                     <batch_id>/ack.json                 (download acknowledged)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import PurePosixPath
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_SUFFIX = "/" + MANIFEST_NAME
+BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+class PageEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # page names become object keys and file names: no paths, no odd characters
+        if not _SAFE_FILE.match(v) or ".." in v:
+            raise ValueError("page names are plain file names (letters, digits, . _ -)")
+        return v
+
+
+class BatchManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    batch_id: str = Field(pattern=BATCH_ID_PATTERN)
+    client_id: str
+    created_at: dt.datetime
+    form_id: str = "auto"
+    pages: list[PageEntry]
+
+    @field_validator("pages")
+    @classmethod
+    def _unique(cls, pages: list[PageEntry]) -> list[PageEntry]:
+        names = [p.name for p in pages]
+        if len(set(names)) != len(names):
+            raise ValueError("page names must be unique within a batch")
+        return pages
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def document_id_for(page_name: str) -> str:
+    """The document id of a one-page document: the page's file name without its suffix."""
+    return PurePosixPath(page_name).stem
+
+
+def page_key(batch_id: str, page_name: str) -> str:
+    return f"{batch_id}/pages/{page_name}"
+
+
+def manifest_key(batch_id: str) -> str:
+    return f"{batch_id}{MANIFEST_SUFFIX}"
+
+
+def ocr_key(batch_id: str, document_id: str) -> str:
+    return f"{batch_id}/ocr/{document_id}.json"
+
+
+def document_key(batch_id: str, document_id: str) -> str:
+    return f"{batch_id}/documents/{document_id}.json"
+
+
+def results_json_key(batch_id: str) -> str:
+    return f"{batch_id}/results.json"
+
+
+def results_csv_key(batch_id: str) -> str:
+    return f"{batch_id}/results.csv"
+
+
+def ack_key(batch_id: str) -> str:
+    return f"{batch_id}/ack.json"
+
+
+def batch_prefix(batch_id: str) -> str:
+    return f"{batch_id}/"

@@ -1,0 +1,152 @@
+"""The ``yomitori`` command (one machine). Thin: parse arguments, call the API, translate
+errors into one-line messages and exit codes (:class:`yomitori.errors.ExitCode`).
+Results go to stdout; progress and logs to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from yomitori.errors import ExitCode, YomitoriError
+
+
+def _forms_list(args: argparse.Namespace) -> int:
+    from yomitori.forms import available_forms, load_form
+
+    for form_id in available_forms():
+        form = load_form(form_id)
+        print(f"{form.id}\t{form.title}\t{len(form.fields)} fields")
+    return ExitCode.OK
+
+
+def _forms_render(args: argparse.Namespace) -> int:
+    from yomitori.forms import load_form
+    from yomitori.render import save_blank
+
+    for path in save_blank(load_form(args.form), Path(args.out), dpi=args.dpi):
+        print(path)
+    return ExitCode.OK
+
+
+def _forms_check(args: argparse.Namespace) -> int:
+    from yomitori.forms import load_form_file
+    from yomitori.validation.registry import check_form_validators
+
+    for path in args.files:
+        check_form_validators(load_form_file(Path(path)))
+        print(f"{path}: ok")
+    return ExitCode.OK
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from yomitori.forms import load_form
+    from yomitori.synth import generate
+
+    paths = generate(
+        load_form(args.form), count=args.count, out_dir=Path(args.out), seed=args.seed,
+        fonts=args.font or None, dpi=args.dpi, degrade=args.degrade,
+    )
+    print(f"{len(paths)} forms written to {args.out}")
+    return ExitCode.OK
+
+
+def _process(args: argparse.Namespace) -> int:
+    from yomitori.pipeline import process_directory
+
+    report = process_directory(
+        Path(args.dir), form_id=args.form, out_dir=Path(args.out), engine=args.engine, encoding=args.encoding
+    )
+    print(report.describe())
+    return ExitCode.OK if report.failed == 0 else ExitCode.SOME_DOCUMENTS_FAILED
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from yomitori.evaluate import evaluate_directory
+
+    metrics = evaluate_directory(
+        Path(args.dir), truth_dir=Path(args.truth) if args.truth else None,
+        metrics_out=Path(args.metrics_out) if args.metrics_out else None,
+        plot=Path(args.plot) if args.plot else None,
+        inject_errors=args.inject_errors,
+    )
+    print(metrics.table())
+    return ExitCode.OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from yomitori.demo import run_demo
+
+    return run_demo(count=args.count, out=Path(args.out), metrics_out=args.metrics_out, seed=args.seed,
+                    forms=args.form, cloud_local=args.cloud_local)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yomitori", description="Japanese paper forms to checked data.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    forms = sub.add_parser("forms", help="list, render and check form definitions")
+    fsub = forms.add_subparsers(dest="forms_command", required=True)
+    fsub.add_parser("list", help="the installed forms").set_defaults(func=_forms_list)
+    r = fsub.add_parser("render", help="a printable blank form (PNG and PDF)")
+    r.add_argument("form")
+    r.add_argument("--out", default="blank-forms")
+    r.add_argument("--dpi", type=int, default=300)
+    r.set_defaults(func=_forms_render)
+    c = fsub.add_parser("check", help="validate form definition files")
+    c.add_argument("files", nargs="+")
+    c.set_defaults(func=_forms_check)
+
+    s = sub.add_parser("synth", help="filled-in sample forms with a truth file each")
+    s.add_argument("form")
+    s.add_argument("--count", type=int, default=10)
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--font", action="append", help="a handwriting font file (repeatable)")
+    s.add_argument("--dpi", type=int, choices=(200, 300), default=300)
+    s.add_argument("--degrade", choices=("none", "light", "heavy"), default="light")
+    s.set_defaults(func=_synth)
+
+    pr = sub.add_parser("process", help="read a folder of scans into results")
+    pr.add_argument("dir")
+    pr.add_argument("--form", required=True)
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--engine", default="tesseract", choices=("tesseract", "fake"))
+    pr.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"),
+                    help="results.csv encoding (utf-8 with BOM, or cp932 for older systems)")
+    pr.set_defaults(func=_process)
+
+    e = sub.add_parser("eval", help="score results against truth files")
+    e.add_argument("dir", help="the output folder of `process`")
+    e.add_argument("--truth", help="folder of truth files (default: the scans folder recorded by process)")
+    e.add_argument("--metrics-out")
+    e.add_argument("--plot")
+    e.add_argument("--inject-errors", action="store_true",
+                   help="also measure how many injected OCR confusions the validators catch")
+    e.set_defaults(func=_eval)
+
+    d = sub.add_parser("demo", help="synth, process and eval in one go")
+    d.add_argument("--count", type=int, default=20)
+    d.add_argument("--out", default="demo-out")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--form", action="append", help="forms to include (default: all)")
+    d.add_argument("--metrics-out")
+    d.add_argument("--cloud-local", action="store_true", help="go through the local cloud path (moto)")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except YomitoriError as e:
+        print(f"yomitori: {e.message}\n  what to do: {e.action}", file=sys.stderr)
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        print("yomitori: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The document result contract (see DESIGN.md, "Core data contracts").
+
+Personal values live only in these objects (stored in S3 or the local store). Anything that
+leaves for logs, metrics or Step Functions payloads goes through :meth:`DocumentResult.summary`,
+which carries ids, counts and reason codes only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESULT_SCHEMA_VERSION = 1
+
+
+class FieldStatus(StrEnum):
+    ACCEPTED = "accepted"
+    NEEDS_REVIEW = "needs_review"
+    INVALID = "invalid"
+    CORRECTED = "corrected"
+    ILLEGIBLE = "illegible"  # a person looked and could not read it (保留), with a reason
+
+
+class Suggestion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str
+    reason: str  # a reason code, e.g. "postal_code_address_prefix"
+
+
+class FieldResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = ""  # normalised ("" when nothing was written)
+    raw: str = ""  # as the engine read it
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    box: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) in scan pixels
+    status: FieldStatus = FieldStatus.NEEDS_REVIEW
+    reasons: list[str] = Field(default_factory=list)
+    suggestion: Suggestion | None = None
+
+
+class DocumentError(BaseModel):
+    """Why a whole document could not be read, and what to do; no personal values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    action: str
+
+
+class DocumentResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = RESULT_SCHEMA_VERSION
+    batch_id: str
+    document_id: str
+    source: str  # the input file name, so every input can be traced to its result
+    form_id: str | None = None
+    page_keys: list[str] = Field(default_factory=list)
+    fields: dict[str, FieldResult] = Field(default_factory=dict)
+    error: DocumentError | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def count(self, status: FieldStatus) -> int:
+        return sum(1 for f in self.fields.values() if f.status is status)
+
+    @property
+    def needs_person(self) -> bool:
+        return any(f.status in (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID) for f in self.fields.values())
+
+    def summary(self) -> dict:
+        """Ids, counts and reason codes only: safe for logs, metrics and state payloads."""
+        return {
+            "batch_id": self.batch_id,
+            "document_id": self.document_id,
+            "form_id": self.form_id,
+            "error": self.error.code if self.error else None,
+            "accepted": self.count(FieldStatus.ACCEPTED),
+            "needs_review": self.count(FieldStatus.NEEDS_REVIEW),
+            "invalid": self.count(FieldStatus.INVALID),
+            "corrected": self.count(FieldStatus.CORRECTED),
+        }

@@ -1,0 +1,90 @@
+"""Review routing: a field is ``accepted`` only when its confidence clears the threshold of
+its type AND every validator passes; otherwise it goes to a person (``needs_review``) or is
+``invalid`` (the value cannot be true). Runs in Lambda (validate step) and on one machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
+from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
+
+# Chosen from `yomitori eval --plot` on the demo set (see README); overridable per deployment
+# and per field (`threshold:` in the form definition).
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    FieldType.TEXT: 0.80,
+    FieldType.KANA: 0.80,
+    FieldType.DIGITS: 0.85,
+    FieldType.DATE: 0.85,
+    FieldType.CHECKBOX: 0.90,
+    FieldType.CHOICE: 0.90,
+}
+
+LOW_CONFIDENCE = "low_confidence"
+REQUIRED = "required"
+
+
+def field_findings(f: FieldDef, value: str, ctx: ValidationContext) -> list[Finding]:
+    """All findings of one field's validators (empty optional fields are not validated)."""
+    if not value:
+        return [Finding(REQUIRED)] if f.required else []
+    ctx.field = f
+    findings: list[Finding] = []
+    for spec in f.validators:
+        if spec.name == REQUIRED:
+            continue  # handled above, for empty values only
+        findings.extend(get_validator(spec.name)(value, ctx, **spec.args))
+    return findings
+
+
+def decide(f: FieldDef, result: FieldResult, findings: list[Finding], thresholds: Mapping[str, float]) -> None:
+    """Set status, reasons and suggestion of ``result`` from its findings and confidence."""
+    reasons = list(dict.fromkeys(x.code for x in findings))
+    threshold = f.threshold if f.threshold is not None else thresholds.get(f.type, 0.9)
+    if result.confidence < threshold:
+        reasons.append(LOW_CONFIDENCE)
+    result.reasons = reasons
+    suggestions = [x.suggestion for x in findings if x.suggestion is not None]
+    result.suggestion = suggestions[0] if suggestions else None
+    if any(x.severity is Severity.INVALID for x in findings):
+        result.status = FieldStatus.INVALID
+    elif reasons:
+        result.status = FieldStatus.NEEDS_REVIEW
+    else:
+        result.status = FieldStatus.ACCEPTED
+
+
+def route_document(
+    form: FormDefinition,
+    doc: DocumentResult,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    today: dt.date | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> DocumentResult:
+    """Validate every field of ``doc`` and route it. Fields a person already settled
+    (``corrected``, ``illegible``) keep their status. Returns the same object."""
+    thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    values = {name: fr.value for name, fr in doc.fields.items()}
+    ctx = ValidationContext(form=form, values=values, today=today or dt.date.today(), options=options or {})
+    per_field: dict[str, list[Finding]] = {}
+    for f in form.fields:
+        result = doc.fields.get(f.name)
+        if result is None:
+            continue
+        per_field[f.name] = field_findings(f, result.value, ctx)
+    ctx.field = None
+    for spec in form.rules:
+        for finding in get_rule(spec.name)(ctx, **spec.args):
+            if finding.field in per_field:
+                per_field[finding.field].append(finding)
+    for f in form.fields:
+        result = doc.fields.get(f.name)
+        if result is None or result.status in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE):
+            continue
+        decide(f, result, per_field[f.name], thresholds)
+    return doc
