@@ -1,0 +1,325 @@
+"""The review store on DynamoDB (tables and key names from ``yomitori.settings``).
+
+* review-task table: one item per waiting gate (``task_kind`` = ``review``) holding the task
+  token and a map ``docs`` of document id -> {done, leased_by, lease_expires}. Leases are
+  conditional updates on that map entry, so two reviewers never hold the same document.
+* audit table: audit records (``event_id`` = ``audit#<time>#<uuid>``) and deletion records
+  (``deletion#<time>#<uuid>``). No TTL: they are the evidence, and hold no personal values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from yomitori import settings
+from yomitori.store.base import (
+    AuditRecord,
+    DeletionRecord,
+    GateMissing,
+    GateReleaser,
+    Lease,
+    LeaseConflict,
+    QueueItem,
+    ReviewGate,
+    ReviewStore,
+    utcnow,
+)
+
+GATE_TTL_DAYS = 14  # a gate nobody finishes disappears with the batch's other transient items
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat()
+
+
+class DynamoReviewStore(ReviewStore):
+    def __init__(
+        self,
+        review_table: str,
+        audit_table: str,
+        *,
+        client: Any | None = None,
+        client_factory: Callable[[], Any] | None = None,
+    ):
+        self.review_table = review_table
+        self.audit_table = audit_table
+        self._client = client
+        self._factory = client_factory
+        self.pk = settings.REVIEW_TASKS.partition_key
+        self.sk = settings.REVIEW_TASKS.sort_key
+        self.ttl = settings.REVIEW_TASKS.ttl_attribute
+
+    @property
+    def ddb(self) -> Any:
+        if self._client is None:
+            if self._factory is not None:
+                self._client = self._factory()
+            else:
+                from yomitori.store.clients import client
+
+                self._client = client("dynamodb")
+        return self._client
+
+    def _key(self, batch_id: str) -> dict:
+        return {self.pk: {"S": batch_id}, self.sk: {"S": settings.TASK_KIND_REVIEW}}
+
+    @staticmethod
+    def _conditional_failed(e: Exception) -> bool:
+        return getattr(e, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+    def _item(self, batch_id: str) -> dict | None:
+        return self.ddb.get_item(
+            TableName=self.review_table, Key=self._key(batch_id), ConsistentRead=True
+        ).get("Item")
+
+    def open_gate(self, batch_id, task_token, document_ids, *, form_id=None, now=None) -> ReviewGate:
+        now = now or utcnow()
+        item = self._item(batch_id)
+        if item is None:
+            new = {
+                **self._key(batch_id),
+                "task_token": {"S": task_token},
+                "opened_at": {"S": _iso(now)},
+                "docs": {"M": {d: {"M": {"done": {"BOOL": False}}} for d in document_ids}},
+                self.ttl: {"N": str(int((now + dt.timedelta(days=GATE_TTL_DAYS)).timestamp()))},
+            }
+            if form_id:
+                new["form_id"] = {"S": form_id}
+            try:
+                self.ddb.put_item(
+                    TableName=self.review_table,
+                    Item=new,
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": self.pk},
+                )
+            except Exception as e:  # a retry raced us: fall through to the update path
+                if not self._conditional_failed(e):
+                    raise
+        # (re)record the token and add documents not yet known, keeping what is done
+        names = {"#t": "task_token"}
+        sets = ["#t = :t"]
+        values: dict = {":t": {"S": task_token}, ":new": {"M": {"done": {"BOOL": False}}}}
+        for i, d in enumerate(document_ids):
+            names[f"#d{i}"] = d
+            sets.append(f"docs.#d{i} = if_not_exists(docs.#d{i}, :new)")
+        self.ddb.update_item(
+            TableName=self.review_table,
+            Key=self._key(batch_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        gate = self.get_gate(batch_id)
+        assert gate is not None
+        return gate
+
+    def get_gate(self, batch_id: str) -> ReviewGate | None:
+        item = self._item(batch_id)
+        return None if item is None else self._gate(item)
+
+    def _gate(self, item: dict) -> ReviewGate:
+        docs = {d: v["M"] for d, v in item.get("docs", {}).get("M", {}).items()}
+        return ReviewGate(
+            batch_id=item[self.pk]["S"],
+            task_token=item["task_token"]["S"],
+            form_id=item.get("form_id", {}).get("S"),
+            opened_at=dt.datetime.fromisoformat(item["opened_at"]["S"]),
+            released_at=dt.datetime.fromisoformat(item["released_at"]["S"])
+            if "released_at" in item
+            else None,
+            pending=sorted(d for d, v in docs.items() if not v["done"]["BOOL"]),
+            done=sorted(d for d, v in docs.items() if v["done"]["BOOL"]),
+        )
+
+    def queue(self, batch_id=None, *, now=None) -> list[QueueItem]:
+        now = now or utcnow()
+        if batch_id is not None:
+            item = self._item(batch_id)
+            items = [item] if item else []
+        else:  # small table (one item per open batch): a filtered scan is fine
+            items = []
+            for page in self.ddb.get_paginator("scan").paginate(
+                TableName=self.review_table,
+                FilterExpression="#k = :k",
+                ExpressionAttributeNames={"#k": self.sk},
+                ExpressionAttributeValues={":k": {"S": settings.TASK_KIND_REVIEW}},
+            ):
+                items.extend(page.get("Items", []))
+        out = []
+        for item in items:
+            if "released_at" in item:
+                continue
+            for d, v in sorted(item.get("docs", {}).get("M", {}).items()):
+                v = v["M"]
+                if v["done"]["BOOL"]:
+                    continue
+                exp = dt.datetime.fromisoformat(v["lease_expires"]["S"]) if "lease_expires" in v else None
+                live = exp is not None and exp > now
+                out.append(
+                    QueueItem(
+                        batch_id=item[self.pk]["S"],
+                        document_id=d,
+                        leased_by=v["leased_by"]["S"] if live else None,
+                        lease_expires=exp if live else None,
+                    )
+                )
+        return out
+
+    def _try_lease(self, batch_id, document_id, reviewer, now, expires) -> bool:
+        try:
+            self.ddb.update_item(
+                TableName=self.review_table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET docs.#d.leased_by = :r, docs.#d.lease_expires = :e",
+                ConditionExpression=(
+                    "attribute_exists(docs.#d) AND docs.#d.done = :f AND attribute_not_exists(released_at) "
+                    "AND (attribute_not_exists(docs.#d.leased_by) OR docs.#d.leased_by = :r "
+                    "OR docs.#d.lease_expires <= :now)"
+                ),
+                ExpressionAttributeNames={"#d": document_id},
+                ExpressionAttributeValues={
+                    ":r": {"S": reviewer},
+                    ":e": {"S": _iso(expires)},
+                    ":now": {"S": _iso(now)},
+                    ":f": {"BOOL": False},
+                },
+            )
+            return True
+        except Exception as e:
+            if self._conditional_failed(e):
+                return False
+            raise
+
+    def lease(self, batch_id, reviewer, *, document_id=None, seconds=900, now=None) -> Lease | None:
+        now = now or utcnow()
+        expires = now + dt.timedelta(seconds=seconds)
+        if document_id is not None:
+            if not self._try_lease(batch_id, document_id, reviewer, now, expires):
+                raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else or is done.")
+            return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)
+        candidates = [q.document_id for q in self.queue(batch_id, now=now) if q.leased_by in (None, reviewer)]
+        for d in candidates:  # another reviewer may win a candidate between read and write
+            if self._try_lease(batch_id, d, reviewer, now, expires):
+                return Lease(batch_id=batch_id, document_id=d, reviewer=reviewer, expires_at=expires)
+        return None
+
+    def release_lease(self, batch_id, document_id, reviewer) -> None:
+        try:
+            self.ddb.update_item(
+                TableName=self.review_table,
+                Key=self._key(batch_id),
+                UpdateExpression="REMOVE docs.#d.leased_by, docs.#d.lease_expires",
+                ConditionExpression="docs.#d.leased_by = :r",
+                ExpressionAttributeNames={"#d": document_id},
+                ExpressionAttributeValues={":r": {"S": reviewer}},
+            )
+        except Exception as e:
+            if not self._conditional_failed(e):
+                raise
+
+    def complete(self, batch_id, document_id, reviewer, *, now=None) -> list[str]:
+        gate = self.get_gate(batch_id)
+        if gate is None:
+            raise GateMissing(f"Batch '{batch_id}' has no review gate.")
+        if document_id not in gate.pending + gate.done:
+            raise LeaseConflict(f"Document '{document_id}' is not part of the review of batch '{batch_id}'.")
+        if document_id in gate.pending:
+            try:
+                self.ddb.update_item(
+                    TableName=self.review_table,
+                    Key=self._key(batch_id),
+                    UpdateExpression="SET docs.#d.done = :t REMOVE docs.#d.leased_by, docs.#d.lease_expires",
+                    ConditionExpression="docs.#d.leased_by = :r OR docs.#d.done = :t",
+                    ExpressionAttributeNames={"#d": document_id},
+                    ExpressionAttributeValues={":r": {"S": reviewer}, ":t": {"BOOL": True}},
+                )
+            except Exception as e:
+                if self._conditional_failed(e):
+                    raise LeaseConflict(
+                        f"Document '{document_id}' is not leased to you.",
+                        action="Lease the document again before submitting.",
+                    ) from None
+                raise
+        return self.remaining(batch_id)
+
+    def mark_released(self, batch_id, *, now=None) -> None:
+        self.ddb.update_item(
+            TableName=self.review_table,
+            Key=self._key(batch_id),
+            UpdateExpression="SET released_at = if_not_exists(released_at, :n)",
+            ExpressionAttributeValues={":n": {"S": _iso(now or utcnow())}},
+        )
+
+    def _put_audit(self, kind: str, batch_id: str, at: dt.datetime, body: str) -> None:
+        event_id = f"{kind}#{_iso(at)}#{uuid.uuid4().hex}"
+        self.ddb.put_item(
+            TableName=self.audit_table,
+            Item={
+                settings.AUDIT.partition_key: {"S": batch_id},
+                settings.AUDIT.sort_key: {"S": event_id},
+                "record": {"S": body},
+            },
+        )
+
+    def _query_audit(self, kind: str, batch_id: str) -> list[str]:
+        pk, sk = settings.AUDIT.partition_key, settings.AUDIT.sort_key
+        out = []
+        for page in self.ddb.get_paginator("query").paginate(
+            TableName=self.audit_table,
+            KeyConditionExpression="#p = :p AND begins_with(#s, :k)",
+            ExpressionAttributeNames={"#p": pk, "#s": sk},
+            ExpressionAttributeValues={":p": {"S": batch_id}, ":k": {"S": kind + "#"}},
+            ConsistentRead=True,
+        ):
+            out.extend(i["record"]["S"] for i in page.get("Items", []))
+        return out
+
+    def audit(self, record: AuditRecord) -> None:
+        self._put_audit("audit", record.batch_id, record.at, record.model_dump_json())
+
+    def audit_trail(self, batch_id: str) -> list[AuditRecord]:
+        return sorted(
+            (AuditRecord.model_validate_json(r) for r in self._query_audit("audit", batch_id)),
+            key=lambda r: r.at,
+        )
+
+    def record_deletion(self, record: DeletionRecord) -> None:
+        self._put_audit("deletion", record.batch_id, record.at, record.model_dump_json())
+
+    def deletions(self, batch_id: str) -> list[DeletionRecord]:
+        return [DeletionRecord.model_validate(json.loads(r)) for r in self._query_audit("deletion", batch_id)]
+
+    def delete_batch(self, batch_id: str) -> int:
+        """Delete every review-task item of the batch (the review gate and the ack token)."""
+        n = 0
+        resp = self.ddb.query(
+            TableName=self.review_table,
+            KeyConditionExpression="#p = :p",
+            ExpressionAttributeNames={"#p": self.pk},
+            ExpressionAttributeValues={":p": {"S": batch_id}},
+            ConsistentRead=True,
+        )
+        for item in resp.get("Items", []):
+            self.ddb.delete_item(
+                TableName=self.review_table, Key={self.pk: item[self.pk], self.sk: item[self.sk]}
+            )
+            n += 1
+        return n
+
+
+class StepFunctionsGateReleaser(GateReleaser):
+    """``SendTaskSuccess`` for the task token the review gate is waiting on."""
+
+    def __init__(self, *, client: Any | None = None):
+        self._client = client
+
+    def release(self, task_token: str, output: dict) -> None:
+        if self._client is None:
+            from yomitori.store.clients import client
+
+            self._client = client("stepfunctions")
+        self._client.send_task_success(taskToken=task_token, output=json.dumps(output))
