@@ -1,0 +1,64 @@
+"""Template-driven extraction: one scanned page in, one :class:`DocumentResult` out.
+
+load safely -> find the registration marks -> orientation -> warp onto the template ->
+check the form code -> read every field by type -> normalise. Routing (statuses) is left to
+:func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
+from yomitori.extract.crops import box_px, drop_out
+from yomitori.extract.fields import CropReader, PageWordsReader, read_field
+from yomitori.extract.images import load_grey
+from yomitori.forms.schema import FormDefinition
+from yomitori.ocr.engine import OcrEngine
+from yomitori.results import DocumentResult
+
+
+def extract_document(
+    image: bytes | Path,
+    form: FormDefinition,
+    engine: OcrEngine,
+    *,
+    batch_id: str,
+    document_id: str,
+    source: str,
+) -> DocumentResult:
+    """Read every field of ``form`` from one page image.
+
+    Fills value, raw, confidence and box (in pixels of the original scan) per field; statuses
+    are left for routing. Raises :class:`yomitori.errors.DocumentError` with code
+    ``empty_file``, ``not_an_image``, ``corrupt_image``, ``image_too_large``, ``blank_page``,
+    ``no_registration_marks`` or ``wrong_form`` when the page cannot be read."""
+    started = time.perf_counter()
+    grey = load_grey(image, name=source)
+    page, alignment = align_page(grey, form)
+    del grey
+    check_form_code(page, form)
+    if engine.reads_pages:
+        words = engine.read_page(Image.fromarray(drop_out(page)))
+        reader = PageWordsReader(page, words)
+    else:
+        reader = CropReader(page, engine)
+    fields = {}
+    for f in form.fields:
+        result = read_field(reader, page, f)
+        result.box = alignment.to_scan_box(box_px(f.box))
+        fields[f.name] = result
+    return DocumentResult(
+        batch_id=batch_id,
+        document_id=document_id,
+        source=source,
+        form_id=form.id,
+        fields=fields,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+__all__ = ["WORK_DPI", "Alignment", "extract_document"]

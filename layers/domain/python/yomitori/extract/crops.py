@@ -1,0 +1,78 @@
+"""Field crops from an aligned page, with the drop-out colour removed.
+
+Boxes and cell lines print in a pale red that a greyscale scan turns into light grey (about
+170 of 255); handwriting is near black. Everything lighter than ``DROPOUT_CUT`` becomes white,
+and crops are taken a little inside the printed lines, so only the writing reaches the engine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from yomitori.extract.align import WORK_DPI
+from yomitori.forms.layout import mm_to_px
+from yomitori.forms.schema import Box
+
+DROPOUT_CUT = 145  # lighter than this is paper or drop-out print
+INK = 128
+MIN_INK_MM2 = 0.8  # less ink than this is a speck, not writing
+PAD_PX = 14
+
+
+def box_px(box: Box, inset_mm: float = 0.0, dpi: int = WORK_DPI) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of ``box`` on the working page, shrunk by ``inset_mm``."""
+    return (round(mm_to_px(box.x + inset_mm, dpi)), round(mm_to_px(box.y + inset_mm, dpi)),
+            round(mm_to_px(box.right - inset_mm, dpi)), round(mm_to_px(box.bottom - inset_mm, dpi)))
+
+
+def crop(page: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    h, w = page.shape
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+    return page[y0:y1, x0:x1]
+
+
+def drop_out(arr: np.ndarray) -> np.ndarray:
+    """A copy with the drop-out print (and paper noise) turned white."""
+    out = arr.copy()
+    out[out >= DROPOUT_CUT] = 255
+    return out
+
+
+def ink_pixels(arr: np.ndarray) -> int:
+    return int(np.count_nonzero(arr < INK))
+
+
+def min_ink_pixels(dpi: int = WORK_DPI) -> int:
+    return round(MIN_INK_MM2 * mm_to_px(1.0, dpi) ** 2)
+
+
+def has_writing(arr: np.ndarray, dpi: int = WORK_DPI) -> bool:
+    return ink_pixels(arr) >= min_ink_pixels(dpi)
+
+
+def ink_bounds(arr: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The bounding box of ink in ``arr`` (left, top, right, bottom), or None."""
+    mask = arr < INK
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def to_ocr_image(arr: np.ndarray, *, pad: int = PAD_PX, max_height: int | None = None,
+                 min_height: int | None = None) -> Image.Image:
+    """Tight crop around the ink, resized into Tesseract's comfortable range, on a white margin."""
+    bounds = ink_bounds(arr)
+    if bounds is not None:
+        x0, y0, x1, y1 = bounds
+        arr = arr[y0:y1, x0:x1]
+    img = Image.fromarray(arr)
+    h = img.height
+    if max_height and h > max_height:
+        img = img.resize((max(1, round(img.width * max_height / h)), max_height), Image.LANCZOS)
+    elif min_height and h < min_height:
+        img = img.resize((max(1, round(img.width * min_height / h)), min_height), Image.LANCZOS)
+    canvas = Image.new("L", (img.width + 2 * pad, img.height + 2 * pad), 255)
+    canvas.paste(img, (pad, pad))
+    return canvas

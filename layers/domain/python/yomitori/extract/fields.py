@@ -1,0 +1,200 @@
+"""Reading each field of an aligned page, by field type.
+
+Two readers give the same answers to the field logic: :class:`CropReader` hands each field
+(or each character cell) to an engine that reads crops (Tesseract); :class:`PageWordsReader`
+takes the words an engine found on the whole page once (Textract) and assigns them to fields
+by where their centres fall. Tick boxes are decided by ink in both cases.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from yomitori.extract.checkbox import decide_checkbox, decide_choice, is_ticked, tick_confidence, tick_ratio
+from yomitori.extract.crops import box_px, crop, drop_out, has_writing, ink_bounds, ink_pixels, to_ocr_image
+from yomitori.extract.dates import SEIREKI, assemble_date
+from yomitori.forms.layout import cell_boxes, date_layout
+from yomitori.forms.schema import Box, FieldDef, FieldType
+from yomitori.normalise import normalise_value
+from yomitori.ocr.engine import FieldHint, OcrEngine, Word
+from yomitori.results import FieldResult
+
+LINE_INSET_MM = 0.5
+CELL_INSET_MM = 0.7
+EMPTY_CONFIDENCE = 0.97  # nothing written and no ink at all
+SPECK_CONFIDENCE = 0.6  # a little ink, too little to be writing: a person should glance
+LINE_MAX_HEIGHT = 72  # px; Tesseract's LSTM works on ~36 px lines, larger only costs time
+CELL_HEIGHT = 48
+CELL_LINE_HEIGHT = 32  # px per character when cells are set on one line
+CELL_LINE_GAP = 0.3  # gap between composed cells, as a share of the line height
+CELL_MISMATCH_CONFIDENCE = 0.4
+SPACE_GAP = 0.55
+
+
+def combine(confs: Sequence[float]) -> float:
+    """A field is as sure as its least sure part, pulled a little towards the mean."""
+    if not confs:
+        return 0.0
+    return round(0.7 * min(confs) + 0.3 * (sum(confs) / len(confs)), 4)
+
+
+class CropReader:
+    """Reads crops of the working page with an engine that reads fields."""
+
+    def __init__(self, page: np.ndarray, engine: OcrEngine):
+        self.page = page
+        self.engine = engine
+
+    def _empty(self, arr: np.ndarray) -> tuple[str, float]:
+        return "", (EMPTY_CONFIDENCE if ink_pixels(arr) == 0 else SPECK_CONFIDENCE)
+
+    def read_line(self, box: Box, hint: FieldHint) -> tuple[str, float]:
+        arr = drop_out(crop(self.page, box_px(box, LINE_INSET_MM)))
+        if not has_writing(arr):
+            return self._empty(arr)
+        reading = self.engine.read_field(to_ocr_image(arr, max_height=LINE_MAX_HEIGHT), hint)
+        return reading.text, reading.confidence
+
+    def read_cells(self, cells: list[Box], hint: FieldHint) -> tuple[str, float]:
+        """The characters of a row of one-character cells, left to right, empty cells skipped.
+
+        The written cells are set side by side on one clean line and read at once (the LSTM
+        reads a line far better than lone characters); if the count of characters read does
+        not match the count of written cells, each cell is read alone and the field is left
+        for a person."""
+        arrs = [drop_out(crop(self.page, box_px(c, CELL_INSET_MM))) for c in cells]
+        written = [a for a in arrs if has_writing(a)]
+        blank_conf = min((self._empty(a)[1] for a in arrs if not has_writing(a)), default=EMPTY_CONFIDENCE)
+        if not written:
+            return "", blank_conf
+        line_hint = FieldHint(field_type=hint.field_type, single_char=False, name=hint.name)
+        reading = self.engine.read_field(compose_cells(written), line_hint)
+        text = reading.text.replace(" ", "")
+        if len(text) == len(written):
+            return text, min(reading.confidence, blank_conf)
+        parts, confs = [], []
+        for arr in written:
+            img = to_ocr_image(arr, max_height=CELL_HEIGHT, min_height=CELL_HEIGHT, pad=20)
+            r = self.engine.read_field(img, hint)
+            parts.append(r.text.strip())
+            confs.append(r.confidence)
+        return "".join(parts), min(combine(confs), CELL_MISMATCH_CONFIDENCE)
+
+
+class PageWordsReader:
+    """Assigns words an engine read from the whole working page to field boxes."""
+
+    def __init__(self, page: np.ndarray, words: list[Word]):
+        self.page = page
+        self.words = words
+
+    def read_line(self, box: Box, hint: FieldHint) -> tuple[str, float]:
+        x0, y0, x1, y1 = box_px(box)
+        inside = [w for w in self.words
+                  if x0 <= (w.box[0] + w.box[2]) / 2 <= x1 and y0 <= (w.box[1] + w.box[3]) / 2 <= y1]
+        if not inside:
+            arr = drop_out(crop(self.page, box_px(box, LINE_INSET_MM)))
+            if has_writing(arr):
+                return "", 0.0  # ink the engine did not read: a person must look
+            return "", EMPTY_CONFIDENCE
+        inside.sort(key=lambda w: w.box[0])
+        return join_words(inside), combine([w.confidence for w in inside])
+
+    def read_cells(self, cells: list[Box], hint: FieldHint) -> tuple[str, float]:
+        text, conf = self.read_line(_bounding(cells), hint)
+        return text.replace(" ", ""), conf
+
+
+def compose_cells(arrs: list[np.ndarray], height: int = CELL_LINE_HEIGHT,
+                  gap: float = CELL_LINE_GAP) -> Image.Image:
+    """Written cells cut to their ink, scaled to one height and set on one line with even gaps."""
+    pieces = []
+    for a in arrs:
+        b = ink_bounds(a)
+        if b is not None:
+            pieces.append(a[b[1]:b[3], b[0]:b[2]])
+    tallest = max(p.shape[0] for p in pieces)
+    scale = height / tallest
+    imgs = [Image.fromarray(p).resize((max(1, round(p.shape[1] * scale)), max(1, round(p.shape[0] * scale))),
+                                      Image.LANCZOS) for p in pieces]
+    g = max(4, round(gap * height))
+    canvas = Image.new("L", (sum(i.width for i in imgs) + g * (len(imgs) + 1), height + 2 * g), 255)
+    x = g
+    for i in imgs:
+        canvas.paste(i, (x, g + (height - i.height) // 2))
+        x += i.width + g
+    return canvas
+
+
+def join_words(words: list[Word]) -> str:
+    """Words left to right; a space only where the gap on paper is wide (Japanese has none)."""
+    heights = [w.box[3] - w.box[1] for w in words if w.box[3] > w.box[1]]
+    unit = statistics.median(heights) if heights else 1
+    out = [words[0].text]
+    for prev, cur in zip(words, words[1:], strict=False):
+        if cur.box[0] - prev.box[2] > SPACE_GAP * unit:
+            out.append(" ")
+        out.append(cur.text)
+    return "".join(out)
+
+
+def _hint(f: FieldDef, field_type: str | None = None, single: bool = False) -> FieldHint:
+    return FieldHint(field_type=field_type or str(f.type), charset=f.charset, single_char=single, name=f.name)
+
+
+def _read_cells(reader, cells: list[Box], hint: FieldHint) -> tuple[str, float]:
+    return reader.read_cells(cells, hint)
+
+
+def _bounding(boxes: list[Box]) -> Box:
+    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
+    return Box(x=x0, y=y0, w=max(b.right for b in boxes) - x0, h=max(b.bottom for b in boxes) - y0)
+
+
+def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
+    lay = date_layout(f)
+    era, era_conf = decide_choice([(name, tick_ratio(page, box)) for name, box in lay.eras])
+    hint = FieldHint(field_type="digits", single_char=True, name=f.name)
+    parts, confs = [], [era_conf]
+    for group in lay.digit_groups:
+        text, conf = _read_cells(reader, group, hint)
+        parts.append(text)
+        confs.append(conf)
+    year, month, day = parts
+    if not (year or month or day):
+        return FieldResult(value="", raw="", confidence=combine(confs) if era == "" else 0.5)
+    if not era:
+        # No calendar ticked: four digits can only be a Western year; anything else needs a person.
+        era, confs[0] = (SEIREKI, 0.6) if len(year) == 4 else (lay.eras[0][0], 0.0)
+    reading = assemble_date(era, year, month, day)
+    conf = combine(confs)
+    if reading.problem:
+        conf = min(conf, 0.3)
+    return FieldResult(value=reading.iso or reading.raw, raw=reading.raw, confidence=conf)
+
+
+def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
+    """Value (normalised), raw text and confidence of one field; box and status are left to
+    the caller and to routing."""
+    if f.type is FieldType.CHECKBOX:
+        ratio = tick_ratio(page, f.box)
+        value, conf = decide_checkbox(ratio)
+        return FieldResult(value=value, raw=value, confidence=conf)
+    if f.type is FieldType.CHOICE:
+        value, conf = decide_choice([(o.value, tick_ratio(page, o.box)) for o in f.options])
+        return FieldResult(value=value, raw=value, confidence=conf)
+    if f.type is FieldType.DATE:
+        return read_date(reader, page, f)
+    if f.cells:
+        raw, conf = _read_cells(reader, cell_boxes(f), _hint(f, single=True))
+    else:
+        raw, conf = reader.read_line(f.box, _hint(f))
+    value = normalise_value(str(f.type), raw, f.charset)
+    return FieldResult(value=value, raw=raw, confidence=conf)
+
+
+__all__ = ["CropReader", "PageWordsReader", "combine", "is_ticked", "read_field", "tick_confidence"]

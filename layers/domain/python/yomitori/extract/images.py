@@ -1,0 +1,79 @@
+"""Safe loading of one scanned page into a greyscale array.
+
+A page comes from a scanner folder or an upload: it may be empty, not an image, cut short or
+a decompression bomb. Each case becomes a :class:`yomitori.errors.DocumentError` with a stable
+code and a message that says what is wrong and what to do (never a traceback, never a value).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from yomitori.errors import DocumentError
+
+# A4 at 600 dpi is 35 MP, A3 at 400 dpi 31 MP: anything far above is not a page scan, and
+# decoding it would blow the memory budget of a worker.
+MAX_PIXELS = 60_000_000
+
+RESCAN = "Rescan the page (whole page, 200-300 dpi, PNG or JPEG) and add it to a new batch."
+
+
+def doc_error(code: str, message: str, action: str = RESCAN) -> DocumentError:
+    return DocumentError(message, code=code, action=action)
+
+
+def load_grey(image: bytes | Path, *, name: str = "the file") -> np.ndarray:
+    """Decode ``image`` (bytes or a path) into an 8-bit greyscale array (rows, columns).
+
+    Raises DocumentError with code ``empty_file``, ``not_an_image``, ``corrupt_image`` or
+    ``image_too_large``. Multi-page files use their first page."""
+    if isinstance(image, Path | str):
+        try:
+            data = Path(image).read_bytes()
+        except OSError as e:
+            raise doc_error("unreadable_file", f"{name} could not be read ({e.strerror}).",
+                            "Check that the file exists and is readable, then run again.") from None
+    else:
+        data = bytes(image)
+    if not data:
+        raise doc_error("empty_file", f"{name} is empty (0 bytes).")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_large(name) from None
+        except UnidentifiedImageError:
+            raise doc_error("not_an_image", f"{name} is not an image Pillow can read (PNG, JPEG, TIFF).",
+                            "Save the scan as PNG or JPEG and add it to a new batch.") from None
+        except Exception:  # noqa: BLE001 - any decoder failure on the header is a corrupt file
+            raise _corrupt(name) from None
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise _too_large(name, w, h)
+        try:
+            img.load()
+            grey = img.convert("L") if img.mode != "L" else img
+            return np.asarray(grey, dtype=np.uint8).copy()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_large(name) from None
+        except Exception:  # noqa: BLE001 - truncated data, bad checksums, broken JPEG streams
+            raise _corrupt(name) from None
+        finally:
+            img.close()
+
+
+def _too_large(name: str, w: int | None = None, h: int | None = None) -> DocumentError:
+    size = f" ({w}x{h} pixels)" if w else ""
+    return doc_error("image_too_large", f"{name} is too large to be a page scan{size}; the limit is "
+                     f"{MAX_PIXELS // 1_000_000} million pixels.",
+                     "Scan the page at 200-300 dpi and add it to a new batch.")
+
+
+def _corrupt(name: str) -> DocumentError:
+    return doc_error("corrupt_image", f"{name} is damaged or cut short and cannot be decoded.")

@@ -1,0 +1,194 @@
+"""The local OCR engine: Tesseract (Debian's ``jpn`` and ``eng`` models) through tesserocr.
+
+Runs on one machine and in self-hosted containers. One ``PyTessBaseAPI`` per language and
+page-segmentation mode is created on first use and reused for every crop afterwards: loading
+a model costs far more than reading a field, so a process never starts one Tesseract per field.
+Tesseract's own threading is switched off (``OMP_THREAD_LIMIT=1``); parallelism comes from
+worker processes (see :mod:`yomitori.pipeline`).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from yomitori.errors import EngineError
+from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+    "/usr/local/share/tessdata",
+)
+DIGITS = "0123456789"
+# Full-width katakana (with the small ones and the long-vowel mark) for kana fields.
+KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7)) + "ー"
+# A gap wider than this share of the median character height between two characters is a space.
+SPACE_GAP = 0.85
+
+
+def find_tessdata(explicit: str | None = None) -> str:
+    """The tessdata folder that holds ``jpn.traineddata`` ($TESSDATA_PREFIX, then Debian's)."""
+    candidates = [explicit, os.environ.get("TESSDATA_PREFIX"), *TESSDATA_DIRS]
+    for c in candidates:
+        if c and (Path(c) / "jpn.traineddata").is_file():
+            return str(c).rstrip("/") + "/"
+    raise EngineError(
+        "Tesseract's Japanese model (jpn.traineddata) was not found.",
+        action="Install it with `make setup` (Debian: tesseract-ocr-jpn) or set TESSDATA_PREFIX.",
+    )
+
+
+def _gap_spaced(symbols: list[Word]) -> str:
+    """Join characters, putting a space where the gap between two of them is wide. Japanese
+    Tesseract output drops spaces, but a name's family/given split is a wide gap on paper."""
+    if not symbols:
+        return ""
+    heights = [w.box[3] - w.box[1] for w in symbols if w.box[3] > w.box[1]]
+    unit = statistics.median(heights) if heights else 1
+    out = [symbols[0].text]
+    for prev, cur in zip(symbols, symbols[1:], strict=False):
+        if cur.box[0] - prev.box[2] > SPACE_GAP * unit:
+            out.append(" ")
+        out.append(cur.text)
+    return "".join(out)
+
+
+class TesseractEngine(OcrEngine):
+    """Reads field crops with Tesseract, tuned per field type.
+
+    - text: ``jpn``, single line (PSM 7)
+    - kana: ``jpn``, single line, whitelist of katakana
+    - digits: ``eng`` single line with a digit whitelist (plus the field's charset, e.g. "-")
+    - one cell (``hint.single_char``): single character (PSM 10) with the same whitelists
+    """
+
+    name = "tesseract"
+    reads_pages = False
+    reads_cells = True
+
+    def __init__(self, tessdata: str | None = None, digits_lang: str = "eng"):
+        try:
+            import tesserocr
+        except ImportError as e:  # pragma: no cover - depends on the installation
+            raise EngineError("The Python package tesserocr is not installed.",
+                              action="Run `make setup` (it installs tesserocr into .venv).") from e
+        self._t = tesserocr
+        self.tessdata = find_tessdata(tessdata)
+        langs = set(tesserocr.get_languages(self.tessdata)[1])
+        if "jpn" not in langs:
+            raise EngineError(f"Tesseract has no 'jpn' model in {self.tessdata}.",
+                              action="Install tesseract-ocr-jpn (`make setup`).")
+        self.digits_lang = digits_lang if digits_lang in langs else "jpn"
+        self._apis: dict[tuple[str, int], Any] = {}
+
+    def _api(self, lang: str, psm: int) -> Any:
+        key = (lang, psm)
+        api = self._apis.get(key)
+        if api is None:
+            t = self._t
+            api = t.PyTessBaseAPI(path=self.tessdata, lang=lang, psm=psm, oem=t.OEM.LSTM_ONLY)
+            # Forms have no dictionary words worth correcting towards.
+            api.SetVariable("load_system_dawg", "0")
+            api.SetVariable("load_freq_dawg", "0")
+            self._apis[key] = api
+        return api
+
+    def _settings(self, hint: FieldHint) -> tuple[str, int, str]:
+        # PSM 13 (raw line) reads one isolated character far more reliably than PSM 10 with
+        # the LSTM models; the jpn model knows handwritten-looking digits better in one cell.
+        psm = int(self._t.PSM.RAW_LINE if hint.single_char else self._t.PSM.SINGLE_LINE)
+        if hint.field_type == "digits":
+            extra = "" if hint.single_char else "".join(c for c in (hint.charset or "") if not c.isdigit())
+            return ("jpn" if hint.single_char else self.digits_lang), psm, DIGITS + extra
+        if hint.field_type == "kana":
+            return "jpn", psm, KATAKANA + ("" if hint.single_char else " ")
+        return "jpn", psm, hint.charset or ""
+
+    def _recognise(self, img: Image.Image, lang: str, psm: int, whitelist: str) -> Reading:
+        api = self._api(lang, psm)
+        api.SetVariable("tessedit_char_whitelist", whitelist)
+        api.SetImage(img)
+        api.Recognize()
+        words: list[Word] = []
+        ri = api.GetIterator()
+        level = self._t.RIL.SYMBOL
+        if ri is not None:
+            for sym in self._t.iterate_level(ri, level):
+                try:
+                    text = sym.GetUTF8Text(level)
+                except RuntimeError:  # an empty result at this position
+                    continue
+                box = sym.BoundingBox(level)
+                if not text or not text.strip() or box is None:
+                    continue
+                conf = max(0.0, min(100.0, sym.Confidence(level))) / 100.0
+                words.append(Word(text.strip(), tuple(box), conf))
+        api.Clear()
+        if not words:
+            return Reading("", 0.0, [])
+        return Reading(_gap_spaced(words), _combine([w.confidence for w in words]), words)
+
+    def read_field(self, crop: Image.Image, hint: FieldHint) -> Reading:
+        """Read one cleaned greyscale crop; confidence is built from symbol confidences.
+
+        Digit lines are read three ways (eng at two sizes, jpn) and voted character by
+        character: the recognisers err differently, so agreement is a far better confidence
+        than one recogniser's own score."""
+        lang, psm, whitelist = self._settings(hint)
+        if hint.single_char:
+            r = self._recognise(crop, lang, psm, whitelist)
+            text = r.text.replace(" ", "")
+            return Reading(text, r.confidence if len(text) == 1 else min(r.confidence, 0.3), r.words)
+        first = self._recognise(crop, lang, psm, whitelist)
+        if hint.field_type != "digits":
+            return first
+        votes = [first,
+                 self._recognise(_rescale(crop, 1.5), lang, psm, whitelist),
+                 self._recognise(crop, "jpn", psm, whitelist)]
+        return _vote(votes)
+    def close(self) -> None:
+        for api in self._apis.values():
+            api.End()
+        self._apis.clear()
+
+
+def _combine(confs: list[float]) -> float:
+    """A field is as sure as its least sure character, pulled a little towards the mean."""
+    return round(0.7 * min(confs) + 0.3 * (sum(confs) / len(confs)), 4)
+
+
+def _rescale(img: Image.Image, factor: float) -> Image.Image:
+    from PIL import Image as _Image
+
+    return img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))), _Image.LANCZOS)
+
+
+def _vote(readings: list[Reading]) -> Reading:
+    """Character-wise majority of several readings of the same digits. Only readings of the
+    most common length can be aligned; the others count as disagreeing everywhere."""
+    from collections import Counter
+
+    texts = [r.text.replace(" ", "") for r in readings]
+    lengths = Counter(len(t) for t in texts if t)
+    if not lengths:
+        return readings[0]
+    length = max(lengths, key=lambda n: (lengths[n], n == len(texts[0])))
+    aligned = [t for t in texts if len(t) == length]
+    n = len(readings)
+    out, confs = [], []
+    for i in range(length):
+        ch, agree = Counter(t[i] for t in aligned).most_common(1)[0]
+        out.append(ch)
+        # unanimity counts most; a split vote leaves the field for a person
+        confs.append(0.97 if agree == n else 0.6 * agree / n)
+    base = next(r for r, t in zip(readings, texts, strict=True) if len(t) == length)
+    return Reading("".join(out), _combine(confs), base.words)
