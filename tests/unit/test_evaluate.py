@@ -33,7 +33,8 @@ def accepted(value: str, confidence: float = 0.99, **kw) -> FieldResult:
 def write_truth(scans: Path, doc_id: str) -> None:
     (scans / "truth").mkdir(parents=True, exist_ok=True)
     truth = {"schema_version": 1, "form_id": "water_stop", "document_id": doc_id, "source": f"{doc_id}.png",
-             "fields": TRUTH, "seed": 1, "font": "KleeOne-Regular.ttf", "degrade": "light", "rotated_180": False}
+             "fields": TRUTH, "seed": 1, "font": "KleeOne-Regular.ttf", "degrade": "light",
+             "rotated_180": False}
     (scans / "truth" / f"{doc_id}.json").write_text(json.dumps(truth, ensure_ascii=False), encoding="utf-8")
 
 
@@ -102,7 +103,8 @@ def test_metrics_json_has_the_agreed_keys(batch, tmp_path):
                          "suggestions", "failed", "missing"}
     assert list(data["by_type"]) == ["text", "digits", "date", "choice"]
     for per_type in data["by_type"].values():
-        assert {"field_accuracy", "cer", "straight_through_rate", "silent_error_rate", "fields"} <= set(per_type)
+        rates = {"field_accuracy", "cer", "straight_through_rate", "silent_error_rate", "fields"}
+        assert rates <= set(per_type)
 
 
 def test_the_table_shows_overall_and_per_type_rows(batch):

@@ -133,7 +133,8 @@ class Metrics:
         if self.missing:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
             lines.append(f"missing results: {shown}")
-        lines.append(f"{'type':<9}{'fields':>7}{'accuracy':>10}{'CER':>8}{'straight-through':>18}{'silent errors':>15}")
+        lines.append(f"{'type':<9}{'fields':>7}{'accuracy':>10}{'CER':>8}"
+                     f"{'straight-through':>18}{'silent errors':>15}")
         rows = [("all", self.overall)] + [(t, self.by_type[t]) for t in _ordered(self.by_type)]
         for name, tally in rows:
             r = tally.rates()
