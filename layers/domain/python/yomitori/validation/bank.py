@@ -1,0 +1,211 @@
+"""Bank and branch codes against the Zengin list (``zengin_code``): codes exist, codes agree
+with names written on the form (both directions), and a code that does not exist gets the
+existing code one OCR confusion away as a suggestion when there is exactly one. Runs in
+Lambda and on one machine; the reference data loads on first use.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from yomitori.refdata import banks
+from yomitori.results import Suggestion
+from yomitori.validation.confusions import one_confusion_away
+from yomitori.validation.names import fold_kana
+from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
+
+# Written forms of institution types → the abbreviations the Zengin list uses.
+_BANK_TYPES = (
+    ("信用金庫", "信金"),
+    ("信用組合", "信組"),
+    ("農業協同組合", "農協"),
+    ("漁業協同組合", "漁協"),
+    ("労働金庫", "労金"),
+)
+_BRANCH_SUFFIX = re.compile(r"(支店|支所|出張所)$")
+
+
+def _nearest(code: str, exists) -> Suggestion | None:
+    near = [c for c in one_confusion_away(code) if exists(c)]
+    return Suggestion(value=near[0], reason="ocr_confusion_nearest_code") if len(near) == 1 else None
+
+
+@validator("bank_code_exists")
+def bank_code_exists(value: str, ctx: ValidationContext) -> list[Finding]:
+    """A 4-digit code in the Zengin list; an unknown code is invalid, with the existing code
+    one digit confusion away suggested when unique."""
+    if len(value) != 4 or not (value.isascii() and value.isdigit()):
+        return [Finding("bank_code_format")]
+    if banks.bank(value) is None:
+        return [
+            Finding(
+                "bank_code_unknown", Severity.INVALID, _nearest(value, lambda c: banks.bank(c) is not None)
+            )
+        ]
+    return []
+
+
+@validator("branch_code_exists")
+def branch_code_exists(value: str, ctx: ValidationContext, bank_field: str = "bank_code") -> list[Finding]:
+    """A 3-digit branch code of the bank in ``bank_field`` (not checked while the bank code is
+    itself unknown: that field says so)."""
+    if len(value) != 3 or not (value.isascii() and value.isdigit()):
+        return [Finding("branch_code_format")]
+    bank_code = ctx.values.get(bank_field, "")
+    if banks.bank(bank_code) is None:
+        return []
+    known = banks.branches(bank_code)
+    if value not in known:
+        return [Finding("branch_code_unknown", Severity.INVALID, _nearest(value, known.__contains__))]
+    return []
+
+
+@rule("bank_branch")
+def bank_branch(
+    ctx: ValidationContext,
+    bank_field: str = "bank_code",
+    branch_field: str = "branch_code",
+) -> list[Finding]:
+    """A branch code the bank does not have may as well come from a misread bank code (which
+    then names another existing bank): the bank code goes to review too, with the bank one
+    confusion away that has this branch suggested when unique."""
+    bank_code, branch_code = ctx.values.get(bank_field, ""), ctx.values.get(branch_field, "")
+    if (
+        not bank_code
+        or not branch_code
+        or banks.bank(bank_code) is None
+        or branch_code in banks.branches(bank_code)
+    ):
+        return []
+    return [
+        Finding(
+            "bank_branch_mismatch",
+            Severity.REVIEW,
+            _nearest(bank_code, lambda c: branch_code in banks.branches(c)),
+            field=bank_field,
+        )
+    ]
+
+
+def _norm_name(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"\s+", "", text)
+
+
+def normalise_bank_name(text: str) -> str:
+    """A written bank name as the Zengin list spells it: みずほ銀行 → みずほ, 京都信用金庫 → 京都信金."""
+    name = _norm_name(text)
+    for long, short in _BANK_TYPES:
+        name = name.replace(long, short)
+    return re.sub(r"銀行$", "", name)
+
+
+def normalise_branch_name(text: str) -> str:
+    """A written branch name as the Zengin list spells it: 新宿支店 → 新宿."""
+    return _BRANCH_SUFFIX.sub("", _norm_name(text))
+
+
+def _matches(written: str, entry: banks.Entry, normalise) -> bool:
+    w = normalise(written)
+    return w == _norm_name(entry.name) or fold_kana(w) == fold_kana(_norm_name(entry.kana))
+
+
+@lru_cache(maxsize=1)
+def _bank_names() -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for code, e in banks.all_banks().items():
+        for key in (_norm_name(e.name), fold_kana(_norm_name(e.kana))):
+            index.setdefault(key, []).append(code)
+    return index
+
+
+def bank_codes_for_name(name: str) -> list[str]:
+    """Zengin codes of the bank named ``name`` (kanji/kana as written, 銀行 etc. optional)."""
+    w = normalise_bank_name(name)
+    index = _bank_names()
+    return list(dict.fromkeys(index.get(w, []) + index.get(fold_kana(w), [])))
+
+
+def branch_codes_for_name(bank_code: str, name: str) -> list[str]:
+    """Branch codes of bank ``bank_code`` named ``name``."""
+    return [c for c, e in banks.branches(bank_code).items() if _matches(name, e, normalise_branch_name)]
+
+
+@rule("bank_names")
+def bank_names(
+    ctx: ValidationContext,
+    bank_field: str = "bank_code",
+    bank_name_field: str = "bank_name",
+    branch_field: str = "branch_code",
+    branch_name_field: str = "branch_name",
+) -> list[Finding]:
+    """Codes and names agree when the form carries both; a name without its code gets the
+    code suggested (and a code without its name, the name). Mismatch → review of both."""
+    out: list[Finding] = []
+    code, name = ctx.values.get(bank_field, ""), ctx.values.get(bank_name_field, "")
+    entry = banks.bank(code) if code else None
+    if name and entry is not None and not _matches(name, entry, normalise_bank_name):
+        candidates = bank_codes_for_name(name)
+        hint = Suggestion(value=candidates[0], reason="bank_code_from_name") if len(candidates) == 1 else None
+        out += [
+            Finding("bank_name_mismatch", Severity.REVIEW, hint, field=bank_field),
+            Finding(
+                "bank_name_mismatch",
+                Severity.REVIEW,
+                Suggestion(value=entry.name, reason="bank_name_from_code"),
+                field=bank_name_field,
+            ),
+        ]
+    elif name and not code:
+        candidates = bank_codes_for_name(name)
+        if len(candidates) == 1:
+            out.append(
+                Finding(
+                    "bank_code_suggested",
+                    Severity.REVIEW,
+                    Suggestion(value=candidates[0], reason="bank_code_from_name"),
+                    field=bank_field,
+                )
+            )
+        entry = banks.bank(candidates[0]) if len(candidates) == 1 else None
+    elif not name and entry is not None and bank_name_field in ctx.values:
+        out.append(
+            Finding(
+                "bank_name_suggested",
+                Severity.REVIEW,
+                Suggestion(value=entry.name, reason="bank_name_from_code"),
+                field=bank_name_field,
+            )
+        )
+    if entry is None:
+        return out
+    bcode, bname = ctx.values.get(branch_field, ""), ctx.values.get(branch_name_field, "")
+    branch = banks.branch(entry.code, bcode) if bcode else None
+    if bname and branch is not None and not _matches(bname, branch, normalise_branch_name):
+        candidates = branch_codes_for_name(entry.code, bname)
+        hint = (
+            Suggestion(value=candidates[0], reason="branch_code_from_name") if len(candidates) == 1 else None
+        )
+        out += [
+            Finding("branch_name_mismatch", Severity.REVIEW, hint, field=branch_field),
+            Finding(
+                "branch_name_mismatch",
+                Severity.REVIEW,
+                Suggestion(value=branch.name, reason="branch_name_from_code"),
+                field=branch_name_field,
+            ),
+        ]
+    elif bname and not bcode:
+        candidates = branch_codes_for_name(entry.code, bname)
+        if len(candidates) == 1:
+            out.append(
+                Finding(
+                    "branch_code_suggested",
+                    Severity.REVIEW,
+                    Suggestion(value=candidates[0], reason="branch_code_from_name"),
+                    field=branch_field,
+                )
+            )
+    return out
