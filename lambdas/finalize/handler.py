@@ -1,22 +1,22 @@
-"""Finalize step: results (JSON + CSV) into the results bucket. Minimal in issue 4; issue 5
-writes them with yomitori.export.
+"""Finalize step: results.json and results.csv (UTF-8 with BOM, or cp932) for the batch.
 
-Event: {"batch_id": str, "form_id": str}
-Returns: {"batch_id", "results_json_key", "results_csv_key"}.
+Event: {"batch_id", "form_id", "encoding": "utf-8-sig"|"cp932" (optional)}
+Returns: {"batch_id", "results_json_key", "results_csv_key", "documents", "failed", ...}.
 """
 
 from __future__ import annotations
 
-from yomitori import batch
-from yomitori.forms import load_form
+from yomitori.observability import bind, lambda_entry
+from yomitori.steps import events, service
+from yomitori.steps.runtime import boundary
 
 
-def handler(event: dict, context: object) -> dict:
-    batch_id = event["batch_id"]
-    if event.get("form_id", "auto") != "auto":
-        load_form(event["form_id"])  # the export mapping comes from the form definition
-    return {
-        "batch_id": batch_id,
-        "results_json_key": batch.results_json_key(batch_id),
-        "results_csv_key": batch.results_csv_key(batch_id),
-    }
+@lambda_entry
+@boundary()
+def lambda_handler(event: dict, context: object) -> dict:
+    req = events.parse(event, events.FinalizeEvent)
+    bind(batch_id=req.batch_id)
+    return service.finalize(req, context)
+
+
+handler = lambda_handler

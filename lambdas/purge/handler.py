@@ -1,19 +1,23 @@
-"""Purge step: delete every object of the batch (one prefix in each bucket) and write the
-deletion record. Minimal in issue 4; issue 5 deletes (all versions) and records.
+"""Purge step: every object and version of the batch in both buckets and its transient table
+items deleted, then a deletion record written (counts, time, who; no content).
 
-Event: {"batch_id": str}
-Returns: {"batch_id", "prefix"}.
+Event: {"batch_id", "triggered_by" (optional, a login id or "state-machine")}
+Returns: the deletion record + "remaining": 0 (it fails if anything is still listed).
 """
 
 from __future__ import annotations
 
-import re
+from yomitori.observability import bind, lambda_entry
+from yomitori.steps import events, service
+from yomitori.steps.runtime import boundary
 
-from yomitori import batch
+
+@lambda_entry
+@boundary()
+def lambda_handler(event: dict, context: object) -> dict:
+    req = events.parse(event, events.PurgeEvent)
+    bind(batch_id=req.batch_id)
+    return service.purge(req, context)
 
 
-def handler(event: dict, context: object) -> dict:
-    batch_id = event["batch_id"]
-    if not re.match(batch.BATCH_ID_PATTERN, batch_id):
-        raise ValueError("batch_id is not valid")  # never purge a malformed (e.g. empty) prefix
-    return {"batch_id": batch_id, "prefix": batch.batch_prefix(batch_id)}
+handler = lambda_handler

@@ -1,33 +1,22 @@
-"""Validate step (one document). Minimal in issue 4; issue 5 reads the OCR object from S3.
+"""Validate step (one document): validators and routing, the document result stored.
 
-Event: {"batch_id": str, "document_id": str, "form_id": str}
-Returns the document summary (ids, counts, reason codes only) plus "needs_person".
+Event: {"batch_id", "document_id", ...}   (the OCR step's output passes through)
+Returns: the document summary (ids, counts, error code) + "needs_person" + "document_key".
 """
 
 from __future__ import annotations
 
-import json
-import os
-
-from yomitori import batch, settings
-from yomitori.forms import load_form
-from yomitori.results import DocumentResult, FieldResult
-from yomitori.validation import route_document
+from yomitori.observability import bind, lambda_entry
+from yomitori.steps import events, service
+from yomitori.steps.runtime import boundary
 
 
-def handler(event: dict, context: object) -> dict:
-    form = load_form(event["form_id"])
-    thresholds = json.loads(os.environ.get(settings.ENV_THRESHOLDS, "{}"))
-    doc = DocumentResult(
-        batch_id=event["batch_id"],
-        document_id=event["document_id"],
-        source=event["document_id"],
-        form_id=form.id,
-        fields={f.name: FieldResult() for f in form.fields},
-    )
-    route_document(form, doc, thresholds=thresholds)
-    return {
-        **doc.summary(),
-        "needs_person": doc.needs_person,
-        "document_key": batch.document_key(doc.batch_id, doc.document_id),
-    }
+@lambda_entry
+@boundary()
+def lambda_handler(event: dict, context: object) -> dict:
+    req = events.parse(event, events.ValidateEvent)
+    bind(batch_id=req.batch_id, document_id=req.document_id)
+    return service.validate(req, context)
+
+
+handler = lambda_handler

@@ -280,6 +280,18 @@ class ReviewStore(ABC):
         """Delete the transient items of a batch (gate, leases); returns how many.
         Audit and deletion records stay (they hold no personal values)."""
 
+    @abstractmethod
+    def remember_task(
+        self, batch_id: str, kind: str, task_token: str, *, now: dt.datetime | None = None
+    ) -> None:
+        """Keep a task token other than the review gate's (``kind`` e.g. ``ack``: the download
+        acknowledgement). Re-remembering replaces the token."""
+
+    @abstractmethod
+    def take_task(self, batch_id: str, kind: str) -> str | None:
+        """Remove and return the token of ``kind`` (None when there is none): taken once, so
+        a repeated acknowledgement cannot resume the flow twice."""
+
     def remaining(self, batch_id: str) -> list[str]:
         gate = self.get_gate(batch_id)
         if gate is None:

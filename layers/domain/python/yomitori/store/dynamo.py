@@ -293,6 +293,28 @@ class DynamoReviewStore(ReviewStore):
     def deletions(self, batch_id: str) -> list[DeletionRecord]:
         return [DeletionRecord.model_validate(json.loads(r)) for r in self._query_audit("deletion", batch_id)]
 
+    def remember_task(self, batch_id, kind, task_token, *, now=None) -> None:
+        now = now or utcnow()
+        self.ddb.put_item(
+            TableName=self.review_table,
+            Item={
+                self.pk: {"S": batch_id},
+                self.sk: {"S": kind},
+                "task_token": {"S": task_token},
+                "opened_at": {"S": _iso(now)},
+                self.ttl: {"N": str(int((now + dt.timedelta(days=GATE_TTL_DAYS)).timestamp()))},
+            },
+        )
+
+    def take_task(self, batch_id, kind) -> str | None:
+        # delete-and-return in one call: two acknowledgements cannot both get the token
+        old = self.ddb.delete_item(
+            TableName=self.review_table,
+            Key={self.pk: {"S": batch_id}, self.sk: {"S": kind}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes")
+        return old["task_token"]["S"] if old else None
+
     def delete_batch(self, batch_id: str) -> int:
         """Delete every review-task item of the batch (the review gate and the ack token)."""
         n = 0

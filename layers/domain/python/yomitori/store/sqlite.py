@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS gates (
 CREATE TABLE IF NOT EXISTS gate_documents (
     batch_id TEXT NOT NULL, document_id TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
     leased_by TEXT, lease_expires TEXT, PRIMARY KEY (batch_id, document_id));
+CREATE TABLE IF NOT EXISTS tasks (
+    batch_id TEXT NOT NULL, kind TEXT NOT NULL, task_token TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (batch_id, kind));
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deletions (
@@ -242,8 +245,24 @@ class SqliteReviewStore(ReviewStore):
             ).fetchall()
         return [DeletionRecord.model_validate(json.loads(r[0])) for r in rows]
 
+    def remember_task(self, batch_id, kind, task_token, *, now=None) -> None:
+        with self._tx(immediate=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tasks (batch_id, kind, task_token, at) VALUES (?, ?, ?, ?)",
+                (batch_id, kind, task_token, _iso(now or utcnow())),
+            )
+
+    def take_task(self, batch_id, kind) -> str | None:
+        with self._tx(immediate=True) as db:
+            row = db.execute(
+                "SELECT task_token FROM tasks WHERE batch_id = ? AND kind = ?", (batch_id, kind)
+            ).fetchone()
+            db.execute("DELETE FROM tasks WHERE batch_id = ? AND kind = ?", (batch_id, kind))
+        return row[0] if row else None
+
     def delete_batch(self, batch_id: str) -> int:
         with self._tx(immediate=True) as db:
-            n = db.execute("DELETE FROM gate_documents WHERE batch_id = ?", (batch_id,)).rowcount
+            n = db.execute("DELETE FROM tasks WHERE batch_id = ?", (batch_id,)).rowcount
+            n += db.execute("DELETE FROM gate_documents WHERE batch_id = ?", (batch_id,)).rowcount
             n += db.execute("DELETE FROM gates WHERE batch_id = ?", (batch_id,)).rowcount
         return n

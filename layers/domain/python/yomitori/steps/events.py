@@ -1,0 +1,127 @@
+"""The events the state machine (and the agent) send to the handlers: ids, keys and codes
+only. Parsed with Powertools' parser; a wrong shape becomes :class:`BadEvent`, whose message
+names the fields that are wrong, never what they held. Runs in Lambda and the local runner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from yomitori.batch import BATCH_ID_PATTERN, PageEntry
+from yomitori.errors import YomitoriError
+from yomitori.settings import TASK_KIND_ACK, TASK_KIND_REVIEW
+from yomitori.steps.review import Correction
+
+DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$"
+BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN)]
+DocumentId = Annotated[str, Field(pattern=DOCUMENT_ID_PATTERN)]
+FormId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Who = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$")]  # a login id, not a name
+
+
+class BadEvent(YomitoriError):
+    code = "bad_event"
+    action = "Send the event in the documented shape (docs/cloud.md); this is a deployment or caller bug."
+
+    def __init__(self, model: str, fields: list[str]):
+        super().__init__(f"The {model} event is not in the expected shape (fields: {', '.join(fields)}).")
+        self.fields = fields
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # the state machine may pass more
+
+
+class OcrEvent(_Event):
+    batch_id: BatchId
+    form_id: FormId
+    page: PageEntry
+
+
+class ValidateEvent(_Event):
+    batch_id: BatchId
+    document_id: DocumentId
+
+
+class ReviewWait(_Event):
+    action: Literal["wait"]
+    batch_id: BatchId
+    task_kind: Literal["review", "ack"] = TASK_KIND_REVIEW
+    task_token: str = Field(min_length=1, max_length=2048)
+
+
+class ReviewComplete(_Event):
+    action: Literal["complete"]
+    batch_id: BatchId
+    task_kind: Literal["review", "ack"] = TASK_KIND_ACK
+    who: Who = "agent"
+
+
+class ReviewQueue(_Event):
+    action: Literal["queue"]
+    batch_id: BatchId | None = None
+
+
+class ReviewLease(_Event):
+    action: Literal["lease"]
+    batch_id: BatchId
+    reviewer: Who
+    document_id: DocumentId | None = None
+    seconds: int = Field(default=900, ge=30, le=3600)
+
+
+class ReviewSubmit(_Event):
+    action: Literal["submit"]
+    batch_id: BatchId
+    document_id: DocumentId
+    reviewer: Who
+    corrections: list[Correction]
+
+
+class ReviewReveal(_Event):
+    action: Literal["reveal"]
+    batch_id: BatchId
+    document_id: DocumentId
+    reviewer: Who
+    field: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+
+
+ReviewAction = Annotated[
+    ReviewWait | ReviewComplete | ReviewQueue | ReviewLease | ReviewSubmit | ReviewReveal,
+    Field(discriminator="action"),
+]
+
+
+class ReviewEvent(BaseModel):
+    request: ReviewAction
+
+
+class FinalizeEvent(_Event):
+    batch_id: BatchId
+    form_id: FormId
+    encoding: Literal["utf-8-sig", "cp932"] = "utf-8-sig"
+
+
+class PurgeEvent(_Event):
+    batch_id: BatchId
+    triggered_by: Who = "state-machine"
+
+
+def parse(event: Any, model: type[BaseModel]) -> Any:
+    """``event`` as ``model`` (Powertools parser), or :class:`BadEvent` naming bad fields."""
+    from aws_lambda_powertools.utilities.parser import parse as pt_parse
+    from pydantic import ValidationError
+
+    if model is ReviewEvent:  # a union: wrap so the discriminator picks the model
+        event = {"request": event}
+    try:
+        parsed = pt_parse(event=event, model=model)
+    except ValidationError as e:
+        fields = sorted(
+            {".".join(str(p) for p in err["loc"]) or "(event)" for err in e.errors(include_input=False)}
+        )
+        raise BadEvent(model.__name__, fields) from None
+    except Exception:  # not even a JSON object
+        raise BadEvent(model.__name__, ["(event)"]) from None
+    return parsed.request if model is ReviewEvent else parsed

@@ -1,0 +1,47 @@
+"""The finalize step: every document result of a batch -> ``results.json`` and
+``results.csv`` next to the batch (SSE-KMS in the cloud). Runs in Lambda (``finalize``) and
+in the local cloud runner; the CSV is written by the same ``yomitori.export`` as ``process``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from yomitori.results import DocumentResult
+from yomitori.store.base import ResultStore
+
+RESULTS_SCHEMA_VERSION = 1
+
+
+def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding: str = "utf-8-sig") -> dict:
+    """Write the batch's results. ``encoding``: ``utf-8-sig`` (UTF-8 with BOM) or ``cp932``.
+    Returns ids, keys and counts (documents, failed, characters cp932 could not hold).
+    Idempotent: the same stored documents give the same two objects."""
+    from yomitori.export import write_results_csv
+    from yomitori.forms import load_form
+
+    form = load_form(form_id)
+    docs: list[DocumentResult] = [store.get_document(batch_id, d) for d in store.list_documents(batch_id)]
+    payload = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "batch_id": batch_id,
+        "form_id": form_id,
+        "documents": [d.model_dump(mode="json") for d in docs],
+    }
+    with tempfile.TemporaryDirectory(prefix="yomitori-finalize-") as tmp:
+        path = Path(tmp) / "results.csv"
+        report = write_results_csv(docs, form, path, encoding=encoding)
+        csv_bytes = path.read_bytes()
+    json_key, csv_key = store.write_results(
+        batch_id, json.dumps(payload, ensure_ascii=False).encode(), csv_bytes
+    )
+    return {
+        "batch_id": batch_id,
+        "results_json_key": json_key,
+        "results_csv_key": csv_key,
+        "documents": len(docs),
+        "failed": sum(1 for d in docs if not d.ok),
+        "encoding": encoding,
+        "replaced_characters": report.replaced_total,
+    }

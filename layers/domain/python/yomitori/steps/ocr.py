@@ -1,0 +1,165 @@
+"""The OCR step: one page of a batch -> the engine's raw output and the extracted fields,
+stored next to the batch as ``<batch>/ocr/<document>.json``. Runs in Lambda (``ocr``) and in
+the local cloud runner.
+
+A page that cannot be read (missing, not an image, wrong checksum, engine failure) is
+recorded as a result with an error code and the batch carries on: the step returns normally,
+so a poison page never stops the Map over the other pages. Transient storage errors are
+raised, so Step Functions retries them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from yomitori.batch import PageEntry, document_id_for, ocr_key, page_key
+from yomitori.errors import EngineError, YomitoriError
+from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word
+from yomitori.results import DocumentError, DocumentResult
+from yomitori.store.base import ObjectMissing, ResultStore
+
+PAGE_MISSING = "page_missing"
+CHECKSUM_MISMATCH = "checksum_mismatch"
+SIZE_MISMATCH = "size_mismatch"
+ENGINE_FAILED = "engine_failed"
+UNKNOWN_FORM = "unknown_form"
+
+_RESCAN = "Rescan the page and add it to a new batch."
+_REUPLOAD = "Upload the batch again with `yomitori-agent upload` (the page did not arrive intact)."
+
+
+class RecordingEngine(OcrEngine):
+    """Passes reads to the real engine and keeps what it returned (the raw engine output we
+    store). Any crash inside the engine becomes an :class:`EngineError` (``engine_failed``)."""
+
+    def __init__(self, inner: OcrEngine):
+        self.inner = inner
+        self.name = inner.name
+        self.reads_pages = inner.reads_pages
+        self.reads_cells = inner.reads_cells
+        self.words: list[Word] = []
+        self.readings: list[dict] = []
+
+    def read_field(self, crop: Any, hint: FieldHint) -> Reading:
+        try:
+            r = self.inner.read_field(crop, hint)
+        except YomitoriError:
+            raise
+        except Exception as e:  # an engine bug must cost one page, not the batch
+            raise EngineError(
+                f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
+            ) from None
+        self.readings.append({"field": hint.name, "text": r.text, "confidence": r.confidence})
+        return r
+
+    def read_page(self, page: Any) -> list[Word]:
+        try:
+            words = self.inner.read_page(page)
+        except YomitoriError:
+            raise
+        except Exception as e:
+            raise EngineError(
+                f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
+            ) from None
+        self.words.extend(words)
+        return words
+
+
+@functools.cache
+def engine_for(name: str, region: str = "") -> OcrEngine:
+    """One engine per process (engines hold models and clients)."""
+    from yomitori.ocr.engine import get_engine
+
+    return get_engine(name, region=region) if name == "textract" else get_engine(name)
+
+
+@dataclass
+class OcrOutcome:
+    batch_id: str
+    document_id: str
+    form_id: str
+    page_key: str
+    ocr_key: str
+    error: str | None
+    engine: str
+    ocr_ms: int
+
+    def payload(self) -> dict:
+        """What goes back to the state machine: ids, keys, an error code, a duration."""
+        return dict(self.__dict__)
+
+
+def _failure(code: str, message: str, action: str) -> DocumentError:
+    return DocumentError(code=code, message=message, action=action)
+
+
+def ocr_page(
+    store: ResultStore, engine: OcrEngine, *, batch_id: str, form_id: str, page: PageEntry
+) -> OcrOutcome:
+    """Read one page and store ``{"engine", "words", "readings", "result"}`` at the OCR key.
+    ``result`` is the extracted :class:`DocumentResult` (no statuses yet) or one with
+    ``error`` set. Idempotent: a retry overwrites the same object with the same content."""
+    from yomitori.extract import extract_document
+    from yomitori.forms import load_form
+
+    document_id = document_id_for(page.name)
+    doc = DocumentResult(
+        batch_id=batch_id,
+        document_id=document_id,
+        source=page.name,
+        form_id=form_id,
+        page_keys=[page_key(batch_id, page.name)],
+    )
+    recorder = RecordingEngine(engine)
+    started = time.perf_counter()
+    try:
+        data = store.get_page(batch_id, page.name)
+        if len(data) != page.size:
+            raise YomitoriError(
+                f"Page '{page.name}' has a different size than the manifest says.",
+                code=SIZE_MISMATCH,
+                action=_REUPLOAD,
+            )
+        if hashlib.sha256(data).hexdigest() != page.sha256:
+            raise YomitoriError(
+                f"Page '{page.name}' does not match its SHA-256 in the manifest.",
+                code=CHECKSUM_MISMATCH,
+                action=_REUPLOAD,
+            )
+        form = load_form(form_id)
+        doc = extract_document(
+            data, form, recorder, batch_id=batch_id, document_id=document_id, source=page.name
+        )
+        doc.page_keys = [page_key(batch_id, page.name)]
+    except ObjectMissing:
+        doc.error = _failure(
+            PAGE_MISSING, f"Page '{page.name}' is listed in the manifest but was not uploaded.", _REUPLOAD
+        )
+    except YomitoriError as e:  # DocumentError, EngineError (incl. throttling), unknown form ...
+        doc.error = _failure(e.code, e.message, e.action)
+    ms = int((time.perf_counter() - started) * 1000)
+    key = store.put_json(
+        ocr_key(batch_id, document_id),
+        {
+            "engine": engine.name,
+            "words": [
+                {"text": w.text, "box": list(w.box), "confidence": w.confidence} for w in recorder.words
+            ],
+            "readings": recorder.readings,
+            "result": doc.model_dump(mode="json"),
+        },
+    )
+    return OcrOutcome(
+        batch_id=batch_id,
+        document_id=document_id,
+        form_id=form_id,
+        page_key=page_key(batch_id, page.name),
+        ocr_key=key,
+        error=doc.error.code if doc.error else None,
+        engine=engine.name,
+        ocr_ms=ms,
+    )

@@ -1,0 +1,54 @@
+"""The purge step: after the acknowledged download, delete every object and version of the
+batch in both buckets and its transient review items, then write a deletion record (counts,
+time, who asked; no content). Runs in Lambda (``purge``) and in the local cloud runner.
+
+Purge proves itself: it lists the batch prefix afterwards and fails if anything is left.
+It is idempotent: a second run deletes nothing and records a deletion of 0 objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from yomitori.batch import BATCH_ID_PATTERN
+from yomitori.store.base import DeletionRecord, ResultStore, ReviewStore, StoreError, utcnow
+
+
+class PurgeIncomplete(StoreError):
+    code = "purge_incomplete"
+    action = (
+        "Run the purge again; if objects remain, check the bucket policy allows the purge role to delete."
+    )
+
+
+def purge_batch(
+    results: ResultStore,
+    reviews: ReviewStore,
+    *,
+    batch_id: str,
+    triggered_by: str,
+    now: dt.datetime | None = None,
+) -> dict:
+    """Delete the batch everywhere and record it. Returns the deletion record's fields."""
+    if not re.match(BATCH_ID_PATTERN, batch_id):  # never purge a malformed (e.g. empty) prefix
+        raise StoreError(
+            "The batch id is not valid; nothing was deleted.",
+            code="bad_batch_id",
+            action="Pass the batch id exactly as the manifest has it.",
+        )
+    count = results.delete_batch(batch_id)
+    items = reviews.delete_batch(batch_id)
+    left = results.batch_keys(batch_id)
+    if left:
+        raise PurgeIncomplete(f"{len(left)} objects of batch '{batch_id}' are still listed after the purge.")
+    record = DeletionRecord(
+        batch_id=batch_id,
+        objects=count.objects,
+        bytes=count.bytes,
+        table_items=items,
+        at=now or utcnow(),
+        triggered_by=triggered_by,
+    )
+    reviews.record_deletion(record)
+    return {**record.model_dump(mode="json"), "remaining": 0}

@@ -1,0 +1,117 @@
+"""What every handler shares: the error boundary (typed errors -> a typed failure result,
+once), idempotency (Powertools, DynamoDB; built on first use), and a context for local runs.
+Runs in Lambda and in the local cloud runner."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from yomitori.errors import YomitoriError
+from yomitori.steps.events import BadEvent
+
+Handler = Callable[[dict, Any], dict]
+_built: dict[Callable, tuple[Any, Callable]] = {}
+
+
+def failure(e: YomitoriError, **ids: Any) -> dict:
+    """The typed failure result: ok=false, a stable code, what to do; ids only."""
+    out = {"ok": False, "error": e.code, "message": e.message, "action": e.action, **ids}
+    if isinstance(e, BadEvent):
+        out["fields"] = e.fields
+    if hasattr(e, "refused"):
+        out["refused"] = e.refused
+    return out
+
+
+def boundary(*translate: type[YomitoriError]) -> Callable[[Handler], Handler]:
+    """Turn a bad event and the given typed errors into a failure result (logged as a code);
+    anything else is raised, so Step Functions retries it or records the failure."""
+
+    def deco(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        def inner(event: dict, context: Any) -> dict:
+            from yomitori.observability import add_metric, logger
+
+            try:
+                return fn(event, context)
+            except (BadEvent, *translate) as e:
+                logger().warning(
+                    "request refused", extra={"error": e.code, "fields": getattr(e, "fields", None)}
+                )
+                add_metric("BadEvents" if isinstance(e, BadEvent) else "RefusedRequests", 1)
+                ids = {
+                    k: event[k]
+                    for k in ("batch_id", "document_id")
+                    if isinstance(event, dict) and isinstance(event.get(k), str) and len(event[k]) <= 200
+                }
+                return failure(e, **ids)
+
+        return inner
+
+    return deco
+
+
+def idempotent(key_jmespath: str, *, expires_after_seconds: int = 86400) -> Callable[[Callable], Callable]:
+    """Make ``fn(event) -> dict`` idempotent on the event fields ``key_jmespath`` selects
+    (Powertools idempotency, the DynamoDB table named in the settings; the table stores the
+    returned dict, which holds ids and keys only). Without a table configured, a plain call."""
+
+    def deco(fn: Callable[..., dict]) -> Callable[[dict, Any], dict]:
+        @functools.wraps(fn)
+        def call(event: dict, context: Any = None) -> dict:
+            from yomitori.steps.config import get_settings
+
+            table = get_settings().idempotency_table
+            if not table:
+                return fn(event=event)
+            if fn not in _built:
+                from aws_lambda_powertools.utilities.idempotency import (
+                    DynamoDBPersistenceLayer,
+                    IdempotencyConfig,
+                    idempotent_function,
+                )
+
+                from yomitori.store.clients import client
+
+                config = IdempotencyConfig(
+                    event_key_jmespath=key_jmespath,
+                    raise_on_no_idempotency_key=True,
+                    expires_after_seconds=expires_after_seconds,
+                )
+                layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
+                _built[fn] = (
+                    config,
+                    idempotent_function(
+                        data_keyword_argument="event", config=config, persistence_store=layer
+                    )(fn),
+                )
+            config, wrapped = _built[fn]
+            if hasattr(context, "get_remaining_time_in_millis"):
+                config.register_lambda_context(context)
+            return wrapped(event=event)
+
+        return call
+
+    return deco
+
+
+def reset() -> None:
+    _built.clear()
+
+
+@dataclass
+class LocalContext:
+    """The Lambda context the local runner passes (what Powertools reads from it)."""
+
+    function_name: str
+    aws_request_id: str = "local"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-1:123456789012:function:local"
+    log_group_name: str = "/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000

@@ -1,0 +1,149 @@
+"""Glue between a parsed event and a step: the configured stores and engine, idempotency and
+metrics. Each handler calls exactly one function here. Runs in Lambda and the local runner.
+Metrics and return values carry ids, keys and counts only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yomitori import settings
+from yomitori.observability import add_metric
+from yomitori.steps import config, events
+from yomitori.steps.runtime import idempotent
+
+
+@idempotent("[batch_id, page.name, page.sha256]")
+def _ocr(event: dict) -> dict:
+    from yomitori.steps.ocr import engine_for, ocr_page
+
+    req = events.OcrEvent.model_validate(event)
+    s = config.get_settings()
+    # refuse before any image leaves the function: a misconfigured deployment fails closed
+    settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
+    outcome = ocr_page(
+        config.result_store(),
+        engine_for(s.ocr_engine, s.ocr_region),
+        batch_id=req.batch_id,
+        form_id=req.form_id,
+        page=req.page,
+    )
+    add_metric("PagesProcessed", 1)
+    add_metric("PagesFailed", 1 if outcome.error else 0)
+    add_metric("OcrLatency", outcome.ocr_ms, "Milliseconds")
+    return outcome.payload()
+
+
+def ocr(req: events.OcrEvent, context: Any = None) -> dict:
+    """OCR one page (idempotent on batch, page name and checksum)."""
+    return _ocr(req.model_dump(mode="json"), context)
+
+
+@idempotent("[batch_id, document_id]")
+def _validate(event: dict) -> dict:
+    from yomitori.steps.validate import validate_document
+
+    req = events.ValidateEvent.model_validate(event)
+    out = validate_document(
+        config.result_store(),
+        batch_id=req.batch_id,
+        document_id=req.document_id,
+        thresholds=config.get_settings().thresholds,
+    )
+    add_metric("FieldsAccepted", out["accepted"])
+    add_metric("FieldsNeedingReview", out["needs_review"])
+    add_metric("FieldsInvalid", out["invalid"])
+    add_metric("DocumentsFailed", 1 if out["error"] else 0)
+    return out
+
+
+def validate(req: events.ValidateEvent, context: Any = None) -> dict:
+    """Validate and route one document (idempotent on batch and document)."""
+    return _validate(req.model_dump(mode="json"), context)
+
+
+def review(req: Any, context: Any = None) -> dict:
+    """One review action (see :mod:`yomitori.steps.events`). Not idempotent by key: the
+    gate, leases and the once-only token release make each action safe to repeat."""
+    from yomitori.steps import review as rv
+
+    results, reviews, releaser = config.result_store(), config.review_store(), config.gate_releaser()
+    if isinstance(req, events.ReviewWait):
+        if req.task_kind == settings.TASK_KIND_REVIEW:
+            out = rv.open_review_gate(
+                results, reviews, releaser, batch_id=req.batch_id, task_token=req.task_token
+            )
+            add_metric("DocumentsAwaitingReview", out["needs_review"])
+            return out
+        reviews.remember_task(req.batch_id, req.task_kind, req.task_token)
+        return {"batch_id": req.batch_id, "task_kind": req.task_kind, "stored": True}
+    if isinstance(req, events.ReviewComplete):
+        if req.task_kind == settings.TASK_KIND_REVIEW:
+            released = rv.release_if_done(reviews, releaser, batch_id=req.batch_id, who=req.who)
+            return {"batch_id": req.batch_id, "task_kind": req.task_kind, "completed": released}
+        token = reviews.take_task(req.batch_id, req.task_kind)
+        if token is not None:
+            releaser.release(token, {"batch_id": req.batch_id, "acknowledged_by": req.who})
+        return {"batch_id": req.batch_id, "task_kind": req.task_kind, "completed": token is not None}
+    if isinstance(req, events.ReviewQueue):
+        return {"queue": [q.model_dump(mode="json") for q in reviews.queue(req.batch_id)]}
+    if isinstance(req, events.ReviewLease):
+        lease = reviews.lease(req.batch_id, req.reviewer, document_id=req.document_id, seconds=req.seconds)
+        return {"lease": lease.model_dump(mode="json") if lease else None}
+    if isinstance(req, events.ReviewReveal):
+        rv.reveal_my_number(
+            reviews,
+            batch_id=req.batch_id,
+            document_id=req.document_id,
+            field_name=req.field,
+            reviewer=req.reviewer,
+        )
+        return {"batch_id": req.batch_id, "document_id": req.document_id, "audited": True}
+    out = rv.submit_review(
+        results,
+        reviews,
+        releaser,
+        batch_id=req.batch_id,
+        document_id=req.document_id,
+        reviewer=req.reviewer,
+        corrections=req.corrections,
+        thresholds=config.get_settings().thresholds,
+    )
+    add_metric("DocumentsReviewed", 1)
+    add_metric("FieldsCorrected", out["corrected"])
+    return out
+
+
+@idempotent("[batch_id, form_id, encoding]")
+def _finalize(event: dict) -> dict:
+    from yomitori.steps.finalize import finalize_batch
+
+    req = events.FinalizeEvent.model_validate(event)
+    out = finalize_batch(
+        config.result_store(), batch_id=req.batch_id, form_id=req.form_id, encoding=req.encoding
+    )
+    add_metric("DocumentsFinalized", out["documents"])
+    return out
+
+
+def finalize(req: events.FinalizeEvent, context: Any = None) -> dict:
+    """Write results.json and results.csv (idempotent on batch, form and encoding)."""
+    return _finalize(req.model_dump(mode="json"), context)
+
+
+@idempotent("batch_id")
+def _purge(event: dict) -> dict:
+    from yomitori.steps.purge import purge_batch
+
+    req = events.PurgeEvent.model_validate(event)
+    out = purge_batch(
+        config.result_store(), config.review_store(), batch_id=req.batch_id, triggered_by=req.triggered_by
+    )
+    add_metric("ObjectsPurged", out["objects"])
+    add_metric("BytesPurged", out["bytes"], "Bytes")
+    return out
+
+
+def purge(req: events.PurgeEvent, context: Any = None) -> dict:
+    """Delete the batch everywhere and write the deletion record (idempotent on the batch:
+    a retry returns the first run's record instead of writing a second one)."""
+    return _purge(req.model_dump(mode="json"), context)
