@@ -1,0 +1,178 @@
+"""Careful file handling for the agent (STYLE item 7), portable to Windows.
+
+Regular files only (no symlinks), wait until a scan stops growing, check targets are
+writable before working, write under a temporary name and rename atomically, overwrite
+before deleting anything that held a package or plaintext.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from yomitori_agent.errors import BadInputError, BusyError, TargetNotWritable
+
+_WIPE_CHUNK = 1 << 20
+
+
+def is_regular_file(path: Path) -> bool:
+    """True for a regular file that is not a symlink (lstat: a link is never followed)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def wait_until_settled(paths: list[Path], settle_seconds: float, *, sleep=time.sleep) -> None:
+    """Return once every file has kept its size and mtime for ``settle_seconds`` (a scanner may
+    still be writing). Files older than that return at once, so no wait for old scans."""
+    if settle_seconds <= 0:
+        return
+    while True:
+        now = time.time()
+        young = [p for p in paths if now - os.stat(p).st_mtime < settle_seconds]
+        if not young:
+            return
+        before = {p: (os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in young}
+        sleep(settle_seconds)
+        if all((os.stat(p).st_size, os.stat(p).st_mtime_ns) == before[p] for p in young):
+            return
+
+
+def check_writable_dir(path: Path, *, need_bytes: int = 0) -> None:
+    """Raise TargetNotWritable unless ``path`` is a directory we can create files in with
+    ``need_bytes`` free (probing with a real temporary file, which also catches read-only mounts)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TargetNotWritable(f"{path} is not a folder (is the USB stick mounted?).")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".yomitori-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise TargetNotWritable(f"cannot write to {path} ({e.strerror}).") from None
+    free = shutil.disk_usage(path).free
+    if need_bytes and free < need_bytes:
+        raise TargetNotWritable(f"{path} has {free // 2**20} MB free; {need_bytes // 2**20} MB are needed.")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename durable (POSIX); Windows has no directory handles to sync."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
+
+
+def atomic_write_bytes(final: Path, data: bytes) -> None:
+    """Write ``data`` to ``final`` via a temporary name in the same folder, fsync, rename."""
+    tmp = temp_name(final)
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(final.parent)
+
+
+def drop_cache(fh) -> None:
+    """Ask the OS to forget cached pages so a read-back really reads the medium (Linux only)."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def wipe_file(path: Path) -> None:
+    """Overwrite a file with zeros, sync, then delete it. On flash media (wear levelling) and
+    copy-on-write file systems this is best effort; the package key is what protects the data."""
+    path = Path(path)
+    if not is_regular_file(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    size = os.lstat(path).st_size
+    zeros = bytes(_WIPE_CHUNK)
+    with open(path, "r+b") as fh:
+        left = size
+        while left > 0:
+            n = min(left, _WIPE_CHUNK)
+            fh.write(zeros[:n])
+            left -= n
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.unlink(path)
+
+
+def wipe_tree(path: Path) -> None:
+    """Wipe every file under ``path`` and remove the folders (missing path: nothing to do)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            wipe_file(Path(root) / name)
+        for name in dirs:
+            p = Path(root) / name
+            if p.is_symlink():
+                os.unlink(p)
+            else:
+                os.rmdir(p)
+    os.rmdir(path)
+
+
+def private_dir(parent: Path, prefix: str) -> Path:
+    """A new folder only the current user can read (mode 0700 on POSIX; on Windows a folder
+    under the user's profile inherits the profile's owner-only ACL)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``lock_path`` (flock on POSIX, msvcrt on Windows);
+    BusyError if another process holds it. The OS releases it if the process dies."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_path, "a+b")  # noqa: SIM115 - held for the block's lifetime
+    try:
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BusyError(f"{lock_path.name} is locked by another process.") from None
+        yield
+    finally:
+        fh.close()
+
+
+def require_file(path: Path, what: str) -> Path:
+    path = Path(path)
+    if not is_regular_file(path):
+        raise BadInputError(f"{what} {path} is not a regular file.")
+    return path

@@ -1,0 +1,148 @@
+"""``pack`` (scanner PC): scans -> one age package per batch on the USB stick.
+
+The scans loose in SCANS_DIR form one batch; every sub-folder holding scans forms another.
+Pages are hashed first (the manifest leads the package), then streamed through age to a
+temporary name on the stick, read back, and renamed. Sources move to the done folder only
+after their package verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+from yomitori.batch import BatchManifest, PageEntry, sha256_file
+
+from yomitori_agent.config import AgentConfig
+from yomitori_agent.errors import BadInputError
+from yomitori_agent.fsutil import check_writable_dir, is_regular_file, wait_until_settled
+from yomitori_agent.journal import audit
+from yomitori_agent.keys import parse_recipients
+from yomitori_agent.log import log
+from yomitori_agent.manifests import dump
+from yomitori_agent.package import PACKAGE_SUFFIX, SourceFile, write_package
+from yomitori_agent.progress import progress
+
+
+@dataclass
+class PackResult:
+    batch_id: str
+    package: str
+    pages: int
+    bytes: int
+    sha256: str
+    source: str
+    moved_to: str | None = None
+
+
+def find_batches(scans_dir: Path, suffixes: list[str]) -> list[tuple[Path, list[Path]]]:
+    """(folder, scans) per batch: loose scans first, then each sub-folder; symlinks ignored."""
+    scans_dir = Path(scans_dir)
+    if not scans_dir.is_dir():
+        raise BadInputError(f"{scans_dir} is not a folder.")
+    wanted = {s.lower() for s in suffixes}
+
+    def scans_in(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir()
+                      if p.suffix.lower() in wanted and not p.name.startswith(".") and is_regular_file(p))
+
+    out = []
+    loose = scans_in(scans_dir)
+    if loose:
+        out.append((scans_dir, loose))
+    for sub in sorted(p for p in scans_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        if not sub.name.startswith("."):
+            pages = scans_in(sub)
+            if pages:
+                out.append((sub, pages))
+    return out
+
+
+def new_batch_id(client_id: str, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{client_id}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _hash_one(path: Path) -> tuple[SourceFile, str]:
+    before = os.stat(path)
+    digest = sha256_file(path)
+    after = os.stat(path)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise BadInputError(f"{path.name} changed while it was read.",
+                            action="Wait until scanning has finished, then run pack again.")
+    return SourceFile(path.name, path, after.st_size, after.st_mtime_ns), digest
+
+
+def build_manifest(cfg: AgentConfig, pages: list[Path], *, form_id: str,
+                   batch_id: str | None = None) -> tuple[BatchManifest, list[SourceFile]]:
+    """Hash the pages (in threads: hashlib releases the GIL) into a BatchManifest."""
+    for p in pages:
+        try:
+            PageEntry(name=p.name, size=0, sha256="0" * 64)
+        except ValidationError:
+            raise BadInputError(f"scan file name '{p.name}' cannot be used in a batch.",
+                                action="Rename it to letters, digits, '.', '_' or '-' only.") from None
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        hashed = list(pool.map(_hash_one, pages))
+    manifest = BatchManifest(
+        batch_id=batch_id or new_batch_id(cfg.client_id), client_id=cfg.client_id,
+        created_at=dt.datetime.now(dt.UTC), form_id=form_id,
+        pages=[PageEntry(name=s.name, size=s.size, sha256=d) for s, d in hashed],
+    )
+    return manifest, [s for s, _ in hashed]
+
+
+def _move_done(done_root: Path, batch_id: str, files: list[SourceFile]) -> Path:
+    target = done_root / batch_id
+    target.mkdir(parents=True, exist_ok=False)
+    for f in files:
+        shutil.move(str(f.path), str(target / f.name))  # os.replace, or copy+delete across drives
+    return target
+
+
+def pack(cfg: AgentConfig, scans_dir: Path, usb_dir: Path, *, form_id: str | None = None,
+         move_done: bool = False, dry_run: bool = False,
+         show_progress: bool | None = None) -> list[PackResult]:
+    """Make one verified package per batch found in ``scans_dir`` on ``usb_dir``.
+    Raises BadInputError (no scans, bad names), TargetNotWritable, ConfigError."""
+    recipients = parse_recipients(cfg.recipients.external_pc, "external_pc")
+    batches = find_batches(scans_dir, cfg.pack.suffixes)
+    if not batches:
+        raise BadInputError(f"no scans ({', '.join(cfg.pack.suffixes)}) in {scans_dir}.")
+    done_root = cfg.pack.done_dir if move_done else None
+    if move_done and done_root is None:
+        raise BadInputError("--move-done needs pack.done_dir in the configuration.")
+    usb_dir = Path(usb_dir)
+    results: list[PackResult] = []
+    if not dry_run:
+        check_writable_dir(usb_dir)
+    for folder, pages in batches:
+        wait_until_settled(pages, cfg.pack.settle_seconds)
+        manifest, files = build_manifest(cfg, pages, form_id=form_id or cfg.pack.form_id)
+        total = sum(f.size for f in files)
+        dest = usb_dir / f"{manifest.batch_id}{PACKAGE_SUFFIX}"
+        if dry_run:
+            results.append(PackResult(manifest.batch_id, str(dest), len(files), total, "", str(folder)))
+            continue
+        with progress(f"pack {manifest.batch_id}", total, enabled=show_progress) as advance:
+            info = write_package(dest, dump(manifest), files, recipients, progress=advance)
+        result = PackResult(manifest.batch_id, str(info.path), len(files), total, info.sha256, str(folder))
+        log.info("pack batch=%s pages=%d bytes=%d package_sha256=%s", manifest.batch_id, len(files), total,
+                 info.sha256)
+        audit(cfg.state_dir, "packed", batch_id=manifest.batch_id, pages=len(files), bytes=total,
+              package_sha256=info.sha256)
+        if done_root is not None:
+            result.moved_to = str(_move_done(done_root, manifest.batch_id, files))
+            audit(cfg.state_dir, "sources_moved", batch_id=manifest.batch_id, pages=len(files))
+        results.append(result)
+    return results
+
+
+def as_dicts(results: list[PackResult]) -> list[dict]:
+    return [asdict(r) for r in results]

@@ -1,0 +1,201 @@
+"""``upload`` (external PC): packages on the USB stick -> intake bucket, manifest last.
+
+Resumable and never uploading a page twice:
+- the batch journal (``STATE/batches/<id>.jsonl``) records each page only after S3 confirmed
+  it (the put carried the SHA-256 as S3 checksum, so S3 verified the body);
+- when a journal already exists (an earlier run stopped), every page is first checked with a
+  HEAD (size + SHA-256): a confirmed page whose object is missing or different (e.g. the server
+  lost it) is uploaded again; a page that arrived but was not journaled (power loss between
+  the put and the journal line) is skipped and journaled;
+- the manifest is uploaded last, after a HEAD (its arrival starts the cloud flow), and once the
+  journal says ``manifest_uploaded`` the batch is never uploaded again;
+- the package is wiped from the stick only after that.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from yomitori.batch import manifest_key, page_key
+
+from yomitori_agent import s3io
+from yomitori_agent.config import AgentConfig
+from yomitori_agent.errors import AgentError, BadInputError, PackageRejected
+from yomitori_agent.fsutil import exclusive_lock, private_dir, wipe_file, wipe_tree
+from yomitori_agent.journal import BatchJournal, audit
+from yomitori_agent.keys import load_identities
+from yomitori_agent.log import log
+from yomitori_agent.manifests import FileEntry, PackageManifest
+from yomitori_agent.package import list_packages, open_package
+from yomitori_agent.progress import progress
+
+
+@dataclass
+class UploadResult:
+    batch_id: str
+    package: str
+    pages: int
+    uploaded: int
+    skipped_present: int
+    manifest: str  # "uploaded" | "present" | "done-before"
+    package_wiped: bool
+
+
+def _sweep_stale_work(work: Path) -> None:
+    # A power loss can leave decrypted pages behind: wipe them at the next start.
+    if work.is_dir():
+        for d in work.iterdir():
+            if d.name.startswith("upload-"):
+                wipe_tree(d)
+
+
+def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
+           show_progress: bool | None = None, client=None) -> list[UploadResult]:
+    """Upload every package in ``usb_dir``. Raises AgentError subclasses; re-running after any
+    interruption continues where it stopped."""
+    identities = load_identities(cfg.require("identity_file"))
+    bucket = cfg.require("aws.intake_bucket")
+    packages = list_packages(Path(usb_dir))
+    if not packages:
+        raise BadInputError(f"no packages (*.age) in {usb_dir}.")
+    work = cfg.state_dir / "work"
+    _sweep_stale_work(work)
+    client = client or s3io.s3_client(cfg)
+    return [_upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
+            for pkg in packages]
+
+
+def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
+                    show_progress) -> UploadResult:
+    staging = private_dir(work, "upload-")
+    try:
+        with progress(f"decrypt {pkg.name}", pkg.stat().st_size, enabled=show_progress) as advance:
+            manifest = open_package(pkg, identities, staging, progress=advance)
+        if manifest.kind != "scans":
+            raise PackageRejected(f"{pkg.name} holds results, not scans: it is for `import` "
+                                  "on the contract server.")
+        with exclusive_lock(cfg.state_dir / "locks" / f"{manifest.batch_id}.lock"):
+            return _upload_batch(cfg, client, bucket, pkg, manifest, staging, dry_run, show_progress)
+    finally:
+        wipe_tree(staging)
+
+
+def _upload_batch(cfg, client, bucket, pkg, manifest: PackageManifest, staging, dry_run, show_progress):
+    batch_id = manifest.batch_id
+    journal = BatchJournal(cfg.state_dir, batch_id)
+    result = UploadResult(batch_id, str(pkg), len(manifest.entries), 0, 0, "", False)
+    if journal.has("manifest_uploaded"):
+        result.manifest = "done-before"
+    else:
+        todo = _pages_to_upload(client, bucket, manifest, journal, dry_run)
+        result.skipped_present = len(manifest.entries) - len(todo)
+        if dry_run:
+            result.uploaded = len(todo)
+            return result
+        _upload_pages(cfg, client, bucket, batch_id, todo, staging, journal, show_progress)
+        result.uploaded = len(todo)
+        result.manifest = _upload_manifest(client, bucket, manifest, journal)
+    if dry_run:
+        return result
+    wipe_file(pkg)
+    journal.record("package_wiped", package=pkg.name)
+    result.package_wiped = True
+    audit(cfg.state_dir, "uploaded", batch_id=batch_id, pages=result.pages, uploaded=result.uploaded,
+          skipped_present=result.skipped_present, manifest=result.manifest)
+    log.info("upload batch=%s pages=%d uploaded=%d skipped=%d manifest=%s", batch_id, result.pages,
+             result.uploaded, result.skipped_present, result.manifest)
+    return result
+
+
+def _pages_to_upload(client, bucket, manifest: PackageManifest, journal: BatchJournal,
+                     dry_run: bool) -> list[FileEntry]:
+    """The pages S3 does not hold yet. Only a resumed batch pays for HEAD requests."""
+    if not journal.path.exists():
+        if not dry_run:
+            journal.record("started", pages=len(manifest.entries))
+        return list(manifest.entries)
+    confirmed = journal.uploaded_pages()
+
+    def check(entry: FileEntry) -> tuple[FileEntry, bool]:
+        try:
+            remote = s3io.head(client, bucket, page_key(manifest.batch_id, entry.name))
+        except Exception as e:
+            raise s3io.translate(e, "checking uploaded pages") from None
+        return entry, s3io.matches(remote, entry.size, entry.sha256)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        checked = list(pool.map(check, manifest.entries))
+    todo = []
+    for entry, present in checked:
+        if not present:
+            todo.append(entry)
+        elif entry.name not in confirmed and not dry_run:
+            journal.record("page_uploaded", page=entry.name, sha256=entry.sha256, via="head")
+    lost = sum(1 for e in todo if e.name in confirmed)
+    if lost:
+        log.warning("batch=%s: %d page(s) confirmed earlier are missing or different in S3; uploading again",
+                    manifest.batch_id, lost)
+    return todo
+
+
+def _upload_pages(cfg, client, bucket, batch_id, todo: list[FileEntry], staging: Path,
+                  journal: BatchJournal, show_progress) -> None:
+    lock = threading.Lock()
+    threshold = cfg.aws.multipart_threshold_mb << 20
+
+    def one(entry: FileEntry, advance) -> None:
+        try:
+            s3io.put_file(client, bucket, page_key(batch_id, entry.name), staging / entry.name, entry.size,
+                          entry.sha256, multipart_threshold=threshold, callback=advance)
+        except Exception as e:
+            raise s3io.translate(e, f"uploading batch {batch_id}") from None
+        with lock:
+            journal.record("page_uploaded", page=entry.name, sha256=entry.sha256)
+
+    total = sum(e.size for e in todo)
+    with progress(f"upload {batch_id}", total, enabled=show_progress) as advance:
+        safe_advance = _locked(advance)
+        pool = ThreadPoolExecutor(max_workers=cfg.aws.upload_concurrency)
+        try:
+            futures = [pool.submit(one, e, safe_advance) for e in todo]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in futures:
+                if f.done() and f.exception() is not None:
+                    raise f.exception()
+        finally:
+            # On Ctrl-C or an error: finish (and journal) what is in flight, start nothing new.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _locked(fn):
+    lock = threading.Lock()
+
+    def call(n: int) -> None:
+        with lock:
+            fn(n)
+    return call
+
+
+def _upload_manifest(client, bucket, manifest: PackageManifest, journal: BatchJournal) -> str:
+    import hashlib
+
+    key = manifest_key(manifest.batch_id)
+    sha = hashlib.sha256(manifest.raw).hexdigest()
+    try:
+        if s3io.matches(s3io.head(client, bucket, key), len(manifest.raw), sha):
+            journal.record("manifest_uploaded", sha256=sha, via="head")
+            return "present"
+        s3io.put_bytes(client, bucket, key, manifest.raw, sha, "application/json")
+    except AgentError:
+        raise
+    except Exception as e:
+        raise s3io.translate(e, f"uploading the manifest of {manifest.batch_id}") from None
+    journal.record("manifest_uploaded", sha256=sha)
+    return "uploaded"
+
+
+def as_dicts(results: list[UploadResult]) -> list[dict]:
+    return [asdict(r) for r in results]
