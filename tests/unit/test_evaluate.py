@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +138,31 @@ def test_a_broken_result_file_is_a_clear_error(batch):
 
 
 def test_injected_errors_need_the_injection_module(batch, monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "yomitori.validation.inject" else real(name, *a))
+    # Given an installation without the injection module
+    monkeypatch.setitem(sys.modules, "yomitori.validation.inject", None)
+    # Then asking for injected errors says so
     with pytest.raises(YomitoriError, match="not available"):
         evaluate_directory(batch, inject_errors=True)
+
+
+def test_the_injection_report_goes_into_the_metrics_per_form(batch, tmp_path, monkeypatch):
+    # Given an injection module (stand-in with the agreed signature)
+    calls = []
+
+    def injection_report(form, truth_fields_list):
+        calls.append((form.id, truth_fields_list))
+        return {"injected": 10, "caught": 7}
+
+    module = types.ModuleType("yomitori.validation.inject")
+    module.injection_report = injection_report
+    monkeypatch.setitem(sys.modules, "yomitori.validation.inject", module)
+    # When the batch is evaluated with injected errors
+    evaluate_directory(batch, inject_errors=True, metrics_out=tmp_path / "m.json")
+    # Then it got every truth document of the form and its report is in the metrics
+    assert [(form_id, len(fields)) for form_id, fields in calls] == [("water_stop", 3)]
+    assert calls[0][1][0] == TRUTH
+    data = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    assert data["injected_errors"] == {"water_stop": {"injected": 10, "caught": 7}}
 
 
 def test_edit_distance():

@@ -9,7 +9,6 @@ accepted; a truth file without a result counts the same way and is reported as m
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -24,7 +23,7 @@ from yomitori.normalise import normalise_value
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.validation.routing import LOW_CONFIDENCE
 
-__all__ = ["EvaluationError", "Metrics", "evaluate_directory", "score_field"]
+__all__ = ["EvaluationError", "Metrics", "NotAvailable", "evaluate_directory", "score_field"]
 
 BATCH_FILE = "batch.json"
 _WHITE = re.compile(r"\s+")
@@ -34,6 +33,13 @@ class EvaluationError(YomitoriError):
     code = "evaluation_input"
     exit_code = ExitCode.BAD_INPUT
     action = "Pass the output folder of `yomitori process` and, if needed, the truth folder with --truth."
+
+
+class NotAvailable(YomitoriError):
+    """An optional part (injection, local cloud runner) is not installed yet."""
+
+    code = "not_available"
+    exit_code = ExitCode.USAGE
 
 
 def canonical(field: FieldDef, value: str) -> str:
@@ -90,12 +96,14 @@ def _load_result(path: Path) -> DocumentResult | None:
 
 def _injection_report(forms: dict[str, FormDefinition], truths: dict[str, list[dict]]) -> dict:
     """Run the validators against injected OCR confusions (``yomitori.validation.inject``)."""
-    if importlib.util.find_spec("yomitori.validation.inject") is None:
-        raise YomitoriError("Measuring injected errors is not available in this installation "
-                            "(yomitori.validation.inject is missing).",
-                            action="Run `yomitori eval` without --inject-errors.", code="not_available")
-    from yomitori.validation.inject import injection_report
-
+    try:
+        from yomitori.validation.inject import injection_report
+    except ModuleNotFoundError as e:
+        if e.name != "yomitori.validation.inject":
+            raise
+        raise NotAvailable("Measuring injected errors is not available in this installation "
+                           "(yomitori.validation.inject is missing).",
+                           action="Run `yomitori eval` without --inject-errors.") from None
     return {form_id: injection_report(forms[form_id], fields) for form_id, fields in truths.items()}
 
 
