@@ -26,21 +26,20 @@ def postal_code_exists(value: str, ctx: ValidationContext) -> list[Finding]:
 
 
 @validator("address_jp")
-def address_jp(value: str, ctx: ValidationContext) -> list[Finding]:
+def address_jp(value: str, ctx: ValidationContext, lookup: bool = False) -> list[Finding]:
     """An address line that reads like one: a block number is present and no known OCR
-    confusion (丁日 for 丁目) is in it. Review only: addresses vary too much to reject."""
+    confusion (丁日 for 丁目) is in it; with ``lookup`` (forms without a postal code) the
+    prefecture/city/town must be found in Japan Post's list. Review only: addresses vary too
+    much to reject."""
     for wrong, right in _SUSPICIOUS:
         if wrong in value:
-            return [
-                Finding(
-                    "address_suspicious_characters",
-                    Severity.REVIEW,
-                    Suggestion(value=value.replace(wrong, right), reason="address_ocr_confusion"),
-                )
-            ]
+            fixed = Suggestion(value=value.replace(wrong, right), reason="address_ocr_confusion")
+            return [Finding("address_suspicious_characters", Severity.REVIEW, fixed)]
     key = postal.normalise_address_key(value)
     if not re.search(r"\d", key):
         return [Finding("address_no_block_number", Severity.REVIEW)]
+    if lookup and not postal.codes_for_address(value):
+        return [Finding("address_not_found", Severity.REVIEW)]
     return []
 
 
