@@ -76,3 +76,30 @@ def to_ocr_image(arr: np.ndarray, *, pad: int = PAD_PX, max_height: int | None =
     canvas = Image.new("L", (img.width + 2 * pad, img.height + 2 * pad), 255)
     canvas.paste(img, (pad, pad))
     return canvas
+
+
+def split_at_gaps(arr: np.ndarray, min_gap: float = 1.0) -> list[np.ndarray]:
+    """Pieces of a line crop separated by white gaps at least ``min_gap`` times the line's ink
+    height wide: the spaces a writer leaves (e.g. between family and given name). Gaps inside
+    and between characters are narrower. Each piece is cut to its own ink columns."""
+    bounds = ink_bounds(arr)
+    if bounds is None:
+        return []
+    x0, y0, x1, y1 = bounds
+    line = arr[y0:y1, x0:x1]
+    cols = (line < INK).any(axis=0)
+    wide = max(2, round(min_gap * line.shape[0]))
+    pieces, start, x = [], 0, 0
+    n = cols.size
+    while x < n:
+        if cols[x]:
+            x += 1
+            continue
+        gap_start = x
+        while x < n and not cols[x]:
+            x += 1
+        if x - gap_start >= wide and x < n:
+            pieces.append(line[:, start:gap_start])
+            start = x
+    pieces.append(line[:, start:])
+    return pieces
