@@ -58,7 +58,7 @@ def _status(args) -> int:
 def _download(args) -> int:
     from yomitori_agent.download import download
 
-    _print(download(_cfg(args), args.batch, Path(args.to), dry_run=args.dry_run, send_ack=not args.no_ack,
+    _print(download(_cfg(args), args.batch, Path(args.to), dry_run=args.dry_run, acknowledge=not args.no_ack,
                     show_progress=_progress(args)))
     return ExitCode.OK
 

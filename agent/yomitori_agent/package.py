@@ -229,7 +229,10 @@ def sha256_of(path: Path) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def _start_decrypt(package: Path, identities: list) -> tuple[io.BufferedReader, threading.Thread, dict]:
+def start_decrypt(package: Path, identities: list) -> tuple[io.BufferedReader, threading.Thread, dict]:
+    """The agent's one decryption path: ``pyrage.decrypt_io`` in a thread writing into a pipe.
+    Returns (reader of the plaintext, the thread, outcome). After reading to EOF and joining
+    the thread, ``outcome.get("error")`` is None only if age authenticated the whole file."""
     r, w = os.pipe()
     reader = os.fdopen(r, "rb", buffering=_BUF)
     writer = os.fdopen(w, "wb", buffering=1 << 16)
@@ -302,7 +305,7 @@ def open_package(package: Path, identities: list, staging: Path, *,
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
     wipes it). Returns the manifest."""
-    reader, thread, outcome = _start_decrypt(package, identities)
+    reader, thread, outcome = start_decrypt(package, identities)
     failure: BaseException | None = None
     try:
         with tarfile.open(fileobj=reader, mode="r|", bufsize=1 << 16) as tf:

@@ -1,0 +1,132 @@
+"""``download`` (external PC): a batch's results -> one age package for the contract server,
+verified on the stick, then the acknowledgement that lets the cloud purge the batch.
+
+Objects are fetched into a private work folder (hashed on the way and compared with the
+SHA-256 the cloud stored, when it stored one), packed with :func:`write_package` (read back
+and compared), and the work folder is wiped. The ack is sent only after the package verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from yomitori.batch import ack_key, batch_prefix, results_csv_key, results_json_key
+
+from yomitori_agent import s3io
+from yomitori_agent.config import AgentConfig
+from yomitori_agent.errors import AgentError, BadInputError, NotFoundError, PackageRejected
+from yomitori_agent.fsutil import check_writable_dir, exclusive_lock, private_dir, wipe_tree
+from yomitori_agent.journal import BatchJournal, audit
+from yomitori_agent.keys import parse_recipients
+from yomitori_agent.log import log
+from yomitori_agent.manifests import FileEntry, ResultsManifest, dump
+from yomitori_agent.package import PACKAGE_SUFFIX, SourceFile, write_package
+from yomitori_agent.progress import progress
+
+RESULTS_PACKAGE_SUFFIX = "-results" + PACKAGE_SUFFIX
+
+
+def _wanted(batch_id: str, key: str) -> str | None:
+    """The member name for a results-bucket key, or None for keys the contract server
+    does not need (engine words under ocr/, the ack)."""
+    rel = key[len(batch_prefix(batch_id)):]
+    if key in (results_json_key(batch_id), results_csv_key(batch_id)):
+        return rel
+    if rel.startswith("documents/") and rel.endswith(".json") and rel.count("/") == 1:
+        return rel
+    return None
+
+
+def _fetch(client, bucket: str, key: str, dest: Path) -> tuple[int, str]:
+    obj = client.get_object(Bucket=bucket, Key=key)
+    h = hashlib.sha256()
+    size = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "xb") as out:
+        for chunk in obj["Body"].iter_chunks(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    digest = h.hexdigest()
+    stored = (obj.get("Metadata") or {}).get(s3io.META_SHA)
+    if stored and stored != digest:
+        raise PackageRejected(f"{key.rsplit('/', 1)[-1]} arrived damaged (SHA-256 differs).",
+                              action="Run download again.")
+    return size, digest
+
+
+def send_ack(client, bucket: str, batch_id: str, info: dict) -> str:
+    """Acknowledge a verified download: write ``<batch_id>/ack.json`` to the results bucket.
+    The single place to change when the state machine callback is added."""
+    body = json.dumps({"batch_id": batch_id, **info}, ensure_ascii=False, sort_keys=True).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    s3io.put_bytes(client, bucket, ack_key(batch_id), body, digest, "application/json")
+    return ack_key(batch_id)
+
+
+def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = False,
+             acknowledge: bool = True, show_progress: bool | None = None, client=None) -> dict:
+    """Fetch, package, verify, acknowledge. Raises NotFoundError if results are not ready."""
+    recipients = parse_recipients(cfg.recipients.contract_server, "contract_server")
+    bucket = cfg.require("aws.results_bucket")
+    client = client or s3io.s3_client(cfg)
+    try:
+        objects = s3io.list_keys(client, bucket, batch_prefix(batch_id))
+    except Exception as e:
+        raise s3io.translate(e, f"listing batch {batch_id}") from None
+    keys = {o["Key"]: o["Size"] for o in objects}
+    if results_json_key(batch_id) not in keys:
+        raise NotFoundError(f"batch {batch_id} has no results yet (no results.json).",
+                            action="Check `yomitori-agent status`; download when it says ready.")
+    members = sorted((name, key) for key in keys if (name := _wanted(batch_id, key)))
+    dest = Path(usb_dir) / f"{batch_id}{RESULTS_PACKAGE_SUFFIX}"
+    summary = {"batch_id": batch_id, "files": len(members), "bytes": sum(keys[k] for _, k in members),
+               "package": str(dest)}
+    if dry_run:
+        return {**summary, "dry_run": True}
+    if dest.exists():
+        raise BadInputError(f"{dest} already exists.",
+                            action="Take the earlier package to the contract server first.")
+    check_writable_dir(Path(usb_dir))
+    work = private_dir(cfg.state_dir / "work", "download-")
+    try:
+        with exclusive_lock(cfg.state_dir / "locks" / f"{batch_id}.lock"):
+            with ThreadPoolExecutor(max_workers=cfg.aws.upload_concurrency) as pool:
+                try:
+                    fetched = list(pool.map(lambda m: _fetch(client, bucket, m[1], work / m[0]), members))
+                except AgentError:
+                    raise
+                except Exception as e:
+                    raise s3io.translate(e, f"downloading batch {batch_id}") from None
+            files = []
+            entries = []
+            for (name, _key), (size, digest) in zip(members, fetched, strict=True):
+                st = (work / name).stat()
+                files.append(SourceFile(name, work / name, st.st_size, st.st_mtime_ns))
+                entries.append(FileEntry(name=name, size=size, sha256=digest))
+            manifest = ResultsManifest(batch_id=batch_id, client_id=cfg.client_id,
+                                       created_at=dt.datetime.now(dt.UTC), files=entries)
+            with progress(f"package {batch_id}", summary["bytes"], enabled=show_progress) as advance:
+                info = write_package(dest, dump(manifest), files, recipients, progress=advance)
+            journal = BatchJournal(cfg.state_dir, batch_id)
+            journal.record("downloaded", files=len(files), package_sha256=info.sha256)
+            summary["package_sha256"] = info.sha256
+            if acknowledge:
+                try:
+                    send_ack(client, bucket, batch_id, {
+                        "acknowledged_at": dt.datetime.now(dt.UTC).isoformat(), "client_id": cfg.client_id,
+                        "files": len(files), "package_sha256": info.sha256})
+                except Exception as e:
+                    raise s3io.translate(e, f"acknowledging batch {batch_id}") from None
+                journal.record("ack_sent")
+            summary["acknowledged"] = acknowledge
+    finally:
+        wipe_tree(work)
+    audit(cfg.state_dir, "downloaded", batch_id=batch_id, files=summary["files"],
+          package_sha256=summary["package_sha256"], acknowledged=summary["acknowledged"])
+    log.info("download batch=%s files=%d ack=%s", batch_id, summary["files"], summary["acknowledged"])
+    return summary
