@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from yomitori.errors import YomitoriError
-from yomitori.fonts import FontNotFound
 from yomitori.forms import load_form
 from yomitori.forms.layout import MARK_SIZE_MM, mm_to_px
-from yomitori.synth import generate
+from yomitori.synth import SynthUsageError, generate
 from yomitori.synth.degrade import Degradation, apply_degradation
 
 TODAY = dt.date(2026, 4, 1)
@@ -96,9 +95,13 @@ def test_any_font_file_writes_the_form(tmp_path, font):
     assert (other != klee).any()
 
 
-def test_a_missing_font_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FontNotFound, match="does not exist"):
+def test_a_missing_or_broken_font_file_is_a_clear_usage_error(tmp_path):
+    with pytest.raises(SynthUsageError, match="does not exist"):
         generate(load_form("water_stop"), count=1, out_dir=tmp_path, fonts=[tmp_path / "nope.ttf"])
+    (tmp_path / "notes.ttf").write_text("not a font")
+    with pytest.raises(SynthUsageError, match="Cannot open font file"):
+        generate(load_form("water_stop"), count=1, out_dir=tmp_path / "out", fonts=[tmp_path / "notes.ttf"])
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.*"))
 
 
 def test_unknown_degradation_is_a_usage_error(tmp_path):

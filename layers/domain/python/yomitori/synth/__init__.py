@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from yomitori.errors import ExitCode, YomitoriError
-from yomitori.fonts import FontNotFound, handwriting_font_paths
+from yomitori.fonts import FontNotFound, font, handwriting_font_paths
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
 from yomitori.render import render_form
@@ -75,8 +75,12 @@ def _check_fonts(fonts: Sequence[str | Path] | None) -> list[str]:
     paths = [str(p) for p in fonts] if fonts else handwriting_font_paths()
     for p in paths:
         if not Path(p).is_file():
-            raise FontNotFound(f"Font file {p} does not exist.",
-                               action="Pass an existing .ttf/.otf/.ttc file.")
+            raise SynthUsageError(f"Font file {p} does not exist.",
+                                  action="Pass an existing .ttf/.otf/.ttc file.")
+        try:
+            font(p, 20)  # fail before writing anything when the file is not a font
+        except FontNotFound as e:
+            raise SynthUsageError(e.message, action=e.action) from None
     return paths
 
 
