@@ -81,6 +81,63 @@ def _demo(args: argparse.Namespace) -> int:
                     forms=args.form, cloud_local=args.cloud_local)
 
 
+def _local_up(args: argparse.Namespace) -> int:
+    from yomitori.cloud_local import up
+
+    cloud = up(port=args.port)
+    print(f"local cloud on {cloud.endpoint} (S3, DynamoDB, KMS, STS, Step Functions via moto)")
+    for k, v in cloud.environment().items():
+        if not k.startswith("AWS_SECRET") and not k.startswith("AWS_SESSION"):
+            print(f"export {k}={v}")
+    return ExitCode.OK
+
+
+def _local_run(args: argparse.Namespace) -> int:
+    from yomitori.cloud_local import run_batch_dir, up
+
+    run = run_batch_dir(Path(args.dir), form_id=args.form, out_dir=Path(args.out), engine=args.engine,
+                        encoding=args.encoding, cloud=up())
+    print(run.describe())
+    return ExitCode.OK if run.failed == 0 else ExitCode.SOME_DOCUMENTS_FAILED
+
+
+def _local_resume(args: argparse.Namespace) -> int:
+    from yomitori.cloud_local import resume_batch
+
+    run = resume_batch(args.batch_id, out_dir=Path(args.out), encoding=args.encoding)
+    print(run.describe())
+    return ExitCode.OK
+
+
+def _local_down(args: argparse.Namespace) -> int:
+    from yomitori.cloud_local import down
+
+    print("local cloud stopped" if down() else "no local cloud was running")
+    return ExitCode.OK
+
+
+def _add_local(sub) -> None:
+    loc = sub.add_parser("local", help="the cloud path on this machine (moto server, the real handlers)")
+    lsub = loc.add_subparsers(dest="local_command", required=True)
+    u = lsub.add_parser("up", help="start the local cloud and create the stack's buckets, key and tables")
+    u.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    u.set_defaults(func=_local_up)
+    r = lsub.add_parser("run", help="a folder of scans through the handlers, in the state machine's order")
+    r.add_argument("dir")
+    r.add_argument("--form", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--engine", default="tesseract", choices=("tesseract", "fake"))
+    r.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"))
+    r.set_defaults(func=_local_run)
+    rs = lsub.add_parser("resume", help="continue a batch after its review: finalize, download, purge")
+    rs.add_argument("batch_id")
+    rs.add_argument("--out", required=True)
+    rs.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"))
+    rs.set_defaults(func=_local_resume)
+    dn = lsub.add_parser("down", help="stop the local cloud (its data is in memory and goes with it)")
+    dn.set_defaults(func=_local_down)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yomitori", description="Japanese paper forms to checked data.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -133,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--metrics-out")
     d.add_argument("--cloud-local", action="store_true", help="go through the local cloud path (moto)")
     d.set_defaults(func=_demo)
+    _add_local(sub)
     return p
 
 
