@@ -18,14 +18,15 @@ pytestmark = pytest.mark.slow
 def test_process_writes_results_csv_and_batch_json_and_exit_code(tmp_path):
     # Given two filled pages, their truth folder, and one file that is not an image
     scans = tmp_path / "scans"
-    generate(load_form("water_start"), count=2, out_dir=scans, seed=3, degrade="light", today=dt.date(2025, 6, 1))
+    generate(load_form("water_start"), count=2, out_dir=scans, seed=3, degrade="light",
+             today=dt.date(2025, 6, 1))
     (scans / "notes.txt").write_text("not a scan", encoding="utf-8")
     out = tmp_path / "out"
     # When processed with cp932 output
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    run = subprocess.run([sys.executable, "-m", "yomitori.cli", "process", str(scans), "--form", "water_start",
-                          "--out", str(out), "--encoding", "cp932"], capture_output=True, text=True, env=env,
-                         timeout=240)
+    cmd = [sys.executable, "-m", "yomitori.cli", "process", str(scans), "--form", "water_start",
+           "--out", str(out), "--encoding", "cp932"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     # Then the exit code says some documents failed, progress went to stderr, a summary to stdout
     assert run.returncode == 1, run.stderr
     assert "read 3/3" in run.stderr
@@ -43,7 +44,8 @@ def test_process_writes_results_csv_and_batch_json_and_exit_code(tmp_path):
 
 
 def test_missing_folder_is_a_usage_error(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "yomitori.cli", "process", str(tmp_path / "nope"), "--form",
-                          "water_start", "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-m", "yomitori.cli", "process", str(tmp_path / "nope"), "--form", "water_start",
+           "--out", str(tmp_path / "o")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert run.returncode == 4
     assert "is not a folder" in run.stderr and "Traceback" not in run.stderr
