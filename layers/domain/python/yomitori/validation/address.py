@@ -13,6 +13,8 @@ from yomitori.validation.registry import Finding, Severity, ValidationContext, r
 
 # 目 read as 日 in 丁目 is the classic confusion; nothing else ends a block number with 丁日.
 _SUSPICIOUS = (("丁日", "丁目"),)
+# A block number: digits, or kanji numerals before 丁目/番/号 (not the 千 of 千代田).
+_BLOCK_NUMBER = re.compile(r"[0-9０-９]|[一二三四五六七八九十]+(?:丁目|番|号)")
 
 
 @validator("postal_code_exists")
@@ -35,8 +37,7 @@ def address_jp(value: str, ctx: ValidationContext, lookup: bool = False) -> list
         if wrong in value:
             fixed = Suggestion(value=value.replace(wrong, right), reason="address_ocr_confusion")
             return [Finding("address_suspicious_characters", Severity.REVIEW, fixed)]
-    key = postal.normalise_address_key(value)
-    if not re.search(r"\d", key):
+    if not _BLOCK_NUMBER.search(value):
         return [Finding("address_no_block_number", Severity.REVIEW)]
     if lookup and not postal.codes_for_address(value):
         return [Finding("address_not_found", Severity.REVIEW)]
