@@ -1,0 +1,150 @@
+"""The agent's test site: real age keys, scans, a config file and buckets on a moto server.
+Shared by the agent's integration tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.moto_server import MotoServer
+
+AGE = shutil.which("age")
+AGE_KEYGEN = shutil.which("age-keygen")
+
+
+def make_key(path: Path) -> str:
+    """A real identity made by age-keygen (mode 600); returns its recipient."""
+    subprocess.run([AGE_KEYGEN, "-o", str(path)], check=True, capture_output=True)
+    os.chmod(path, 0o600)
+    return subprocess.run(
+        [AGE_KEYGEN, "-y", str(path)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_scans(
+    folder: Path, count: int, size: int = 4000, *, seed: int = 1, prefix: str = "water_start"
+) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(seed)
+    out = []
+    for i in range(count):
+        p = folder / f"{prefix}-{i + 1:04d}.png"
+        p.write_bytes(rnd.randbytes(size + rnd.randrange(200)))
+        out.append(p)
+    return out
+
+
+@dataclass
+class Site:
+    root: Path
+    config: Path
+    scans: Path
+    usb: Path
+    inbox: Path
+    watch: Path
+    state: Path
+    intake: str
+    results: str
+    server: MotoServer
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, **self.server.env(), "PYTHONIOENCODING": "utf-8"}
+        env.pop("AWS_PROFILE", None)
+        return env
+
+    def run(
+        self, *args: str, config: Path | None = None, identity: Path | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run the real command line (``python -m yomitori_agent.cli``)."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "yomitori_agent.cli",
+            "--config",
+            str(config or self.config),
+            "--no-progress",
+            *args,
+        ]
+        return subprocess.run(cmd, capture_output=True, text=True, env=self.env(), timeout=300)
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        cmd = [
+            sys.executable,
+            "-m",
+            "yomitori_agent.cli",
+            "--config",
+            str(self.config),
+            "--no-progress",
+            *args,
+        ]
+        return subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
+        )
+
+    def s3(self):
+        return self.server.client("s3")
+
+    def create_buckets(self, *, versioned: bool = False) -> None:
+        s3 = self.s3()
+        for b in (self.intake, self.results):
+            s3.create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+            if versioned:
+                s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+
+
+def write_config(
+    path: Path, *, server_url: str, keys: dict, intake: str, results: str, extra: str = ""
+) -> None:
+    path.write_text(
+        f"""
+client_id = "city-test"
+identity_file = "{keys["external"][0]}"
+state_dir = "state"
+inbox = "inbox"
+[recipients]
+external_pc = ["{keys["external"][1]}"]
+contract_server = ["{keys["contract"][1]}"]
+[aws]
+endpoint_url = "{server_url}"
+region = "ap-northeast-1"
+intake_bucket = "{intake}"
+results_bucket = "{results}"
+upload_concurrency = 4
+max_attempts = 2
+connect_timeout = 2
+read_timeout = 10
+[pack]
+settle_seconds = 0
+done_dir = "done"
+[register]
+watch_dir = "watch"
+{extra}
+""",
+        encoding="utf-8",
+    )
+
+
+def make_site(root: Path, server: MotoServer, keys: dict) -> Site:
+    tag = secrets.token_hex(4)
+    site = Site(
+        root,
+        root / "agent.toml",
+        root / "scans",
+        root / "usb",
+        root / "inbox",
+        root / "watch",
+        root / "state",
+        f"intake-{tag}",
+        f"results-{tag}",
+        server,
+    )
+    for d in (site.scans, site.usb):
+        d.mkdir(parents=True, exist_ok=True)
+    write_config(site.config, server_url=server.url, keys=keys, intake=site.intake, results=site.results)
+    return site
