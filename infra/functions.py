@@ -1,0 +1,234 @@
+"""One helper for every Python function: runtime, architecture, layers, VPC placement, own
+least-privilege role, explicit encrypted log group with retention, JSON logging, X-Ray.
+
+The domain layer is staged from the repository at synth (``layers/domain/python`` plus the
+form definitions under ``forms/``) into ``build/layers/domain``; the third-party layer is
+built beforehand by ``layers/build.py`` (pip for the Lambda platform, no Docker). Synth works
+offline: without a built third-party layer it uses an empty placeholder and warns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from yomitori import settings
+
+from infra.config import YomitoriConfig
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build" / "layers"
+THIRD_PARTY_DIR = BUILD / "third_party"  # written by layers/build.py
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # layers/build.py installs wheels for the same version
+ARCHITECTURE = lambda_.Architecture.ARM_64  # ... and the same platform (manylinux2014_aarch64)
+
+_RETENTIONS = [
+    (1, "ONE_DAY"),
+    (3, "THREE_DAYS"),
+    (5, "FIVE_DAYS"),
+    (7, "ONE_WEEK"),
+    (14, "TWO_WEEKS"),
+    (30, "ONE_MONTH"),
+    (60, "TWO_MONTHS"),
+    (90, "THREE_MONTHS"),
+    (120, "FOUR_MONTHS"),
+    (150, "FIVE_MONTHS"),
+    (180, "SIX_MONTHS"),
+    (365, "ONE_YEAR"),
+    (400, "THIRTEEN_MONTHS"),
+    (545, "EIGHTEEN_MONTHS"),
+    (731, "TWO_YEARS"),
+    (1096, "THREE_YEARS"),
+    (1827, "FIVE_YEARS"),
+    (2192, "SIX_YEARS"),
+    (2557, "SEVEN_YEARS"),
+    (2922, "EIGHT_YEARS"),
+    (3288, "NINE_YEARS"),
+    (3653, "TEN_YEARS"),
+]
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The shortest CloudWatch retention of at least ``days`` (CloudWatch takes fixed values)."""
+    return logs.RetentionDays[next(name for d, name in _RETENTIONS if d >= days)]
+
+
+def stage_domain_layer(out: Path = BUILD / "domain") -> Path:
+    """Copy the domain package and the form definitions into the layer layout:
+    ``python/yomitori`` (on sys.path in Lambda) and ``forms/`` (``settings.LAMBDA_FORMS_DIR``)."""
+    tmp = out.with_name(f".{out.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(
+        REPO / "layers" / "domain" / "python" / "yomitori", tmp / "python" / "yomitori", ignore=ignore
+    )
+    (tmp / "forms").mkdir(parents=True)
+    for form in sorted((REPO / "forms").glob("*.yaml")):
+        shutil.copy2(form, tmp / "forms" / form.name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def third_party_layer_dir(required: bool) -> tuple[Path, bool]:
+    """The built third-party layer, or an empty placeholder (offline synth, tests)."""
+    if (THIRD_PARTY_DIR / "python").is_dir():
+        return THIRD_PARTY_DIR, True
+    if required:
+        raise RuntimeError(
+            f"{THIRD_PARTY_DIR}/python is missing: run `.venv/bin/python layers/build.py` "
+            "before deploying (it needs PyPI access once)."
+        )
+    placeholder = BUILD / "third_party_placeholder"
+    (placeholder / "python").mkdir(parents=True, exist_ok=True)
+    (placeholder / "python" / "PLACEHOLDER.txt").write_text(
+        "Empty placeholder: run layers/build.py to build the third-party layer.\n"
+    )
+    return placeholder, False
+
+
+class PythonFunctions(Construct):
+    """Builds the two layers once and every function through :meth:`add`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: YomitoriConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, id)
+        self.config, self.vpc, self.subnets, self.security_group, self.key = (
+            config,
+            vpc,
+            subnets,
+            security_group,
+            key,
+        )
+        self.functions: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        self.environment = {
+            settings.ENV_POWERTOOLS_SERVICE: settings.SERVICE_NAME,
+            settings.ENV_POWERTOOLS_NAMESPACE: settings.METRIC_NAMESPACE,
+            settings.ENV_LOG_LEVEL: "INFO",
+            settings.ENV_FORMS_DIR: settings.LAMBDA_FORMS_DIR,
+            settings.ENV_OCR_ENGINE: config.ocr_engine,
+            settings.ENV_OCR_REGION: config.engine_region,
+            settings.ENV_ALLOWED_REGIONS: ",".join(config.allowed_regions),
+            settings.ENV_THRESHOLDS: json.dumps(
+                {str(k): v for k, v in config.thresholds.items()}, sort_keys=True
+            ),
+            settings.ENV_RETENTION_DAYS: str(config.retention_days),
+            **environment,
+        }
+        platforms = [RUNTIME]
+        self.domain_layer = lambda_.LayerVersion(
+            self,
+            "DomainLayer",
+            code=lambda_.Code.from_asset(str(stage_domain_layer())),
+            compatible_runtimes=platforms,
+            compatible_architectures=[ARCHITECTURE],
+            description="yomitori domain package and form definitions",
+        )
+        third_party, built = third_party_layer_dir(config.require_third_party_layer)
+        self.third_party_layer = lambda_.LayerVersion(
+            self,
+            "ThirdPartyLayer",
+            code=lambda_.Code.from_asset(str(third_party)),
+            compatible_runtimes=platforms,
+            compatible_architectures=[ARCHITECTURE],
+            description="Powertools, textractor, pydantic and the domain's other dependencies",
+        )
+        if not built:
+            message = (
+                "third-party layer not built: synth used an empty placeholder. Run "
+                "`.venv/bin/python layers/build.py` before `npx cdk deploy`."
+            )
+            Annotations.of(self.third_party_layer).add_warning_v2("yomitori:third-party-layer", message)
+            print(f"warning: {message}", file=sys.stderr)
+
+    def add(
+        self,
+        name: str,
+        *,
+        description: str,
+        timeout: Duration | None = None,
+        memory_size: int = 512,
+        reserved_concurrency: int | None = None,
+    ) -> lambda_.Function:
+        """A function from ``lambdas/<name>/handler.py`` with its own role and log group."""
+        title = name.capitalize()
+        function_name = f"{self.config.name_prefix}-{name}"
+        log_group = logs.LogGroup(
+            self,
+            f"{title}Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=retention(self.config.log_retention_days),
+            encryption_key=self.key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{title}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"yomitori {name} function (least privilege, no managed policies)",
+        )
+        log_group.grant_write(role)
+        # Lambda creates and removes the function's ENIs with its role; EC2 has no resource-level
+        # scoping for the Describe calls, so this is "*" (acknowledged in infra/nag.py).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="VpcNetworkInterfaces",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+            )
+        )
+        fn = lambda_.Function(
+            self,
+            title,
+            function_name=function_name,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(REPO / "lambdas" / name), exclude=["__pycache__", "*.pyc"]),
+            layers=[self.third_party_layer, self.domain_layer],
+            role=role,
+            vpc=self.vpc,
+            vpc_subnets=self.subnets,
+            security_groups=[self.security_group],
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=dict(self.environment),
+            timeout=timeout or Duration.seconds(30),
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
+        )
+        self.functions[name] = fn
+        self.log_groups[name] = log_group
+        return fn

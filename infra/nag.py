@@ -1,0 +1,140 @@
+"""cdk-nag acknowledgements (cdk-nag v3: CDK's ``Validations.of(construct).acknowledge``).
+
+Each acknowledgement sits on the construct it concerns, names the exact finding (v3 ids carry
+the offending action/resource, e.g. ``AwsSolutions-IAM5[Resource::*]``) and says why it is
+true but acceptable here. Anything not listed fails synth and the tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from infra.stack import YomitoriStack
+
+IAM5 = "AwsSolutions-IAM5"
+
+# Why object-key wildcards are needed: every key starts with the batch id (yomitori.batch).
+BATCH_PREFIX = (
+    "object keys start with the batch id, known only at run time (yomitori.batch key "
+    "layout); the pattern still limits the role to one kind of object in one bucket"
+)
+NO_RESOURCE_LEVEL = {
+    "vpc": "ec2:*NetworkInterface* for the function's VPC ENIs and xray:PutTraceSegments/"
+    "PutTelemetryRecords support no resource-level permissions (only '*')",
+    "textract": "Textract DetectDocumentText/AnalyzeDocument have no resource-level permissions; page "
+    "bytes are sent in the request, Textract reads no bucket",
+    "states": "CloudWatch Logs vended-log delivery (logs:*LogDelivery*, DescribeLogGroups, resource "
+    "policies) and X-Ray tracing of the state machine support only '*'",
+}
+
+
+def ack(construct: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one finding on ``construct`` with a specific reason."""
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def arn_of(resource: IConstruct) -> str:
+    """How cdk-nag prints an ``Fn::GetAtt <LogicalId>.Arn`` inside a finding id."""
+    cfn = resource if isinstance(resource, CfnResource) else resource.node.default_child
+    return f"<{Stack.of(cfn).resolve(Stack.of(cfn).get_logical_id(cfn))}.Arn>"
+
+
+def acknowledge_stack(stack: YomitoriStack) -> None:
+    """Acknowledge the deliberate findings of the yomitori stack, each on its own construct."""
+    from infra.stack import DOCUMENTS, OCR, PAGES, RESULTS
+
+    storage, fns, pipeline = stack.storage, stack.functions.functions, stack.pipeline
+    intake, results = arn_of(storage.intake), arn_of(storage.results)
+
+    for name, fn in fns.items():
+        reason = NO_RESOURCE_LEVEL["vpc"]
+        if name == "ocr" and stack.config.ocr_engine == "textract":
+            reason += "; " + NO_RESOURCE_LEVEL["textract"]
+        ack(fn.role, f"{IAM5}[Resource::*]", reason)
+
+    per_function = {
+        "ocr": [
+            (intake, PAGES, "reads the page images of the batch it is given"),
+            (results, OCR, "writes the OCR output of each page"),
+        ],
+        "validate": [
+            (results, OCR, "reads the OCR output of the document it validates"),
+            (results, DOCUMENTS, "writes the routed document result"),
+        ],
+        "finalize": [
+            (results, DOCUMENTS, "reads every document result of the batch"),
+            (results, RESULTS, "writes results.json and results.csv of the batch"),
+        ],
+        "purge": [
+            (
+                intake,
+                "*",
+                "deletes every object of the finished batch (one batch-id prefix, any object under it)",
+            ),
+            (
+                results,
+                "*",
+                "deletes every object of the finished batch (one batch-id prefix, any object under it)",
+            ),
+        ],
+    }
+    for name, grants in per_function.items():
+        for bucket, pattern, what in grants:
+            ack(fns[name].role, f"{IAM5}[Resource::{bucket}/{pattern}]", f"{name} {what}; {BATCH_PREFIX}")
+
+    sm_role = pipeline.state_machine.role
+    ack(sm_role, f"{IAM5}[Resource::*]", NO_RESOURCE_LEVEL["states"])
+    ack(
+        sm_role,
+        f"{IAM5}[Resource::{intake}/*/manifest.json]",
+        f"the Distributed Map's ItemReader reads each batch's manifest; {BATCH_PREFIX}",
+    )
+    execution_arn = (
+        f"arn:<AWS::Partition>:states:{stack.config.region}:<AWS::AccountId>:"
+        f"execution:{stack.config.name_prefix}-batch/*"
+    )
+    ack(
+        sm_role,
+        f"{IAM5}[Resource::{execution_arn}]",
+        "the Distributed Map describes/stops its own child executions, whose names Step Functions "
+        "generates under this state machine's name",
+    )
+
+    agent = stack.agent_policy
+    ack(
+        agent,
+        f"{IAM5}[Resource::{intake}/*]",
+        f"the agent uploads a batch's pages and manifest; {BATCH_PREFIX}",
+    )
+    ack(
+        agent,
+        f"{IAM5}[Resource::{results}/{RESULTS}]",
+        f"the agent downloads a batch's results; {BATCH_PREFIX}",
+    )
+    ack(
+        agent,
+        f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
+        f"the review page reads documents and saves corrections; {BATCH_PREFIX}",
+    )
+
+    ack(
+        pipeline.dlq,
+        "AwsSolutions-SQS3",
+        "this queue is itself the dead-letter queue of the EventBridge rule that starts the batch flow",
+    )
+    for table, why in (
+        (
+            storage.tables["review_tasks"],
+            "holds Step Functions task tokens (bearer "
+            "credentials to resume an execution) that must not survive in 35-day backups",
+        ),
+        (
+            storage.tables["idempotency"],
+            "holds idempotency records that expire with the batch; a restore would replay nothing useful",
+        ),
+    ):
+        ack(table, "AwsSolutions-DDB3", f"point-in-time recovery off on purpose: the table {why}")

@@ -1,0 +1,223 @@
+"""The yomitori stack: wires the capability constructs; the constructs do the work."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack, Tags
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+from yomitori import settings
+
+from infra.config import YomitoriConfig
+from infra.functions import PythonFunctions
+from infra.nag import acknowledge_stack
+from infra.network import Network
+from infra.operations import Operations, add_outputs, endpoint_dns_name
+from infra.pipeline import Pipeline
+from infra.storage import Storage, deployment_role_arn
+
+PAGES = "*/pages/*"
+OCR = "*/ocr/*"
+DOCUMENTS = "*/documents/*"
+RESULTS = "*/results.*"
+ACK = "*/ack.json"
+
+
+KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+ITEM_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+]
+
+
+def _objects(fn, sid: str, actions: list[str], bucket, pattern: str) -> None:
+    fn.add_to_role_policy(
+        iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(pattern)])
+    )
+
+
+def _items(fn, table, actions: list[str] = ITEM_ACTIONS) -> None:
+    fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[table.table_arn]))
+
+
+class YomitoriStack(Stack):
+    """Storage, network, functions, the batch flow and operations for one deployment."""
+
+    def __init__(self, scope: Construct, id: str, *, config: YomitoriConfig, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.config = config
+        self.storage = storage = Storage(self, "Storage", config=config)
+        self.network = network = Network(self, "Network", config=config, flow_log_bucket=storage.log_bucket)
+        tables = storage.tables
+        env = {
+            settings.ENV_INTAKE_BUCKET: storage.intake.bucket_name,
+            settings.ENV_RESULTS_BUCKET: storage.results.bucket_name,
+            settings.ENV_BATCHES_TABLE: tables[settings.BATCHES.role].table_name,
+            settings.ENV_REVIEW_TABLE: tables[settings.REVIEW_TASKS.role].table_name,
+            settings.ENV_AUDIT_TABLE: tables[settings.AUDIT.role].table_name,
+            settings.ENV_IDEMPOTENCY_TABLE: tables[settings.IDEMPOTENCY.role].table_name,
+            settings.ENV_KMS_KEY_ARN: storage.key.key_arn,
+        }
+        self.functions = fns = PythonFunctions(
+            self,
+            "Functions",
+            config=config,
+            vpc=network.vpc,
+            subnets=network.subnets,
+            security_group=network.lambda_sg,
+            key=storage.key,
+            environment=env,
+        )
+        ocr = fns.add(
+            "ocr",
+            description="OCR one page",
+            timeout=Duration.minutes(2),
+            memory_size=1536,
+            # sized to the engine's quota: the Distributed Map never runs more at once
+            reserved_concurrency=config.max_concurrency,
+        )
+        validate = fns.add("validate", description="Validate and route one document", memory_size=1024)
+        review = fns.add("review", description="Store and complete review/ack task tokens")
+        finalize = fns.add(
+            "finalize",
+            description="Write the batch results (JSON + CSV)",
+            timeout=Duration.minutes(5),
+            memory_size=1024,
+        )
+        purge = fns.add(
+            "purge",
+            description="Delete every object of a batch, record the deletion",
+            timeout=Duration.minutes(5),
+        )
+
+        intake, results = storage.intake, storage.results
+        # Explicit least-privilege statements instead of grant_read/grant_put, which would add
+        # s3:GetObject*, s3:List*, s3:Abort*, kms:ReEncrypt* and friends that no function uses.
+        _objects(ocr, "ReadPages", ["s3:GetObject"], intake, PAGES)
+        _objects(ocr, "WriteOcr", ["s3:PutObject"], results, OCR)
+        _objects(validate, "ReadOcr", ["s3:GetObject"], results, OCR)
+        _objects(validate, "WriteDocuments", ["s3:PutObject"], results, DOCUMENTS)
+        _objects(finalize, "ReadDocuments", ["s3:GetObject"], results, DOCUMENTS)
+        _objects(finalize, "WriteResults", ["s3:PutObject"], results, RESULTS)
+        for bucket in (intake, results):
+            _objects(purge, f"Delete{bucket.node.id}", ["s3:DeleteObject"], bucket, "*")
+        purge.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListBatchPrefix",
+                actions=["s3:ListBucket"],
+                resources=[intake.bucket_arn, results.bucket_arn],
+            )
+        )
+        if config.ocr_engine == "textract":
+            ocr.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="TextractReadsPageBytes",
+                    actions=["textract:DetectDocumentText", "textract:AnalyzeDocument"],
+                    resources=["*"],
+                )
+            )  # Textract has no resource-level permissions (see infra/nag.py)
+        _items(review, tables[settings.REVIEW_TASKS.role])
+        for fn in (finalize, purge):
+            _items(fn, tables[settings.BATCHES.role])
+        _items(purge, tables[settings.AUDIT.role], actions=["dynamodb:PutItem"])
+        for fn in (ocr, validate, finalize, purge):
+            _items(fn, tables[settings.IDEMPOTENCY.role])
+        for fn in fns.functions.values():
+            fn.add_to_role_policy(
+                iam.PolicyStatement(sid="DataKey", actions=KEY_ACTIONS, resources=[storage.key.key_arn])
+            )
+
+        self.pipeline = pipeline = Pipeline(
+            self,
+            "Pipeline",
+            config=config,
+            intake=intake,
+            audit_table=tables[settings.AUDIT.role],
+            functions=fns.functions,
+            key=storage.key,
+        )
+        review.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CompleteOwnTaskTokens",
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                resources=[pipeline.state_machine_arn],
+            )
+        )
+
+        storage.restrict_to_network(
+            vpc_endpoint_ids=[network.s3_gateway.vpc_endpoint_id, network.endpoints["S3"].vpc_endpoint_id],
+            client_cidrs=config.client_cidrs,
+            service_cidrs=[config.vpc_cidr],
+            exempt_principal_arns=[
+                deployment_role_arn(config),
+                pipeline.state_machine.role.role_arn,
+                *config.extra_deployment_role_arns,
+            ],
+        )
+
+        self.operations = Operations(
+            self,
+            "Operations",
+            config=config,
+            key=storage.key,
+            state_machine=pipeline.state_machine,
+            dlq=pipeline.dlq,
+            functions=fns.functions,
+        )
+        self.agent_policy = self._agent_policy(review)
+
+        add_outputs(
+            self,
+            {
+                "IntakeBucketName": intake.bucket_name,
+                "ResultsBucketName": results.bucket_name,
+                "DataKeyArn": storage.key.key_arn,
+                "StateMachineArn": pipeline.state_machine.state_machine_arn,
+                "ReviewFunctionName": review.function_name,
+                "AgentPolicyArn": self.agent_policy.managed_policy_arn,
+                "InboundResolverEndpointId": network.resolver_endpoint.attr_resolver_endpoint_id,
+                "VpnGatewayId": network.vpn_gateway_id,
+                **{f"{name}EndpointDns": endpoint_dns_name(ep) for name, ep in network.endpoints.items()},
+            },
+        )
+        Tags.of(self).add("Project", "yomitori")
+        Tags.of(self).add("DataClassification", "personal-information")
+        Tags.of(self).add("DataResidency", " ".join(config.allowed_regions))
+        acknowledge_stack(self)
+
+    def _agent_policy(self, review) -> iam.ManagedPolicy:
+        """What yomitori-agent needs; the operator attaches it to the external PCs' identity."""
+        s = self.storage
+        return iam.ManagedPolicy(
+            self,
+            "AgentPolicy",
+            description="yomitori-agent on the external PCs",
+            statements=[
+                iam.PolicyStatement(
+                    sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects("*")]
+                ),
+                iam.PolicyStatement(
+                    sid="ReadResultsAndReviewDocuments",
+                    actions=["s3:GetObject"],
+                    resources=[s.results.arn_for_objects(RESULTS), s.results.arn_for_objects(DOCUMENTS)],
+                ),
+                iam.PolicyStatement(
+                    sid="SaveCorrections",
+                    actions=["s3:PutObject"],
+                    resources=[s.results.arn_for_objects(DOCUMENTS)],
+                ),
+                iam.PolicyStatement(
+                    sid="UseDataKeyThroughS3",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[s.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReviewAndAcknowledge",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[review.function_arn],
+                ),
+            ],
+        )

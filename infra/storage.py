@@ -1,0 +1,210 @@
+"""Storage: the customer-managed key, the intake/results buckets, the log bucket, the tables
+and the CloudTrail data-event trail.
+
+The deny statements of the data buckets come from :func:`yomitori.settings.bucket_policy_statements`
+(one builder for the stack and the local moto mode); :meth:`Storage.restrict_to_network`
+attaches them once the VPC endpoints exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+from yomitori import settings
+
+from infra.config import YomitoriConfig
+
+
+class Storage(Construct):
+    """Exposes ``key``, ``log_bucket``, ``buckets`` (by role: intake, results), ``intake``,
+    ``results``, ``tables`` (by role, see ``settings.TABLES``) and ``trail``."""
+
+    def __init__(self, scope: Construct, id: str, *, config: YomitoriConfig) -> None:
+        super().__init__(scope, id)
+        self.config = config
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            enable_key_rotation=True,
+            alias=f"alias/{config.name_prefix}-data",
+            description="yomitori: page images, results, tables, logs, alarms",
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+        self._key_policy_for_services()
+
+        # Server access logs, CloudTrail and VPC flow logs. S3 server access logging can only
+        # write to an SSE-S3 bucket, so this one bucket is not SSE-KMS; it holds object keys
+        # (batch ids, page file names) and caller addresses, never page contents.
+        self.log_bucket = s3.Bucket(
+            self,
+            "LogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-logs",
+                    expiration=Duration.days(config.log_retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.buckets: dict[str, s3.Bucket] = {}
+        for role in settings.DATA_BUCKETS:
+            self.buckets[role] = self._data_bucket(role)
+        self.intake = self.buckets[settings.BUCKET_INTAKE]
+        self.results = self.buckets[settings.BUCKET_RESULTS]
+        # The manifest's arrival starts the flow: S3 -> EventBridge, set on the bucket itself
+        # (CDK's eventBridgeEnabled would add a notification custom-resource Lambda outside the VPC).
+        cfn_intake: s3.CfnBucket = self.intake.node.default_child
+        cfn_intake.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
+
+        self.tables: dict[str, ddb.Table] = {spec.role: self._table(spec) for spec in settings.TABLES}
+
+        self.trail = cloudtrail.Trail(
+            self,
+            "DataEventsTrail",
+            bucket=self.log_bucket,
+            s3_key_prefix="cloudtrail",
+            encryption_key=self.key,
+            enable_file_validation=True,
+            include_global_service_events=False,
+            is_multi_region_trail=False,
+            management_events=cloudtrail.ReadWriteType.NONE,
+        )
+        self.trail.add_s3_event_selector(
+            [cloudtrail.S3EventSelector(bucket=b) for b in self.buckets.values()],
+            read_write_type=cloudtrail.ReadWriteType.ALL,
+            include_management_events=False,
+        )
+
+    # --- pieces -----------------------------------------------------------------------------
+    def _data_bucket(self, role: str) -> s3.Bucket:
+        days = Duration.days(self.config.retention_days)
+        return s3.Bucket(
+            self,
+            f"{role.capitalize()}Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # Unversioned on purpose: purge's DeleteObject is final, no noncurrent copy of a
+            # page image survives it. The noncurrent rule below still bounds any version that
+            # appears if someone turns versioning on.
+            versioned=False,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="retention-backstop",
+                    expiration=days,
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix=f"s3-access/{role}/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _table(self, spec: settings.TableSpec) -> ddb.Table:
+        sort_key = ddb.Attribute(name=spec.sort_key, type=ddb.AttributeType.STRING) if spec.sort_key else None
+        # Point-in-time backups only where the items are evidence (audit) or batch state
+        # needed to recover a run; task tokens and idempotency records must not outlive the batch.
+        keep_backups = spec.role in (settings.AUDIT.role, settings.BATCHES.role)
+        return ddb.Table(
+            self,
+            f"{''.join(p.capitalize() for p in spec.role.split('_'))}Table",
+            partition_key=ddb.Attribute(name=spec.partition_key, type=ddb.AttributeType.STRING),
+            sort_key=sort_key,
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            time_to_live_attribute=spec.ttl_attribute,
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=keep_backups
+            ),
+            removal_policy=RemovalPolicy.RETAIN
+            if spec.role == settings.AUDIT.role
+            else RemovalPolicy.DESTROY,
+        )
+
+    def _key_policy_for_services(self) -> None:
+        region, account = Aws.REGION, Aws.ACCOUNT_ID
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{Aws.PARTITION}:logs:{region}:{account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        # Alarms publish to the encrypted SNS topic; EventBridge writes to the encrypted DLQ.
+        for sid, service in (
+            ("CloudWatchAlarms", "cloudwatch.amazonaws.com"),
+            ("EventBridgeDlq", "events.amazonaws.com"),
+        ):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                )
+            )
+
+    # --- wiring -----------------------------------------------------------------------------
+    def restrict_to_network(
+        self,
+        *,
+        vpc_endpoint_ids: Sequence[str],
+        client_cidrs: Sequence[str],
+        service_cidrs: Sequence[str],
+        exempt_principal_arns: Sequence[str],
+    ) -> None:
+        """Attach the deny statements (see ``settings.bucket_policy_statements``) to both data buckets."""
+        for bucket in self.buckets.values():
+            for statement in settings.bucket_policy_statements(
+                bucket.bucket_arn,
+                vpc_endpoint_ids=vpc_endpoint_ids,
+                client_cidrs=client_cidrs,
+                service_cidrs=service_cidrs,
+                kms_key_arn=self.key.key_arn,
+                exempt_principal_arns=exempt_principal_arns,
+            ):
+                bucket.add_to_resource_policy(iam.PolicyStatement.from_json(statement))
+
+
+def deployment_role_arn(config: YomitoriConfig) -> str:
+    """The CloudFormation execution role of the CDK bootstrap (``cdk bootstrap`` creates it)."""
+    return (
+        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/"
+        f"cdk-{config.cdk_qualifier}-cfn-exec-role-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+    )
