@@ -68,7 +68,7 @@ def test_written_dates_use_an_era_that_was_in_force_on_that_day():
     field = load_form("water_start").field("start_date")
     era_ends = {"令和": dt.date.max, "平成": dt.date(2019, 4, 30), "昭和": dt.date(1989, 1, 7)}
     for rng in rngs(60):
-        doc = v.DocumentValues(load_form("water_start"), rng, TODAY)
+        doc = v.DocumentValues(rng, TODAY)
         for written in (doc.birth_date(field), doc.recent_date(field)):
             if written.calendar == v.WESTERN:
                 assert written.year_written == written.date.year

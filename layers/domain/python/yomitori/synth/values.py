@@ -99,8 +99,7 @@ class DocumentValues:
     """One synthetic document's person, places and bank account, drawn lazily so that fields
     that belong together (postal code and address, bank and branch) agree."""
 
-    def __init__(self, form: FormDefinition, rng: np.random.Generator, today: dt.date):
-        self.form = form
+    def __init__(self, rng: np.random.Generator, today: dt.date):
         self.rng = rng
         self.today = today
         self._person: Person | None = None
@@ -134,9 +133,11 @@ class DocumentValues:
         return self._empty[group]
 
     def recent_date(self, field: FieldDef) -> WrittenDate:
-        day = self.today + dt.timedelta(days=int(self.rng.integers(-60, 31)))
-        if "application" in field.name or "donation" in field.name:
-            day = self.today - dt.timedelta(days=int(self.rng.integers(0, 90)))
+        if "application" in field.name or "donation" in field.name:  # these lie in the past
+            offset = -int(self.rng.integers(0, 90))
+        else:
+            offset = int(self.rng.integers(-60, 31))
+        day = self.today + dt.timedelta(days=offset)
         return written_date(field, day, self.rng, western_share=0.35)
 
     def birth_date(self, field: FieldDef) -> WrittenDate:
@@ -270,7 +271,7 @@ def generate_values(form: FormDefinition, rng: np.random.Generator, today: dt.da
     """A written value for every field of ``form`` ("" for an optional field left empty;
     checkboxes "true"/"false", choices the option value, dates a :class:`WrittenDate`).
     Optional fields that the form's rules require in this document are filled in."""
-    doc = DocumentValues(form, rng, today)
+    doc = DocumentValues(rng, today)
     values: dict[str, Value] = {}
     for field in form.fields:
         optional = not field.required and field.type is not FieldType.CHECKBOX
