@@ -16,7 +16,7 @@ from yomitori.forms.schema import Box
 
 DROPOUT_CUT = 145  # lighter than this is paper or drop-out print
 INK = 128
-MIN_INK_MM2 = 0.8  # less ink than this is a speck, not writing
+MIN_INK_MM2 = 0.4  # less ink than this is a speck, not writing
 PAD_PX = 14
 
 
