@@ -100,7 +100,9 @@ def all_codes() -> tuple[str, ...]:
 # --- address normalisation (for comparison only; never shown to a person) -----------------
 
 _HYPHENS = re.compile(r"[\u2010-\u2015\u2212\u30fc\uff0d\u2500\ufe63\u207b\u208b\uff70－ｰ-]")
-_KANJI_NUM = re.compile(r"[〇一二三四五六七八九十百千]+")
+# Kanji numerals only where they count something (一丁目, 北十条, 二番地), so place
+# names such as 千代田 or 三田 stay as they are.
+_KANJI_NUM = re.compile(r"[〇一二三四五六七八九十百千]+(?=丁目|番|号|条|線|地割)")
 _BLOCK_UNITS = re.compile(r"(\d+)(?:丁目|番地|番|号|地割)")
 _FOLD = str.maketrans(
     {
@@ -140,8 +142,8 @@ def normalise_address_key(text: str) -> str:
     text = _HYPHENS.sub("-", text)
     text = _KANJI_NUM.sub(_kanji_number, text)
     text = _BLOCK_UNITS.sub(r"\1-", text)
-    text = text.replace("大字", "").translate(_FOLD)
-    return text
+    text = re.sub(r"-{2,}", "-", text).rstrip("-")
+    return text.replace("大字", "").translate(_FOLD)
 
 
 def _city_keys(area: Area) -> set[str]:
