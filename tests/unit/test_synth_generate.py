@@ -69,9 +69,14 @@ def test_truth_files_match_the_images_one_to_one(tmp_path):
 
 
 def test_default_fonts_alternate_and_no_degradation_gives_png(tmp_path):
+    # Given an earlier run with JPEG artefacts in the same folder
+    generate(load_form("water_stop"), count=2, out_dir=tmp_path, dpi=200, degrade="light", today=TODAY)
+    # When it is remade without degradation
     paths = generate(load_form("water_stop"), count=2, out_dir=tmp_path, dpi=200, degrade="none", today=TODAY)
+    # Then fonts alternate, the images are PNG, and the old JPEGs are gone (one image per truth file)
     fonts = [json.loads((tmp_path / "truth" / f"{p.stem}.json").read_text())["font"] for p in paths]
     assert fonts == ["KleeOne-Regular.ttf", "setofont.ttf"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [p.name for p in paths]
     assert all(p.suffix == ".png" for p in paths)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from yomitori.synth.values import Value, WrittenDate, generate_values, truth_val
 
 TRUTH_SCHEMA_VERSION = 1
 TRUTH_DIR = "truth"
+PROGRESS_FROM = 20  # documents; smaller runs finish before progress would help
 # Cells of a digits field are filled from the right when the number is shorter (世帯人数 "3").
 RIGHT_ALIGNED_TYPES = (FieldType.DIGITS,)
 
@@ -110,7 +112,9 @@ def generate(
 
     Fonts alternate by document (default: Klee One and Seto). The same seed, fonts, dpi, level
     and ``today`` (the reference for recent dates, default the current date) give
-    byte-identical files. Raises :class:`SynthUsageError` / ``FontNotFound`` for bad arguments.
+    byte-identical files. An image of the same document with the other suffix (.png/.jpg)
+    from an earlier run is removed. Progress goes to stderr for larger runs. Raises
+    :class:`SynthUsageError` for bad arguments and ``FontNotFound`` without default fonts.
     """
     if count < 0:
         raise SynthUsageError(f"--count must be 0 or more (got {count}).")
@@ -136,6 +140,9 @@ def generate(
         data, suffix = _encode(grey, quality, dpi)
         image_path = out_dir / f"{doc_id}{suffix}"
         image_path.write_bytes(data)
+        for stale in (".png", ".jpg"):  # an earlier run at another level must not be read twice
+            if stale != suffix:
+                (out_dir / f"{doc_id}{stale}").unlink(missing_ok=True)
         truth = {
             "schema_version": TRUTH_SCHEMA_VERSION,
             "form_id": form.id,
@@ -150,5 +157,7 @@ def generate(
         (out_dir / TRUTH_DIR / f"{doc_id}.json").write_text(
             json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         paths.append(image_path)
+        if count >= PROGRESS_FROM and (index % max(1, count // 10) == 0 or index == count):
+            print(f"synth {index}/{count}", file=sys.stderr, flush=True)
     return paths
 
