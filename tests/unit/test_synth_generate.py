@@ -147,3 +147,23 @@ def test_an_upside_down_page_is_turned_by_180_degrees_and_says_so():
     page[5:15, 5:15] = 0
     out, flipped, _ = apply_degradation(page, spec, np.random.default_rng(1), form, 10)
     assert flipped and out[85:95, 65:75].mean() < 128 and out[:20, :20].mean() > 200
+
+
+@pytest.mark.parametrize("font", ["/usr/share/fonts/truetype/klee/KleeOne-Regular.ttf", NOTO, DEJAVU])
+def test_long_text_is_shrunk_to_stay_inside_its_box(font):
+    # Given a box far too short for the text at the usual size
+    from yomitori.forms.schema import Box
+    from yomitori.synth.handwriting import Pen
+
+    box, dpi = Box(x=10, y=10, w=60, h=12), 200
+    for k in range(5):
+        page = Image.new("RGB", (800, 300), "white")
+        # When a pen writes a long address into it
+        Pen.for_document(font, np.random.default_rng(k), dpi).write_line(
+            page, box, "北海道札幌市中央区大通西12丁目34-56 コーポ大通101号室")
+        # Then all ink lies inside the box (one millimetre of slack for the jitter)
+        ys, xs = np.nonzero(np.asarray(page.convert("L")) < 200)
+        slack = mm_to_px(1, dpi)
+        assert xs.size > 500
+        assert xs.min() >= mm_to_px(box.x, dpi) - slack and xs.max() <= mm_to_px(box.right, dpi) + slack
+        assert ys.min() >= mm_to_px(box.y, dpi) - slack and ys.max() <= mm_to_px(box.bottom, dpi) + slack
