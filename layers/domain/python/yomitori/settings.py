@@ -152,7 +152,9 @@ def bucket_policy_statements(
       allow-list) or ``service_cidrs`` (the VPC's subnets where the Lambda functions run) are
       admitted: ``aws:VpcSourceIp`` is the key for endpoint traffic (``aws:SourceIp`` is absent);
     * non-TLS requests and TLS below 1.2 are denied;
-    * PUTs that do not ask for SSE-KMS with ``kms_key_arn`` are denied.
+    * PUTs that do not ask for SSE-KMS with ``kms_key_arn`` are denied: writers (the agent,
+      the functions) send ``ServerSideEncryption="aws:kms"`` and ``SSEKMSKeyId=<key ARN>``
+      (``ENV_KMS_KEY_ARN``) and upload with one PutObject (UploadPart carries no SSE headers).
 
     Usable without CDK: the local mode puts ``{"Version": "2012-10-17", "Statement": ...}``.
     """
@@ -206,8 +208,8 @@ def bucket_policy_statements(
             "Principal": {"AWS": "*"},
             "Action": "s3:PutObject",
             "Resource": objects,
-            "Condition": {"StringNotEqualsIfExists": {
-                "s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
+            # Absent header -> denied too: every PUT names our key (send the key ARN, not its id).
+            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
         },
         {
             "Sid": "DenyPutWithoutSseKms",

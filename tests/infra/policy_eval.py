@@ -1,0 +1,92 @@
+"""A small evaluator of the Deny statements of a synthesized bucket policy.
+
+Just enough IAM condition semantics for the operators our policy uses (including the rule
+that negated operators match when the key is absent), so tests can ask "is this request
+denied?" against the real template instead of string-matching it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "ap-northeast-1",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def resolve(value, template: dict):
+    """Turn Ref/GetAtt/Join into plain strings: a resource's Ref -> ``ref:<LogicalId>``, its Arn
+    -> ``arn:<LogicalId>``, pseudo parameters -> the test account's values."""
+    if isinstance(value, list):
+        return [resolve(v, template) for v in value]
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return PSEUDO.get(value["Ref"], f"ref:{value['Ref']}")
+        if "Fn::GetAtt" in value:
+            logical, attr = value["Fn::GetAtt"]
+            return f"{attr.lower()}:{logical}"
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return sep.join(str(resolve(p, template)) for p in parts)
+        return {k: resolve(v, template) for k, v in value.items()}
+    return value
+
+
+def _as_list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def _condition(op: str, key: str, expected, ctx: dict) -> bool:
+    present = key in ctx
+    actual = ctx.get(key)
+    expected = [str(e) for e in _as_list(expected)]
+    if op == "Null":
+        return (not present) == (expected[0] == "true")
+    negated = "Not" in op
+    if op.endswith("IfExists") and not present:
+        return True
+    if not present:
+        return negated
+    base = op.removesuffix("IfExists")
+    if base == "StringEquals":
+        return str(actual) in expected
+    if base == "StringNotEquals":
+        return str(actual) not in expected
+    if base == "ArnLike":
+        return any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    if base == "ArnNotLike":
+        return not any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    if base == "Bool":
+        return str(actual).lower() in expected
+    if base == "NumericLessThan":
+        return float(actual) < float(expected[0])
+    if base in ("IpAddress", "NotIpAddress"):
+        inside = any(ipaddress.ip_address(actual) in ipaddress.ip_network(e) for e in expected)
+        return inside if base == "IpAddress" else not inside
+    raise NotImplementedError(op)
+
+
+def statement_matches(stmt: dict, action: str, resource: str, ctx: dict) -> bool:
+    actions = _as_list(stmt.get("Action", []))
+    if not any(fnmatch.fnmatchcase(action, a) for a in actions):
+        return False
+    if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(stmt.get("Resource", []))):
+        return False
+    for op, keys in stmt.get("Condition", {}).items():
+        for key, expected in keys.items():
+            if not _condition(op, key, expected, ctx):
+                return False
+    return True
+
+
+def denied(statements: list[dict], action: str, resource: str, ctx: dict) -> list[str]:
+    """Sids of the Deny statements that match the request (empty: not denied)."""
+    return [
+        s.get("Sid", "?")
+        for s in statements
+        if s["Effect"] == "Deny" and statement_matches(s, action, resource, ctx)
+    ]
