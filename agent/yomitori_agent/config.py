@@ -25,9 +25,15 @@ class _Section(BaseModel):
 
 
 def _check_recipients(values: list[str]) -> list[str]:
+    import pyrage
+
     for v in values:
-        if not v.startswith(_RECIPIENT_PREFIX):
-            raise ValueError(f"'{v[:12]}...' is not an age X25519 recipient (they start with age1)")
+        try:
+            if not v.startswith(_RECIPIENT_PREFIX):
+                raise ValueError
+            pyrage.x25519.Recipient.from_str(v)
+        except (ValueError, pyrage.RecipientError):
+            raise ValueError(f"'{v[:12]}...' is not an age X25519 recipient (see `keys show`)") from None
     return values
 
 

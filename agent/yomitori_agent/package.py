@@ -77,6 +77,7 @@ class _TarSource(io.RawIOBase):
         self._left = 0
         self._current: SourceFile | None = None
         self._progress = progress
+        self.failure: PackageRejected | None = None  # pyrage turns reader errors into OSError
 
     def readable(self) -> bool:
         return True
@@ -115,6 +116,13 @@ class _TarSource(io.RawIOBase):
                                   action="Wait until scanning has finished, then run pack again.")
 
     def readinto(self, b) -> int:
+        try:
+            return self._readinto(b)
+        except PackageRejected as e:
+            self.failure = e
+            raise
+
+    def _readinto(self, b) -> int:
         out = memoryview(b)
         while True:
             if self._buf:
@@ -177,12 +185,9 @@ def write_package(dest: Path, manifest: bytes, files: list[SourceFile],
             source = _TarSource(manifest, files, progress)
             try:
                 pyrage.encrypt_io(source, writer, recipients)
-            except PackageRejected:
-                raise
-            except Exception as e:  # pyrage reports I/O failures of the target as OSError
-                cause = _reader_failure(e)
-                if cause:
-                    raise cause from None
+            except Exception as e:  # pyrage reports reader and writer failures as OSError
+                if source.failure is not None:
+                    raise source.failure from None
                 raise TargetNotWritable(f"writing {tmp.name} failed ({e}).") from None
             finally:
                 source.close()
@@ -199,16 +204,6 @@ def write_package(dest: Path, manifest: bytes, files: list[SourceFile],
             os.unlink(tmp)
         raise
     return PackageInfo(dest, writer.size, sha)
-
-
-def _reader_failure(e: BaseException) -> PackageRejected | None:
-    # pyrage wraps exceptions raised by our reader; find ours again in the chain.
-    seen = e
-    while seen is not None:
-        if isinstance(seen, PackageRejected):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _read_back(path: Path) -> str:

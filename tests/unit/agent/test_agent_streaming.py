@@ -1,0 +1,137 @@
+"""Package streaming: constant memory, edge sizes, and files that change while packed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pyrage
+import pytest
+from yomitori_agent.errors import PackageRejected, TargetNotWritable
+from yomitori_agent.manifests import parse_manifest
+from yomitori_agent.package import SourceFile, open_package, write_package
+
+
+@pytest.fixture
+def key():
+    ident = pyrage.x25519.Identity.generate()
+    return ident, ident.to_public()
+
+
+def _source(path):
+    st = path.stat()
+    return SourceFile(path.name, path, st.st_size, st.st_mtime_ns)
+
+
+def _manifest(files):
+    import hashlib
+
+    pages = [
+        {"name": f.name, "size": f.size, "sha256": hashlib.sha256(f.path.read_bytes()).hexdigest()}
+        for f in files
+    ]
+    return json.dumps(
+        {
+            "batch_id": "city-20260101-000000-abcdef",
+            "client_id": "city",
+            "created_at": "2026-01-01T00:00:00Z",
+            "pages": pages,
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("sizes", [[0], [1, 511, 512, 513], [65536, 65536 * 2 + 7], [3 * 1024 * 1024]])
+def test_round_trip_at_block_and_chunk_boundaries(tmp_path, key, sizes):
+    # Given pages at tar-block and age-chunk edges
+    src = tmp_path / "src"
+    src.mkdir()
+    files = []
+    for i, n in enumerate(sizes):
+        p = src / f"page-{i}.png"
+        p.write_bytes(os.urandom(n))
+        files.append(_source(p))
+    # When packed and opened again
+    pkg = tmp_path / "out" / "b.age"
+    pkg.parent.mkdir()
+    info = write_package(pkg, _manifest(files), files, [key[1]])
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    manifest = open_package(pkg, [key[0]], staging)
+    # Then every page comes back byte for byte, with no temporary names left
+    assert info.size == pkg.stat().st_size
+    assert sorted(p.name for p in staging.iterdir()) == sorted(f.name for f in files)
+    for f in files:
+        assert (staging / f.name).read_bytes() == f.path.read_bytes()
+    assert manifest.batch_id == "city-20260101-000000-abcdef"
+
+
+def test_a_page_that_changes_after_hashing_is_refused(tmp_path, key):
+    # Given a page that was hashed, then rewritten by a scanner still at work
+    p = tmp_path / "page.png"
+    p.write_bytes(b"a" * 1000)
+    stale = _source(p)
+    manifest = _manifest([stale])
+    p.write_bytes(b"b" * 2000)
+    # When packing it
+    out = tmp_path / "usb"
+    out.mkdir()
+    with pytest.raises(PackageRejected, match="changed while the package was made"):
+        write_package(out / "b.age", manifest, [stale], [key[1]])
+    # Then nothing is left on the stick
+    assert list(out.iterdir()) == []
+
+
+def test_a_missing_target_folder_is_reported_before_any_work(tmp_path, key):
+    with pytest.raises(TargetNotWritable, match="not a folder"):
+        write_package(tmp_path / "no-stick" / "b.age", b"{}", [], [key[1]])
+
+
+def test_manifest_with_a_path_in_a_page_name_is_refused():
+    bad = json.dumps(
+        {
+            "batch_id": "city-20260101-000000-abcdef",
+            "client_id": "c",
+            "created_at": "2026-01-01T00:00:00Z",
+            "pages": [{"name": "../etc/passwd", "size": 1, "sha256": "0" * 64}],
+        }
+    ).encode()
+    with pytest.raises(PackageRejected, match="not a valid manifest"):
+        parse_manifest(bad)
+
+
+def test_memory_stays_flat_while_packing_and_opening_96_mb(tmp_path):
+    # Given 96 MB of scans (in a child process, so its peak memory is its own)
+    script = textwrap.dedent(f"""
+        import os, resource, pyrage, json, hashlib
+        from pathlib import Path
+        from yomitori_agent.package import SourceFile, write_package, open_package
+        root = Path({str(tmp_path)!r})
+        (root / "scans").mkdir(); (root / "usb").mkdir(); (root / "stage").mkdir()
+        block = os.urandom(1 << 20)
+        files = []
+        for i in range(12):
+            p = root / "scans" / f"p{{i}}.png"
+            with open(p, "wb") as fh:
+                for _ in range(8):
+                    fh.write(block)
+            st = p.stat()
+            files.append(SourceFile(p.name, p, st.st_size, st.st_mtime_ns))
+        digest = hashlib.sha256(block * 8).hexdigest()
+        manifest = json.dumps({{"batch_id": "city-20260101-000000-abcdef", "client_id": "c",
+            "created_at": "2026-01-01T00:00:00Z",
+            "pages": [{{"name": f.name, "size": f.size, "sha256": digest}} for f in files]}}).encode()
+        ident = pyrage.x25519.Identity.generate()
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        write_package(root / "usb" / "b.age", manifest, files, [ident.to_public()])
+        open_package(root / "usb" / "b.age", [ident], root / "stage")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({{"base_kb": base, "peak_kb": peak}}))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    # Then the peak grew by far less than the 96 MB that passed through (streaming, not buffering)
+    assert (m["peak_kb"] - m["base_kb"]) < 32 * 1024, m
