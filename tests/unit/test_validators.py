@@ -97,6 +97,8 @@ def test_address_line_checks():
     assert run("address_jp", "東京都千代田区丸の内一丁目") == []
     assert run("address_jp", "千代田区千代田1-1", lookup=True) == []
     assert codes(run("address_jp", "東京都千代区千代田1-1", lookup=True)) == ["address_not_found"]
+    # a misread town (田→日) leaves only 千代田区's catch-all code: review
+    assert codes(run("address_jp", "東京都千代田区千代日1-1", lookup=True)) == ["address_town_not_found"]
 
 
 # --- phones ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import kanjize
 
 __all__ = [
     "Area",
+    "match_address",
     "all_codes",
     "areas",
     "codes_for_address",
@@ -208,6 +209,12 @@ def _reverse_index() -> dict[str, list[tuple[str, str]]]:
 def codes_for_address(text: str) -> list[str]:
     """Postal codes whose area the address names, best first (longest town match; the city's
     catch-all code only when no town matches). Empty when the city cannot be found."""
+    return match_address(text)[0]
+
+
+def match_address(text: str) -> tuple[list[str], bool]:
+    """(codes, town_found): the codes of :func:`codes_for_address` and whether a listed town
+    matched (False when only the city's catch-all code did)."""
     key = normalise_address_key(text)
     index = _reverse_index()
     best: list[str] = []
@@ -226,4 +233,4 @@ def codes_for_address(text: str) -> list[str]:
                 best.append(code)
         if best:
             break
-    return best
+    return best, best_len > 0

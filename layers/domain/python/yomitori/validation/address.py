@@ -31,7 +31,8 @@ def postal_code_exists(value: str, ctx: ValidationContext) -> list[Finding]:
 def address_jp(value: str, ctx: ValidationContext, lookup: bool = False) -> list[Finding]:
     """An address line that reads like one: a block number is present and no known OCR
     confusion (丁日 for 丁目) is in it; with ``lookup`` (forms without a postal code) the
-    prefecture/city/town must be found in Japan Post's list. Review only: addresses vary too
+    prefecture/city/town must be found in Japan Post's list (a town Japan Post does not list
+    goes to review too). Review only: addresses vary too
     much to reject."""
     for wrong, right in _SUSPICIOUS:
         if wrong in value:
@@ -39,8 +40,13 @@ def address_jp(value: str, ctx: ValidationContext, lookup: bool = False) -> list
             return [Finding("address_suspicious_characters", Severity.REVIEW, fixed)]
     if not _BLOCK_NUMBER.search(value):
         return [Finding("address_no_block_number", Severity.REVIEW)]
-    if lookup and not postal.codes_for_address(value):
-        return [Finding("address_not_found", Severity.REVIEW)]
+    if lookup:
+        codes, town_found = postal.match_address(value)
+        if not codes:
+            return [Finding("address_not_found", Severity.REVIEW)]
+        if not town_found:
+            # only the city's catch-all code (以下に掲載がない場合) matched: usually a misread town
+            return [Finding("address_town_not_found", Severity.REVIEW)]
     return []
 
 
