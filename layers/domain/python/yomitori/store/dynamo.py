@@ -102,7 +102,9 @@ class DynamoReviewStore(ReviewStore):
         # (re)record the token and add documents not yet known, keeping what is done
         names = {"#t": "task_token"}
         sets = ["#t = :t"]
-        values: dict = {":t": {"S": task_token}, ":new": {"M": {"done": {"BOOL": False}}}}
+        values: dict = {":t": {"S": task_token}}
+        if document_ids:
+            values[":new"] = {"M": {"done": {"BOOL": False}}}
         for i, d in enumerate(document_ids):
             names[f"#d{i}"] = d
             sets.append(f"docs.#d{i} = if_not_exists(docs.#d{i}, :new)")

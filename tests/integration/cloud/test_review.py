@@ -1,0 +1,188 @@
+"""The review handler over a real moto server: the gate's token and documents stored in the
+review-task table, leases that never give one document to two reviewers, corrections
+validated again (an invalid one refused with reason codes), audited without values, and
+SendTaskSuccess sent exactly once, only when every document is done. moto accepts
+SendTaskSuccess without checking the token, so the calls are recorded on the real client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cloud_helpers import event, truth
+from yomitori import settings
+from yomitori.cloud_local import invoke
+from yomitori.forms import load_form
+from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.steps import config
+from yomitori.validation import route_document
+
+UNSURE = ("name", "phone")  # read with low confidence in the documents made below
+
+
+@pytest.fixture
+def sent(cloud):
+    """SendTaskSuccess calls made through the real Step Functions client (to moto)."""
+    from yomitori.store.clients import client
+
+    calls: list[dict] = []
+
+    def record(params, model, **_):
+        if model.name == "SendTaskSuccess":
+            calls.append(params)
+
+    sfn = client("stepfunctions")
+    sfn.meta.events.register("before-parameter-build", record)
+    yield calls
+    sfn.meta.events.unregister("before-parameter-build", record)
+
+
+def store_documents(scans, batch_id: str, unsure: dict[str, tuple[str, ...]]) -> dict[str, dict]:
+    """Document results from the synthetic truth, routed; fields in ``unsure`` read at 0.4."""
+    form = load_form("water_stop")
+    values = {}
+    for image in sorted(scans.glob("*.jpg")):
+        doc_id = image.stem
+        values[doc_id] = truth(scans, doc_id)
+        doc = DocumentResult(
+            batch_id=batch_id,
+            document_id=doc_id,
+            source=image.name,
+            form_id="water_stop",
+            fields={
+                k: FieldResult(value=v, raw=v, confidence=0.4 if k in unsure.get(doc_id, ()) else 0.99)
+                for k, v in values[doc_id].items()
+            },
+        )
+        route_document(form, doc)
+        config.result_store().put_document(doc)
+    return values
+
+
+def test_review_round_trip(cloud, scans, batch_id, sent):
+    # Given three documents, two with unsure fields, stored by the validate step
+    ids = sorted(p.stem for p in scans.glob("*.jpg"))
+    values = store_documents(scans, batch_id, {ids[0]: UNSURE, ids[1]: UNSURE})
+    token = f"token-{batch_id}"
+    # When the batch reaches the gate
+    gate = invoke("review", event("review_wait", batch_id=batch_id, task_token=token))
+    # Then the token and the two documents needing review are in the review-task table
+    assert gate == {"batch_id": batch_id, "needs_review": 2, "released": False}
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.table(settings.REVIEW_TASKS),
+        Key={"batch_id": {"S": batch_id}, "task_kind": {"S": settings.TASK_KIND_REVIEW}},
+    )["Item"]
+    assert item["task_token"]["S"] == token and sorted(item["docs"]["M"]) == ids[:2]
+    assert sent == []
+
+    # When two reviewers lease, Then they get different documents, and cannot take each other's
+    a = invoke("review", event("review_lease", batch_id=batch_id, reviewer="reviewer-a", document_id=None))
+    b = invoke("review", event("review_lease", batch_id=batch_id, reviewer="reviewer-b", document_id=None))
+    assert {a["lease"]["document_id"], b["lease"]["document_id"]} == set(ids[:2])
+    stolen = invoke(
+        "review",
+        event(
+            "review_lease", batch_id=batch_id, reviewer="reviewer-b", document_id=a["lease"]["document_id"]
+        ),
+    )
+    assert stolen["ok"] is False and stolen["error"] == "lease_conflict"
+
+    # When reviewer A submits an impossible phone number, Then it is refused with reason codes
+    doc_a = a["lease"]["document_id"]
+    bad = invoke(
+        "review",
+        event(
+            "review_submit",
+            batch_id=batch_id,
+            document_id=doc_a,
+            reviewer="reviewer-a",
+            corrections=[{"field": "phone", "value": "12"}, {"field": "name", "action": "confirm"}],
+        ),
+    )
+    assert bad["ok"] is False and bad["error"] == "correction_refused" and bad["refused"]["phone"]
+    assert (
+        config.result_store().get_document(batch_id, doc_a).fields["phone"].status is FieldStatus.NEEDS_REVIEW
+    )
+
+    # When both submit valid corrections
+    def submit(reviewer, doc_id):
+        corrections = [
+            {"field": "phone", "value": values[doc_id]["phone"]},
+            {"field": "name", "action": "confirm"},
+        ]
+        return invoke(
+            "review",
+            event(
+                "review_submit",
+                batch_id=batch_id,
+                document_id=doc_id,
+                reviewer=reviewer,
+                corrections=corrections,
+            ),
+        )
+
+    first = submit("reviewer-a", doc_a)
+    # Then the gate stays closed until the last one
+    assert first["remaining"] == 1 and first["released"] is False and sent == []
+    last = submit("reviewer-b", b["lease"]["document_id"])
+    assert last["remaining"] == 0 and last["released"] is True
+    assert [c["taskToken"] for c in sent] == [token]
+    assert json.loads(sent[0]["output"]) == {"batch_id": batch_id, "reviewed": 2}
+    # and the stored documents are corrected
+    doc = config.result_store().get_document(batch_id, doc_a)
+    assert (
+        doc.fields["phone"].status is FieldStatus.CORRECTED
+        and doc.fields["phone"].value == values[doc_a]["phone"]
+    )
+    assert not doc.needs_person
+
+    # When the last submission is retried, Then it is refused and no second SendTaskSuccess goes out
+    again = submit("reviewer-b", b["lease"]["document_id"])
+    assert again["ok"] is False and len(sent) == 1
+
+    # And the audit trail says who did what to which field, never a value
+    trail = config.review_store().audit_trail(batch_id)
+    corrected = [
+        (r.reviewer, r.document_id, r.field, r.old_status, r.new_status, r.action)
+        for r in trail
+        if r.action in ("correct", "confirm")
+    ]
+    assert ("reviewer-a", doc_a, "phone", "needs_review", "corrected", "correct") in corrected
+    assert any(r.action == "refused" and r.field == "phone" and r.reasons for r in trail)
+    assert [r.action for r in trail].count("release_gate") == 1
+    dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
+    for doc_values in values.values():
+        for name in ("name", "phone", "address"):
+            assert doc_values[name] not in dumped
+
+
+def test_a_gate_with_nothing_to_review_releases_at_once_and_only_once(cloud, scans, batch_id, sent):
+    # Given a batch whose documents were all accepted
+    store_documents(scans, batch_id, {})
+    ev = event("review_wait", batch_id=batch_id, task_token=f"token-{batch_id}")
+    # When the gate is reached, and the step is retried
+    first = invoke("review", ev)
+    second = invoke("review", ev)
+    # Then the flow continues at once, and SendTaskSuccess went out once
+    assert first["released"] is True and second["released"] is False
+    assert [c["taskToken"] for c in sent] == [f"token-{batch_id}"]
+
+
+def test_the_download_acknowledgement_resumes_the_flow_once(cloud, batch_id, sent):
+    # Given the flow waits for the download to be acknowledged
+    invoke("review", event("review_ack_wait", batch_id=batch_id, task_token=f"ack-{batch_id}"))
+    # When the agent acknowledges twice
+    first = invoke("review", event("review_ack_complete", batch_id=batch_id))
+    second = invoke("review", event("review_ack_complete", batch_id=batch_id))
+    # Then the token was used once
+    assert first["completed"] is True and second["completed"] is False
+    assert [c["taskToken"] for c in sent] == [f"ack-{batch_id}"]
+
+
+def test_revealing_a_my_number_is_audited_without_the_number(cloud, batch_id):
+    # When a reviewer unmasks a My Number field
+    out = invoke("review", event("review_reveal", batch_id=batch_id, document_id="furusato_onestop-0001"))
+    # Then an audit record names who, which document and field, and the action
+    assert out["audited"] is True
+    [record] = config.review_store().audit_trail(batch_id)
+    assert (record.reviewer, record.field, record.action) == ("reviewer-a", "my_number", "reveal_my_number")
