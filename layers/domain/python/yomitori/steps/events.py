@@ -105,7 +105,12 @@ class FinalizeEvent(_Event):
 
 class PurgeEvent(_Event):
     batch_id: BatchId
-    triggered_by: Who = "state-machine"
+    reason: Literal["acknowledged", "failed", "manual"] = "acknowledged"  # why the flow purges
+    triggered_by: Who | None = None  # a login id for a manual purge; default: the state machine
+
+    @property
+    def who(self) -> str:
+        return self.triggered_by or f"state-machine:{self.reason}"
 
 
 def parse(event: Any, model: type[BaseModel]) -> Any:

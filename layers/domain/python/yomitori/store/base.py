@@ -119,7 +119,7 @@ class DeletionRecord(_Record):
     bytes: int
     table_items: int = 0
     at: dt.datetime
-    triggered_by: str
+    triggered_by: str  # a login id, or "state-machine:<reason>"
 
 
 # --- ports ------------------------------------------------------------------------------------
