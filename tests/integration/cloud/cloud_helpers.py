@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from yomitori.batch import PageEntry, sha256_file
+from yomitori.forms import load_form
+from yomitori.results import DocumentResult, FieldResult
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -30,3 +32,28 @@ def upload(batch_id: str, *pages: Path) -> None:
 
     for p in pages:
         config.result_store().put_page(batch_id, p.name, p.read_bytes())
+
+
+def store_documents(scans, batch_id: str, unsure: dict[str, tuple[str, ...]]) -> dict[str, dict]:
+    """Document results from the synthetic truth, routed; fields in ``unsure`` read at 0.4."""
+    from yomitori.steps import config
+    from yomitori.validation import route_document
+
+    form = load_form("water_stop")
+    values = {}
+    for image in sorted(scans.glob("*.jpg")):
+        doc_id = image.stem
+        values[doc_id] = truth(scans, doc_id)
+        doc = DocumentResult(
+            batch_id=batch_id,
+            document_id=doc_id,
+            source=image.name,
+            form_id="water_stop",
+            fields={
+                k: FieldResult(value=v, raw=v, confidence=0.4 if k in unsure.get(doc_id, ()) else 0.99)
+                for k, v in values[doc_id].items()
+            },
+        )
+        route_document(form, doc)
+        config.result_store().put_document(doc)
+    return values

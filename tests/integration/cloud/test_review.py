@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from cloud_helpers import event, truth
+from cloud_helpers import event, store_documents
 from yomitori import settings
 from yomitori.cloud_local import invoke
-from yomitori.forms import load_form
-from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.results import FieldStatus
 from yomitori.steps import config
-from yomitori.validation import route_document
 
 UNSURE = ("name", "phone")  # read with low confidence in the documents made below
 
@@ -35,28 +33,6 @@ def sent(cloud):
     sfn.meta.events.register("before-parameter-build", record)
     yield calls
     sfn.meta.events.unregister("before-parameter-build", record)
-
-
-def store_documents(scans, batch_id: str, unsure: dict[str, tuple[str, ...]]) -> dict[str, dict]:
-    """Document results from the synthetic truth, routed; fields in ``unsure`` read at 0.4."""
-    form = load_form("water_stop")
-    values = {}
-    for image in sorted(scans.glob("*.jpg")):
-        doc_id = image.stem
-        values[doc_id] = truth(scans, doc_id)
-        doc = DocumentResult(
-            batch_id=batch_id,
-            document_id=doc_id,
-            source=image.name,
-            form_id="water_stop",
-            fields={
-                k: FieldResult(value=v, raw=v, confidence=0.4 if k in unsure.get(doc_id, ()) else 0.99)
-                for k, v in values[doc_id].items()
-            },
-        )
-        route_document(form, doc)
-        config.result_store().put_document(doc)
-    return values
 
 
 def test_review_round_trip(cloud, scans, batch_id, sent):
