@@ -20,9 +20,10 @@ FEATURE_FLAGS = {
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
 
-def build_app(*, context: dict | None = None, outdir: str | None = None) -> App:
+def build_app(*, context: dict | None = None, outdir: str | None = None, acknowledge: bool = True) -> App:
     """An App with the yomitori stack and cdk-nag registered. ``context`` (tests) replaces
-    the ``yomitori`` object of cdk.json; raises ConfigError for a bad configuration."""
+    the ``yomitori`` object of cdk.json; raises ConfigError for a bad configuration.
+    ``acknowledge=False`` leaves out the cdk-nag acknowledgements (to list the raw findings)."""
     app = App(outdir=outdir, context=dict(FEATURE_FLAGS)) if outdir else App(context=dict(FEATURE_FLAGS))
     raw = context if context is not None else app.node.try_get_context(CONTEXT_KEY)
     if raw is None and CDK_JSON.is_file():
@@ -33,6 +34,7 @@ def build_app(*, context: dict | None = None, outdir: str | None = None) -> App:
         app,
         config.stack_name,
         config=config,
+        acknowledge=acknowledge,
         env=Environment(account=config.account, region=config.region),
         description="yomitori: Japanese paper forms to checked data (isolated VPC, Direct Connect only)",
     )

@@ -37,10 +37,29 @@ def ack(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
+def nag_repr(scope: IConstruct, value: str) -> str:
+    """How cdk-nag prints a (possibly tokenised) resource string in a finding id: ``Ref`` as
+    ``<Name>``, ``Fn::GetAtt`` as ``<Name.Attr>``, ``Fn::Join`` joined."""
+
+    def render(node) -> str:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, dict) and "Ref" in node:
+            return f"<{node['Ref']}>"
+        if isinstance(node, dict) and "Fn::GetAtt" in node:
+            return f"<{'.'.join(node['Fn::GetAtt'])}>"
+        if isinstance(node, dict) and "Fn::Join" in node:
+            sep, parts = node["Fn::Join"]
+            return sep.join(render(p) for p in parts)
+        raise ValueError(f"cannot render {node!r} as cdk-nag does")
+
+    return render(Stack.of(scope).resolve(value))
+
+
 def arn_of(resource: IConstruct) -> str:
-    """How cdk-nag prints an ``Fn::GetAtt <LogicalId>.Arn`` inside a finding id."""
+    """``<LogicalId.Arn>`` of a bucket (or any resource whose default child has an Arn)."""
     cfn = resource if isinstance(resource, CfnResource) else resource.node.default_child
-    return f"<{Stack.of(cfn).resolve(Stack.of(cfn).get_logical_id(cfn))}.Arn>"
+    return nag_repr(cfn, cfn.get_att("Arn").to_string())
 
 
 def acknowledge_stack(stack: YomitoriStack) -> None:
@@ -93,10 +112,7 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
         f"{IAM5}[Resource::{intake}/*/manifest.json]",
         f"the Distributed Map's ItemReader reads each batch's manifest; {BATCH_PREFIX}",
     )
-    execution_arn = (
-        f"arn:<AWS::Partition>:states:{stack.config.region}:<AWS::AccountId>:"
-        f"execution:{stack.config.name_prefix}-batch/*"
-    )
+    execution_arn = nag_repr(stack, pipeline.executions_arn)
     ack(
         sm_role,
         f"{IAM5}[Resource::{execution_arn}]",

@@ -278,6 +278,10 @@ class Pipeline(Construct):
         self.state_machine_arn = stack.format_arn(
             service="states", resource="stateMachine", resource_name=name, arn_format=_COLON
         )
+        # Child executions of the Distributed Map are named <state machine>/<map run>:<id>.
+        self.executions_arn = stack.format_arn(
+            service="states", resource="execution", resource_name=f"{name}/*", arn_format=_COLON
+        )
         log_group = logs.LogGroup(
             self,
             "Logs",
@@ -324,11 +328,7 @@ class Pipeline(Construct):
             iam.PolicyStatement(
                 sid="DistributedMapRuns",
                 actions=["states:DescribeExecution", "states:StopExecution"],
-                resources=[
-                    stack.format_arn(
-                        service="states", resource="execution", resource_name=f"{name}/*", arn_format=_COLON
-                    )
-                ],
+                resources=[self.executions_arn],
             )
         )
         role.add_to_principal_policy(

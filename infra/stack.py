@@ -45,7 +45,9 @@ def _items(fn, table, actions: list[str] = ITEM_ACTIONS) -> None:
 class YomitoriStack(Stack):
     """Storage, network, functions, the batch flow and operations for one deployment."""
 
-    def __init__(self, scope: Construct, id: str, *, config: YomitoriConfig, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, config: YomitoriConfig, acknowledge: bool = True, **kwargs
+    ) -> None:
         super().__init__(scope, id, **kwargs)
         self.config = config
         self.storage = storage = Storage(self, "Storage", config=config)
@@ -185,7 +187,8 @@ class YomitoriStack(Stack):
         Tags.of(self).add("Project", "yomitori")
         Tags.of(self).add("DataClassification", "personal-information")
         Tags.of(self).add("DataResidency", " ".join(config.allowed_regions))
-        acknowledge_stack(self)
+        if acknowledge:
+            acknowledge_stack(self)
 
     def _agent_policy(self, review) -> iam.ManagedPolicy:
         """What yomitori-agent needs; the operator attaches it to the external PCs' identity."""
