@@ -18,6 +18,7 @@ from yomitori_agent.errors import ConfigError
 CONFIG_ENV = "YOMITORI_AGENT_CONFIG"
 DEFAULT_CONFIG_NAME = "yomitori-agent.toml"
 _RECIPIENT_PREFIX = "age1"
+_KMS_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$"
 
 
 class _Section(BaseModel):
@@ -58,6 +59,21 @@ class AwsSection(_Section):
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
     multipart_threshold_mb: int = Field(default=16, ge=5, le=5000)
+    # The deployment's KMS key (stack output). When set, every PUT asks for SSE-KMS with it, as
+    # the bucket policy demands; multipart is then off, because UploadPart requests cannot carry
+    # those headers and the policy would deny them (single PUTs go up to 5 GB).
+    kms_key_arn: str | None = Field(default=None, pattern=_KMS_ARN)
+
+    @property
+    def multipart_threshold(self) -> int:
+        """Bytes from which a file goes up in parts (never, when SSE-KMS headers are required)."""
+        return (5 << 30) if self.kms_key_arn else self.multipart_threshold_mb << 20
+
+    def sse_args(self) -> dict[str, str]:
+        """Extra PutObject arguments that the bucket policy requires (empty without a key)."""
+        if not self.kms_key_arn:
+            return {}
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn}
 
     @field_validator("endpoint_url")
     @classmethod

@@ -1,8 +1,9 @@
 """``download`` (external PC): a batch's results -> one age package for the contract server,
 verified on the stick, then the acknowledgement that lets the cloud purge the batch.
 
-Objects are fetched into a private work folder (hashed on the way and compared with the
-SHA-256 the cloud stored, when it stored one), packed with :func:`write_package` (read back
+``results.json`` (every document result) and ``results.csv`` are fetched by their known keys
+(no bucket listing) into a private work folder, hashed on the way and compared with the
+SHA-256 the cloud stored when it stored one, packed with :func:`write_package` (read back
 and compared), and the work folder is wiped. The ack is sent only after the package verified.
 """
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from yomitori.batch import ack_key, batch_prefix, results_csv_key, results_json_key
+from yomitori.batch import ack_key, results_csv_key, results_json_key
 
 from yomitori_agent import s3io
 from yomitori_agent.config import AgentConfig
@@ -30,19 +30,16 @@ from yomitori_agent.progress import progress
 RESULTS_PACKAGE_SUFFIX = "-results" + PACKAGE_SUFFIX
 
 
-def _wanted(batch_id: str, key: str) -> str | None:
-    """The member name for a results-bucket key, or None for keys the contract server
-    does not need (engine words under ocr/, the ack)."""
-    rel = key[len(batch_prefix(batch_id)):]
-    if key in (results_json_key(batch_id), results_csv_key(batch_id)):
-        return rel
-    if rel.startswith("documents/") and rel.endswith(".json") and rel.count("/") == 1:
-        return rel
-    return None
+def _fetch(client, bucket: str, key: str, dest: Path) -> tuple[int, str] | None:
+    """Download ``key`` to ``dest`` hashing it; None if the object does not exist."""
+    from botocore.exceptions import ClientError
 
-
-def _fetch(client, bucket: str, key: str, dest: Path) -> tuple[int, str]:
-    obj = client.get_object(Bucket=bucket, Key=key)
+    try:
+        obj = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
     h = hashlib.sha256()
     size = 0
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -59,12 +56,12 @@ def _fetch(client, bucket: str, key: str, dest: Path) -> tuple[int, str]:
     return size, digest
 
 
-def send_ack(client, bucket: str, batch_id: str, info: dict) -> str:
+def send_ack(client, bucket: str, batch_id: str, info: dict, sse: dict | None = None) -> str:
     """Acknowledge a verified download: write ``<batch_id>/ack.json`` to the results bucket.
     The single place to change when the state machine callback is added."""
     body = json.dumps({"batch_id": batch_id, **info}, ensure_ascii=False, sort_keys=True).encode()
     digest = hashlib.sha256(body).hexdigest()
-    s3io.put_bytes(client, bucket, ack_key(batch_id), body, digest, "application/json")
+    s3io.put_bytes(client, bucket, ack_key(batch_id), body, digest, "application/json", sse)
     return ack_key(batch_id)
 
 
@@ -74,37 +71,38 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
     recipients = parse_recipients(cfg.recipients.contract_server, "contract_server")
     bucket = cfg.require("aws.results_bucket")
     client = client or s3io.s3_client(cfg)
-    try:
-        objects = s3io.list_keys(client, bucket, batch_prefix(batch_id))
-    except Exception as e:
-        raise s3io.translate(e, f"listing batch {batch_id}") from None
-    keys = {o["Key"]: o["Size"] for o in objects}
-    if results_json_key(batch_id) not in keys:
-        raise NotFoundError(f"batch {batch_id} has no results yet (no results.json).",
-                            action="Check `yomitori-agent status`; download when it says ready.")
-    members = sorted((name, key) for key in keys if (name := _wanted(batch_id, key)))
     dest = Path(usb_dir) / f"{batch_id}{RESULTS_PACKAGE_SUFFIX}"
-    summary = {"batch_id": batch_id, "files": len(members), "bytes": sum(keys[k] for _, k in members),
-               "package": str(dest)}
-    if dry_run:
-        return {**summary, "dry_run": True}
-    if dest.exists():
+    if dest.exists() and not dry_run:
         raise BadInputError(f"{dest} already exists.",
                             action="Take the earlier package to the contract server first.")
-    check_writable_dir(Path(usb_dir))
+    if not dry_run:
+        check_writable_dir(Path(usb_dir))
     work = private_dir(cfg.state_dir / "work", "download-")
     try:
         with exclusive_lock(cfg.state_dir / "locks" / f"{batch_id}.lock"):
-            with ThreadPoolExecutor(max_workers=cfg.aws.upload_concurrency) as pool:
+            # results.json carries every document result; results.csv the finalize CSV. Known keys,
+            # plain GETs: no bucket listing needed (the agent's policy grants GetObject only).
+            fetched = {}
+            for name, key in (("results.json", results_json_key(batch_id)),
+                              ("results.csv", results_csv_key(batch_id))):
                 try:
-                    fetched = list(pool.map(lambda m: _fetch(client, bucket, m[1], work / m[0]), members))
+                    got = _fetch(client, bucket, key, work / name)
                 except AgentError:
                     raise
                 except Exception as e:
                     raise s3io.translate(e, f"downloading batch {batch_id}") from None
+                if got is not None:
+                    fetched[name] = got
+            if "results.json" not in fetched:
+                raise NotFoundError(f"batch {batch_id} has no results yet (no results.json).",
+                                    action="Check `yomitori-agent status`; download when it says ready.")
+            summary = {"batch_id": batch_id, "files": len(fetched), "package": str(dest),
+                       "bytes": sum(n for n, _ in fetched.values())}
+            if dry_run:
+                return {**summary, "dry_run": True}
             files = []
             entries = []
-            for (name, _key), (size, digest) in zip(members, fetched, strict=True):
+            for name, (size, digest) in fetched.items():
                 st = (work / name).stat()
                 files.append(SourceFile(name, work / name, st.st_size, st.st_mtime_ns))
                 entries.append(FileEntry(name=name, size=size, sha256=digest))
@@ -119,7 +117,7 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
                 try:
                     send_ack(client, bucket, batch_id, {
                         "acknowledged_at": dt.datetime.now(dt.UTC).isoformat(), "client_id": cfg.client_id,
-                        "files": len(files), "package_sha256": info.sha256})
+                        "files": len(files), "package_sha256": info.sha256}, cfg.aws.sse_args())
                 except Exception as e:
                     raise s3io.translate(e, f"acknowledging batch {batch_id}") from None
                 journal.record("ack_sent")

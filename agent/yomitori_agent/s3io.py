@@ -99,12 +99,14 @@ def matches(remote: RemoteObject | None, size: int, sha256: str) -> bool:
 
 
 def put_file(client, bucket: str, key: str, path: Path, size: int, sha256: str, *,
-             multipart_threshold: int, callback=None) -> None:
-    """Upload one file with its SHA-256 checked by S3; multipart above the threshold."""
+             multipart_threshold: int, extra: dict | None = None, callback=None) -> None:
+    """Upload one file with its SHA-256 checked by S3; multipart above the threshold.
+    ``extra``: further PutObject arguments (the SSE-KMS headers the bucket policy wants)."""
+    extra = extra or {}
     if size < multipart_threshold:
         with open(path, "rb") as fh:
             client.put_object(Bucket=bucket, Key=key, Body=fh, ContentLength=size, ChecksumAlgorithm="SHA256",
-                              ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256})
+                              ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **extra)
         if callback:
             callback(size)
         return
@@ -112,16 +114,17 @@ def put_file(client, bucket: str, key: str, path: Path, size: int, sha256: str, 
 
     client.upload_file(
         str(path), bucket, key,
-        ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {META_SHA: sha256}},
+        ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {META_SHA: sha256}, **extra},
         Config=TransferConfig(multipart_threshold=multipart_threshold,
                               multipart_chunksize=multipart_threshold, max_concurrency=4),
         Callback=callback,
     )
 
 
-def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_type: str) -> None:
+def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_type: str,
+              extra: dict | None = None) -> None:
     client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="SHA256",
-                      ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256})
+                      ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **(extra or {}))
 
 
 def list_keys(client, bucket: str, prefix: str) -> list[dict]:

@@ -29,6 +29,7 @@ class Evidence:
     journal_events: set[str] = field(default_factory=set)
     review_counts: dict[str, int] | None = None  # documents, needs_review (when counted)
     table_item: dict | None = None
+    unavailable: list[str] = field(default_factory=list)  # sources we were not allowed to read
 
 
 def derive(ev: Evidence) -> dict:
@@ -56,6 +57,8 @@ def derive(ev: Evidence) -> dict:
            "local": sorted(ev.journal_events)}
     if ev.review_counts:
         out.update(ev.review_counts)
+    if ev.unavailable:
+        out["unavailable"] = ev.unavailable
     if ev.table_item:
         # The state machine's own record is the better source when it exists.
         out["table_status"] = ev.table_item.get("status")
@@ -85,14 +88,37 @@ def _review_counts(client, bucket: str, keys: list[str]) -> dict[str, int]:
     return {"needs_review": needs}
 
 
+def _exists(s3, bucket: str, key: str) -> bool:
+    try:
+        return s3io.head(s3, bucket, key) is not None
+    except Exception as e:
+        if _denied(e):
+            return False
+        raise
+
+
+def _denied(e: Exception) -> bool:
+    return getattr(e, "response", {}).get("Error", {}).get("Code") in ("AccessDenied", "403")
+
+
 def gather(cfg: AgentConfig, batch_id: str, s3, ddb=None) -> Evidence:
+    """Collect the evidence. A source this machine may not read (AccessDenied) is left out
+    and named in ``Evidence.unavailable``; status then rests on the others."""
     ev = Evidence(batch_id, journal_events={r.get("event", "") for r in
                                             BatchJournal(cfg.state_dir, batch_id).records()})
     prefix = batch_prefix(batch_id)
-    if cfg.aws.intake_bucket:
-        ev.intake_keys = [o["Key"] for o in s3io.list_keys(s3, cfg.aws.intake_bucket, prefix)]
+    for attr, bucket in (("intake_keys", cfg.aws.intake_bucket), ("results_keys", cfg.aws.results_bucket)):
+        if not bucket:
+            continue
+        try:
+            setattr(ev, attr, [o["Key"] for o in s3io.list_keys(s3, bucket, prefix)])
+        except Exception as e:
+            if not _denied(e):
+                raise
+            ev.unavailable.append(f"list:{attr.split('_')[0]}")
+            if attr == "results_keys":  # results.json may still be read by its known key
+                ev.results_keys = [k for k in (results_json_key(batch_id),) if _exists(s3, bucket, k)]
     if cfg.aws.results_bucket:
-        ev.results_keys = [o["Key"] for o in s3io.list_keys(s3, cfg.aws.results_bucket, prefix)]
         docs = [k for k in ev.results_keys if k.startswith(f"{prefix}documents/")]
         if docs and results_json_key(batch_id) not in ev.results_keys:
             ev.review_counts = _review_counts(s3, cfg.aws.results_bucket, docs)
@@ -108,9 +134,14 @@ def gather(cfg: AgentConfig, batch_id: str, s3, ddb=None) -> Evidence:
 def known_batches(cfg: AgentConfig, s3) -> list[str]:
     ids = set(BatchJournal.known_batches(cfg.state_dir))
     for bucket in (cfg.aws.intake_bucket, cfg.aws.results_bucket):
-        if bucket:
+        if not bucket:
+            continue
+        try:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Delimiter="/"):
                 ids.update(p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
+        except Exception as e:
+            if not _denied(e):
+                raise  # not allowed to list: the batches this machine handled are still known
     return sorted(ids)
 
 

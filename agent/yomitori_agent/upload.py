@@ -97,7 +97,7 @@ def _upload_batch(cfg, client, bucket, pkg, manifest: PackageManifest, staging, 
             return result
         _upload_pages(cfg, client, bucket, batch_id, todo, staging, journal, show_progress)
         result.uploaded = len(todo)
-        result.manifest = _upload_manifest(client, bucket, manifest, journal)
+        result.manifest = _upload_manifest(client, bucket, manifest, journal, cfg.aws.sse_args())
     if dry_run:
         return result
     wipe_file(pkg)
@@ -144,12 +144,13 @@ def _pages_to_upload(client, bucket, manifest: PackageManifest, journal: BatchJo
 def _upload_pages(cfg, client, bucket, batch_id, todo: list[FileEntry], staging: Path,
                   journal: BatchJournal, show_progress) -> None:
     lock = threading.Lock()
-    threshold = cfg.aws.multipart_threshold_mb << 20
+    threshold = cfg.aws.multipart_threshold
+    sse = cfg.aws.sse_args()
 
     def one(entry: FileEntry, advance) -> None:
         try:
             s3io.put_file(client, bucket, page_key(batch_id, entry.name), staging / entry.name, entry.size,
-                          entry.sha256, multipart_threshold=threshold, callback=advance)
+                          entry.sha256, multipart_threshold=threshold, extra=sse, callback=advance)
         except Exception as e:
             raise s3io.translate(e, f"uploading batch {batch_id}") from None
         with lock:
@@ -179,7 +180,7 @@ def _locked(fn):
     return call
 
 
-def _upload_manifest(client, bucket, manifest: PackageManifest, journal: BatchJournal) -> str:
+def _upload_manifest(client, bucket, manifest: PackageManifest, journal: BatchJournal, sse: dict) -> str:
     import hashlib
 
     key = manifest_key(manifest.batch_id)
@@ -188,7 +189,7 @@ def _upload_manifest(client, bucket, manifest: PackageManifest, journal: BatchJo
         if s3io.matches(s3io.head(client, bucket, key), len(manifest.raw), sha):
             journal.record("manifest_uploaded", sha256=sha, via="head")
             return "present"
-        s3io.put_bytes(client, bucket, key, manifest.raw, sha, "application/json")
+        s3io.put_bytes(client, bucket, key, manifest.raw, sha, "application/json", sse)
     except AgentError:
         raise
     except Exception as e:

@@ -93,11 +93,11 @@ def test_status_download_import_register(site, age_keys, contract_config):
 
     # When the external PC downloads the results
     r = site.run("download", b, "--to", str(site.usb))
-    # Then one package for the contract server is on the stick (engine output left out), verified,
-    # and the acknowledgement is in the results bucket
+    # Then one package for the contract server is on the stick (results.json and results.csv; engine
+    # output left out), verified, and the acknowledgement is in the results bucket
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["files"] == 6 and out["acknowledged"] is True
+    assert out["files"] == 2 and out["acknowledged"] is True
     pkg = site.usb / f"{b}-results.age"
     plain = subprocess.run(
         [AGE, "-d", "-i", str(age_keys["contract"][0]), str(pkg)], check=True, capture_output=True

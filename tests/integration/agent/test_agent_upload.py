@@ -200,3 +200,25 @@ def test_fault_server_killed_mid_upload_then_restarted_empty(tmp_path, own_serve
     assert (res["uploaded"], res["skipped_present"], res["manifest"]) == (60, 0, "uploaded")
     _assert_batch_complete(site, scans, batch_id)
     assert "missing or different" in (site.state / "agent.log").read_text()
+
+
+def test_with_the_deployment_key_every_put_asks_for_sse_kms_and_large_files_go_in_one_put(site):
+    # Given the deployment's KMS key in the configuration (the bucket policy denies PUTs without it,
+    # and UploadPart cannot carry the headers) and a 6 MB scan above the multipart threshold
+    key_arn = site.server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    text = site.config.read_text().replace(
+        "upload_concurrency = 4",
+        f'upload_concurrency = 4\nmultipart_threshold_mb = 5\nkms_key_arn = "{key_arn}"',
+    )
+    site.config.write_text(text)
+    scans, batch_id = _pack(site, 1, size=6 * 1024 * 1024)
+    # When uploaded
+    r = site.run("upload", str(site.usb))
+    # Then the page and the manifest were stored with SSE-KMS under that key, the page in one PUT
+    assert r.returncode == 0, r.stderr
+    s3 = site.s3()
+    for key in (f"{batch_id}/pages/{scans[0].name}", f"{batch_id}/manifest.json"):
+        head = s3.head_object(Bucket=site.intake, Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
+    head = s3.head_object(Bucket=site.intake, Key=f"{batch_id}/pages/{scans[0].name}", PartNumber=1)
+    assert head.get("PartsCount", 1) == 1
