@@ -1,0 +1,161 @@
+"""Where a review session reads and writes: the stores, the gate releaser and who is reviewing.
+
+* :func:`local_backend` (one machine): the output folder of ``yomitori process``. The batch is
+  put into a local store under ``OUT/.review/`` (a folder and a SQLite file with leases and
+  the audit trail) and its review gate opened. When the last document is done the gate's
+  continuation writes the reviewed results back to ``OUT`` (one JSON per document and
+  ``results.csv``) and removes the store's copies of the scans; the audit trail stays.
+* :func:`cloud_backend` (cloud setup, or the local moto cloud): the S3, DynamoDB and Step
+  Functions stores named by the same environment variables the Lambdas read
+  (:mod:`yomitori.settings`); releasing the gate is ``SendTaskSuccess``.
+
+The reviewer is the OS user on one machine and the AWS principal (its ARN) in the cloud.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from yomitori.batch import page_key
+from yomitori.errors import YomitoriError
+from yomitori.results import DocumentResult
+from yomitori.store.base import GateReleaser, ResultStore, ReviewStore
+
+STATE_DIR = ".review"
+
+
+class BackendError(YomitoriError):
+    code = "review_backend"
+    action = "Pass the output folder of `yomitori process` (it holds batch.json)."
+
+
+@dataclass
+class Backend:
+    results: ResultStore
+    reviews: ReviewStore
+    releaser: GateReleaser
+    reviewer: str
+    batch_id: str | None = None
+    describe: str = ""
+
+
+def os_user() -> str:
+    """The operator on one machine: ``os:<login name>``."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name (some containers): still say who we can
+        return "os:unknown"
+
+
+def _read_batch(out_dir: Path) -> dict:
+    info_path = out_dir / "batch.json"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        return {"batch_id": str(info["batch_id"]), "scans_dir": Path(info["scans_dir"]),
+                "encoding": info.get("csv_encoding", "utf-8-sig"), "form_id": info.get("form_id")}
+    except FileNotFoundError:
+        raise BackendError(f"{out_dir} has no batch.json.") from None
+    except (ValueError, KeyError, TypeError):
+        raise BackendError(f"{info_path} is not a batch description written by `yomitori process`.") from None
+
+
+def _documents(out_dir: Path) -> list[DocumentResult]:
+    docs = []
+    for p in sorted(out_dir.glob("*.json")):
+        if p.name in ("batch.json", "results.json", "review.json", "metrics.json"):
+            continue
+        try:
+            docs.append(DocumentResult.model_validate_json(p.read_bytes()))
+        except ValueError:
+            continue  # not a document result (e.g. a metrics file someone put there)
+    return docs
+
+
+def write_back(results: ResultStore, batch_id: str, out_dir: Path, encoding: str) -> int:
+    """Write the batch's documents from the store to ``out_dir`` (JSON each, results.csv);
+    returns how many. Atomic per file (temporary name, then rename)."""
+    from yomitori.export import write_results_csv
+    from yomitori.forms import load_form
+
+    docs = [results.get_document(batch_id, d) for d in results.list_documents(batch_id)]
+    for doc in docs:
+        target = out_dir / f"{doc.document_id}.json"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(doc.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(target)
+    form_ids = {d.form_id for d in docs if d.form_id}
+    if len(form_ids) == 1:
+        write_results_csv(docs, load_form(form_ids.pop()), out_dir / "results.csv", encoding=encoding)
+    return len(docs)
+
+
+def local_backend(out_dir: Path | str, *, reviewer: str | None = None) -> Backend:
+    """The one-machine review of ``out_dir`` (the output of ``yomitori process``). Idempotent:
+    a second call continues the same review (leases, audit trail, documents done)."""
+    from yomitori.steps.review import open_review_gate
+    from yomitori.store import LocalGateReleaser, LocalResultStore, SqliteReviewStore
+
+    out_dir = Path(out_dir)
+    info = _read_batch(out_dir)
+    batch_id = info["batch_id"]
+    state = out_dir / STATE_DIR
+    results = LocalResultStore(state / "store")
+    reviews = SqliteReviewStore(state / "review.sqlite3")
+
+    def continue_batch(task_token: str, output: dict) -> None:
+        # the local runner's continuation: the reviewed results replace the pre-review ones
+        write_back(results, batch_id, out_dir, info["encoding"])
+        results.delete_batch(batch_id)  # the store's copies of the scans are not needed any more
+
+    releaser = LocalGateReleaser(continue_batch)
+    if reviews.get_gate(batch_id) is None:
+        docs = [d for d in _documents(out_dir) if d.batch_id == batch_id]
+        if not docs:
+            raise BackendError(f"{out_dir} holds no document results of batch '{batch_id}'.")
+        for doc in docs:
+            if doc.ok and doc.needs_person:
+                scan = info["scans_dir"] / doc.source
+                try:
+                    data = scan.read_bytes()
+                except OSError:
+                    raise BackendError(
+                        f"The scan {scan} of document '{doc.document_id}' cannot be read.",
+                        action="Keep the scans folder where `yomitori process` read it.",
+                    ) from None
+                results.put_page(batch_id, doc.source, data)
+                doc.page_keys = [page_key(batch_id, doc.source)]
+            results.put_document(doc)
+        open_review_gate(results, reviews, releaser, batch_id=batch_id, task_token=secrets.token_urlsafe(24))
+    return Backend(results, reviews, releaser, reviewer or os_user(), batch_id,
+                   describe=f"batch {batch_id} in {out_dir}")
+
+
+def aws_principal() -> str:
+    """The AWS principal of this process (``aws:<ARN>``), from STS."""
+    from yomitori.store.clients import client
+
+    try:
+        return "aws:" + client("sts").get_caller_identity()["Arn"]
+    except Exception as e:  # noqa: BLE001 - translated once, here
+        raise BackendError(
+            f"Cannot tell who is reviewing: STS GetCallerIdentity failed ({type(e).__name__}).",
+            action="Check the AWS profile and network (the STS endpoint) of this PC.",
+        ) from None
+
+
+def cloud_backend(*, batch_id: str | None = None, reviewer: str | None = None) -> Backend:
+    """The cloud stores from the ``YOMITORI_*`` environment variables (as the Lambdas)."""
+    from yomitori.steps import config
+
+    try:
+        config.get_settings()
+    except YomitoriError as e:
+        raise BackendError(e.message, action="Set the bucket, table and key variables (see docs/review.md), "
+                           "or review on one machine with `yomitori review OUT`.") from None
+    who = reviewer or aws_principal()
+    return Backend(config.result_store(), config.review_store(), config.gate_releaser(), who, batch_id,
+                   describe=f"batch {batch_id}" if batch_id else "all batches waiting for review")

@@ -1,0 +1,113 @@
+"""Page images for the review page: a reduced copy of the scan for display and full-resolution
+crops of single fields. Runs in the agent (external PC, or the one machine).
+
+A 300 dpi A4 scan is about 2480 x 3508 pixels; sending it whole to the browser for every
+document would make moving to the next document slow, so the page gets a JPEG about 1200
+pixels wide and the field being read is cropped from the full scan. My Number boxes are
+painted over in the display image: the number is shown only after an audited reveal.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+DISPLAY_WIDTH = 1200
+JPEG_QUALITY = 80
+CROP_MARGIN = 0.25  # of the box height, on every side
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class PageImages:
+    """A decoded scan and its display copy (JPEG bytes)."""
+
+    scan: Image.Image
+    display_jpeg: bytes
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.scan.size
+
+
+def _decode(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    return img
+
+
+def render(data: bytes, hidden: list[Box]) -> PageImages:
+    """Decode ``data`` and make the display JPEG with the ``hidden`` boxes painted over."""
+    scan = _decode(data)
+    w, h = scan.size
+    scale = min(1.0, DISPLAY_WIDTH / w)
+    # draft mode is not available for every format; a box-filter reduce is fast and sharp enough
+    small = scan.reduce(max(1, int(1 / scale))) if scale < 1 else scan.copy()
+    if small.width > DISPLAY_WIDTH:
+        small = small.resize((DISPLAY_WIDTH, round(small.height * DISPLAY_WIDTH / small.width)))
+    sx, sy = small.width / w, small.height / h
+    if hidden:
+        draw = ImageDraw.Draw(small)
+        fill = 160 if small.mode == "L" else (160, 160, 160)
+        for left, top, right, bottom in hidden:
+            draw.rectangle((left * sx, top * sy, right * sx, bottom * sy), fill=fill)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=JPEG_QUALITY)
+    return PageImages(scan=scan, display_jpeg=out.getvalue())
+
+
+def crop_png(scan: Image.Image, box: Box) -> bytes:
+    """The field ``box`` (scan pixels) with a margin, at full resolution, as PNG."""
+    left, top, right, bottom = box
+    m = max(8, round((bottom - top) * CROP_MARGIN))
+    area = (max(0, left - m), max(0, top - m), min(scan.width, right + m), min(scan.height, bottom + m))
+    if area[2] <= area[0] or area[3] <= area[1]:
+        raise ValueError("the field box lies outside the scan")
+    out = io.BytesIO()
+    scan.crop(area).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+class ImageCache:
+    """A few decoded pages, newest last (thread-safe). Pages are personal data: memory only."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], PageImages] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[tuple[str, str], threading.Event] = {}
+
+    def get(self, key: tuple[str, str], build) -> PageImages:
+        """The cached pages for ``key``, built once with ``build()`` when missing (concurrent
+        callers for the same key wait for the one build)."""
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                event = self._building.get(key)
+                if event is None:
+                    event = self._building[key] = threading.Event()
+                    break
+            event.wait()
+        try:
+            value = build()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
+            event.set()
+
+    def forget(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._items.pop(key, None)

@@ -1,0 +1,81 @@
+"""Reason codes in plain Japanese for the review page.
+
+Validators return stable codes (safe for logs and audit records); a reviewer needs to know
+what is wrong in words. Unknown codes fall back to the code itself, so a new validator never
+breaks the page.
+"""
+
+from __future__ import annotations
+
+REASON_TEXTS: dict[str, str] = {
+    # routing
+    "low_confidence": "読み取りの確信度が低い",
+    "required": "必須項目が空欄",
+    # review
+    "not_settled": "確認されていない（値を確認・修正するか保留にしてください）",
+    "unknown_field": "この帳票にない項目",
+    "illegible": "判読不能（保留）",
+    "document_not_pending": "この帳票は確認待ちではありません",
+    # digits, amounts
+    "not_digits": "数字以外の文字がある",
+    "wrong_length": "桁数が違う",
+    "leading_zero": "先頭が0になっている",
+    "amount_leading_zero": "金額の先頭が0になっている",
+    "amount_out_of_range": "金額が範囲外",
+    "amount_unusual": "金額が通常より大きい（確認してください）",
+    "household_size_out_of_range": "世帯人数が範囲外",
+    # My Number
+    "my_number_check_digit": "個人番号のチェックデジットが合わない",
+    "my_number_format": "個人番号は12桁の数字",
+    # dates
+    "date_invalid": "日付として読めない",
+    "date_not_real": "存在しない日付（例：2月30日）",
+    "date_in_future": "未来の日付",
+    "date_too_old": "日付が古すぎる",
+    "date_implausibly_old": "ありえないほど古い日付",
+    "date_out_of_range": "日付が受付期間外",
+    "date_not_after_record": "日付の前後関係が合わない",
+    "date_before_window": "日付が期間の前",
+    "date_after_window": "日付が期間の後",
+    "date_iso": "日付を西暦に直した候補",
+    # phone
+    "phone_format": "電話番号の形式が違う",
+    "phone_hyphenation": "電話番号の区切りが番号体系と合わない",
+    "phone_invalid": "存在しない電話番号",
+    # address and postal code
+    "postal_code_format": "郵便番号は7桁の数字",
+    "postal_code_unknown": "存在しない郵便番号",
+    "postal_code_address_mismatch": "郵便番号と住所が合わない",
+    "postal_code_address_prefix": "郵便番号から住所の候補",
+    "address_not_found": "住所が見つからない",
+    "address_no_block_number": "番地がない",
+    "address_suspicious_characters": "住所に不自然な文字がある",
+    # bank
+    "bank_code_format": "金融機関コードは4桁の数字",
+    "bank_name_mismatch": "金融機関名とコードが合わない",
+    "bank_code_from_name": "金融機関名からコードの候補",
+    "bank_name_from_code": "コードから金融機関名の候補",
+    "branch_code_format": "支店コードは3桁の数字",
+    "branch_code_unknown": "存在しない支店コード",
+    "branch_name_mismatch": "支店名とコードが合わない",
+    "branch_code_from_name": "支店名からコードの候補",
+    "branch_name_from_code": "コードから支店名の候補",
+    "account_holder_mismatch": "口座名義が氏名と合わない",
+    "ocr_confusion_nearest_code": "読み違いを直した候補",
+    # names and choices
+    "not_katakana": "カタカナ以外の文字がある",
+    "name_reading_mismatch": "氏名とフリガナが合わない",
+    "none_ticked": "どれにもチェックがない",
+    "several_ticked": "複数にチェックがある",
+    "declaration_not_ticked": "申告欄にチェックがない",
+}
+
+
+def reason_text(code: str) -> str:
+    """The Japanese text for ``code``; the code itself when no text is known."""
+    return REASON_TEXTS.get(code, code)
+
+
+def explain(codes: list[str]) -> list[dict[str, str]]:
+    """``[{"code": ..., "text": ...}]`` for the page."""
+    return [{"code": c, "text": reason_text(c)} for c in codes]

@@ -1,0 +1,299 @@
+"""What the review page can do, over the store ports: the queue, opening (leasing) a
+document, its images, revealing a My Number, and submitting corrections.
+
+Runs in the agent (cloud setup: S3/DynamoDB/Step Functions stores) and on one machine (local
+folder, SQLite, local gate). The correction logic is the domain's
+(:mod:`yomitori.steps.review`), shared with the review Lambda. Everything sent to the page
+about a My Number field is masked until the reviewer reveals it, and the reveal is audited.
+Audit records carry ids, field names and statuses only (never values).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from yomitori.errors import YomitoriError
+from yomitori.forms import load_form
+from yomitori.forms.schema import FieldDef, FormDefinition, Sensitivity
+from yomitori.results import DocumentResult, FieldStatus
+from yomitori.steps.review import Correction, ReviewRefused, reveal_my_number, submit_review
+from yomitori.store.base import (
+    AuditAction,
+    AuditRecord,
+    GateReleaser,
+    LeaseConflict,
+    ResultStore,
+    ReviewStore,
+    utcnow,
+)
+from yomitori.validation.my_number import mask
+
+from yomitori_agent.review import images
+from yomitori_agent.review.reasons import explain, reason_text
+
+NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
+
+
+class ReviewError(YomitoriError):
+    """A request the page cannot do (translated into an HTTP status by the server)."""
+
+    code = "review_error"
+    status = 400
+    action = "Reload the page."
+
+
+class NotLeased(ReviewError):
+    code = "not_leased"
+    status = 409
+    action = "Open the document from the queue again."
+
+
+@dataclass
+class Session:
+    """What this reviewer has open: the leased documents and the My Numbers they revealed."""
+
+    leased: set[tuple[str, str]] = field(default_factory=set)
+    revealed: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+def _masked(f: FieldDef, value: str) -> str:
+    return mask(value) if f.sensitivity is Sensitivity.MY_NUMBER else value
+
+
+class ReviewService:
+    """One reviewer's review session over the given stores (thread-safe for one page)."""
+
+    def __init__(
+        self,
+        results: ResultStore,
+        reviews: ReviewStore,
+        releaser: GateReleaser,
+        *,
+        reviewer: str,
+        batch_id: str | None = None,
+        lease_seconds: int = 900,
+        thresholds: Mapping[str, float] | None = None,
+    ):
+        self.results, self.reviews, self.releaser = results, reviews, releaser
+        self.reviewer = reviewer
+        self.batch_id = batch_id
+        self.lease_seconds = lease_seconds
+        self.thresholds = thresholds
+        self.session = Session()
+        self.images = images.ImageCache()
+        self._lock = threading.Lock()
+        self._docs: dict[tuple[str, str], DocumentResult] = {}
+
+    # -- queue and documents ---------------------------------------------------------------
+    def queue(self) -> dict:
+        """The documents waiting for a person (ids and lease holders only)."""
+        items = self.reviews.queue(self.batch_id)
+        return {
+            "reviewer": self.reviewer,
+            "documents": [
+                {
+                    "batch_id": q.batch_id,
+                    "document_id": q.document_id,
+                    "busy": q.leased_by not in (None, self.reviewer),
+                }
+                for q in items
+            ],
+        }
+
+    def open_next(self, after: tuple[str, str] | None = None) -> dict | None:
+        """Lease and open the next document free for this reviewer (after ``after`` in queue
+        order when given); None when nothing is left."""
+        items = [q for q in self.reviews.queue(self.batch_id) if q.leased_by in (None, self.reviewer)]
+        if after is not None:
+            later = [q for q in items if (q.batch_id, q.document_id) > after]
+            items = later + [q for q in items if (q.batch_id, q.document_id) <= after]
+        for q in items:
+            try:
+                return self.open(q.batch_id, q.document_id)
+            except LeaseConflict:
+                continue  # someone took it in the meantime
+        return None
+
+    def open(self, batch_id: str, document_id: str) -> dict:
+        """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it),
+        audit the view, and return what the page shows (My Numbers masked)."""
+        self.reviews.lease(batch_id, self.reviewer, document_id=document_id, seconds=self.lease_seconds)
+        doc = self.results.get_document(batch_id, document_id)
+        form = load_form(doc.form_id)
+        with self._lock:
+            self.session.leased.add((batch_id, document_id))
+            self._docs[(batch_id, document_id)] = doc
+        self._audit(batch_id, document_id, AuditAction.LEASE)
+        self.warm(batch_id, document_id)
+        return self._view(form, doc)
+
+    def _view(self, form: FormDefinition, doc: DocumentResult) -> dict:
+        fields = []
+        for f in form.fields:
+            fr = doc.fields.get(f.name)
+            if fr is None:
+                continue
+            revealed = (doc.batch_id, doc.document_id, f.name) in self.session.revealed
+            show = (lambda v: v) if revealed else (lambda v, f=f: _masked(f, v))
+            fields.append(
+                {
+                    "name": f.name,
+                    "label": f.label,
+                    "type": f.type.value,
+                    "my_number": f.sensitivity is Sensitivity.MY_NUMBER,
+                    "masked": f.sensitivity is Sensitivity.MY_NUMBER and not revealed,
+                    "value": show(fr.value),
+                    "raw": show(fr.raw),
+                    "confidence": round(fr.confidence, 3),
+                    "status": fr.status.value,
+                    "needs_person": fr.status in NEEDS_PERSON,
+                    "reasons": explain(fr.reasons),
+                    "suggestion": (
+                        {
+                            "value": show(fr.suggestion.value),
+                            "code": fr.suggestion.reason,
+                            "text": reason_text(fr.suggestion.reason),
+                        }
+                        if fr.suggestion
+                        else None
+                    ),
+                    "box": list(fr.box) if fr.box else None,
+                    "options": [{"value": o.value, "label": o.label} for o in f.options],
+                    "hint": f.hint,
+                }
+            )
+        # the fields that need a person first, in form order; the rest after them
+        fields.sort(key=lambda x: not x["needs_person"])
+        return {
+            "batch_id": doc.batch_id,
+            "document_id": doc.document_id,
+            "form_id": doc.form_id,
+            "form_title": form.title,
+            "fields": fields,
+            "needs_person": sum(1 for x in fields if x["needs_person"]),
+        }
+
+    def _doc(self, batch_id: str, document_id: str) -> DocumentResult:
+        key = (batch_id, document_id)
+        with self._lock:
+            if key not in self.session.leased:
+                raise NotLeased(f"Document '{document_id}' is not open in this session.")
+            return self._docs[key]
+
+    # -- images -----------------------------------------------------------------------------
+    def _render(self, batch_id: str, document_id: str) -> images.PageImages:
+        def build() -> images.PageImages:
+            doc = self._docs.get((batch_id, document_id)) or self.results.get_document(batch_id, document_id)
+            form = load_form(doc.form_id)
+            hidden = [
+                tuple(doc.fields[f.name].box)
+                for f in form.fields
+                if f.sensitivity is Sensitivity.MY_NUMBER and f.name in doc.fields and doc.fields[f.name].box
+            ]
+            return images.render(self.results.get_page(batch_id, _page_name(doc)), hidden)
+
+        return self.images.get((batch_id, document_id), build)
+
+    def warm(self, batch_id: str, document_id: str) -> None:
+        """Prepare this document's images and the next one's in the background, so moving on
+        is quick. Nothing is sent anywhere until the reviewer leases that document."""
+
+        def run() -> None:
+            try:
+                self._render(batch_id, document_id)
+                nxt = [
+                    q for q in self.reviews.queue(self.batch_id)
+                    if (q.batch_id, q.document_id) > (batch_id, document_id) and q.leased_by is None
+                ]
+                if nxt:
+                    self._render(nxt[0].batch_id, nxt[0].document_id)
+            except Exception:  # noqa: BLE001 - warming is best effort; the request path reports errors
+                pass
+
+        threading.Thread(target=run, daemon=True, name="review-warm").start()
+
+    def page_image(self, batch_id: str, document_id: str) -> tuple[bytes, tuple[int, int]]:
+        """The display JPEG of a leased document and the scan's size in pixels."""
+        self._doc(batch_id, document_id)
+        pages = self._render(batch_id, document_id)
+        return pages.display_jpeg, pages.size
+
+    def crop(self, batch_id: str, document_id: str, field_name: str) -> bytes:
+        """A field's crop at full resolution; a My Number's only after it was revealed."""
+        doc = self._doc(batch_id, document_id)
+        fr = doc.fields.get(field_name)
+        if fr is None or fr.box is None:
+            raise ReviewError(f"Field '{field_name}' has no box to show.", code="no_box")
+        form = load_form(doc.form_id)
+        if form.field(field_name).sensitivity is Sensitivity.MY_NUMBER and (
+            (batch_id, document_id, field_name) not in self.session.revealed
+        ):
+            raise ReviewError("Reveal the My Number first.", code="masked")
+        return images.crop_png(self._render(batch_id, document_id).scan, tuple(fr.box))
+
+    # -- actions ----------------------------------------------------------------------------
+    def reveal(self, batch_id: str, document_id: str, field_name: str) -> dict:
+        """Unmask a My Number field: audited first (who, when, which document and field)."""
+        doc = self._doc(batch_id, document_id)
+        form = load_form(doc.form_id)
+        try:
+            f = form.field(field_name)
+        except KeyError:
+            raise ReviewError(f"No field '{field_name}'.", code="unknown_field") from None
+        if f.sensitivity is not Sensitivity.MY_NUMBER:
+            raise ReviewError(f"Field '{field_name}' is not a My Number.", code="not_my_number")
+        reveal_my_number(
+            self.reviews, batch_id=batch_id, document_id=document_id, field_name=field_name,
+            reviewer=self.reviewer,
+        )
+        self.session.revealed.add((batch_id, document_id, field_name))
+        fr = doc.fields[field_name]
+        return {
+            "field": field_name,
+            "value": fr.value,
+            "raw": fr.raw,
+            "suggestion": fr.suggestion.value if fr.suggestion else None,
+        }
+
+    def submit(self, batch_id: str, document_id: str, corrections: list[dict]) -> dict:
+        """Validate and store the corrections; ``{"ok": False, "refused": ...}`` with Japanese
+        reasons when any is refused (nothing stored), else the outcome and the next document."""
+        self._doc(batch_id, document_id)
+        try:
+            parsed = [Correction.model_validate(c) for c in corrections]
+        except ValueError:
+            raise ReviewError("The submission is not well formed.", code="bad_submission") from None
+        try:
+            out = submit_review(
+                self.results, self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,
+                reviewer=self.reviewer, corrections=parsed, thresholds=self.thresholds,
+            )
+        except ReviewRefused as e:
+            return {"ok": False, "refused": {k: explain(v) for k, v in e.refused.items()}}
+        with self._lock:
+            self.session.leased.discard((batch_id, document_id))
+            self._docs.pop((batch_id, document_id), None)
+            self.session.revealed = {r for r in self.session.revealed if r[:2] != (batch_id, document_id)}
+        self.images.forget((batch_id, document_id))
+        return {"ok": True, **out}
+
+    def leave(self, batch_id: str, document_id: str) -> None:
+        """Give the document back to the queue (the reviewer moved on without submitting)."""
+        with self._lock:
+            self.session.leased.discard((batch_id, document_id))
+            self._docs.pop((batch_id, document_id), None)
+        self.reviews.release_lease(batch_id, document_id, self.reviewer)
+
+    def _audit(self, batch_id: str, document_id: str, action: AuditAction) -> None:
+        self.reviews.audit(
+            AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
+                        action=action)
+        )
+
+
+def _page_name(doc: DocumentResult) -> str:
+    if doc.page_keys:
+        return doc.page_keys[0].rsplit("/", 1)[-1]
+    return doc.source

@@ -1,0 +1,536 @@
+// yomitori review page. No third-party code; served from 127.0.0.1 under a strict CSP.
+// Values read from forms are put into the page with textContent / .value only, never as HTML.
+"use strict";
+
+(function () {
+  const CSRF = document.querySelector('meta[name="yomitori-csrf"]').content;
+  const STATUS_JA = {
+    needs_review: "要確認", invalid: "エラー", accepted: "受理", corrected: "修正済み", illegible: "保留",
+  };
+  const ILLEGIBLE_REASONS = [
+    ["illegible", "判読不能"], ["not_written", "記入なし"], ["needs_inquiry", "要問合せ"],
+  ];
+  // Timings for the speed measurements (read by the browser test; never sent anywhere).
+  const timings = { firstFieldFocused: null, nextDocument: [] };
+  window.reviewTimings = timings;
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, cls, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  };
+
+  let doc = null; // the open document (from the server)
+  let state = {}; // field name -> {orig, settled, illegible, row, input, box, crop}
+  let order = []; // field names in tab order (needing fields first)
+  let current = null;
+  let showAccepted = false;
+  let urls = []; // object URLs to revoke when the document changes
+  let scan = { w: 1, h: 1 };
+  let view = { scale: 1, x: 0, y: 0 };
+  let busy = false;
+  let pendingTiming = null;
+
+  async function api(path, body) {
+    const opts = body === undefined ? {} : {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Yomitori-CSRF": CSRF },
+      body: JSON.stringify(body),
+    };
+    const r = await fetch(path, opts);
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const err = new Error(data.message || ("HTTP " + r.status));
+      err.data = data;
+      throw err;
+    }
+    return data;
+  }
+
+  function say(text, kind) {
+    const m = $("message");
+    m.textContent = text || "";
+    m.className = kind || "";
+  }
+
+  // -- queue -----------------------------------------------------------------------------
+  async function refreshQueue() {
+    const q = await api("/api/queue");
+    $("who").textContent = "確認者: " + q.reviewer;
+    const list = $("queue-list");
+    list.replaceChildren();
+    for (const item of q.documents) {
+      const li = el("li", null, item.document_id);
+      if (doc && item.document_id === doc.document_id && item.batch_id === doc.batch_id) li.className = "open";
+      else if (item.busy) { li.className = "busy"; li.title = "他の確認者が作業中"; }
+      list.append(li);
+    }
+    $("progress").textContent = "残り " + q.documents.length + " 件";
+    return q;
+  }
+
+  // -- document ----------------------------------------------------------------------------
+  async function openNext(after) {
+    const res = await api("/api/next", after ? { batch_id: after.batch_id, document_id: after.document_id } : {});
+    if (!res.document) { showDone(); return false; }
+    render(res.document);
+    refreshQueue().catch(() => {});
+    return true;
+  }
+
+  function showDone(outcome) {
+    doc = null;
+    for (const u of urls) URL.revokeObjectURL(u);
+    urls = [];
+    $("viewer").hidden = true;
+    $("panel").hidden = true;
+    $("done").hidden = false;
+    $("doc-title").textContent = "完了";
+    let text = "このバッチで確認が必要な帳票はすべて処理されました。";
+    if (outcome && outcome.released) text += " 確認ゲートを解除し、バッチは次の工程に進みました。";
+    $("done-text").textContent = text;
+    refreshQueue().catch(() => {});
+  }
+
+  function render(d) {
+    for (const u of urls) URL.revokeObjectURL(u);
+    urls = [];
+    doc = d;
+    state = {};
+    order = [];
+    current = null;
+    $("doc-title").textContent = d.form_title + " · " + d.document_id + " (要確認 " + d.needs_person + " 項目)";
+    const fields = $("fields"), accepted = $("accepted");
+    fields.replaceChildren();
+    accepted.replaceChildren();
+    $("boxes").replaceChildren();
+    const accCount = d.fields.filter((f) => !f.needs_person).length;
+    $("accepted-toggle").textContent = "受理済みの項目 " + accCount + " 件を" + (showAccepted ? "隠す" : "表示") + " (F6)";
+    for (const f of d.fields) {
+      const row = fieldRow(f);
+      (f.needs_person ? fields : accepted).append(row.row);
+      state[f.name] = row;
+      if (f.needs_person) order.push(f.name);
+      if (f.box) state[f.name].box = boxFor(f);
+    }
+    for (const f of d.fields) if (!f.needs_person) order.push(f.name);
+    setAcceptedVisible(showAccepted);
+    say("");
+    loadScan(d);
+    for (const f of d.fields) if (f.needs_person && !f.masked && f.box) loadCrop(f.name);
+    const first = order.find((n) => state[n].field.needs_person) || order[0];
+    if (first) focusField(first);
+    if (timings.firstFieldFocused === null) timings.firstFieldFocused = performance.now();
+    if (pendingTiming) {
+      pendingTiming.focused = performance.now() - pendingTiming.t0;
+      if (pendingTiming.image !== undefined) finishTiming();
+    }
+  }
+
+  function fieldRow(f) {
+    const row = el("div", "field " + f.status + (f.needs_person ? " needs" : ""));
+    row.dataset.name = f.name;
+    const head = el("div", "head");
+    const label = el("label", "label", f.label);
+    label.htmlFor = "f-" + f.name;
+    const status = el("span", "status s-" + f.status, STATUS_JA[f.status] || f.status);
+    const conf = el("span", "conf", "確信度 " + Math.round(f.confidence * 100) + "%");
+    head.append(label, status, conf);
+    row.append(head);
+    if (f.reasons.length) {
+      const ul = el("ul", "reasons");
+      for (const r of f.reasons) { const li = el("li", null, r.text); li.title = r.code; ul.append(li); }
+      row.append(ul);
+    }
+    const crop = el("img", "crop");
+    crop.alt = f.label + " の切り出し";
+    crop.hidden = true;
+    row.append(crop);
+    const line = el("div", "line");
+    const input = el("input", "value");
+    input.id = "f-" + f.name;
+    input.name = f.name;
+    input.value = f.value;
+    input.spellcheck = false;
+    input.autocomplete = "off";
+    input.dataset.type = f.type;
+    if (f.masked) { input.readOnly = true; input.classList.add("masked"); }
+    if (!f.needs_person) input.tabIndex = -1;
+    line.append(input);
+    const mark = el("span", "mark");
+    line.append(mark);
+    row.append(line);
+    if (f.type === "checkbox") row.append(el("div", "hint", "Space で true / false を切り替え"));
+    if (f.type === "choice") row.append(el("div", "hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / ")));
+    if (f.my_number && f.masked) row.append(el("div", "hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）"));
+    let sug = null;
+    if (f.suggestion) {
+      sug = el("div", "suggest");
+      sug.append(el("kbd", null, "F2"), el("span", "sv", f.suggestion.value), el("span", "st", f.suggestion.text));
+      row.append(sug);
+    }
+    const refused = el("ul", "refused");
+    row.append(refused);
+    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused };
+    input.addEventListener("focus", () => setCurrent(f.name));
+    input.addEventListener("input", () => { s.settled = false; s.illegible = null; updateMark(f.name); });
+    row.addEventListener("mousedown", (e) => { if (e.target !== input) { e.preventDefault(); focusField(f.name); } });
+    return s;
+  }
+
+  function boxFor(f) {
+    const b = el("div", "box " + f.status + (f.my_number ? " mn" : ""));
+    b.dataset.name = f.name;
+    b.title = f.label;
+    $("boxes").append(b);
+    return b;
+  }
+
+  function placeBoxes() {
+    for (const name of Object.keys(state)) {
+      const s = state[name], f = s.field;
+      if (!s.box || !f.box) continue;
+      const [l, t, r, btm] = f.box;
+      Object.assign(s.box.style, {
+        left: (100 * l / scan.w) + "%", top: (100 * t / scan.h) + "%",
+        width: (100 * (r - l) / scan.w) + "%", height: (100 * (btm - t) / scan.h) + "%",
+      });
+    }
+  }
+
+  async function loadScan(d) {
+    const img = $("scan");
+    try {
+      const r = await fetch("/api/page?b=" + encodeURIComponent(d.batch_id) + "&d=" + encodeURIComponent(d.document_id));
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      const size = (r.headers.get("X-Scan-Size") || "1x1").split("x").map(Number);
+      const blob = await r.blob();
+      if (doc !== d) return;
+      const u = URL.createObjectURL(blob);
+      urls.push(u);
+      scan = { w: size[0], h: size[1] };
+      img.src = u;
+      await img.decode().catch(() => {});
+      if (doc !== d) return;
+      placeBoxes();
+      if (view.fitted !== true) fit();
+      centreOn(current);
+      if (pendingTiming) {
+        pendingTiming.image = performance.now() - pendingTiming.t0;
+        if (pendingTiming.focused !== undefined) finishTiming();
+      }
+    } catch (e) {
+      say("スキャン画像を読み込めませんでした (" + e.message + ")", "error");
+    }
+  }
+
+  function finishTiming() {
+    timings.nextDocument.push({ submitted: pendingTiming.submitted, focused: pendingTiming.focused, image: pendingTiming.image });
+    pendingTiming = null;
+  }
+
+  async function loadCrop(name) {
+    const s = state[name], d = doc;
+    try {
+      const r = await fetch("/api/crop?b=" + encodeURIComponent(d.batch_id) + "&d=" + encodeURIComponent(d.document_id) + "&f=" + encodeURIComponent(name));
+      if (!r.ok) return;
+      const blob = await r.blob();
+      if (doc !== d) return;
+      const u = URL.createObjectURL(blob);
+      urls.push(u);
+      s.crop.src = u;
+      s.crop.hidden = false;
+    } catch (e) { /* the page image still shows the field */ }
+  }
+
+  // -- focus and movement -----------------------------------------------------------------
+  function setCurrent(name) {
+    if (current && state[current]) {
+      state[current].row.classList.remove("current");
+      if (state[current].box) state[current].box.classList.remove("current");
+    }
+    current = name;
+    const s = state[name];
+    s.row.classList.add("current");
+    if (s.box) s.box.classList.add("current");
+    s.row.scrollIntoView({ block: "nearest" });
+    centreOn(name);
+  }
+
+  function focusField(name) {
+    const s = state[name];
+    if (!s) return;
+    if (!s.field.needs_person && !showAccepted) setAcceptedVisible(true);
+    s.input.focus();
+    s.input.select();
+  }
+
+  function tabOrder() {
+    return order.filter((n) => state[n].field.needs_person || showAccepted);
+  }
+
+  function move(step) {
+    const names = tabOrder();
+    const i = names.indexOf(current);
+    const next = names[i + step];
+    if (next) { focusField(next); return true; }
+    return false;
+  }
+
+  function setAcceptedVisible(on) {
+    showAccepted = on;
+    $("accepted").hidden = !on;
+    for (const n of order) if (!state[n].field.needs_person) state[n].input.tabIndex = on ? 0 : -1;
+    const accCount = doc ? doc.fields.filter((f) => !f.needs_person).length : 0;
+    $("accepted-toggle").textContent = "受理済みの項目 " + accCount + " 件を" + (on ? "隠す" : "表示") + " (F6)";
+    document.body.classList.toggle("show-accepted", on);
+  }
+
+  // -- settling fields ---------------------------------------------------------------------
+  function updateMark(name) {
+    const s = state[name];
+    let text = "", cls = "mark";
+    if (s.illegible) { text = "保留: " + ILLEGIBLE_REASONS.find((r) => r[0] === s.illegible)[1]; cls += " ill"; }
+    else if (s.input.value !== s.orig) { text = s.settled ? "修正" : "修正中"; cls += " fix"; }
+    else if (s.settled) { text = "確認済み"; cls += " ok"; }
+    s.mark.textContent = text;
+    s.mark.className = cls;
+    s.row.classList.toggle("settled", s.settled || !!s.illegible);
+    s.input.classList.toggle("ill", !!s.illegible);
+  }
+
+  function confirmField(name) {
+    const s = state[name];
+    if (s.field.masked) { say("個人番号は F8 で表示してから確認してください（表示は監査記録に残ります）。", "warn"); return false; }
+    s.settled = true;
+    updateMark(name);
+    return true;
+  }
+
+  function advance() {
+    // to the next field that still needs a decision; when none is left, submit
+    const names = tabOrder();
+    const i = names.indexOf(current);
+    for (const n of names.slice(i + 1).concat(names.slice(0, i + 1))) {
+      const s = state[n];
+      if (s.field.needs_person && !s.settled && !s.illegible) { focusField(n); return; }
+    }
+    submit();
+  }
+
+  function acceptSuggestion(name) {
+    const s = state[name];
+    if (!s.field.suggestion) { say("この項目に候補はありません。", "warn"); return; }
+    if (s.field.masked) { say("個人番号は F8 で表示してから候補を採用してください。", "warn"); return; }
+    s.input.value = s.field.suggestion.value;
+    s.illegible = null;
+    s.settled = true;
+    updateMark(name);
+    advance();
+  }
+
+  function markIllegible(name) {
+    const s = state[name];
+    const codes = ILLEGIBLE_REASONS.map((r) => r[0]);
+    if (!s.illegible) s.illegible = codes[0];
+    else {
+      const i = codes.indexOf(s.illegible);
+      s.illegible = i + 1 < codes.length ? codes[i + 1] : null;
+    }
+    s.settled = false;
+    updateMark(name);
+    if (s.illegible === codes[0]) advance();
+  }
+
+  function revert(name) {
+    const s = state[name];
+    s.input.value = s.orig;
+    s.settled = false;
+    s.illegible = null;
+    updateMark(name);
+    s.input.select();
+  }
+
+  async function reveal(name) {
+    let target = name && state[name] && state[name].field.my_number ? name : order.find((n) => state[n].field.my_number);
+    if (!target) { say("この帳票に個人番号の項目はありません。", "warn"); return; }
+    const s = state[target];
+    if (!s.field.masked) { focusField(target); return; }
+    try {
+      const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target });
+      s.field.masked = false;
+      s.orig = r.value;
+      s.input.value = r.value;
+      s.input.readOnly = false;
+      s.input.classList.remove("masked");
+      if (r.suggestion && s.field.suggestion) s.field.suggestion.value = r.suggestion;
+      const sv = s.row.querySelector(".suggest .sv");
+      if (sv && r.suggestion) sv.textContent = r.suggestion;
+      const hint = s.row.querySelector(".hint.mn");
+      if (hint) hint.textContent = "個人番号を表示しました（監査記録に記録済み）";
+      loadCrop(target);
+      updateMark(target);
+      focusField(target);
+    } catch (e) {
+      say("表示できませんでした: " + e.message, "error");
+    }
+  }
+
+  function toggleValue(name) {
+    const s = state[name], f = s.field;
+    let values = null;
+    if (f.type === "checkbox") values = ["true", "false"];
+    if (f.type === "choice") values = f.options.map((o) => o.value);
+    if (!values) return false;
+    const i = values.indexOf(s.input.value);
+    s.input.value = values[(i + 1) % values.length];
+    s.settled = false;
+    updateMark(name);
+    return true;
+  }
+
+  // -- submit --------------------------------------------------------------------------------
+  function corrections() {
+    const out = [];
+    for (const n of order) {
+      const s = state[n];
+      if (s.illegible) out.push({ field: n, action: "illegible", reason: s.illegible });
+      else if (!s.field.masked && s.input.value !== s.orig) out.push({ field: n, action: "correct", value: s.input.value });
+      else if (s.settled) out.push({ field: n, action: "confirm" });
+    }
+    return out;
+  }
+
+  async function submit() {
+    if (!doc || busy) return;
+    busy = true;
+    const t0 = performance.now();
+    const d = doc;
+    for (const n of order) { state[n].refused.replaceChildren(); state[n].row.classList.remove("refused-row"); }
+    say("検証しています…");
+    try {
+      const res = await api("/api/submit", { batch_id: d.batch_id, document_id: d.document_id, corrections: corrections() });
+      if (!res.ok) {
+        const names = Object.keys(res.refused);
+        let first = null;
+        for (const n of order) {
+          if (!res.refused[n]) continue;
+          const s = state[n];
+          s.settled = false;
+          updateMark(n);
+          s.row.classList.add("refused-row");
+          for (const r of res.refused[n]) { const li = el("li", null, r.text); li.title = r.code; s.refused.append(li); }
+          first = first || n;
+        }
+        say(names.length + " 項目が受け付けられませんでした。理由を確認して直してください。", "error");
+        if (first) focusField(first);
+        return;
+      }
+      say("");
+      pendingTiming = { t0, submitted: performance.now() - t0 };
+      if (!(await openNext({ batch_id: d.batch_id, document_id: d.document_id }))) {
+        pendingTiming = null;
+        showDone(res);
+      }
+    } catch (e) {
+      say("提出できませんでした: " + e.message + (e.data && e.data.action ? " " + e.data.action : ""), "error");
+    } finally {
+      busy = false;
+    }
+  }
+
+  // -- viewer: zoom and pan -------------------------------------------------------------------
+  function applyView() {
+    $("stage").style.transform = "translate(" + view.x + "px," + view.y + "px) scale(" + view.scale + ")";
+  }
+
+  function fit() {
+    const v = $("viewer"), img = $("scan");
+    const w = img.naturalWidth || 1;
+    $("stage").style.width = w + "px";
+    view.scale = v.clientWidth / w;
+    view.x = 0; view.y = 0; view.fitted = true;
+    applyView();
+  }
+
+  function zoom(factor, cx, cy) {
+    const v = $("viewer");
+    cx = cx === undefined ? v.clientWidth / 2 : cx;
+    cy = cy === undefined ? v.clientHeight / 2 : cy;
+    const s = Math.min(8, Math.max(0.2, view.scale * factor));
+    view.x = cx - (cx - view.x) * (s / view.scale);
+    view.y = cy - (cy - view.y) * (s / view.scale);
+    view.scale = s;
+    applyView();
+  }
+
+  function centreOn(name) {
+    if (!name || !state[name] || !state[name].field.box) return;
+    const img = $("scan"), v = $("viewer");
+    if (!img.naturalWidth) return;
+    const [l, t, r, b] = state[name].field.box;
+    const k = img.naturalWidth / scan.w * view.scale;
+    view.x = v.clientWidth / 2 - ((l + r) / 2) * k;
+    view.y = v.clientHeight / 3 - ((t + b) / 2) * k;
+    const minX = v.clientWidth - img.naturalWidth * view.scale;
+    view.x = Math.min(0, Math.max(Math.min(0, minX), view.x));
+    view.y = Math.min(0, view.y);
+    applyView();
+  }
+
+  function setupViewer() {
+    const v = $("viewer");
+    v.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const rect = v.getBoundingClientRect();
+      zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, e.clientX - rect.left, e.clientY - rect.top);
+    }, { passive: false });
+    let drag = null;
+    v.addEventListener("mousedown", (e) => { drag = { x: e.clientX - view.x, y: e.clientY - view.y }; e.preventDefault(); });
+    window.addEventListener("mousemove", (e) => { if (drag) { view.x = e.clientX - drag.x; view.y = e.clientY - drag.y; applyView(); } });
+    window.addEventListener("mouseup", () => { drag = null; if (current) state[current] && state[current].input.focus(); });
+    window.addEventListener("resize", () => { fit(); centreOn(current); });
+  }
+
+  // -- keyboard --------------------------------------------------------------------------------
+  function onKey(e) {
+    if (!doc || e.isComposing || e.keyCode === 229) return; // the IME is composing Japanese
+    const name = current;
+    const k = e.key;
+    if (k === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); return; }
+    if (k === "F2") { e.preventDefault(); if (name) acceptSuggestion(name); return; }
+    if (k === "F4") { e.preventDefault(); if (name) markIllegible(name); return; }
+    if (k === "F8") { e.preventDefault(); reveal(name); return; }
+    if (k === "F6") { e.preventDefault(); setAcceptedVisible(!showAccepted); return; }
+    if (e.altKey && (k === "+" || k === "=" || k === ";")) { e.preventDefault(); zoom(1.25); return; }
+    if (e.altKey && k === "-") { e.preventDefault(); zoom(0.8); return; }
+    if (e.altKey && k === "0") { e.preventDefault(); fit(); centreOn(current); return; }
+    if (!name || document.activeElement !== state[name].input) return;
+    if (k === "Enter" && !e.shiftKey && !e.altKey) {
+      e.preventDefault();
+      if (confirmField(name)) advance();
+      return;
+    }
+    if (k === "Escape") { e.preventDefault(); revert(name); return; }
+    if (k === " " && (state[name].field.type === "checkbox" || state[name].field.type === "choice")) {
+      e.preventDefault();
+      toggleValue(name);
+    }
+  }
+
+  async function start() {
+    document.addEventListener("keydown", onKey, true);
+    $("accepted-toggle").addEventListener("click", () => setAcceptedVisible(!showAccepted));
+    setupViewer();
+    try {
+      await refreshQueue();
+      await openNext(null);
+    } catch (e) {
+      say("読み込めませんでした: " + e.message, "error");
+    }
+  }
+
+  start();
+})();
