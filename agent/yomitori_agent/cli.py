@@ -11,6 +11,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from yomitori.errors import YomitoriError
+
 from yomitori_agent.errors import AgentError, ExitCode
 
 
@@ -80,6 +82,15 @@ def _register(args) -> int:
                       database_url=args.db, dry_run=args.dry_run)
     _print(report)
     return ExitCode.PARTIAL if report["rejected"] else ExitCode.OK
+
+
+def _review(args) -> int:
+    # The review page belongs to yomitori_agent.review (docs/review.md); this is only its door.
+    from yomitori_agent.review import cloud_backend, serve
+
+    backend = cloud_backend(batch_id=args.batch, reviewer=args.reviewer)
+    _print(serve(backend, port=args.port, open_browser=not args.no_browser))
+    return ExitCode.OK
 
 
 def _keys_dir(args) -> Path:
@@ -153,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dry-run", action="store_true")
     c.set_defaults(func=_register)
 
+    c = sub.add_parser("review", help="external PC: the local review page (see docs/review.md)")
+    c.add_argument("batch", nargs="?", help="only this batch (default: every batch waiting)")
+    c.add_argument("--reviewer", help="name recorded in the audit trail (default: the AWS principal)")
+    c.add_argument("--port", type=int, default=0)
+    c.add_argument("--no-browser", action="store_true")
+    c.set_defaults(func=_review)
+
     k = sub.add_parser("keys", help="X25519 identities and recipients")
     ks = k.add_subparsers(dest="keys_command", required=True)
     c = ks.add_parser("new", help="create an identity (private, mode 600) and print its recipient")
@@ -183,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s failed: %s (%s)", args.command, type(e).__name__, e.message)
         print(f"yomitori-agent: {e.message}\n  what to do: {e.action}", file=sys.stderr)
         return int(e.exit_code)
+    except YomitoriError as e:  # from the domain (forms, review gate): same one-line shape
+        log.error("%s failed: %s (%s)", args.command, type(e).__name__, e.code)
+        print(f"yomitori-agent: {e.message}\n  what to do: {e.action}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
         log.warning("%s interrupted", args.command)
         print("yomitori-agent: interrupted; run the same command again to continue.", file=sys.stderr)
