@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yomitori.batch import page_key
-from yomitori.errors import YomitoriError
+from yomitori.errors import ExitCode, YomitoriError
 from yomitori.results import DocumentResult
 from yomitori.store.base import GateReleaser, ResultStore, ReviewStore
 
@@ -30,6 +30,7 @@ STATE_DIR = ".review"
 
 class BackendError(YomitoriError):
     code = "review_backend"
+    exit_code = ExitCode.BAD_INPUT
     action = "Pass the output folder of `yomitori process` (it holds batch.json)."
 
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from yomitori.errors import ExitCode, YomitoriError
+from yomitori.errors import EngineError, ExitCode, YomitoriError
 
 
 def _forms_list(args: argparse.Namespace) -> int:
@@ -138,6 +138,19 @@ def _add_local(sub) -> None:
     dn.set_defaults(func=_local_down)
 
 
+def _review(args: argparse.Namespace) -> int:
+    # the review page lives with the agent (one web server for both commands); imported lazily
+    try:
+        from yomitori_agent.review.command import run_one_machine
+    except ModuleNotFoundError as e:
+        raise EngineError("The review page (package yomitori_agent) is not installed.",
+                          action="Run `make setup`.", code="missing_dependency") from e
+    import json
+
+    print(json.dumps(run_one_machine(args), ensure_ascii=False))
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yomitori", description="Japanese paper forms to checked data.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -191,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--cloud-local", action="store_true", help="go through the local cloud path (moto)")
     d.set_defaults(func=_demo)
     _add_local(sub)
+
+    rv = sub.add_parser("review", help="check and correct the fields of a batch in the browser (127.0.0.1)")
+    rv.add_argument("dir", help="the output folder of `yomitori process` (holds batch.json)")
+    rv.add_argument("--port", type=int, default=0, help="local port (default: any free port)")
+    rv.add_argument("--no-browser", action="store_true", help="only print the address")
+    rv.add_argument("--stay", action="store_true", help="keep serving after the last document is done")
+    rv.set_defaults(func=_review)
     return p
 
 
