@@ -24,7 +24,8 @@ from infra.config import YomitoriConfig
 
 class Storage(Construct):
     """Exposes ``key``, ``log_bucket``, ``buckets`` (by role: intake, results), ``intake``,
-    ``results``, ``tables`` (by role, see ``settings.TABLES``) and ``trail``."""
+    ``results``, ``tables`` (by role, see ``settings.TABLES``) and ``trail``. Needs the app's
+    feature flag ``@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy`` (infra/app.py)."""
 
     def __init__(self, scope: Construct, id: str, *, config: YomitoriConfig) -> None:
         super().__init__(scope, id)
