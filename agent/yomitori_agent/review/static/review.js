@@ -297,6 +297,10 @@
     else if (s.settled) { text = "確認済み"; cls += " ok"; }
     s.mark.textContent = text;
     s.mark.className = cls;
+    if (s.settled || s.illegible || s.input.value !== s.orig) {
+      s.refused.replaceChildren(); // an earlier refusal no longer describes what is there
+      s.row.classList.remove("refused-row");
+    }
     s.row.classList.toggle("settled", s.settled || !!s.illegible);
     s.input.classList.toggle("ill", !!s.illegible);
   }
@@ -414,7 +418,7 @@
       const res = await api("/api/submit", { batch_id: d.batch_id, document_id: d.document_id, corrections: corrections() });
       if (!res.ok) {
         const names = Object.keys(res.refused);
-        let first = null;
+        let first = null, firstReal = false;
         for (const n of order) {
           if (!res.refused[n]) continue;
           const s = state[n];
@@ -422,7 +426,10 @@
           updateMark(n);
           s.row.classList.add("refused-row");
           for (const r of res.refused[n]) { const li = el("li", null, r.text); li.title = r.code; s.refused.append(li); }
-          first = first || n;
+          // the first field with a validator's reason; else the first one left unsettled
+          const real = res.refused[n].some((r) => r.code !== "not_settled");
+          if (real && (!first || !firstReal)) { first = n; firstReal = true; }
+          else if (!first) first = n;
         }
         say(names.length + " 項目が受け付けられませんでした。理由を確認して直してください。", "error");
         if (first) focusField(first);

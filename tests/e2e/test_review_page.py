@@ -1,0 +1,240 @@
+"""The review page end to end: a demo batch (synth -> real Tesseract -> routing) reviewed in
+Debian's Chromium with the keyboard only, through the one-machine stores.
+
+Timings are recorded (test-artifacts/review-timings.json) and printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ERA = {"令和": 2018, "平成": 1988, "昭和": 1925}
+
+
+def _wareki(iso: str) -> str:
+    """2000-10-07 -> 平成12年10月7日 (as a person might have typed it)."""
+    d = dt.date.fromisoformat(iso)
+    era = "令和" if d >= dt.date(2019, 5, 1) else "平成" if d >= dt.date(1989, 1, 8) else "昭和"
+    return f"{era}{d.year - ERA[era]}年{d.month}月{d.day}日"
+
+
+def _bad_check_digit(number: str) -> str:
+    return number[:11] + str((int(number[11]) + 1) % 10)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Three furusato forms read by Tesseract, with two OCR slips put back through the real
+    validators: one document's My Number with a wrong check digit (invalid) and one birth
+    date written in 和暦 (the date validator suggests the ISO date)."""
+    from yomitori.forms import load_form
+    from yomitori.pipeline import process_directory
+    from yomitori.results import DocumentResult
+    from yomitori.synth import generate
+    from yomitori.validation import route_document
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make setup)")
+    root = tmp_path_factory.mktemp("review")
+    form = load_form("furusato_onestop")
+    generate(form, count=3, out_dir=root / "scans", seed=11)
+    process_directory(root / "scans", form_id=form.id, out_dir=root / "out")
+    truth = {p.stem: json.loads(p.read_text(encoding="utf-8"))["fields"]
+             for p in (root / "scans" / "truth").glob("*.json")}
+    paths = sorted((root / "out").glob("furusato_onestop-*.json"))
+    for k, path in enumerate(paths):
+        doc = DocumentResult.model_validate_json(path.read_text(encoding="utf-8"))
+        t = truth[doc.document_id]
+        if k == 0:
+            doc.fields["birth_date"].value = _wareki(t["birth_date"])
+            doc.fields["birth_date"].confidence = 0.99
+        if k == 1:
+            doc.fields["my_number"].value = _bad_check_digit(t["my_number"])
+        if k == 2:
+            doc.fields["phone"].confidence = 0.1
+        for fr in doc.fields.values():
+            fr.status = fr.status.NEEDS_REVIEW  # routed again below, as the pipeline does
+        route_document(form, doc)
+        path.write_text(doc.model_dump_json(indent=2), encoding="utf-8")
+    return {"root": root, "out": root / "out", "truth": truth, "form": form}
+
+
+@pytest.fixture()
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+class Keys:
+    """The keyboard, counting key presses (a typed character counts as one)."""
+
+    def __init__(self, page):
+        self.page, self.count = page, 0
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+        self.count += 1
+
+    def type(self, text: str) -> None:
+        self.page.keyboard.type(text)
+        self.count += len(text)
+
+
+def _current(page) -> dict:
+    return page.evaluate(
+        "() => { const r = document.querySelector('.field.current');"
+        " return r ? {name: r.dataset.name, value: r.querySelector('input').value,"
+        " suggestion: !!r.querySelector('.suggest'), masked: r.querySelector('input').readOnly,"
+        " doc: document.getElementById('doc-title').textContent} : null; }"
+    )
+
+
+def _wait_document(page, previous: str | None) -> str:
+    from playwright.sync_api import expect
+
+    if previous:
+        expect(page.locator("#doc-title")).not_to_contain_text(previous, timeout=10_000)
+    expect(page.locator(".field.current input")).to_be_focused(timeout=10_000)
+    return page.locator("#doc-title").inner_text()
+
+
+def test_review_demo_batch_with_the_keyboard(batch, browser):
+    from playwright.sync_api import expect
+    from yomitori.store.base import AuditAction
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given a processed batch waiting for review in the one-machine stores, and the page open
+    work = batch["root"] / "work"
+    shutil.copytree(batch["out"], work)
+    backend = local_backend(work, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    truth = batch["truth"]
+    waiting = [q.document_id for q in backend.reviews.queue(backend.batch_id)]
+    needing_fields = 0
+    for d in waiting:
+        doc = backend.results.get_document(backend.batch_id, d)
+        needing_fields += sum(1 for f in doc.fields.values() if f.status.value in ("needs_review", "invalid"))
+    assert len(waiting) >= 2, "the fixture makes at least two documents need a person"
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    keys = Keys(page)
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        ARTIFACTS.mkdir(exist_ok=True)
+        seen_suggestion = seen_refusal = seen_reveal = seen_illegible = False
+        docs_done = 0
+        while True:
+            doc_id = next(d for d in waiting if d in title)
+            t = truth[doc_id]
+            for _ in range(40):  # fields of this document, one by one, as the reviewer moves
+                cur = _current(page)
+                if cur is None or doc_id not in cur["doc"]:
+                    break
+                name = cur["name"]
+                if cur["masked"]:
+                    # When the reviewer reveals a My Number (F8)
+                    assert t["my_number"] not in page.content(), "the full number is not in the page"
+                    keys.press("F8")
+                    expect(page.locator(f"#f-{name}")).to_have_js_property("readOnly", False)
+                    seen_reveal = True
+                    cur = _current(page)
+                if cur["suggestion"] and not seen_suggestion:
+                    # When the reviewer accepts the suggested correction with one key
+                    page.screenshot(path=str(ARTIFACTS / "review.png"))
+                    keys.press("F2")
+                    seen_suggestion = True
+                elif name == "my_number" and not seen_refusal:
+                    # When the reviewer types a My Number with a wrong check digit and submits
+                    keys.type(_bad_check_digit(t[name]))
+                    keys.press("Control+Enter")
+                    refused = page.locator(f".field[data-name='{name}'] .refused")
+                    # Then the page says why, in Japanese, and keeps the document open
+                    expect(refused).to_contain_text("チェックデジット")
+                    page.screenshot(path=str(ARTIFACTS / "review-refused.png"))
+                    seen_refusal = True
+                    expect(page.locator(f"#f-{name}")).to_be_focused()
+                    keys.type(t[name])
+                    keys.press("Enter")
+                elif name == "phone" and not seen_illegible and docs_done == len(waiting) - 1:
+                    # When the reviewer cannot read a field and marks it 保留 (F4)
+                    keys.press("F4")
+                    seen_illegible = True
+                elif cur["value"] != t[name]:
+                    keys.type(t[name])
+                    keys.press("Enter")
+                else:
+                    keys.press("Enter")
+                page.wait_for_timeout(30)
+            docs_done += 1
+            if page.locator("#done").is_visible():
+                break
+            title = _wait_document(page, doc_id)
+        expect(page.locator("#done-text")).to_contain_text("確認ゲートを解除")
+        timings = page.evaluate("() => window.reviewTimings")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # Then every document was reviewed, the gate released and the results written back
+    assert not errors, errors
+    assert seen_suggestion and seen_refusal and seen_reveal and seen_illegible
+    gate = backend.reviews.get_gate(backend.batch_id)
+    assert gate.released_at is not None and not gate.pending
+    assert backend.releaser.released, "the local runner's continuation ran"
+    for d in waiting:
+        doc = json.loads((work / f"{d}.json").read_text(encoding="utf-8"))
+        statuses = {f["status"] for f in doc["fields"].values()}
+        assert not statuses & {"needs_review", "invalid"}, (d, statuses)
+    first = json.loads((work / f"{waiting[0]}.json").read_text(encoding="utf-8"))
+    assert first["fields"]["birth_date"]["value"] == truth[waiting[0]]["birth_date"]
+    assert first["fields"]["birth_date"]["status"] == "corrected"
+    second = json.loads((work / f"{waiting[1]}.json").read_text(encoding="utf-8"))
+    assert second["fields"]["my_number"]["value"] == truth[waiting[1]]["my_number"]
+    assert "illegible" in {f["status"] for f in json.loads(
+        (work / f"{waiting[-1]}.json").read_text(encoding="utf-8"))["fields"].values()}
+    assert not list((work / ".review" / "store").rglob("*.jpg")), "the store's scan copies are gone"
+
+    # And the audit trail says who did what, never a value
+    trail = backend.reviews.audit_trail(backend.batch_id)
+    actions = [r.action for r in trail]
+    assert all(r.reviewer == "os:reviewer-1" for r in trail if r.action is not AuditAction.RELEASE_GATE)
+    assert any(r.action is AuditAction.REVEAL_MY_NUMBER and r.document_id == waiting[1]
+               and r.field == "my_number" for r in trail)
+    assert any(r.action is AuditAction.REFUSED and "my_number_check_digit" in r.reasons for r in trail)
+    assert actions.count(AuditAction.COMPLETE) == len(waiting)
+    assert actions.count(AuditAction.RELEASE_GATE) == 1
+    assert {r.document_id for r in trail if r.action is AuditAction.LEASE} == set(waiting)
+    dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
+    for d in waiting:
+        for name in ("my_number", "name", "address", "phone"):
+            assert truth[d][name] not in dumped
+
+    report = {
+        "documents": len(waiting),
+        "fields_needing_review": needing_fields,
+        "key_presses_in_test": keys.count,
+        "first_field_focused_ms": round(timings["firstFieldFocused"]),
+        "next_document": timings["nextDocument"],
+    }
+    (ARTIFACTS / "review-timings.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print("\nreview page measurements:", json.dumps(report))
+    assert (ARTIFACTS / "review.png").stat().st_size > 10_000
