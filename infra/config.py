@@ -80,6 +80,7 @@ class YomitoriConfig(BaseModel):
     cdk_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
     extra_deployment_role_arns: list[str] = Field(default_factory=list)
     require_third_party_layer: bool = False
+    third_party_layers_dir: str = "build/layers"  # relative to the repository
 
     @field_validator("on_prem_cidrs", "client_cidrs")
     @classmethod

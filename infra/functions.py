@@ -28,7 +28,9 @@ from infra.config import YomitoriConfig
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "layers"
-THIRD_PARTY_DIR = BUILD / "third_party"  # written by layers/build.py
+# One layer per group of layers/requirements/ (built by layers/build.py): all of them
+# together exceed Lambda's 250 MiB unzipped limit, so each function takes only its groups.
+THIRD_PARTY_GROUPS = ("base", "imaging", "reference")
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # layers/build.py installs wheels for the same version
 ARCHITECTURE = lambda_.Architecture.ARM_64  # ... and the same platform (manylinux2014_aarch64)
 
@@ -80,25 +82,26 @@ def stage_domain_layer(out: Path = BUILD / "domain") -> Path:
     return out
 
 
-def third_party_layer_dir(required: bool) -> tuple[Path, bool]:
-    """The built third-party layer, or an empty placeholder (offline synth, tests)."""
-    if (THIRD_PARTY_DIR / "python").is_dir():
-        return THIRD_PARTY_DIR, True
+def third_party_layer_dir(group: str, *, built_dir: Path, required: bool) -> tuple[Path, bool]:
+    """``built_dir/<group>`` as built by layers/build.py, or an empty placeholder (offline
+    synth, tests); raises when the layer is ``required`` but missing."""
+    if (built_dir / group / "python").is_dir():
+        return built_dir / group, True
     if required:
         raise RuntimeError(
-            f"{THIRD_PARTY_DIR}/python is missing: run `.venv/bin/python layers/build.py` "
+            f"{built_dir / group}/python is missing: run `.venv/bin/python layers/build.py` "
             "before deploying (it needs PyPI access once)."
         )
-    placeholder = BUILD / "third_party_placeholder"
+    placeholder = BUILD / "placeholder" / group
     (placeholder / "python").mkdir(parents=True, exist_ok=True)
     (placeholder / "python" / "PLACEHOLDER.txt").write_text(
-        "Empty placeholder: run layers/build.py to build the third-party layer.\n"
+        f"Empty placeholder: run layers/build.py to build the '{group}' layer.\n"
     )
     return placeholder, False
 
 
 class PythonFunctions(Construct):
-    """Builds the two layers once and every function through :meth:`add`."""
+    """Builds the layers once (domain + third-party groups) and every function through :meth:`add`."""
 
     def __init__(
         self,
@@ -145,22 +148,33 @@ class PythonFunctions(Construct):
             compatible_architectures=[ARCHITECTURE],
             description="yomitori domain package and form definitions",
         )
-        third_party, built = third_party_layer_dir(config.require_third_party_layer)
-        self.third_party_layer = lambda_.LayerVersion(
-            self,
-            "ThirdPartyLayer",
-            code=lambda_.Code.from_asset(str(third_party)),
-            compatible_runtimes=platforms,
-            compatible_architectures=[ARCHITECTURE],
-            description="Powertools, textractor, pydantic and the domain's other dependencies",
-        )
-        if not built:
-            message = (
-                "third-party layer not built: synth used an empty placeholder. Run "
-                "`.venv/bin/python layers/build.py` before `npx cdk deploy`."
+        built_dir = (REPO / config.third_party_layers_dir).resolve()
+        self.third_party_layers: dict[str, lambda_.LayerVersion] = {}
+        missing = []
+        for group in THIRD_PARTY_GROUPS:
+            path, built = third_party_layer_dir(
+                group, built_dir=built_dir, required=config.require_third_party_layer
             )
-            Annotations.of(self.third_party_layer).add_warning_v2("yomitori:third-party-layer", message)
-            print(f"warning: {message}", file=sys.stderr)
+            layer = lambda_.LayerVersion(
+                self,
+                f"{group.capitalize()}Layer",
+                code=lambda_.Code.from_asset(str(path)),
+                compatible_runtimes=platforms,
+                compatible_architectures=[ARCHITECTURE],
+                description=f"yomitori third-party packages: {group} (layers/requirements/{group}.txt)",
+            )
+            self.third_party_layers[group] = layer
+            if not built:
+                missing.append(group)
+                Annotations.of(layer).add_warning_v2(
+                    "yomitori:third-party-layer", f"layer '{group}' not built: empty placeholder used"
+                )
+        if missing:
+            print(
+                f"warning: third-party layers not built ({', '.join(missing)}): synth used empty "
+                "placeholders. Run `.venv/bin/python layers/build.py` before `npx cdk deploy`.",
+                file=sys.stderr,
+            )
 
     def add(
         self,
@@ -170,8 +184,10 @@ class PythonFunctions(Construct):
         timeout: Duration | None = None,
         memory_size: int = 512,
         reserved_concurrency: int | None = None,
+        extra_layers: tuple[str, ...] = (),
     ) -> lambda_.Function:
-        """A function from ``lambdas/<name>/handler.py`` with its own role and log group."""
+        """A function from ``lambdas/<name>/handler.py`` with its own role and log group, the
+        ``base`` and ``extra_layers`` third-party layers and the domain layer."""
         title = name.capitalize()
         function_name = f"{self.config.name_prefix}-{name}"
         log_group = logs.LogGroup(
@@ -214,7 +230,7 @@ class PythonFunctions(Construct):
             architecture=ARCHITECTURE,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(REPO / "lambdas" / name), exclude=["__pycache__", "*.pyc"]),
-            layers=[self.third_party_layer, self.domain_layer],
+            layers=[*(self.third_party_layers[g] for g in ("base", *extra_layers)), self.domain_layer],
             role=role,
             vpc=self.vpc,
             vpc_subnets=self.subnets,

@@ -79,8 +79,14 @@ class YomitoriStack(Stack):
             memory_size=1536,
             # sized to the engine's quota: the Distributed Map never runs more at once
             reserved_concurrency=config.max_concurrency,
+            extra_layers=("imaging",),
         )
-        validate = fns.add("validate", description="Validate and route one document", memory_size=1024)
+        validate = fns.add(
+            "validate",
+            description="Validate and route one document",
+            memory_size=1024,
+            extra_layers=("reference",),
+        )
         review = fns.add("review", description="Store and complete review/ack task tokens")
         finalize = fns.add(
             "finalize",

@@ -30,6 +30,8 @@ TEST_CONTEXT = {
     "retention_days": 1,
     "alarm_email": "ops@example.jp",
     "max_concurrency": 7,
+    # never the built layers (hundreds of MiB to hash and copy): placeholders keep synth fast
+    "third_party_layers_dir": "build/no-layers-in-tests",
 }
 
 

@@ -125,7 +125,7 @@ def test_functions_alone_build_vpc_functions_with_layers():
     )
     fns.add("purge", description="test", reserved_concurrency=2)
     t = Template.from_stack(stack)
-    t.resource_count_is("AWS::Lambda::LayerVersion", 2)
+    t.resource_count_is("AWS::Lambda::LayerVersion", 4)  # domain + base, imaging, reference
     t.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -214,13 +214,33 @@ def test_operations_alone_alarm_on_each_function():
     t.resource_count_is("AWS::SNS::Subscription", 0)  # no e-mail configured, none subscribed
 
 
-def test_missing_third_party_layer_fails_when_required(monkeypatch, tmp_path):
+def test_missing_third_party_layer_fails_when_required(tmp_path):
     import infra.functions as f
 
     # Given no built layer and a config that requires it / Then synth stops with what to run
-    monkeypatch.setattr(f, "THIRD_PARTY_DIR", tmp_path / "absent")
     with pytest.raises(RuntimeError, match="run `.venv/bin/python layers/build.py`"):
-        f.third_party_layer_dir(True)
+        f.third_party_layer_dir("base", built_dir=tmp_path, required=True)
     # and without the requirement an empty placeholder is used (offline synth)
-    path, built = f.third_party_layer_dir(False)
+    path, built = f.third_party_layer_dir("base", built_dir=tmp_path, required=False)
     assert not built and (path / "python").is_dir()
+    # and a built layer is used as it is
+    (tmp_path / "imaging" / "python").mkdir(parents=True)
+    assert f.third_party_layer_dir("imaging", built_dir=tmp_path, required=True) == (
+        tmp_path / "imaging",
+        True,
+    )
+
+
+def test_layer_build_targets_the_functions_runtime_and_architecture():
+    import importlib.util
+
+    import infra.functions as f
+
+    spec = importlib.util.spec_from_file_location("layer_build", f.REPO / "layers" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert f.RUNTIME.name == f"python{build.PYTHON_VERSION}"
+    arch = {"arm64": "aarch64", "x86_64": "x86_64"}[f.ARCHITECTURE.name]
+    assert all(p.endswith(arch) for p in build.PLATFORMS)
+    assert set(build.GROUPS) == set(f.THIRD_PARTY_GROUPS)
+    assert all((f.REPO / "layers" / "requirements" / f"{g}.txt").is_file() for g in build.GROUPS)

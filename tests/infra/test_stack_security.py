@@ -402,3 +402,23 @@ def test_ip_ranges_in_policies_are_exactly_the_allow_list_and_the_vpc(synth):
     (stmt,) = [s for s in stmts if s["Sid"] == "DenyClientsOutsideAllowList"]
     nets = [ipaddress.ip_network(c) for c in stmt["Condition"]["NotIpAddress"]["aws:VpcSourceIp"]]
     assert sorted(map(str, nets)) == sorted([*CLIENTS, VPC_CIDR])
+
+
+def test_each_function_gets_only_its_layers(synth):
+    # Given the layers by description / Then ocr has imaging, validate reference, all base + domain
+    layers = {
+        k: v["Properties"]["Description"] for k, v in synth.resources("AWS::Lambda::LayerVersion").items()
+    }
+
+    def groups(fn_prefix: str) -> set[str]:
+        fn = next(v for k, v in _functions(synth).items() if k.startswith(fn_prefix))
+        names = set()
+        for ref in fn["Properties"]["Layers"]:
+            desc = layers[ref["Ref"]]
+            names.add("domain" if "domain package" in desc else desc.split(": ")[1].split(" ")[0])
+        return names
+
+    assert groups("FunctionsOcr") == {"base", "imaging", "domain"}
+    assert groups("FunctionsValidate") == {"base", "reference", "domain"}
+    for name in ("Review", "Finalize", "Purge"):
+        assert groups(f"Functions{name}") == {"base", "domain"}
