@@ -211,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, {"document": svc.open(b, d)})
         if path == "/api/reveal":
             return self._json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
+        if path == "/api/renew":
+            return self._json(HTTPStatus.OK, svc.renew(b, d))
         if path == "/api/leave":
             svc.leave(b, d)
             return self._json(HTTPStatus.OK, {"ok": True})

@@ -279,6 +279,15 @@ class ReviewService:
         self.images.forget((batch_id, document_id))
         return {"ok": True, **out}
 
+    def renew(self, batch_id: str, document_id: str) -> dict:
+        """Extend the lease of an open document (the page calls this while the reviewer works);
+        LeaseConflict when it was lost (expired and taken by someone else)."""
+        self._doc(batch_id, document_id)
+        lease = self.reviews.lease(
+            batch_id, self.reviewer, document_id=document_id, seconds=self.lease_seconds
+        )
+        return {"expires_at": lease.expires_at.isoformat() if lease else None}
+
     def leave(self, batch_id: str, document_id: str) -> None:
         """Give the document back to the queue (the reviewer moved on without submitting)."""
         with self._lock:

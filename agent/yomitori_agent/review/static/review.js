@@ -227,7 +227,14 @@
   }
 
   function finishTiming() {
-    timings.nextDocument.push({ submitted: pendingTiming.submitted, focused: pendingTiming.focused, image: pendingTiming.image });
+    const t = pendingTiming;
+    // from the key press: submit (validation round trip), then the next document's first field
+    // focused and its scan shown; "after_submit" is the move itself, without the validation
+    timings.nextDocument.push({
+      submit_ms: Math.round(t.submitted), focused_ms: Math.round(t.focused), image_ms: Math.round(t.image),
+      after_submit_focused_ms: Math.round(t.focused - t.submitted),
+      after_submit_image_ms: Math.round(t.image - t.submitted),
+    });
     pendingTiming = null;
   }
 
@@ -527,7 +534,16 @@
     }
   }
 
+  // keep the lease while the reviewer works on a document (it expires after 15 minutes)
+  function renewLease() {
+    if (!doc) return;
+    api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => {
+      say("この帳票の作業権が失われました: " + e.message + " 再読み込みしてください。", "error");
+    });
+  }
+
   async function start() {
+    setInterval(renewLease, 5 * 60 * 1000);
     document.addEventListener("keydown", onKey, true);
     $("accepted-toggle").addEventListener("click", () => setAcceptedVisible(!showAccepted));
     setupViewer();
