@@ -13,6 +13,8 @@ from typing import Any
 
 from yomitori.settings import METRIC_NAMESPACE, SERVICE_NAME
 
+_generation = 0  # bumped by reset(), so wrapped handlers pick up the new objects
+
 
 @functools.cache
 def logger() -> Any:
@@ -54,21 +56,36 @@ def lambda_entry(fn: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]
     """Wrap a handler with the Logger context (no event logging), the Tracer
     (``capture_response=False``: responses never go to X-Ray) and the Metrics flush.
     The Powertools objects are built on the first invocation, not at import."""
-    wrapped: Callable[[dict, Any], dict] | None = None
+    built: dict[int, Callable[[dict, Any], dict]] = {}
 
     @functools.wraps(fn)
     def handler(event: dict, context: Any) -> dict:
-        nonlocal wrapped
-        if wrapped is None:
+        wrapped = built.get(_generation)
+        if wrapped is None:  # first call, or after reset(): wrap with the current objects
             w = metrics().log_metrics(fn)
             w = tracer().capture_lambda_handler(w, capture_response=False, capture_error=False)
             wrapped = logger().inject_lambda_context(w, log_event=False, clear_state=True)
+            built.clear()
+            built[_generation] = wrapped
         return wrapped(event, context)
 
     return handler
 
 
 def reset() -> None:
-    """Forget the Powertools objects (tests that change the environment)."""
+    """Forget the Powertools objects (tests and the local runner that change the environment
+    or the output streams): the next use builds a Logger whose handler writes to the stdout
+    of that moment, instead of reusing the handler Powertools keeps on the Python logger."""
+    import logging
+
+    if logger.cache_info().currsize:
+        py_logger = logging.getLogger(SERVICE_NAME)
+        for h in list(py_logger.handlers):
+            py_logger.removeHandler(h)
+        for attr in ("init", "powertools_handler", "logger_handler"):  # Powertools' markers
+            if hasattr(py_logger, attr):
+                delattr(py_logger, attr)
     for f in (logger, tracer, metrics):
         f.cache_clear()
+    global _generation
+    _generation += 1

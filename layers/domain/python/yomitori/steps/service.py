@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from yomitori import settings
-from yomitori.observability import add_metric
+from yomitori.observability import add_metric, logger
 from yomitori.steps import config, events
 from yomitori.steps.runtime import idempotent
 
@@ -30,6 +30,9 @@ def _ocr(event: dict) -> dict:
     add_metric("PagesProcessed", 1)
     add_metric("PagesFailed", 1 if outcome.error else 0)
     add_metric("OcrLatency", outcome.ocr_ms, "Milliseconds")
+    logger().info(
+        "page read", extra={"error": outcome.error, "engine": outcome.engine, "ocr_ms": outcome.ocr_ms}
+    )
     return outcome.payload()
 
 
@@ -53,6 +56,9 @@ def _validate(event: dict) -> dict:
     add_metric("FieldsNeedingReview", out["needs_review"])
     add_metric("FieldsInvalid", out["invalid"])
     add_metric("DocumentsFailed", 1 if out["error"] else 0)
+    logger().info(
+        "document routed", extra={k: out[k] for k in ("error", "accepted", "needs_review", "invalid")}
+    )
     return out
 
 
@@ -73,6 +79,9 @@ def review(req: Any, context: Any = None) -> dict:
                 results, reviews, releaser, batch_id=req.batch_id, task_token=req.task_token
             )
             add_metric("DocumentsAwaitingReview", out["needs_review"])
+            logger().info(
+                "review gate opened", extra={"needs_review": out["needs_review"], "released": out["released"]}
+            )
             return out
         reviews.remember_task(req.batch_id, req.task_kind, req.task_token)
         return {"batch_id": req.batch_id, "task_kind": req.task_kind, "stored": True}
@@ -110,6 +119,7 @@ def review(req: Any, context: Any = None) -> dict:
     )
     add_metric("DocumentsReviewed", 1)
     add_metric("FieldsCorrected", out["corrected"])
+    logger().info("review submitted", extra={k: out[k] for k in ("corrected", "remaining", "released")})
     return out
 
 
@@ -122,6 +132,7 @@ def _finalize(event: dict) -> dict:
         config.result_store(), batch_id=req.batch_id, form_id=req.form_id, encoding=req.encoding
     )
     add_metric("DocumentsFinalized", out["documents"])
+    logger().info("batch finalized", extra={k: out[k] for k in ("documents", "failed", "encoding")})
     return out
 
 
@@ -140,6 +151,9 @@ def _purge(event: dict) -> dict:
     )
     add_metric("ObjectsPurged", out["objects"])
     add_metric("BytesPurged", out["bytes"], "Bytes")
+    logger().info(
+        "batch purged", extra={k: out[k] for k in ("objects", "bytes", "table_items", "triggered_by")}
+    )
     return out
 
 
