@@ -8,8 +8,10 @@ offices' DNS servers resolve the endpoints' private names.
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from aws_cdk import aws_directconnect as dx
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53resolver as resolver
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -58,11 +60,7 @@ class Network(Construct):
         # VPC; instead nothing is ever attached to the default SG (every ENI here gets its own
         # SG), so its allow-between-members rule admits no one.
         if flow_log_bucket is not None:
-            self.vpc.add_flow_log(
-                "FlowLog",
-                destination=ec2.FlowLogDestination.to_s3(flow_log_bucket, "vpc-flow-logs/"),
-                traffic_type=ec2.FlowLogTrafficType.ALL,
-            )
+            self._flow_logs(flow_log_bucket)
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
         self.lambda_sg = ec2.SecurityGroup(
@@ -140,6 +138,44 @@ class Network(Construct):
 
         self._direct_connect(config)
         self._inbound_resolver(config)
+
+    def _flow_logs(self, bucket: s3.IBucket) -> None:
+        """All VPC traffic metadata to the log bucket. The delivery service's access is written
+        into the bucket policy here, so CloudFormation owns it (vended-log delivery would
+        otherwise add it behind CloudFormation's back on first delivery)."""
+        stack = Stack.of(self)
+        prefix = "vpc-flow-logs"
+        source = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": stack.format_arn(service="logs", resource="*")},
+        }
+        logs_service = iam.ServicePrincipal("delivery.logs.amazonaws.com")
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FlowLogDeliveryWrite",
+                principals=[logs_service],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}/AWSLogs/{stack.account}/*")],
+                conditions={
+                    **source,
+                    "StringEquals": {**source["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"},
+                },
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FlowLogDeliveryAclCheck",
+                principals=[logs_service],
+                actions=["s3:GetBucketAcl", "s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions=source,
+            )
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_s3(bucket, f"{prefix}/"),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
 
     def _direct_connect(self, config: YomitoriConfig) -> None:
         dc = config.direct_connect

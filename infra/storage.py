@@ -166,6 +166,23 @@ class Storage(Construct):
                 },
             )
         )
+        # CloudTrail encrypts the data-event log files of this account's trails with the key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailLogFiles",
+                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                actions=["kms:GenerateDataKey*", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": (
+                            f"arn:{Aws.PARTITION}:cloudtrail:*:{account}:trail/*"
+                        )
+                    },
+                },
+            )
+        )
         # Alarms publish to the encrypted SNS topic; EventBridge writes to the encrypted DLQ.
         for sid, service in (
             ("CloudWatchAlarms", "cloudwatch.amazonaws.com"),

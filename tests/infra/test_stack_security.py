@@ -422,3 +422,18 @@ def test_each_function_gets_only_its_layers(synth):
     assert groups("FunctionsValidate") == {"base", "reference", "domain"}
     for name in ("Review", "Finalize", "Purge"):
         assert groups(f"Functions{name}") == {"base", "domain"}
+
+
+def test_services_that_write_logs_can_use_the_key_and_the_log_bucket(synth):
+    # Given the key policy / Then CloudTrail, CloudWatch Logs, alarms and the DLQ may use the
+    # key, each limited to this account
+    (key,) = synth.resources("AWS::KMS::Key").values()
+    statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    for sid in ("CloudTrailLogFiles", "CloudWatchLogsOfThisAccount", "CloudWatchAlarms", "EventBridgeDlq"):
+        assert sid in statements and statements[sid]["Condition"], sid
+    # and VPC flow logs of all traffic go to the log bucket, whose policy admits their delivery
+    (flow,) = synth.resources("AWS::EC2::FlowLog").values()
+    assert flow["Properties"]["TrafficType"] == "ALL" and flow["Properties"]["LogDestinationType"] == "s3"
+    log_policy = _policy_of(synth, _bucket_ids(synth)["log"])
+    write = next(s for s in log_policy if s.get("Sid") == "FlowLogDeliveryWrite")
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
