@@ -1,0 +1,91 @@
+"""The review page's service over the cloud stores (S3 with SSE-KMS, DynamoDB, Step Functions)
+on a real moto server: the reviewer is the AWS principal, the audit trail lands in the audit
+table, and the last document sends SendTaskSuccess once with the gate's token."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+from PIL import Image
+from support.moto_server import MotoServer
+
+from tests.unit.test_review_server import MY_NUMBER, _doc
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    from yomitori.cloud_local import LocalCloud, provision
+    from yomitori.steps import config
+
+    saved = dict(os.environ)
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto-review") / "moto.log")
+    server.start()
+    try:
+        c = provision(LocalCloud(endpoint=server.url))
+        c.activate("tesseract")
+        yield c
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        config.reset()
+        server.stop()
+
+
+def test_review_over_the_cloud_stores(cloud):
+    from yomitori.steps import config
+    from yomitori.steps.review import open_review_gate
+    from yomitori.store.base import AuditAction
+    from yomitori.store.clients import client
+    from yomitori_agent.review import ReviewService, cloud_backend
+
+    # Given a batch at the review gate in S3 and DynamoDB
+    batch = "b-cloud-review"
+    results, reviews = config.result_store(), config.review_store()
+    buf = io.BytesIO()
+    Image.new("L", (2480, 3508), 255).save(buf, "PNG")
+    for d in ("doc-0001", "doc-0002"):
+        results.put_page(batch, f"{d}.png", buf.getvalue())
+        results.put_document(_doc(d, batch))
+    open_review_gate(results, reviews, config.gate_releaser(), batch_id=batch, task_token="tok-cloud")
+    sent: list[dict] = []
+
+    def record(params, model, **_):
+        if model.name == "SendTaskSuccess":
+            sent.append(params)
+
+    sfn = client("stepfunctions")
+    sfn.meta.events.register("before-parameter-build", record)
+    try:
+        # When the review page's service runs over the cloud backend
+        backend = cloud_backend(batch_id=batch)
+        svc = ReviewService(backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer,
+                            batch_id=batch)
+        # Then the reviewer is the AWS principal
+        assert backend.reviewer.startswith("aws:arn:aws:")
+        outs = []
+        while (doc := svc.open_next()) is not None:
+            assert MY_NUMBER not in json.dumps(doc, ensure_ascii=False)
+            jpeg, size = svc.page_image(batch, doc["document_id"])
+            assert size == (2480, 3508) and Image.open(io.BytesIO(jpeg)).width <= 1200
+            assert svc.reveal(batch, doc["document_id"], "my_number")["value"] == MY_NUMBER
+            outs.append(svc.submit(batch, doc["document_id"], [
+                {"field": "my_number", "action": "confirm"},
+                {"field": "phone", "action": "correct", "value": "03-9876-5432"}]))
+    finally:
+        sfn.meta.events.unregister("before-parameter-build", record)
+
+    # Then both documents are stored corrected (in S3), and the gate released exactly once
+    assert [o["ok"] for o in outs] == [True, True] and outs[-1]["released"] is True
+    assert results.get_document(batch, "doc-0002").fields["phone"].value == "03-9876-5432"
+    assert [s["taskToken"] for s in sent] == ["tok-cloud"]
+    # And the audit table has the views, reveals and changes by that principal, without values
+    trail = reviews.audit_trail(batch)
+    mine = [r for r in trail if r.reviewer == backend.reviewer]
+    assert sum(r.action is AuditAction.REVEAL_MY_NUMBER for r in mine) == 2
+    assert sum(r.action is AuditAction.LEASE for r in mine) == 2
+    assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
+    dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
+    assert MY_NUMBER not in dumped and "9876" not in dumped
