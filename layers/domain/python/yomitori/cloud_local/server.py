@@ -242,6 +242,9 @@ def down() -> bool:
         os.kill(cloud.pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
+    deadline = time.monotonic() + 10
+    while _answers(cloud.endpoint) and time.monotonic() < deadline:  # stopped means: no longer answers
+        time.sleep(0.1)
     return True
 
 
