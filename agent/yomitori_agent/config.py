@@ -107,6 +107,9 @@ class AgentConfig(_Section):
     state_dir: Path = Path("yomitori-agent-state")
     log_file: Path | None = None
     inbox: Path | None = None
+    # How a package is destroyed after use: "full" overwrites every byte; "key" overwrites the
+    # header with the wrapped file key (crypto-erase; much faster on slow sticks).
+    package_wipe: Literal["full", "key"] = "full"
     forms_dir: Path | None = None
     recipients: Recipients = Field(default_factory=Recipients)
     aws: AwsSection = Field(default_factory=AwsSection)

@@ -56,6 +56,16 @@ def _fetch(client, bucket: str, key: str, dest: Path) -> tuple[int, str] | None:
     return size, digest
 
 
+def _same_files(manifest: ResultsManifest):
+    def make(digests: dict[str, str]) -> bytes:
+        # what was packed must be what was fetched and hashed
+        if digests != {e.name: e.sha256 for e in manifest.files}:
+            raise PackageRejected("a downloaded file changed before it was packed.",
+                                  action="Run download again.")
+        return dump(manifest)
+    return make
+
+
 def send_ack(client, bucket: str, batch_id: str, info: dict, sse: dict | None = None) -> str:
     """Acknowledge a verified download: write ``<batch_id>/ack.json`` to the results bucket.
     The single place to change when the state machine callback is added."""
@@ -109,7 +119,7 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
             manifest = ResultsManifest(batch_id=batch_id, client_id=cfg.client_id,
                                        created_at=dt.datetime.now(dt.UTC), files=entries)
             with progress(f"package {batch_id}", summary["bytes"], enabled=show_progress) as advance:
-                info = write_package(dest, dump(manifest), files, recipients, progress=advance)
+                info = write_package(dest, files, _same_files(manifest), recipients, progress=advance)
             journal = BatchJournal(cfg.state_dir, batch_id)
             journal.record("downloaded", files=len(files), package_sha256=info.sha256)
             summary["package_sha256"] = info.sha256

@@ -95,22 +95,30 @@ def atomic_write_bytes(final: Path, data: bytes) -> None:
     fsync_dir(final.parent)
 
 
-def drop_cache(fh) -> None:
-    """Ask the OS to forget cached pages so a read-back really reads the medium (Linux only)."""
-    if hasattr(os, "posix_fadvise"):
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+def make_durable(files: list[Path]) -> None:
+    """Push written files to the medium before something they replace is destroyed: one
+    ``sync()`` on POSIX (thousands of per-file fsyncs cost seconds), per-file fsync elsewhere."""
+    if hasattr(os, "sync"):
+        os.sync()
+        return
+    for f in files:
+        with open(f, "rb+") as fh:
+            os.fsync(fh.fileno())
 
 
-def wipe_file(path: Path) -> None:
-    """Overwrite a file with zeros, sync, then delete it. On flash media (wear levelling) and
-    copy-on-write file systems this is best effort; the package key is what protects the data."""
+def wipe_file(path: Path, mode: str = "full") -> None:
+    """Overwrite a file with zeros, sync, then delete it. ``mode="key"`` overwrites only the
+    first MiB: for an age package that is the header holding the wrapped file key, without
+    which the rest is undecryptable even with the identity (crypto-erase). On flash media
+    (wear levelling) and copy-on-write file systems any overwrite is best effort."""
     path = Path(path)
     if not is_regular_file(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return
     size = os.lstat(path).st_size
+    if mode == "key":
+        size = min(size, _WIPE_CHUNK)
     zeros = bytes(_WIPE_CHUNK)
     with open(path, "r+b") as fh:
         left = size

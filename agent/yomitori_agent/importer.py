@@ -16,11 +16,18 @@ from pathlib import Path
 
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import BadInputError, PackageRejected
-from yomitori_agent.fsutil import check_writable_dir, exclusive_lock, fsync_dir, wipe_file, wipe_tree
+from yomitori_agent.fsutil import (
+    check_writable_dir,
+    exclusive_lock,
+    fsync_dir,
+    make_durable,
+    wipe_file,
+    wipe_tree,
+)
 from yomitori_agent.journal import audit
 from yomitori_agent.keys import load_identities
 from yomitori_agent.log import log
-from yomitori_agent.package import list_packages, open_package, sha256_of
+from yomitori_agent.package import list_packages, open_package
 from yomitori_agent.progress import progress
 
 ALREADY = "already_imported"
@@ -30,12 +37,13 @@ def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: lis
                    dry_run: bool = False, show_progress: bool | None = None) -> dict:
     """Import one package into ``inbox``; returns a summary (ids, counts, hashes).
     Raises PackageRejected with nothing written to the inbox."""
-    package_sha = sha256_of(package)
+    opened: dict = {}
     staging = inbox / f".incoming-{secrets.token_hex(6)}.partial"
     staging.mkdir(mode=0o700)
     try:
         with progress(f"import {package.name}", package.stat().st_size, enabled=show_progress) as advance:
-            manifest = open_package(package, identities, staging, progress=advance)
+            manifest = open_package(package, identities, staging, progress=advance, info=opened)
+        package_sha = opened["sha256"]
         if manifest.kind != "results":
             raise PackageRejected(f"{package.name} holds scans, not results: "
                                   "it is for `upload` on the external PC.")
@@ -50,12 +58,13 @@ def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: lis
         if final.exists():
             summary["result"] = ALREADY  # e.g. the stick came back after a crash before the wipe
         else:
+            make_durable([staging / e.name for e in manifest.entries])  # on disk before the package goes
             os.replace(staging, final)  # atomic: the batch appears whole or not at all
             fsync_dir(inbox)
             summary["result"] = "imported"
     finally:
         wipe_tree(staging)  # after a successful rename there is nothing left to wipe
-    wipe_file(package)
+    wipe_file(package, cfg.package_wipe)
     summary["package_wiped"] = True
     audit(cfg.state_dir, "imported", batch_id=summary["batch_id"], files=summary["files"],
           bytes=summary["bytes"], package_sha256=package_sha, result=summary["result"], package_wiped=True)

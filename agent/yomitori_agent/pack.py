@@ -1,9 +1,9 @@
 """``pack`` (scanner PC): scans -> one age package per batch on the USB stick.
 
 The scans loose in SCANS_DIR form one batch; every sub-folder holding scans forms another.
-Pages are hashed first (the manifest leads the package), then streamed through age to a
-temporary name on the stick, read back, and renamed. Sources move to the done folder only
-after their package verified.
+Each page is read once: hashed while it streams through age to a temporary name on the stick
+(the manifest with the hashes is the last member), read back, and the package renamed.
+Sources move to the done folder only after their package verified.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import datetime as dt
 import os
 import secrets
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
-from yomitori.batch import BatchManifest, PageEntry, sha256_file
+from yomitori.batch import BatchManifest, PageEntry
 
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import BadInputError
@@ -69,33 +68,29 @@ def new_batch_id(client_id: str, now: dt.datetime | None = None) -> str:
     return f"{client_id}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _hash_one(path: Path) -> tuple[SourceFile, str]:
-    before = os.stat(path)
-    digest = sha256_file(path)
-    after = os.stat(path)
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-        raise BadInputError(f"{path.name} changed while it was read.",
-                            action="Wait until scanning has finished, then run pack again.")
-    return SourceFile(path.name, path, after.st_size, after.st_mtime_ns), digest
-
-
-def build_manifest(cfg: AgentConfig, pages: list[Path], *, form_id: str,
-                   batch_id: str | None = None) -> tuple[BatchManifest, list[SourceFile]]:
-    """Hash the pages (in threads: hashlib releases the GIL) into a BatchManifest."""
+def plan_pages(pages: list[Path]) -> list[SourceFile]:
+    """The pages as package members, with the size and mtime seen now (a page that changes
+    before it has been packed is refused). BadInputError for names a batch cannot carry."""
+    out = []
     for p in pages:
         try:
             PageEntry(name=p.name, size=0, sha256="0" * 64)
         except ValidationError:
             raise BadInputError(f"scan file name '{p.name}' cannot be used in a batch.",
                                 action="Rename it to letters, digits, '.', '_' or '-' only.") from None
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        hashed = list(pool.map(_hash_one, pages))
-    manifest = BatchManifest(
-        batch_id=batch_id or new_batch_id(cfg.client_id), client_id=cfg.client_id,
-        created_at=dt.datetime.now(dt.UTC), form_id=form_id,
-        pages=[PageEntry(name=s.name, size=s.size, sha256=d) for s, d in hashed],
-    )
-    return manifest, [s for s, _ in hashed]
+        st = os.stat(p)
+        out.append(SourceFile(p.name, p, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def manifest_maker(cfg: AgentConfig, batch_id: str, files: list[SourceFile], form_id: str):
+    """The function that turns the hashes taken while packing into the batch manifest."""
+    def make(digests: dict[str, str]) -> bytes:
+        return dump(BatchManifest(
+            batch_id=batch_id, client_id=cfg.client_id, created_at=dt.datetime.now(dt.UTC), form_id=form_id,
+            pages=[PageEntry(name=f.name, size=f.size, sha256=digests[f.name]) for f in files],
+        ))
+    return make
 
 
 def _move_done(done_root: Path, batch_id: str, files: list[SourceFile]) -> Path:
@@ -124,22 +119,24 @@ def pack(cfg: AgentConfig, scans_dir: Path, usb_dir: Path, *, form_id: str | Non
         check_writable_dir(usb_dir)
     for folder, pages in batches:
         wait_until_settled(pages, cfg.pack.settle_seconds)
-        manifest, files = build_manifest(cfg, pages, form_id=form_id or cfg.pack.form_id)
+        files = plan_pages(pages)
+        batch_id = new_batch_id(cfg.client_id)
         total = sum(f.size for f in files)
-        dest = usb_dir / f"{manifest.batch_id}{PACKAGE_SUFFIX}"
+        dest = usb_dir / f"{batch_id}{PACKAGE_SUFFIX}"
         if dry_run:
-            results.append(PackResult(manifest.batch_id, str(dest), len(files), total, "", str(folder)))
+            results.append(PackResult(batch_id, str(dest), len(files), total, "", str(folder)))
             continue
-        with progress(f"pack {manifest.batch_id}", total, enabled=show_progress) as advance:
-            info = write_package(dest, dump(manifest), files, recipients, progress=advance)
-        result = PackResult(manifest.batch_id, str(info.path), len(files), total, info.sha256, str(folder))
-        log.info("pack batch=%s pages=%d bytes=%d package_sha256=%s", manifest.batch_id, len(files), total,
+        make = manifest_maker(cfg, batch_id, files, form_id or cfg.pack.form_id)
+        with progress(f"pack {batch_id}", total, enabled=show_progress) as advance:
+            info = write_package(dest, files, make, recipients, progress=advance)
+        result = PackResult(batch_id, str(info.path), len(files), total, info.sha256, str(folder))
+        log.info("pack batch=%s pages=%d bytes=%d package_sha256=%s", batch_id, len(files), total,
                  info.sha256)
-        audit(cfg.state_dir, "packed", batch_id=manifest.batch_id, pages=len(files), bytes=total,
+        audit(cfg.state_dir, "packed", batch_id=batch_id, pages=len(files), bytes=total,
               package_sha256=info.sha256)
         if done_root is not None:
-            result.moved_to = str(_move_done(done_root, manifest.batch_id, files))
-            audit(cfg.state_dir, "sources_moved", batch_id=manifest.batch_id, pages=len(files))
+            result.moved_to = str(_move_done(done_root, batch_id, files))
+            audit(cfg.state_dir, "sources_moved", batch_id=batch_id, pages=len(files))
         results.append(result)
     return results
 

@@ -1,13 +1,19 @@
-"""The package: an age file (X25519 recipients) whose plaintext is a tar stream with
-``manifest.json`` first, then the files it lists. Interoperable by design:
+"""The package: an age file (X25519 recipients) whose plaintext is a tar stream of the files
+and ``manifest.json`` (names, sizes, SHA-256). Interoperable by design:
 ``age -d -i KEY pkg.age | tar t`` lists it, and ``tar c | age -r R`` makes one.
+
+The agent writes the manifest as the *last* member: each file is then read once, hashed as it
+is encrypted (no separate hashing pass, and the hash is of exactly the bytes packed). Readers
+accept the manifest first or last (a package made by hand with ``tar c manifest.json ...``
+has it first).
 
 Runs on all agent machines. Both directions stream in constant memory: writing pulls tar
 bytes from the source files on demand (:class:`_TarSource`) into ``pyrage.encrypt_io``;
 reading runs ``pyrage.decrypt_io`` in a thread that feeds a pipe, and ``tarfile`` reads the
 other end. A package is accepted only whole: every member is hashed while it is written
-under a temporary name, and nothing is renamed into place before the age STREAM has
-authenticated the last chunk (which also proves the file is not truncated).
+under a temporary name, and nothing is renamed into place before the manifest matched every
+member and the age STREAM authenticated the last chunk (which also proves the file is not
+truncated).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -25,7 +32,7 @@ from pathlib import Path
 import pyrage
 
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
-from yomitori_agent.fsutil import check_writable_dir, drop_cache, fsync_dir, temp_name
+from yomitori_agent.fsutil import check_writable_dir, fsync_dir, temp_name
 from yomitori_agent.manifests import FileEntry, PackageManifest, parse_manifest
 
 MANIFEST_MEMBER = "manifest.json"
@@ -36,6 +43,7 @@ _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 
 Progress = Callable[[int], None]
+ManifestFn = Callable[[dict[str, str]], bytes]  # member name -> SHA-256 hex  =>  manifest.json
 
 
 def _noop(_n: int) -> None:
@@ -68,10 +76,14 @@ def _tarinfo(name: str, size: int, mtime: int) -> bytes:
 
 
 class _TarSource(io.RawIOBase):
-    """A readable stream of tar bytes produced on demand, file by file (constant memory)."""
+    """A readable stream of tar bytes produced on demand, file by file (constant memory); each
+    file is hashed as it passes, and ``make_manifest`` turns the hashes into the last member."""
 
-    def __init__(self, manifest: bytes, files: list[SourceFile], progress: Progress):
-        self._segments = self._generate(manifest, files)
+    def __init__(self, files: list[SourceFile], make_manifest: ManifestFn, progress: Progress):
+        self._make_manifest = make_manifest
+        self.digests: dict[str, str] = {}
+        self._sha = hashlib.sha256()
+        self._segments = self._generate(files)
         self._buf = memoryview(b"")
         self._fh: io.BufferedReader | None = None
         self._left = 0
@@ -82,10 +94,8 @@ class _TarSource(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def _generate(self, manifest: bytes, files: list[SourceFile]) -> Iterator[bytes | SourceFile]:
-        yield _tarinfo(MANIFEST_MEMBER, len(manifest), 0)
-        yield manifest + bytes(-len(manifest) % _BLOCK)
-        total = _BLOCK + len(manifest) + (-len(manifest) % _BLOCK)
+    def _generate(self, files: list[SourceFile]) -> Iterator[bytes | SourceFile]:
+        total = 0
         for f in files:
             header = _tarinfo(f.name, f.size, f.mtime_ns // 1_000_000_000)
             yield header
@@ -94,7 +104,11 @@ class _TarSource(io.RawIOBase):
             if pad:
                 yield bytes(pad)
             total += len(header) + f.size + pad
-        total += 2 * _BLOCK
+        manifest = self._make_manifest(dict(self.digests))
+        header = _tarinfo(MANIFEST_MEMBER, len(manifest), 0)
+        yield header
+        yield manifest + bytes(-len(manifest) % _BLOCK)
+        total += len(header) + len(manifest) + (-len(manifest) % _BLOCK) + 2 * _BLOCK
         yield bytes(2 * _BLOCK + (-total % _RECORD))
 
     def _open(self, f: SourceFile) -> None:
@@ -105,12 +119,14 @@ class _TarSource(io.RawIOBase):
             raise PackageRejected(f"{f.path.name} changed while the package was made.",
                                   action="Wait until scanning has finished, then run pack again.")
         self._fh, self._left, self._current = fh, f.size, f
+        self._sha = hashlib.sha256()
 
     def _finish_file(self) -> None:
         assert self._fh is not None and self._current is not None
         st = os.fstat(self._fh.fileno())
         self._fh.close()
         self._fh = None
+        self.digests[self._current.name] = self._sha.hexdigest()
         if (st.st_size, st.st_mtime_ns) != (self._current.size, self._current.mtime_ns):
             raise PackageRejected(f"{self._current.path.name} changed while the package was made.",
                                   action="Wait until scanning has finished, then run pack again.")
@@ -134,6 +150,7 @@ class _TarSource(io.RawIOBase):
                 n = self._fh.readinto(out[: min(len(out), self._left)])
                 if not n:
                     raise PackageRejected(f"{self._current.path.name} became shorter while it was packed.")
+                self._sha.update(out[:n])
                 self._left -= n
                 self._progress(n)
                 if self._left == 0:
@@ -155,48 +172,105 @@ class _TarSource(io.RawIOBase):
         super().close()
 
 
-class _HashingWriter(io.RawIOBase):
-    def __init__(self, fh):
-        self._fh = fh
-        self.sha = hashlib.sha256()
+class _VerifyingWriter(io.RawIOBase):
+    """Collects pyrage's small writes into segments and writes each one; a second thread
+    syncs every segment to the medium, drops it from the OS cache and reads it back to
+    compare ("verify behind"), so reading back overlaps with encrypting the rest. Memory is
+    bounded by the queue (a few segments). Also hashes the ciphertext for the audit record."""
+
+    SEGMENT = 4 << 20
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._fh = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in finish()
+        self._buf = bytearray()
+        self._offset = 0
         self.size = 0
+        self.sha = hashlib.sha256()
+        self.error: str | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._thread = threading.Thread(target=self._verify, name="read-back", daemon=True)
+        self._thread.start()
 
     def writable(self) -> bool:
         return True
 
     def write(self, b) -> int:
-        self.sha.update(b)
-        self._fh.write(b)
-        self.size += len(b)
+        self._buf += b
+        if len(self._buf) >= self.SEGMENT:
+            self._segment()
         return len(b)
 
+    def _segment(self) -> None:
+        seg, self._buf = bytes(self._buf), bytearray()
+        view = memoryview(seg)
+        while view:
+            view = view[self._fh.write(view):]
+        self._queue.put((self._offset, seg))  # blocks while the read-back is behind
+        self._offset += len(seg)
+        self.size += len(seg)
 
-def write_package(dest: Path, manifest: bytes, files: list[SourceFile],
+    def _verify(self) -> None:
+        sync = getattr(os, "fdatasync", os.fsync)
+        with open(self._path, "rb", buffering=0) as back:
+            while (item := self._queue.get()) is not None:
+                offset, seg = item
+                if self.error:
+                    continue
+                self.sha.update(seg)
+                try:
+                    sync(self._fh.fileno())
+                    if hasattr(os, "posix_fadvise"):  # make the read come from the medium
+                        os.posix_fadvise(back.fileno(), offset, len(seg), os.POSIX_FADV_DONTNEED)
+                    back.seek(offset)
+                    if back.read(len(seg)) != seg:
+                        self.error = f"bytes from {offset} read back differ from those written"
+                except OSError as e:
+                    self.error = f"read-back failed ({e.strerror})"
+
+    def finish(self) -> str:
+        """Write the rest, wait for the read-back, close; the ciphertext's SHA-256."""
+        try:
+            if self._buf:
+                self._segment()
+        finally:
+            self._queue.put(None)
+            self._thread.join()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        if self.error:
+            raise TargetNotWritable(f"{self._path.name}: {self.error}.",
+                                    action="The stick may be failing: use another one and run again.")
+        return self.sha.hexdigest()
+
+    def abort(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._fh.close()
+
+
+def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn,
                   recipients: list, *, progress: Progress = _noop) -> PackageInfo:
-    """Encrypt ``manifest`` + ``files`` as one package at ``dest``: written under a temporary
-    name in the same folder (only ciphertext ever reaches it), synced, read back from the
-    medium and compared by SHA-256, then renamed. Raises TargetNotWritable or PackageRejected."""
-    need = sum(f.size + 2 * _BLOCK for f in files) * 1.001 + len(manifest) + (1 << 20)
+    """Encrypt ``files`` + the manifest that ``make_manifest(digests)`` returns (last member) as
+    one package at ``dest``: written under a temporary name in the same folder (only ciphertext
+    ever reaches it), each segment synced, read back from the medium and compared, then renamed.
+    Raises TargetNotWritable or PackageRejected (a file changed while it was packed)."""
+    need = sum(f.size + 2 * _BLOCK for f in files) * 1.001 + (4 << 20)
     check_writable_dir(dest.parent, need_bytes=int(need))
     tmp = temp_name(dest)
     try:
-        with open(tmp, "xb", buffering=_BUF) as fh:
-            writer = _HashingWriter(fh)
-            source = _TarSource(manifest, files, progress)
-            try:
-                pyrage.encrypt_io(source, writer, recipients)
-            except Exception as e:  # pyrage reports reader and writer failures as OSError
-                if source.failure is not None:
-                    raise source.failure from None
-                raise TargetNotWritable(f"writing {tmp.name} failed ({e}).") from None
-            finally:
-                source.close()
-            fh.flush()
-            os.fsync(fh.fileno())
-        sha = _read_back(tmp)
-        if sha != writer.sha.hexdigest():
-            raise TargetNotWritable(f"{dest.name}: what was read back differs from what was written.",
-                                    action="The stick may be failing: use another one and run again.")
+        writer = _VerifyingWriter(tmp)
+        source = _TarSource(files, make_manifest, progress)
+        try:
+            pyrage.encrypt_io(source, writer, recipients)
+        except Exception as e:  # pyrage reports reader and writer failures as OSError
+            writer.abort()
+            if source.failure is not None:
+                raise source.failure from None
+            raise TargetNotWritable(f"writing {tmp.name} failed ({e}).") from None
+        finally:
+            source.close()
+        sha = writer.finish()
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
     except BaseException:
@@ -206,22 +280,22 @@ def write_package(dest: Path, manifest: bytes, files: list[SourceFile],
     return PackageInfo(dest, writer.size, sha)
 
 
-def _read_back(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        drop_cache(fh)
-        buf = bytearray(_BUF)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    return _read_back(path)
-
-
 # ---------------------------------------------------------------- reading
+
+
+class _HashingReader(io.RawIOBase):
+    def __init__(self, fh):
+        self._fh = fh
+        self.sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._fh.readinto(b)
+        if n:
+            self.sha.update(memoryview(b)[:n])
+        return n
 
 
 def start_decrypt(package: Path, identities: list) -> tuple[io.BufferedReader, threading.Thread, dict]:
@@ -235,8 +309,10 @@ def start_decrypt(package: Path, identities: list) -> tuple[io.BufferedReader, t
 
     def run() -> None:
         try:
-            with open(package, "rb", buffering=_BUF) as src:
+            with open(package, "rb", buffering=_BUF) as raw:
+                src = _HashingReader(raw)
                 pyrage.decrypt_io(src, writer, identities)
+                outcome["sha256"] = src.sha.hexdigest()  # of the ciphertext, for the audit record
             writer.flush()
         except BaseException as e:  # reported by the reading side
             outcome["error"] = e
@@ -256,7 +332,7 @@ def _member_name(ti: tarfile.TarInfo) -> str:
     return name
 
 
-def _copy_member(src, dest: Path, entry: FileEntry, progress: Progress) -> None:
+def _copy_member(src, dest: Path, progress: Progress) -> tuple[int, str]:
     h = hashlib.sha256()
     size = 0
     with open(dest, "xb", buffering=_BUF) as out:
@@ -265,41 +341,65 @@ def _copy_member(src, dest: Path, entry: FileEntry, progress: Progress) -> None:
             out.write(block)
             size += len(block)
             progress(len(block))
-    if size != entry.size or h.hexdigest() != entry.sha256:
-        raise PackageRejected(f"{entry.name} does not match the size or SHA-256 in the manifest.")
+    return size, h.hexdigest()
+
+
+def _check(name: str, got: tuple[int, str], expected: dict[str, FileEntry]) -> None:
+    entry = expected.get(name)
+    if entry is None:
+        raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
+    if got != (entry.size, entry.sha256):
+        raise PackageRejected(f"{name} does not match the size or SHA-256 in the manifest.")
+
+
+def _safe_member(name: str) -> None:
+    try:
+        FileEntry(name=name, size=0, sha256="0" * 64)
+    except ValueError:
+        raise PackageRejected(f"the package holds an unexpected member ({name[:80]}).") from None
 
 
 def _extract(tf: tarfile.TarFile, staging: Path, progress: Progress) -> PackageManifest:
-    members = iter(tf)
-    first = next(members, None)
-    if first is None or _member_name(first) != MANIFEST_MEMBER or not first.isfile() \
-            or first.size > _MAX_MANIFEST:
-        raise PackageRejected("the package does not start with manifest.json.")
-    manifest = parse_manifest(tf.extractfile(first).read())
-    expected = {e.name: e for e in manifest.entries}
-    seen: set[str] = set()
-    for ti in members:
+    """Members to ``NAME.part`` with their hashes; the manifest may come first or last."""
+    manifest: PackageManifest | None = None
+    expected: dict[str, FileEntry] = {}
+    seen: dict[str, tuple[int, str]] = {}
+    for ti in tf:
         name = _member_name(ti).rstrip("/")
-        if ti.isdir() and any(n.startswith(name + "/") for n in expected):
+        if name == MANIFEST_MEMBER:
+            if manifest is not None or not ti.isfile() or ti.size > _MAX_MANIFEST:
+                raise PackageRejected("the package holds a second or oversized manifest.json.")
+            manifest = parse_manifest(tf.extractfile(ti).read())
+            expected = {e.name: e for e in manifest.entries}
+            for done, got in seen.items():
+                _check(done, got, expected)
+            continue
+        if ti.isdir() and name == "documents":
             continue  # `tar c documents/` adds the folder itself
-        if not ti.isfile() or name not in expected or name in seen:
+        if not ti.isfile() or name in seen:
             raise PackageRejected(f"the package holds an unexpected or repeated member ({name[:80]}).")
-        seen.add(name)
+        _safe_member(name)
+        if manifest is not None and name not in expected:
+            raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
         part = staging / f"{name}.part"
         part.parent.mkdir(parents=True, exist_ok=True)
-        _copy_member(tf.extractfile(ti), part, expected[name], progress)
-    missing = set(expected) - seen
+        seen[name] = _copy_member(tf.extractfile(ti), part, progress)
+        if manifest is not None:
+            _check(name, seen[name], expected)
+    if manifest is None:
+        raise PackageRejected("the package holds no manifest.json.")
+    missing = set(expected) - set(seen)
     if missing:
         raise PackageRejected(f"{len(missing)} file(s) listed in the manifest are missing from the package.")
     return manifest
 
 
 def open_package(package: Path, identities: list, staging: Path, *,
-                 progress: Progress = _noop) -> PackageManifest:
+                 progress: Progress = _noop, info: dict | None = None) -> PackageManifest:
     """Decrypt ``package`` into the existing folder ``staging``: each file is written as
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
-    wipes it). Returns the manifest."""
+    wipes it). Returns the manifest; ``info["sha256"]`` receives the package's SHA-256."""
     reader, thread, outcome = start_decrypt(package, identities)
     failure: BaseException | None = None
     try:
@@ -322,6 +422,8 @@ def open_package(package: Path, identities: list, staging: Path, *,
         raise PackageRejected(f"{package.name}: the content is not a valid package ({failure}).") from None
     for entry in manifest.entries:
         os.replace(staging / f"{entry.name}.part", staging / entry.name)
+    if info is not None:
+        info["sha256"] = outcome.get("sha256")
     return manifest
 
 

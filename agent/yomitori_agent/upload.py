@@ -15,6 +15,7 @@ Resumable and never uploading a page twice:
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ class UploadResult:
     skipped_present: int
     manifest: str  # "uploaded" | "present" | "done-before"
     package_wiped: bool
+    seconds_decrypt: float = 0.0
+    seconds_upload: float = 0.0
 
 
 def _sweep_stale_work(work: Path) -> None:
@@ -72,13 +75,18 @@ def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_
                     show_progress) -> UploadResult:
     staging = private_dir(work, "upload-")
     try:
+        started = time.perf_counter()
         with progress(f"decrypt {pkg.name}", pkg.stat().st_size, enabled=show_progress) as advance:
             manifest = open_package(pkg, identities, staging, progress=advance)
+        decrypted = time.perf_counter()
         if manifest.kind != "scans":
             raise PackageRejected(f"{pkg.name} holds results, not scans: it is for `import` "
                                   "on the contract server.")
         with exclusive_lock(cfg.state_dir / "locks" / f"{manifest.batch_id}.lock"):
-            return _upload_batch(cfg, client, bucket, pkg, manifest, staging, dry_run, show_progress)
+            result = _upload_batch(cfg, client, bucket, pkg, manifest, staging, dry_run, show_progress)
+        result.seconds_decrypt = round(decrypted - started, 3)
+        result.seconds_upload = round(time.perf_counter() - decrypted, 3)
+        return result
     finally:
         wipe_tree(staging)
 
@@ -100,7 +108,7 @@ def _upload_batch(cfg, client, bucket, pkg, manifest: PackageManifest, staging, 
         result.manifest = _upload_manifest(client, bucket, manifest, journal, cfg.aws.sse_args())
     if dry_run:
         return result
-    wipe_file(pkg)
+    wipe_file(pkg, cfg.package_wipe)
     journal.record("package_wiped", package=pkg.name)
     result.package_wiped = True
     audit(cfg.state_dir, "uploaded", batch_id=batch_id, pages=result.pages, uploaded=result.uploaded,

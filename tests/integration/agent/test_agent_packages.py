@@ -49,7 +49,9 @@ def _results_package(
         batch_id=batch_id, client_id="city-test", created_at=dt.datetime.now(dt.UTC), files=entries
     )
     dest = dest_dir / f"{batch_id}-results.age"
-    write_package(dest, dump(manifest), sources, [pyrage.x25519.Recipient.from_str(recipient)])
+    write_package(
+        dest, sources, lambda _digests: dump(manifest), [pyrage.x25519.Recipient.from_str(recipient)]
+    )
     return dest, files
 
 
@@ -65,15 +67,15 @@ def test_pack_makes_a_package_the_age_cli_opens(site, age_keys):
     assert sorted(p.name for p in site.usb.iterdir()) == [f"{out[0]['batch_id']}.age"]
     blob = (site.usb / f"{out[0]['batch_id']}.age").read_bytes()
     assert all(s.read_bytes()[100:164] not in blob for s in scans)
-    # And `age -d -i KEY | tar` shows manifest.json first, then the pages, byte for byte
+    # And `age -d -i KEY | tar` shows the pages, byte for byte, then manifest.json
     plain = _age_decrypt(age_keys["external"][0], site.usb / f"{out[0]['batch_id']}.age")
     with tarfile.open(fileobj=io.BytesIO(plain)) as tf:
         names = tf.getnames()
-        assert names[0] == "manifest.json"
+        assert names[-1] == "manifest.json"
         manifest = json.loads(tf.extractfile("manifest.json").read())
         for s in scans:
             assert tf.extractfile(s.name).read() == s.read_bytes()
-    assert names[1:] == [s.name for s in scans]
+    assert names[:-1] == [s.name for s in scans]
     assert manifest["batch_id"] == out[0]["batch_id"] and manifest["client_id"] == "city-test"
     assert {p["name"]: p["sha256"] for p in manifest["pages"]} == {
         s.name: _sha(s.read_bytes()) for s in scans

@@ -56,7 +56,7 @@ def test_round_trip_at_block_and_chunk_boundaries(tmp_path, key, sizes):
     # When packed and opened again
     pkg = tmp_path / "out" / "b.age"
     pkg.parent.mkdir()
-    info = write_package(pkg, _manifest(files), files, [key[1]])
+    info = write_package(pkg, files, lambda _d: _manifest(files), [key[1]])
     staging = tmp_path / "staging"
     staging.mkdir()
     manifest = open_package(pkg, [key[0]], staging)
@@ -79,14 +79,14 @@ def test_a_page_that_changes_after_hashing_is_refused(tmp_path, key):
     out = tmp_path / "usb"
     out.mkdir()
     with pytest.raises(PackageRejected, match="changed while the package was made"):
-        write_package(out / "b.age", manifest, [stale], [key[1]])
+        write_package(out / "b.age", [stale], lambda _d: manifest, [key[1]])
     # Then nothing is left on the stick
     assert list(out.iterdir()) == []
 
 
 def test_a_missing_target_folder_is_reported_before_any_work(tmp_path, key):
     with pytest.raises(TargetNotWritable, match="not a folder"):
-        write_package(tmp_path / "no-stick" / "b.age", b"{}", [], [key[1]])
+        write_package(tmp_path / "no-stick" / "b.age", [], lambda _d: b"{}", [key[1]])
 
 
 def test_manifest_with_a_path_in_a_page_name_is_refused():
@@ -125,7 +125,7 @@ def test_memory_stays_flat_while_packing_and_opening_96_mb(tmp_path):
             "pages": [{{"name": f.name, "size": f.size, "sha256": digest}} for f in files]}}).encode()
         ident = pyrage.x25519.Identity.generate()
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        write_package(root / "usb" / "b.age", manifest, files, [ident.to_public()])
+        write_package(root / "usb" / "b.age", files, lambda d: manifest, [ident.to_public()])
         open_package(root / "usb" / "b.age", [ident], root / "stage")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps({{"base_kb": base, "peak_kb": peak}}))
@@ -134,4 +134,82 @@ def test_memory_stays_flat_while_packing_and_opening_96_mb(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)
     # Then the peak grew by far less than the 96 MB that passed through (streaming, not buffering)
-    assert (m["peak_kb"] - m["base_kb"]) < 32 * 1024, m
+    assert (m["peak_kb"] - m["base_kb"]) < 48 * 1024, m
+
+
+def _hand_made(tmp_path, key, members: list[tuple[str, bytes]]):
+    """An age package around a tar made by hand (tarfile), in the given member order."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    pkg = tmp_path / "hand.age"
+    pkg.write_bytes(pyrage.encrypt(buf.getvalue(), [key[1]]))
+    return pkg
+
+
+def _manifest_for(pages: dict[str, bytes]) -> bytes:
+    import hashlib
+
+    listed = [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in pages.items()]
+    return json.dumps(
+        {
+            "batch_id": "city-20260101-000000-abcdef",
+            "client_id": "c",
+            "created_at": "2026-01-01T00:00:00Z",
+            "pages": listed,
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("manifest_first", [True, False])
+def test_manifest_may_come_first_or_last(tmp_path, key, manifest_first):
+    # Given a hand-made package with the manifest first or last
+    pages = {"a.png": b"A" * 700, "b.png": b"B" * 10}
+    m = ("manifest.json", _manifest_for(pages))
+    members = [m, *pages.items()] if manifest_first else [*pages.items(), m]
+    pkg = _hand_made(tmp_path, key, members)
+    staging = tmp_path / "st"
+    staging.mkdir()
+    # When opened
+    open_package(pkg, [key[0]], staging)
+    # Then both pages are there
+    assert {p.name: p.read_bytes() for p in staging.iterdir()} == pages
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unlisted_before_manifest",
+        "unlisted_after_manifest",
+        "wrong_hash",
+        "missing",
+        "no_manifest",
+        "two_manifests",
+    ],
+)
+def test_a_package_whose_members_do_not_match_the_manifest_is_rejected(tmp_path, key, case):
+    # Given a package whose content disagrees with its manifest
+    pages = {"a.png": b"A" * 700, "b.png": b"B" * 10}
+    m = ("manifest.json", _manifest_for(pages))
+    members = {
+        "unlisted_before_manifest": [("x.png", b"x"), *pages.items(), m],
+        "unlisted_after_manifest": [m, *pages.items(), ("x.png", b"x")],
+        "wrong_hash": [("a.png", b"A" * 699 + b"Z"), ("b.png", pages["b.png"]), m],
+        "missing": [("a.png", pages["a.png"]), m],
+        "no_manifest": list(pages.items()),
+        "two_manifests": [m, *pages.items(), m],
+    }[case]
+    pkg = _hand_made(tmp_path, key, members)
+    staging = tmp_path / "st"
+    staging.mkdir()
+    # When opened
+    with pytest.raises(PackageRejected):
+        open_package(pkg, [key[0]], staging)
+    # Then no page got its final name
+    assert not [p for p in staging.rglob("*") if p.is_file() and not p.name.endswith(".part")]

@@ -1,0 +1,284 @@
+"""Benchmarks of yomitori-agent against the reference tools (not collected by pytest).
+
+    .venv/bin/python agent/bench/bench_agent.py pack-import --mb 1000 --runs 3
+    .venv/bin/python agent/bench/bench_agent.py upload --files 1000 --size 300000 --runs 3
+
+pack-import: the same scans (300 KB files) through
+  * `tar -cf - | age -r R -o pkg`        vs `yomitori-agent pack`  (hash, encrypt, fsync, read back)
+  * `age -d -i K pkg | tar -x`           vs `yomitori-agent import` (decrypt, verify, rename, wipe)
+upload: 1,000 scans to a local moto server, `aws s3 cp --recursive` vs `yomitori-agent upload`
+(decrypt + verify + parallel PUTs with SHA-256 checksums + manifest + wipe of the package).
+Runs are interleaved (A B A B ...) and the median is reported, because the machine is shared.
+Peak memory is GNU time's maximum resident set size of the agent process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+AGENT = [sys.executable, "-m", "yomitori_agent.cli"]
+TIME = shutil.which("time") or "/usr/bin/time"
+
+
+def sh(cmd: str, env=None) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, shell=True, check=True, env=env, executable="/bin/bash")
+    return time.perf_counter() - t
+
+
+def timed(argv: list[str], env=None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (KB) and stdout of one command under GNU time."""
+    t = time.perf_counter()
+    r = subprocess.run([TIME, "-f", "%M", *argv], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed:\n{r.stderr[-2000:]}")
+    return wall, int(r.stderr.strip().splitlines()[-1]), r.stdout
+
+
+def make_scans(folder: Path, count: int, size: int) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(size + 4096)
+    for i in range(count):
+        (folder / f"water_start-{i + 1:05d}.png").write_bytes(i.to_bytes(4, "big") + block[: size - 4])
+    return count * size
+
+
+def keys(root: Path) -> dict[str, tuple[Path, str]]:
+    out = {}
+    for role in ("external", "contract"):
+        p = root / f"{role}.key"
+        if not p.exists():
+            subprocess.run(["age-keygen", "-o", str(p)], check=True, capture_output=True)
+            os.chmod(p, 0o600)
+        out[role] = (
+            p,
+            subprocess.run(
+                ["age-keygen", "-y", str(p)], check=True, capture_output=True, text=True
+            ).stdout.strip(),
+        )
+    return out
+
+
+def write_config(root: Path, k: dict, *, identity: str, endpoint: str = "", bucket: str = "") -> Path:
+    cfg = root / f"agent-{identity}.toml"
+    cfg.write_text(
+        f"""client_id = "bench"
+identity_file = "{k[identity][0]}"
+state_dir = "state-{identity}"
+[recipients]
+external_pc = ["{k["external"][1]}"]
+contract_server = ["{k["contract"][1]}"]
+[aws]
+endpoint_url = "{endpoint or "http://127.0.0.1:1"}"
+intake_bucket = "{bucket or "none"}"
+upload_concurrency = 10
+[pack]
+settle_seconds = 0
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def _clean(d: Path) -> None:
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+
+
+def bench_pack_import(args) -> dict:
+    root = Path(args.workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    k = keys(root)
+    scans = root / "scans"
+    count = max(1, args.mb * 1_000_000 // 300_000)
+    if not scans.is_dir() or len(list(scans.iterdir())) != count:
+        _clean(scans)
+        make_scans(scans, count, 300_000)
+    total = sum(p.stat().st_size for p in scans.iterdir())
+    cfg_ext = write_config(root, k, identity="external")
+    cfg_con = write_config(root, k, identity="contract")
+    usb = root / "usb"
+    # a results package of the same files for import (what download writes)
+    import pyrage
+    from yomitori_agent.manifests import FileEntry, ResultsManifest, dump
+    from yomitori_agent.package import SourceFile, write_package
+
+    files, entries = [], []
+    for p in sorted(scans.iterdir()):
+        st = p.stat()
+        files.append(SourceFile(p.name, p, st.st_size, st.st_mtime_ns))
+        entries.append(
+            FileEntry(name=p.name, size=st.st_size, sha256=hashlib.sha256(p.read_bytes()).hexdigest())
+        )
+    results_pkg = root / "results-master.age"
+    if not results_pkg.exists():
+        m = ResultsManifest(
+            batch_id="bench-20260101-000000-000000",
+            client_id="bench",
+            created_at=dt.datetime.now(dt.UTC),
+            files=entries,
+        )
+        write_package(
+            results_pkg, files, lambda _d: dump(m), [pyrage.x25519.Recipient.from_str(k["contract"][1])]
+        )
+
+    res: dict = {
+        "bytes": total,
+        "files": count,
+        "age_pack": [],
+        "agent_pack": [],
+        "age_pack_sync": [],
+        "age_import": [],
+        "agent_import": [],
+        "age_encrypt_only": [],
+        "rss_pack_kb": [],
+        "rss_import_kb": [],
+    }
+    tarball = root / "scans.tar"
+    sh(f"tar -cf {tarball} -C {scans} .")
+    for _ in range(args.runs):
+        _clean(usb)
+        res["age_pack"].append(sh(f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age"))
+        _clean(usb)
+        res["age_pack_sync"].append(
+            sh(f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age && sync")
+        )
+        _clean(usb)
+        res["age_encrypt_only"].append(sh(f"age -r {k['external'][1]} -o {usb}/ref.age {tarball}"))
+        _clean(usb)
+        wall, rss, _ = timed(
+            [*AGENT, "--config", str(cfg_ext), "--no-progress", "pack", str(scans), "--to", str(usb)]
+        )
+        res["agent_pack"].append(wall)
+        res["rss_pack_kb"].append(rss)
+        out = root / "out"
+        _clean(out)
+        _clean(usb)
+        shutil.copy(results_pkg, usb / "results.age")
+        res["age_import"].append(sh(f"age -d -i {k['contract'][0]} {usb}/results.age | tar -x -C {out}"))
+        inbox = root / "inbox"
+        _clean(inbox)
+        wall, rss, _ = timed(
+            [*AGENT, "--config", str(cfg_con), "--no-progress", "import", str(usb), "--to", str(inbox)]
+        )
+        res["agent_import"].append(wall)
+        res["rss_import_kb"].append(rss)
+    tarball.unlink()
+    return res
+
+
+def bench_upload(args) -> dict:
+    sys.path.insert(0, str(REPO / "tests"))  # the test helper that runs a real moto server
+    from support.moto_server import MotoServer
+
+    root = Path(args.workdir) / "upload"
+    root.mkdir(parents=True, exist_ok=True)
+    k = keys(root)
+    scans = root / "scans"
+    _clean(scans)
+    make_scans(scans, args.files, args.size)
+    res: dict = {
+        "files": args.files,
+        "bytes": args.files * args.size,
+        "aws_cli": [],
+        "agent_upload": [],
+        "agent_decrypt": [],
+        "agent_put_phase": [],
+        "rss_upload_kb": [],
+    }
+    with MotoServer(log_path=root / "moto.log") as server:
+        env = {**os.environ, **server.env()}
+        s3 = server.client("s3")
+        for run in range(args.runs):
+            bucket = f"bench-{run}-{os.getpid()}"
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+            )
+            res["aws_cli"].append(
+                sh(
+                    f"aws s3 cp --recursive --only-show-errors {scans} s3://{bucket}/awscli/ "
+                    f"--endpoint-url {server.url}",
+                    env=env,
+                )
+            )
+            cfg = write_config(root, k, identity="external", endpoint=server.url, bucket=bucket)
+            usb = root / "usb"
+            _clean(usb)
+            subprocess.run(
+                [*AGENT, "--config", str(cfg), "--no-progress", "pack", str(scans), "--to", str(usb)],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
+            wall, rss, out = timed(
+                [*AGENT, "--config", str(cfg), "--no-progress", "upload", str(usb)], env=env
+            )
+            batch = json.loads(out)["batches"][0]
+            assert batch["uploaded"] == args.files, batch
+            res["agent_upload"].append(wall)
+            res["agent_decrypt"].append(batch["seconds_decrypt"])
+            res["agent_put_phase"].append(batch["seconds_upload"])
+            res["rss_upload_kb"].append(rss)
+            n = sum(1 for _ in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+            assert n >= 1
+    return res
+
+
+def summarise(res: dict) -> dict:
+    med = {k: round(statistics.median(v), 3) for k, v in res.items() if isinstance(v, list) and v}
+    out = {"raw": res, "median": med}
+    mb = res["bytes"] / 1e6
+    if "agent_pack" in med:
+        out["pack_MBps"] = round(mb / med["agent_pack"], 1)
+        out["age_pack_MBps"] = round(mb / med["age_pack"], 1)
+        out["pack_vs_age"] = round(med["age_pack"] / med["agent_pack"], 3)
+        out["pack_vs_age_with_sync"] = round(med["age_pack_sync"] / med["agent_pack"], 3)
+        out["pack_vs_age_encrypt_only"] = round(med["age_encrypt_only"] / med["agent_pack"], 3)
+        out["import_MBps"] = round(mb / med["agent_import"], 1)
+        out["age_import_MBps"] = round(mb / med["age_import"], 1)
+        out["import_vs_age"] = round(med["age_import"] / med["agent_import"], 3)
+        out["peak_rss_MB"] = {
+            "pack": round(max(res["rss_pack_kb"]) / 1024, 1),
+            "import": round(max(res["rss_import_kb"]) / 1024, 1),
+        }
+    if "agent_upload" in med:
+        out["upload_vs_aws_cli"] = round(med["aws_cli"] / med["agent_upload"], 3)
+        out["upload_put_phase_vs_aws_cli"] = round(med["aws_cli"] / med["agent_put_phase"], 3)
+        out["peak_rss_MB"] = {"upload": round(max(res["rss_upload_kb"]) / 1024, 1)}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("pack-import", "upload"))
+    p.add_argument("--mb", type=int, default=1000, help="pack-import: megabytes of scans")
+    p.add_argument("--files", type=int, default=1000)
+    p.add_argument("--size", type=int, default=300_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--workdir", default="/tmp/yomitori-agent-bench")
+    p.add_argument("--out", help="write the JSON result here too")
+    args = p.parse_args()
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    res = bench_pack_import(args) if args.what == "pack-import" else bench_upload(args)
+    summary = summarise(res)
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
