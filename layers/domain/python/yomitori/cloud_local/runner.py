@@ -134,7 +134,16 @@ def run_batch_dir(
             own = cloud = start_server()
         provision(cloud)
     try:
-        return _run(Path(in_dir), form_id, Path(out_dir), engine, encoding, cloud, reviewer, batch_id)
+        run = _run(Path(in_dir), form_id, Path(out_dir), engine, encoding, cloud, reviewer, batch_id)
+        if own is not None and run.state == "waiting_for_review":
+            print(
+                f"batch {run.batch_id}: {run.needs_review} documents wait at the review gate; pre-review "
+                f"results "
+                f"are in {run.out_dir}. This run's private local cloud stops now; to review in the local "
+                "cloud, start it with `yomitori local up` and use `yomitori local run`.",
+                file=sys.stderr,
+            )
+        return run
     finally:
         if own is not None and own.pid:
             os.kill(own.pid, signal.SIGTERM)  # its memory (the unfinished batch) goes with it
