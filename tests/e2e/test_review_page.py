@@ -85,7 +85,7 @@ class Keys:
     """The keyboard, counting key presses (a typed character counts as one)."""
 
     def __init__(self, page):
-        self.page, self.count = page, 0
+        self.page, self.count, self.typed = page, 0, 0
 
     def press(self, key: str) -> None:
         self.page.keyboard.press(key)
@@ -94,6 +94,7 @@ class Keys:
     def type(self, text: str) -> None:
         self.page.keyboard.type(text)
         self.count += len(text)
+        self.typed += len(text)
 
 
 def _current(page) -> dict:
@@ -103,6 +104,16 @@ def _current(page) -> dict:
         " suggestion: !!r.querySelector('.suggest'), masked: r.querySelector('input').readOnly,"
         " doc: document.getElementById('doc-title').textContent} : null; }"
     )
+
+
+def _wait_moved(page, doc_id: str, name: str) -> None:
+    """Wait until the page moved on from field ``name`` (another field, document or the end)."""
+    for _ in range(250):
+        cur = _current(page)
+        if cur is None or doc_id not in cur["doc"] or cur["name"] != name:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError(f"the page did not move on from {doc_id}/{name}")
 
 
 def _wait_document(page, previous: str | None) -> str:
@@ -141,6 +152,7 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
         title = _wait_document(page, None)
         ARTIFACTS.mkdir(exist_ok=True)
         seen_suggestion = seen_refusal = seen_reveal = seen_illegible = False
+        detour = 0
         docs_done = 0
         while True:
             doc_id = next(d for d in waiting if d in title)
@@ -164,8 +176,10 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                     seen_suggestion = True
                 elif name == "my_number" and not seen_refusal:
                     # When the reviewer types a My Number with a wrong check digit and submits
+                    before = keys.count
                     keys.type(_bad_check_digit(t[name]))
                     keys.press("Control+Enter")
+                    detour = keys.count - before  # not needed to review; reported apart
                     refused = page.locator(f".field[data-name='{name}'] .refused")
                     # Then the page says why, in Japanese, and keeps the document open
                     expect(refused).to_contain_text("チェックデジット")
@@ -183,7 +197,7 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                     keys.press("Enter")
                 else:
                     keys.press("Enter")
-                page.wait_for_timeout(30)
+                _wait_moved(page, doc_id, name)
             docs_done += 1
             if page.locator("#done").is_visible():
                 break
@@ -232,6 +246,8 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
         "documents": len(waiting),
         "fields_needing_review": needing_fields,
         "key_presses_in_test": keys.count,
+        "key_presses_without_the_deliberate_refusal": keys.count - detour,
+        "of_which_typed_characters": keys.typed - (detour - 1),
         "first_field_focused_ms": round(timings["firstFieldFocused"]),
         "next_document": timings["nextDocument"],
     }
