@@ -26,6 +26,7 @@ from yomitori.extract.crops import (
     to_ocr_image,
 )
 from yomitori.extract.dates import SEIREKI, assemble_date
+from yomitori.extract.digits import check_shapes, vote
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_value
@@ -38,7 +39,7 @@ EMPTY_CONFIDENCE = 0.97  # nothing written and no ink at all
 SPECK_CONFIDENCE = 0.6  # a little ink, too little to be writing: a person should glance
 LINE_MAX_HEIGHT = 72  # px; Tesseract's LSTM works on ~36 px lines, larger only costs time
 CELL_HEIGHT = 48
-CELL_LINE_HEIGHT = 32  # px per character when cells are set on one line
+CELL_LINE_HEIGHT = 64  # px per character when cells are set on one line (engines scale it down)
 CELL_LINE_GAP = 0.3  # gap between composed cells, as a share of the line height
 CELL_MISMATCH_CONFIDENCE = 0.4
 # A white gap this many line heights wide is a space (measured on synth: spaces >= 1.04, others <= 0.95).
@@ -67,7 +68,12 @@ class CropReader:
         if not has_writing(arr):
             return self._empty(arr)
         if hint.field_type == "digits":
-            reading = self.engine.read_field(to_ocr_image(arr, max_height=LINE_MAX_HEIGHT), hint)
+            img = to_ocr_image(arr, max_height=LINE_MAX_HEIGHT)
+            if hasattr(self.engine, "digit_readings"):
+                # Characters of a handwritten line stand apart: column gaps give each glyph
+                # for the shape check (skipped when the count does not match the text).
+                return self._voted_digits(img, hint, None, split_at_gaps(arr, 0.0))
+            reading = self.engine.read_field(img, hint)
             return reading.text, reading.confidence
         # Spaces come from the paper, not from the engine: read each gap-separated piece.
         texts, confs = [], []
@@ -90,10 +96,32 @@ class CropReader:
         if not written:
             return "", blank_conf
         line_hint = FieldHint(field_type=hint.field_type, single_char=False, name=hint.name)
+        if hint.field_type == "digits" and hasattr(self.engine, "digit_readings"):
+            text, conf = self._voted_digits(compose_cells(written), line_hint, len(written), written)
+            if len(text) == len(written):
+                return text, min(conf, blank_conf)
+            return self._cell_by_cell(written, hint)
         reading = self.engine.read_field(compose_cells(written), line_hint)
         text = reading.text.replace(" ", "")
         if len(text) == len(written):
             return text, min(reading.confidence, blank_conf)
+        return self._cell_by_cell(written, hint)
+
+    def _voted_digits(self, img: Image.Image, hint: FieldHint, length: int | None,
+                      glyphs: Sequence[np.ndarray]) -> tuple[str, float]:
+        """Digits voted over the engine's readings (spare readings when too few have the
+        expected length, then at most CELL_MISMATCH_CONFIDENCE), each 1/7 checked by shape."""
+        readings = [r.text for r in self.engine.digit_readings(img, hint)]
+        voted, cap = vote(readings, length), 1.0
+        if voted is None:
+            readings += [r.text for r in self.engine.digit_readings(img, hint, spare=True)]
+            voted, cap = vote(readings, length), CELL_MISMATCH_CONFIDENCE
+        if voted is None:
+            return "", 0.0
+        text, confs = check_shapes(*voted, glyphs)
+        return text, min(combine(confs), cap)
+
+    def _cell_by_cell(self, written: list[np.ndarray], hint: FieldHint) -> tuple[str, float]:
         parts, confs = [], []
         for arr in written:
             img = to_ocr_image(arr, max_height=CELL_HEIGHT, min_height=CELL_HEIGHT, pad=20)
