@@ -88,6 +88,9 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
             (results, DOCUMENTS, "reads every document result of the batch"),
             (results, RESULTS, "writes results.json and results.csv of the batch"),
         ],
+        "review": [
+            (results, DOCUMENTS, "reads documents for the review page and saves the corrections"),
+        ],
         "purge": [
             (
                 intake,

@@ -113,8 +113,11 @@ class Network(Construct):
         services = dict(INTERFACE_SERVICES)
         if config.ocr_engine == "textract":
             services["Textract"] = ec2.InterfaceVpcEndpointAwsService.TEXTRACT
+        # The agent reads its batch's status item from the offices; DynamoDB has no private DNS
+        # on interface endpoints here, so the agent uses this endpoint's own DNS name.
+        services["DynamoDb"] = ec2.InterfaceVpcEndpointAwsService.DYNAMODB
         for name, service in services.items():
-            kwargs = {}
+            kwargs = {"private_dns_enabled": name != "DynamoDb"}
             if name == "S3":
                 # In the VPC the gateway endpoint answers; the private DNS names of the S3
                 # interface endpoint are for the offices (through the inbound resolver).
@@ -129,7 +132,6 @@ class Network(Construct):
                 subnets=self.subnets,
                 open=False,
                 security_groups=[self.endpoint_sg],
-                private_dns_enabled=True,
                 **kwargs,
             )
             if name == "S3":

@@ -29,12 +29,19 @@ ITEM_ACTIONS = [
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
+    "dynamodb:Scan",  # the review queue lists the open gates (one small item per batch)
 ]
 
 
 def _objects(fn, sid: str, actions: list[str], bucket, pattern: str) -> None:
     fn.add_to_role_policy(
         iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(pattern)])
+    )
+
+
+def _list(fn, sid: str, actions: list[str], *buckets) -> None:
+    fn.add_to_role_policy(
+        iam.PolicyStatement(sid=sid, actions=actions, resources=[b.bucket_arn for b in buckets])
     )
 
 
@@ -109,15 +116,18 @@ class YomitoriStack(Stack):
         _objects(validate, "WriteDocuments", ["s3:PutObject"], results, DOCUMENTS)
         _objects(finalize, "ReadDocuments", ["s3:GetObject"], results, DOCUMENTS)
         _objects(finalize, "WriteResults", ["s3:PutObject"], results, RESULTS)
+        # The review page (through the review function) reads documents and saves corrections.
+        _objects(review, "ReadDocuments", ["s3:GetObject"], results, DOCUMENTS)
+        _objects(review, "WriteCorrections", ["s3:PutObject"], results, DOCUMENTS)
+        # Purge deletes every version of every object under the batch prefix (the buckets are
+        # unversioned; versions are deleted too in case someone turns versioning on).
         for bucket in (intake, results):
-            _objects(purge, f"Delete{bucket.node.id}", ["s3:DeleteObject"], bucket, "*")
-        purge.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ListBatchPrefix",
-                actions=["s3:ListBucket"],
-                resources=[intake.bucket_arn, results.bucket_arn],
+            _objects(
+                purge, f"Delete{bucket.node.id}", ["s3:DeleteObject", "s3:DeleteObjectVersion"], bucket, "*"
             )
-        )
+        _list(purge, "ListBatchObjects", ["s3:ListBucket", "s3:ListBucketVersions"], intake, results)
+        for fn in (finalize, review):
+            _list(fn, "ListBatchDocuments", ["s3:ListBucket"], results)
         if config.ocr_engine == "textract":
             ocr.add_to_role_policy(
                 iam.PolicyStatement(
@@ -126,10 +136,14 @@ class YomitoriStack(Stack):
                     resources=["*"],
                 )
             )  # Textract has no resource-level permissions (see infra/nag.py)
-        _items(review, tables[settings.REVIEW_TASKS.role])
+        # Review gate, leases, task tokens (review); the batch's items removed (purge).
+        for fn in (review, purge):
+            _items(fn, tables[settings.REVIEW_TASKS.role])
+        # Audit records: corrections and reveals (review), the deletion record (purge).
+        for fn in (review, purge):
+            _items(fn, tables[settings.AUDIT.role], actions=["dynamodb:PutItem", "dynamodb:Query"])
         for fn in (finalize, purge):
             _items(fn, tables[settings.BATCHES.role])
-        _items(purge, tables[settings.AUDIT.role], actions=["dynamodb:PutItem"])
         for fn in (ocr, validate, finalize, purge):
             _items(fn, tables[settings.IDEMPOTENCY.role])
         for fn in fns.functions.values():
@@ -222,6 +236,11 @@ class YomitoriStack(Stack):
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                     resources=[s.key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadBatchStatus",
+                    actions=["dynamodb:GetItem"],
+                    resources=[self.storage.tables[settings.BATCHES.role].table_arn],
                 ),
                 iam.PolicyStatement(
                     sid="ReviewAndAcknowledge",

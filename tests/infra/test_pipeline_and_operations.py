@@ -148,6 +148,7 @@ def test_outputs_the_agent_needs(synth):
         "S3EndpointDns",
         "LambdaEndpointDns",
         "StsEndpointDns",
+        "DynamoDbEndpointDns",
         "InboundResolverEndpointId",
     ):
         assert name in outputs, name
