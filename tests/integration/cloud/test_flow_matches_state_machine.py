@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 
 import pytest
 from yomitori import settings
@@ -62,7 +63,7 @@ def machine(tmp_path_factory) -> tuple[dict, dict[str, str]]:
         )
         if isinstance(fn_name, str):
             names[logical_id] = fn_name.rsplit("-", 1)[-1]
-    return definition, names
+    return definition, names, resources
 
 
 def _walk(states: dict, start: str, names: dict[str, str], per_page: bool, out: list) -> None:
@@ -83,7 +84,7 @@ def _walk(states: dict, start: str, names: dict[str, str], per_page: bool, out: 
 
 def test_the_local_runner_runs_the_state_machines_steps_in_its_order(machine):
     # Given the synthesized definition
-    definition, names = machine
+    definition, names, _ = machine
     # When its success path is followed from the start
     steps: list = []
     _walk(definition["States"], definition["StartAt"], names, False, steps)
@@ -94,7 +95,7 @@ def test_the_local_runner_runs_the_state_machines_steps_in_its_order(machine):
 
 def test_every_event_the_definition_sends_has_what_the_handler_requires(machine):
     # Given the payloads the definition builds for each Lambda step
-    definition, names = machine
+    definition, names, _ = machine
     steps: list = []
     _walk(definition["States"], definition["StartAt"], names, False, steps)
     models = {
@@ -110,3 +111,19 @@ def test_every_event_the_definition_sends_has_what_the_handler_requires(machine)
         required = {n for n, f in model.model_fields.items() if f.is_required()}
         # Then each handler's required fields are all sent
         assert required <= sent, (step, required - sent)
+
+
+def test_every_function_gets_the_settings_its_handler_requires(machine):
+    # Given the functions of the synthesized stack
+    from yomitori.cloud_local.server import load_handler
+    from yomitori.steps.config import CloudSettings, env_names
+
+    _, names, resources = machine
+    required = {env_names()[n] for n, f in CloudSettings.model_fields.items() if f.is_required()}
+    for logical_id, fn in names.items():
+        props = resources[logical_id]["Properties"]
+        # Then each has every variable the settings model requires, and its handler entry exists
+        assert required <= set(props["Environment"]["Variables"]), fn
+        module, attr = props["Handler"].split(".")
+        load_handler(fn)
+        assert module == "handler" and callable(getattr(sys.modules[f"yomitori_lambda_{fn}"], attr)), fn
