@@ -307,6 +307,7 @@
     if (s.settled || s.illegible || s.input.value !== s.orig) {
       s.refused.replaceChildren(); // an earlier refusal no longer describes what is there
       s.row.classList.remove("refused-row");
+      if (!document.querySelector(".refused-row") && $("message").className === "error") say("");
     }
     s.row.classList.toggle("settled", s.settled || !!s.illegible);
     s.input.classList.toggle("ill", !!s.illegible);
