@@ -4,6 +4,8 @@ per-page failure with a reason code while the rest of the batch goes on."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cloud_helpers import event, upload
 from yomitori import settings
@@ -146,3 +148,26 @@ def test_a_deployment_outside_residency_fails_closed(cloud, scans, batch_id, mon
     finally:
         monkeypatch.undo()
         config.reset()
+
+
+SECRET = "山田太郎"  # stands for a personal value a broken caller might put in an event
+
+
+@pytest.mark.parametrize("function", ["ocr", "validate", "review", "finalize", "purge"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"batch_id": "../../etc", "document_id": SECRET, "form_id": "water_stop", "action": "wait"},
+        {"batch_id": 12345, "action": "submit", "page": SECRET, "corrections": SECRET},
+        [SECRET],
+        SECRET,
+    ],
+)
+def test_every_handler_refuses_a_wrong_event_without_echoing_it(cloud, function, bad):
+    # Given an event of the wrong shape (with a value in it that must not come back)
+    # When the handler gets it
+    out = invoke(function, bad)
+    # Then it answers with a typed refusal naming fields, and nothing of the event's content
+    assert out["ok"] is False and out["error"] == "bad_event" and out["fields"]
+    assert SECRET not in json.dumps(out, ensure_ascii=False) and "../../etc" not in json.dumps(out)

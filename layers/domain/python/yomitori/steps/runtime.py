@@ -26,6 +26,22 @@ def failure(e: YomitoriError, **ids: Any) -> dict:
     return out
 
 
+def _safe_ids(event: Any) -> dict:
+    """The event's batch and document ids, only when they are well-formed ids (a broken
+    caller may have put anything there; a refusal must not echo it)."""
+    import re
+
+    from yomitori.batch import BATCH_ID_PATTERN
+    from yomitori.steps.events import DOCUMENT_ID_PATTERN
+
+    if not isinstance(event, dict):
+        return {}
+    patterns = {"batch_id": BATCH_ID_PATTERN, "document_id": DOCUMENT_ID_PATTERN}
+    return {
+        k: event[k] for k, p in patterns.items() if isinstance(event.get(k), str) and re.match(p, event[k])
+    }
+
+
 def boundary(*translate: type[YomitoriError]) -> Callable[[Handler], Handler]:
     """Turn a bad event and the given typed errors into a failure result (logged as a code);
     anything else is raised, so Step Functions retries it or records the failure."""
@@ -42,11 +58,7 @@ def boundary(*translate: type[YomitoriError]) -> Callable[[Handler], Handler]:
                     "request refused", extra={"error": e.code, "fields": getattr(e, "fields", None)}
                 )
                 add_metric("BadEvents" if isinstance(e, BadEvent) else "RefusedRequests", 1)
-                ids = {
-                    k: event[k]
-                    for k in ("batch_id", "document_id")
-                    if isinstance(event, dict) and isinstance(event.get(k), str) and len(event[k]) <= 200
-                }
+                ids = _safe_ids(event)
                 return failure(e, **ids)
 
         return inner

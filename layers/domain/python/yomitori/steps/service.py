@@ -73,6 +73,7 @@ def review(req: Any, context: Any = None) -> dict:
     from yomitori.steps import review as rv
 
     results, reviews, releaser = config.result_store(), config.review_store(), config.gate_releaser()
+    add_metric("ReviewActions", 1)
     if isinstance(req, events.ReviewWait):
         if req.task_kind == settings.TASK_KIND_REVIEW:
             out = rv.open_review_gate(
