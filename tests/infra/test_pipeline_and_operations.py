@@ -158,3 +158,28 @@ def test_everything_taggable_is_tagged(synth):
     (key,) = synth.resources("AWS::KMS::Key").values()
     tags = {t["Key"]: t["Value"] for t in key["Properties"]["Tags"]}
     assert tags["Project"] == "yomitori" and tags["DataClassification"] == "personal-information"
+
+
+def test_definition_is_well_formed(synth):
+    # Given the definition / Then every StartAt, Next and Catch target exists in its scope,
+    # every state is reachable, and every path ends
+    def check(scope: dict) -> None:
+        states = scope["States"]
+        assert scope["StartAt"] in states
+        reachable, todo = set(), [scope["StartAt"]]
+        while todo:
+            name = todo.pop()
+            if name in reachable:
+                continue
+            reachable.add(name)
+            state = states[name]
+            targets = [state.get("Next")] + [c["Next"] for c in state.get("Catch", [])]
+            for target in filter(None, targets):
+                assert target in states, (name, target)
+                todo.append(target)
+            assert state.get("Next") or state.get("End") or state["Type"] in ("Succeed", "Fail"), name
+            if "ItemProcessor" in state:
+                check(state["ItemProcessor"])
+        assert reachable == set(states)
+
+    check(_definition(synth))
