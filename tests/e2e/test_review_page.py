@@ -151,6 +151,16 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
         page.goto(server.url)
         title = _wait_document(page, None)
         ARTIFACTS.mkdir(exist_ok=True)
+        # Tab and Shift+Tab move between the fields that need a person; Alt+= zooms the scan
+        first_field = _current(page)["name"]
+        if page.locator("#fields .field").count() >= 2:
+            page.keyboard.press("Tab")
+            assert _current(page)["name"] != first_field
+            page.keyboard.press("Shift+Tab")
+            assert _current(page)["name"] == first_field
+        before_zoom = page.locator("#stage").evaluate("e => e.style.transform")
+        page.keyboard.press("Alt+=")
+        assert page.locator("#stage").evaluate("e => e.style.transform") != before_zoom
         seen_suggestion = seen_refusal = seen_reveal = seen_illegible = False
         detour = 0
         docs_done = 0
