@@ -136,12 +136,13 @@ def open_review_gate(
 ) -> dict:
     """Record the gate of ``batch_id``: its task token and the documents that need a person.
     When none does, release the gate at once. Returns ids and counts only. Idempotent."""
-    needing, form_id = [], None
-    for document_id in results.list_documents(batch_id):
-        doc = results.get_document(batch_id, document_id)
-        form_id = form_id or doc.form_id
-        if doc.ok and doc.needs_person:
-            needing.append(document_id)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # a batch holds hundreds of documents: read them in parallel (store clients are thread-safe)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        docs = list(pool.map(lambda d: results.get_document(batch_id, d), results.list_documents(batch_id)))
+    form_id = next((d.form_id for d in docs if d.form_id), None)
+    needing = [d.document_id for d in docs if d.ok and d.needs_person]
     gate = reviews.open_gate(batch_id, task_token, needing, form_id=form_id, now=now)
     released = False
     if not gate.pending:
