@@ -31,6 +31,29 @@ INTERFACE_SERVICES: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 }
 
 
+# What the agent and the functions do through the S3 / DynamoDB endpoints (and nothing more).
+S3_ENDPOINT_ACTIONS = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketLocation",
+]
+DYNAMODB_ENDPOINT_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:DescribeTable",
+]
+
+
 class Network(Construct):
     """The VPC, its endpoints, the Direct Connect attachment and the inbound resolver.
 
@@ -140,6 +163,31 @@ class Network(Construct):
 
         self._direct_connect(config)
         self._inbound_resolver(config)
+
+    def restrict_endpoints(self, *, buckets: list[s3.IBucket], tables: list, account: str) -> None:
+        """Endpoint policies: the S3 and DynamoDB endpoints reach only our buckets and tables,
+        for principals of this account, so nothing can be copied out through them to a
+        bucket or table elsewhere (data-exfiltration guard; the bucket policies guard the
+        other direction)."""
+        same_account = {"StringEquals": {"aws:PrincipalAccount": account}}
+        s3_statement = iam.PolicyStatement(
+            sid="OnlyOurBuckets",
+            principals=[iam.AnyPrincipal()],
+            actions=S3_ENDPOINT_ACTIONS,
+            resources=[r for b in buckets for r in (b.bucket_arn, b.arn_for_objects("*"))],
+            conditions=same_account,
+        )
+        for endpoint in (self.s3_gateway, self.endpoints["S3"]):
+            endpoint.add_to_policy(s3_statement)
+        ddb_statement = iam.PolicyStatement(
+            sid="OnlyOurTables",
+            principals=[iam.AnyPrincipal()],
+            actions=DYNAMODB_ENDPOINT_ACTIONS,
+            resources=[t.table_arn for t in tables],
+            conditions=same_account,
+        )
+        for endpoint in (self.dynamodb_gateway, self.endpoints["DynamoDb"]):
+            endpoint.add_to_policy(ddb_statement)
 
     def _flow_logs(self, bucket: s3.IBucket) -> None:
         """All VPC traffic metadata to the log bucket. The delivery service's access is written

@@ -178,6 +178,9 @@ class YomitoriStack(Stack):
                 *config.extra_deployment_role_arns,
             ],
         )
+        network.restrict_endpoints(
+            buckets=[intake, results], tables=list(tables.values()), account=self.account
+        )
 
         self.operations = Operations(
             self,

@@ -438,3 +438,23 @@ def test_services_that_write_logs_can_use_the_key_and_the_log_bucket(synth):
     log_policy = _policy_of(synth, _bucket_ids(synth)["log"])
     write = next(s for s in log_policy if s.get("Sid") == "FlowLogDeliveryWrite")
     assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+def test_s3_and_dynamodb_endpoints_reach_only_our_buckets_and_tables(synth):
+    # Given the endpoint policies / Then data can only go to our buckets and tables, by our account
+    ids = _bucket_ids(synth)
+    ours = {
+        f"arn:{ids['intake']}",
+        f"arn:{ids['intake']}/*",
+        f"arn:{ids['results']}",
+        f"arn:{ids['results']}/*",
+    }
+    tables = {f"arn:{k}" for k in synth.resources("AWS::DynamoDB::Table")}
+    for (svc, _kind), p in _endpoint_services(synth).items():
+        if svc not in ("s3", "dynamodb"):
+            continue
+        (stmt,) = resolve(p["PolicyDocument"]["Statement"], synth.template)
+        resources = set(stmt["Resource"])
+        assert resources == (ours if svc == "s3" else tables), svc
+        assert stmt["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
+        assert not any(a.endswith("*") for a in stmt["Action"])
