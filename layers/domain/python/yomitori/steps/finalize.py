@@ -22,7 +22,12 @@ def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding:
     from yomitori.forms import load_form
 
     form = load_form(form_id)
-    docs: list[DocumentResult] = [store.get_document(batch_id, d) for d in store.list_documents(batch_id)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # hundreds of small objects: read them in parallel
+        docs: list[DocumentResult] = list(
+            pool.map(lambda d: store.get_document(batch_id, d), store.list_documents(batch_id))
+        )
     payload = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "batch_id": batch_id,
