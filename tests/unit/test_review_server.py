@@ -117,7 +117,19 @@ def test_every_request_needs_the_session(server, path):
     assert status == 403
     assert b"review" in body and MY_NUMBER.encode() not in body
     # And a made-up cookie does not help
-    assert _request(server, "GET", path, cookie="yomitori_review=guess")[0] == 403
+    assert _request(server, "GET", path, cookie=f"yomitori_review_{server.port}=guess")[0] == 403
+
+
+def test_a_page_on_another_local_port_cannot_use_the_session(server):
+    # Given a valid session cookie (cookies ignore ports, and 127.0.0.1:other is "same-site")
+    cookie = _login(server)
+    # When a page served from another local port embeds or fetches the review data
+    status, _, body = _request(server, "GET", "/api/page?b=b-review-1&d=doc-0001", cookie=cookie,
+                               headers={"Sec-Fetch-Site": "same-site"})
+    # Then the browser's fetch metadata gives it away and it is refused
+    assert status == 403 and body == b"cross-site request"
+    origin = {"Origin": "http://127.0.0.1:1", "X-Yomitori-CSRF": server.csrf}
+    assert _request(server, "POST", "/api/next", cookie=cookie, body={}, headers=origin)[0] == 403
 
 
 def test_dns_rebinding_host_is_refused(server):

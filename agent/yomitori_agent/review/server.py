@@ -33,7 +33,7 @@ from yomitori.store.base import LeaseConflict
 from yomitori_agent.review.service import ReviewError, ReviewService
 
 HOST = "127.0.0.1"
-COOKIE = "yomitori_review"
+COOKIE = "yomitori_review"  # + "_<port>": cookies ignore ports, two sessions must not collide
 CSRF_HEADER = "X-Yomitori-CSRF"
 MAX_BODY = 1 << 20
 CSP = (
@@ -125,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
             jar.load(self.headers.get("Cookie", ""))
         except Exception:  # noqa: BLE001 - a malformed cookie header is simply no session
             return False
-        got = jar.get(COOKIE)
+        got = jar.get(f"{COOKIE}_{self.server.port}")
         return got is not None and hmac.compare_digest(got.value, self.server.session_secret)
 
     def _cross_site(self) -> bool:
@@ -145,7 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.server.take_login(q["t"]):
                 return self._deny(HTTPStatus.FORBIDDEN, "This review link was already used or is wrong. "
                                   "Use the window that opened, or start the review command again.")
-            cookie = f"{COOKIE}={self.server.session_secret}; Path=/; HttpOnly; SameSite=Strict"
+            name = f"{COOKIE}_{self.server.port}"
+            cookie = f"{name}={self.server.session_secret}; Path=/; HttpOnly; SameSite=Strict"
             headers = {"Location": "/", "Set-Cookie": cookie}
             return self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", headers)
         if not self._session_ok():
