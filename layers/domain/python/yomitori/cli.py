@@ -86,9 +86,8 @@ def _local_up(args: argparse.Namespace) -> int:
 
     cloud = up(port=args.port)
     print(f"local cloud on {cloud.endpoint} (S3, DynamoDB, KMS, STS, Step Functions via moto)")
-    for k, v in cloud.environment().items():
-        if not k.startswith("AWS_SECRET") and not k.startswith("AWS_SESSION"):
-            print(f"export {k}={v}")
+    for k, v in cloud.environment().items():  # moto's fixed test credentials: not secrets
+        print(f"export {k}={v}")
     return ExitCode.OK
 
 

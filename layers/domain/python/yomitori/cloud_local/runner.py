@@ -58,8 +58,10 @@ class BatchRun:
         if self.state == "waiting_for_review":
             return (
                 f"{head}\nThe batch waits at the review gate; pre-review results are in {self.out_dir}.\n"
-                f"Review: `yomitori-agent review` against this local cloud (see docs/cloud.md), then\n"
-                f"  yomitori local resume {self.batch_id} --out {self.out_dir}"
+                "Review it in the local cloud:\n"
+                '  eval "$(yomitori local up | grep ^export)"\n'
+                f"  yomitori-agent review {self.batch_id}\n"
+                f"then: yomitori local resume {self.batch_id} --out {self.out_dir}"
             )
         return (
             f"{head}\nresults: {self.out_dir}/results.csv; purged {self.deletion['objects']} objects "
