@@ -487,11 +487,11 @@
     if (!img.naturalWidth) return;
     const [l, t, r, b] = state[name].field.box;
     const k = img.naturalWidth / scan.w * view.scale;
-    view.x = v.clientWidth / 2 - ((l + r) / 2) * k;
-    view.y = v.clientHeight / 3 - ((t + b) / 2) * k;
-    const minX = v.clientWidth - img.naturalWidth * view.scale;
-    view.x = Math.min(0, Math.max(Math.min(0, minX), view.x));
-    view.y = Math.min(0, view.y);
+    // keep the page's left edge (the printed labels) in view unless the box needs the room
+    const margin = 16;
+    view.x = Math.min(0, v.clientWidth - margin - r * k);
+    if ((r - l) * k > v.clientWidth - 2 * margin) view.x = margin - l * k;
+    view.y = Math.min(0, v.clientHeight / 3 - ((t + b) / 2) * k);
     applyView();
   }
 
