@@ -27,8 +27,9 @@ from yomitori_agent.fsutil import (
 from yomitori_agent.journal import audit
 from yomitori_agent.keys import load_identities
 from yomitori_agent.log import log
-from yomitori_agent.package import list_packages, open_package
+from yomitori_agent.package import list_packages
 from yomitori_agent.progress import progress
+from yomitori_agent.unpack import open_package
 
 ALREADY = "already_imported"
 

@@ -19,6 +19,7 @@ from yomitori.batch import BATCH_ID_PATTERN, BatchManifest
 
 from yomitori_agent.errors import PackageRejected
 
+MANIFEST_MEMBER = "manifest.json"
 _RESULT_NAME = re.compile(r"^(documents/)?[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 

@@ -33,9 +33,8 @@ import pyrage
 
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
 from yomitori_agent.fsutil import check_writable_dir, fsync_dir, temp_name
-from yomitori_agent.manifests import FileEntry, PackageManifest, parse_manifest
+from yomitori_agent.manifests import MANIFEST_MEMBER
 
-MANIFEST_MEMBER = "manifest.json"
 PACKAGE_SUFFIX = ".age"
 _MAX_MANIFEST = 64 << 20
 _BUF = 1 << 20
@@ -85,7 +84,8 @@ class _TarSource(io.RawIOBase):
         self._sha = hashlib.sha256()
         self._segments = self._generate(files)
         self._buf = memoryview(b"")
-        self._fh: io.BufferedReader | None = None
+        self._chunk = memoryview(bytearray(_BUF))
+        self._fh: io.FileIO | None = None
         self._left = 0
         self._current: SourceFile | None = None
         self._progress = progress
@@ -112,7 +112,7 @@ class _TarSource(io.RawIOBase):
         yield bytes(2 * _BLOCK + (-total % _RECORD))
 
     def _open(self, f: SourceFile) -> None:
-        fh = open(f.path, "rb", buffering=_BUF)  # noqa: SIM115 - closed in _finish_file
+        fh = open(f.path, "rb", buffering=0)  # noqa: SIM115 - closed in _finish_file
         st = os.fstat(fh.fileno())
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns):
             fh.close()
@@ -147,15 +147,17 @@ class _TarSource(io.RawIOBase):
                 self._buf = self._buf[n:]
                 return n
             if self._fh is not None:
-                n = self._fh.readinto(out[: min(len(out), self._left)])
+                # pyrage asks for 8 KiB at a time: read and hash 1 MiB at once, serve from it
+                n = self._fh.readinto(self._chunk[: min(_BUF, self._left)])
                 if not n:
                     raise PackageRejected(f"{self._current.path.name} became shorter while it was packed.")
-                self._sha.update(out[:n])
+                self._buf = self._chunk[:n]
+                self._sha.update(self._buf)
                 self._left -= n
                 self._progress(n)
                 if self._left == 0:
                     self._finish_file()
-                return n
+                continue
             seg = next(self._segments, None)
             if seg is None:
                 return 0
@@ -278,162 +280,6 @@ def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn
             os.unlink(tmp)
         raise
     return PackageInfo(dest, writer.size, sha)
-
-
-# ---------------------------------------------------------------- reading
-
-
-class _HashingReader(io.RawIOBase):
-    def __init__(self, fh):
-        self._fh = fh
-        self.sha = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        n = self._fh.readinto(b)
-        if n:
-            self.sha.update(memoryview(b)[:n])
-        return n
-
-
-def start_decrypt(package: Path, identities: list) -> tuple[io.BufferedReader, threading.Thread, dict]:
-    """The agent's one decryption path: ``pyrage.decrypt_io`` in a thread writing into a pipe.
-    Returns (reader of the plaintext, the thread, outcome). After reading to EOF and joining
-    the thread, ``outcome.get("error")`` is None only if age authenticated the whole file."""
-    r, w = os.pipe()
-    reader = os.fdopen(r, "rb", buffering=_BUF)
-    writer = os.fdopen(w, "wb", buffering=1 << 16)
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            with open(package, "rb", buffering=_BUF) as raw:
-                src = _HashingReader(raw)
-                pyrage.decrypt_io(src, writer, identities)
-                outcome["sha256"] = src.sha.hexdigest()  # of the ciphertext, for the audit record
-            writer.flush()
-        except BaseException as e:  # reported by the reading side
-            outcome["error"] = e
-        finally:
-            with contextlib.suppress(OSError):
-                writer.close()
-
-    t = threading.Thread(target=run, name="age-decrypt", daemon=True)
-    t.start()
-    return reader, t, outcome
-
-
-def _member_name(ti: tarfile.TarInfo) -> str:
-    name = ti.name
-    while name.startswith("./"):
-        name = name[2:]
-    return name
-
-
-def _copy_member(src, dest: Path, progress: Progress) -> tuple[int, str]:
-    h = hashlib.sha256()
-    size = 0
-    with open(dest, "xb", buffering=_BUF) as out:
-        while block := src.read(_BUF):
-            h.update(block)
-            out.write(block)
-            size += len(block)
-            progress(len(block))
-    return size, h.hexdigest()
-
-
-def _check(name: str, got: tuple[int, str], expected: dict[str, FileEntry]) -> None:
-    entry = expected.get(name)
-    if entry is None:
-        raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
-    if got != (entry.size, entry.sha256):
-        raise PackageRejected(f"{name} does not match the size or SHA-256 in the manifest.")
-
-
-def _safe_member(name: str) -> None:
-    try:
-        FileEntry(name=name, size=0, sha256="0" * 64)
-    except ValueError:
-        raise PackageRejected(f"the package holds an unexpected member ({name[:80]}).") from None
-
-
-def _extract(tf: tarfile.TarFile, staging: Path, progress: Progress) -> PackageManifest:
-    """Members to ``NAME.part`` with their hashes; the manifest may come first or last."""
-    manifest: PackageManifest | None = None
-    expected: dict[str, FileEntry] = {}
-    seen: dict[str, tuple[int, str]] = {}
-    for ti in tf:
-        name = _member_name(ti).rstrip("/")
-        if name == MANIFEST_MEMBER:
-            if manifest is not None or not ti.isfile() or ti.size > _MAX_MANIFEST:
-                raise PackageRejected("the package holds a second or oversized manifest.json.")
-            manifest = parse_manifest(tf.extractfile(ti).read())
-            expected = {e.name: e for e in manifest.entries}
-            for done, got in seen.items():
-                _check(done, got, expected)
-            continue
-        if ti.isdir() and name == "documents":
-            continue  # `tar c documents/` adds the folder itself
-        if not ti.isfile() or name in seen:
-            raise PackageRejected(f"the package holds an unexpected or repeated member ({name[:80]}).")
-        _safe_member(name)
-        if manifest is not None and name not in expected:
-            raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
-        part = staging / f"{name}.part"
-        part.parent.mkdir(parents=True, exist_ok=True)
-        seen[name] = _copy_member(tf.extractfile(ti), part, progress)
-        if manifest is not None:
-            _check(name, seen[name], expected)
-    if manifest is None:
-        raise PackageRejected("the package holds no manifest.json.")
-    missing = set(expected) - set(seen)
-    if missing:
-        raise PackageRejected(f"{len(missing)} file(s) listed in the manifest are missing from the package.")
-    return manifest
-
-
-def open_package(package: Path, identities: list, staging: Path, *,
-                 progress: Progress = _noop, info: dict | None = None) -> PackageManifest:
-    """Decrypt ``package`` into the existing folder ``staging``: each file is written as
-    ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
-    package authenticated. Raises PackageRejected (staging may then hold parts: the caller
-    wipes it). Returns the manifest; ``info["sha256"]`` receives the package's SHA-256."""
-    reader, thread, outcome = start_decrypt(package, identities)
-    failure: BaseException | None = None
-    try:
-        with tarfile.open(fileobj=reader, mode="r|", bufsize=1 << 16) as tf:
-            manifest = _extract(tf, staging, progress)
-        while reader.read(_BUF):  # drain: the last STREAM chunk must be authenticated too
-            pass
-    except (PackageRejected, tarfile.TarError, OSError, EOFError, ValueError) as e:
-        failure = e
-    finally:
-        reader.close()  # unblocks the decrypt thread if we stopped early
-        thread.join()
-    error = outcome.get("error")
-    if error is not None:
-        raise PackageRejected(f"{package.name}: {_describe_decrypt_error(error)}") from None
-    if failure is not None:
-        if isinstance(failure, PackageRejected):
-            failure.message = f"{package.name}: {failure.message}"
-            raise failure
-        raise PackageRejected(f"{package.name}: the content is not a valid package ({failure}).") from None
-    for entry in manifest.entries:
-        os.replace(staging / f"{entry.name}.part", staging / entry.name)
-    if info is not None:
-        info["sha256"] = outcome.get("sha256")
-    return manifest
-
-
-def _describe_decrypt_error(e: BaseException) -> str:
-    text = str(e).lower()
-    if "no matching" in text or "no identity" in text:
-        return "it was not encrypted to this machine's key."
-    if "header" in text or "mac" in text or "version" in text:
-        return "its header is damaged or was altered."
-    return "it failed authentication (damaged, altered or truncated)."
 
 
 def list_packages(folder: Path) -> list[Path]:

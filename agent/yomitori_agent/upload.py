@@ -30,8 +30,9 @@ from yomitori_agent.journal import BatchJournal, audit
 from yomitori_agent.keys import load_identities
 from yomitori_agent.log import log
 from yomitori_agent.manifests import FileEntry, PackageManifest
-from yomitori_agent.package import list_packages, open_package
+from yomitori_agent.package import list_packages
 from yomitori_agent.progress import progress
+from yomitori_agent.unpack import open_package
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The C2SP CCTV age test vectors (npm package cctv-age, in node_modules) against the agent's
-decryption path (:func:`yomitori_agent.package.start_decrypt`: pyrage.decrypt_io in a thread
-feeding a pipe), with an explicit list of expected deviations and why each is acceptable."""
+decryption path (:func:`yomitori_agent.unpack.decrypt_into`: pyrage.decrypt_io from the
+package file into a streaming sink), with an explicit list of expected deviations and why
+each is acceptable."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from yomitori_agent.package import start_decrypt
+from yomitori_agent.unpack import decrypt_into
 
 VECTORS_JS = Path(__file__).resolve().parents[3] / "node_modules" / "cctv-age" / "index.js"
 
@@ -88,13 +89,19 @@ def test_vector(tmp_path, name):
     path = tmp_path / "vector.age"
     path.write_bytes(body)
     # When the agent's decryption path reads it to the end
-    reader, thread, outcome = start_decrypt(path, identities)
     digest = hashlib.sha256()
-    while block := reader.read(1 << 16):
-        digest.update(block)
-    reader.close()
-    thread.join()
-    succeeded = outcome.get("error") is None
+
+    class Sink:
+        def write(self, b):
+            digest.update(b)
+            return len(b)
+
+    try:
+        decrypt_into(path, identities, Sink())
+        error = None
+    except Exception as e:  # pyrage.DecryptError, or OSError from the payload stream
+        error = e
+    succeeded = error is None
     # Then success and failure are as the vector expects (or as the listed deviation says), and all
     # plaintext released before a payload failure matches the vector's payload hash
     expect_success = meta["expect"] == "success"
@@ -103,6 +110,6 @@ def test_vector(tmp_path, name):
             f"{name} now behaves as specified: remove it from EXPECTED_DEVIATIONS"
         )
         return
-    assert succeeded == expect_success, (meta["expect"], outcome.get("error"))
+    assert succeeded == expect_success, (meta["expect"], error)
     if meta["expect"] in ("success", "payload failure"):
         assert digest.hexdigest() == meta["payload"]

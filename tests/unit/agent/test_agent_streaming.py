@@ -12,7 +12,8 @@ import pyrage
 import pytest
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
 from yomitori_agent.manifests import parse_manifest
-from yomitori_agent.package import SourceFile, open_package, write_package
+from yomitori_agent.package import SourceFile, write_package
+from yomitori_agent.unpack import open_package
 
 
 @pytest.fixture
@@ -107,7 +108,8 @@ def test_memory_stays_flat_while_packing_and_opening_96_mb(tmp_path):
     script = textwrap.dedent(f"""
         import os, resource, pyrage, json, hashlib
         from pathlib import Path
-        from yomitori_agent.package import SourceFile, write_package, open_package
+        from yomitori_agent.package import SourceFile, write_package
+        from yomitori_agent.unpack import open_package
         root = Path({str(tmp_path)!r})
         (root / "scans").mkdir(); (root / "usb").mkdir(); (root / "stage").mkdir()
         block = os.urandom(1 << 20)
@@ -213,3 +215,29 @@ def test_a_package_whose_members_do_not_match_the_manifest_is_rejected(tmp_path,
         open_package(pkg, [key[0]], staging)
     # Then no page got its final name
     assert not [p for p in staging.rglob("*") if p.is_file() and not p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "pax"])
+def test_long_member_names_from_gnu_and_pax_tars(tmp_path, key, fmt):
+    # Given a page name longer than ustar's 100 characters, in a GNU (././@LongLink) or PAX tar
+    import io
+    import tarfile
+
+    name = "water_start-" + "x" * 140 + ".png"
+    pages = {name: b"long" * 100}
+    buf = io.BytesIO()
+    with tarfile.open(
+        fileobj=buf, mode="w", format=tarfile.GNU_FORMAT if fmt == "gnu" else tarfile.PAX_FORMAT
+    ) as tf:
+        for n, data in [*pages.items(), ("manifest.json", _manifest_for(pages))]:
+            ti = tarfile.TarInfo(n)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    pkg = tmp_path / "long.age"
+    pkg.write_bytes(pyrage.encrypt(buf.getvalue(), [key[1]]))
+    staging = tmp_path / "st"
+    staging.mkdir()
+    # When opened
+    open_package(pkg, [key[0]], staging)
+    # Then the page has its full name
+    assert (staging / name).read_bytes() == pages[name]

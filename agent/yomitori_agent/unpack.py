@@ -1,0 +1,281 @@
+"""Opening a package (see :mod:`yomitori_agent.package` for the format): decrypt, extract,
+verify, all in one streaming pass and one thread.
+
+``pyrage.decrypt_io`` pushes authenticated plaintext into :class:`_TarSink`, a small tar
+reader that writes each member straight to ``NAME.part`` while hashing it. ustar, GNU long
+names and PAX headers are understood (what `tar` and Python write); only regular files and the
+``documents`` folder are accepted. The manifest may come first or last. Nothing gets its final
+name before the manifest matched every member and age authenticated the final chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pyrage
+
+from yomitori_agent.errors import PackageRejected
+from yomitori_agent.manifests import MANIFEST_MEMBER, FileEntry, PackageManifest, parse_manifest
+
+_BUF = 1 << 20
+_BLOCK = tarfile.BLOCKSIZE
+_MAX_META = 64 << 20  # manifest.json and tar extension headers
+_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
+_META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME)
+
+Progress = Callable[[int], None]
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads 1 MiB at a time, hashing each block once, and serves pyrage's small reads."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.sha = hashlib.sha256()
+        self._chunk = memoryview(bytearray(_BUF))
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if not self._buf:
+            n = self._fh.readinto(self._chunk)
+            if not n:
+                return 0
+            self._buf = self._chunk[:n]
+            self.sha.update(self._buf)
+        n = min(len(b), len(self._buf))
+        memoryview(b)[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def decrypt_into(package: Path, identities: list, sink) -> str:
+    """The agent's one decryption path: stream ``package`` through ``pyrage.decrypt_io`` into
+    ``sink`` (anything with ``write``). Returns the package's SHA-256. Raises whatever pyrage
+    raises; only a normal return means age authenticated the whole file, final chunk included."""
+    with open(package, "rb", buffering=0) as raw:
+        src = _HashingReader(raw)
+        pyrage.decrypt_io(src, sink, identities)
+    return src.sha.hexdigest()
+
+
+def _pax_fields(data: bytes) -> dict[str, str]:
+    """``"%d key=value\\n"`` records of a PAX extended header."""
+    out, pos = {}, 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        length = int(data[pos:space])
+        if length <= 0:
+            raise ValueError("bad PAX record")
+        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
+        out[key.decode("utf-8")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+def _clean_name(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/")
+
+
+class _TarSink(io.RawIOBase):
+    """A push-driven tar reader: pyrage writes plaintext in, members come out as ``.part``."""
+
+    def __init__(self, staging: Path, progress: Progress):
+        self._staging = staging
+        self._progress = progress
+        self._state = "header"  # header | data | meta | pad | end
+        self._hdr = bytearray()
+        self._left = self._pad = 0
+        self._kind = ""  # the member being read: "file", "manifest" or a tar meta type
+        self._name = ""
+        self._meta = bytearray()
+        self._out = None
+        self._sha = None
+        self._written = 0
+        self._long_name: str | None = None
+        self._pax: dict[str, str] = {}
+        self.manifest: PackageManifest | None = None
+        self.expected: dict[str, FileEntry] = {}
+        self.seen: dict[str, tuple[int, str]] = {}
+        self.failure: PackageRejected | None = None  # pyrage turns our exceptions into OSError
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        try:
+            self._feed(memoryview(b))
+        except PackageRejected as e:
+            self.failure = e
+            raise
+        except (ValueError, UnicodeDecodeError, tarfile.TarError) as e:
+            self.failure = PackageRejected(f"the content is not a valid package ({type(e).__name__}).")
+            raise self.failure from None
+        return len(b)
+
+    def _feed(self, mv: memoryview) -> None:
+        while mv:
+            if self._state == "end":
+                if bytes(mv).strip(b"\0"):
+                    raise PackageRejected("the package holds data after the end of its archive.")
+                return
+            if self._state == "header":
+                take = mv[: _BLOCK - len(self._hdr)]
+                self._hdr += take
+                mv = mv[len(take):]
+                if len(self._hdr) == _BLOCK:
+                    block = bytes(self._hdr)
+                    self._hdr.clear()
+                    if block == bytes(_BLOCK):
+                        self._state = "end"  # end-of-archive marker (and record padding)
+                    else:
+                        self._begin(tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape"))
+                continue
+            if self._state == "pad":
+                take = mv[: self._pad]
+                self._pad -= len(take)
+                mv = mv[len(take):]
+                if self._pad == 0:
+                    self._state = "header"
+                continue
+            take = mv[: self._left]
+            mv = mv[len(take):]
+            self._left -= len(take)
+            if self._state == "data":
+                self._sha.update(take)
+                self._out.write(take)
+                self._written += len(take)
+                self._progress(len(take))
+            else:
+                self._meta += take
+            if self._left == 0:
+                self._end_member()
+
+    def _begin(self, ti: tarfile.TarInfo) -> None:
+        size = ti.size
+        if ti.type in _META:
+            if size > _MAX_META:
+                raise PackageRejected("the package holds an oversized tar header.")
+            self._kind, self._state = ti.type.decode(), "meta"
+            return self._start(size)
+        name = _clean_name(self._long_name or self._pax.get("path") or ti.name)
+        if "size" in self._pax:
+            size = int(self._pax["size"])
+        self._long_name, self._pax = None, {}
+        if ti.type == tarfile.DIRTYPE and name == "documents":
+            self._kind, self._state = "dir", "data"
+            return self._start(0)
+        if ti.type not in _REGULAR or name in self.seen:
+            raise PackageRejected(f"the package holds an unexpected or repeated member ({name[:80]}).")
+        self._name = name
+        if name == MANIFEST_MEMBER:
+            if self.manifest is not None or size > _MAX_META:
+                raise PackageRejected("the package holds a second or oversized manifest.json.")
+            self._kind, self._state = "manifest", "meta"
+            return self._start(size)
+        try:
+            FileEntry(name=name, size=0, sha256="0" * 64)
+        except ValueError:
+            raise PackageRejected(f"the package holds an unexpected member ({name[:80]}).") from None
+        if self.manifest is not None and name not in self.expected:
+            raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
+        part = self._staging / f"{name}.part"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(part, "xb", buffering=_BUF)  # noqa: SIM115 - closed in _end_member
+        self._sha = hashlib.sha256()
+        self._written = 0
+        self._kind, self._state = "file", "data"
+        self._start(size)
+
+    def _start(self, size: int) -> None:
+        self._left, self._pad = size, -size % _BLOCK
+        self._meta.clear()
+        if size == 0:
+            self._end_member()
+
+    def _end_member(self) -> None:
+        data = bytes(self._meta)
+        if self._kind == "file":
+            self._out.close()
+            self._out = None
+            self.seen[self._name] = (self._written, self._sha.hexdigest())
+            if self.manifest is not None:
+                self._check(self._name)
+        elif self._kind == "manifest":
+            self.manifest = parse_manifest(data)
+            self.expected = {e.name: e for e in self.manifest.entries}
+            for name in self.seen:
+                self._check(name)
+            self.seen[MANIFEST_MEMBER] = (len(data), "")
+        elif self._kind == tarfile.XHDTYPE.decode():
+            self._pax = _pax_fields(data)
+        elif self._kind == tarfile.GNUTYPE_LONGNAME.decode():
+            self._long_name = data.rstrip(b"\0").decode("utf-8")
+        self._state = "pad" if self._pad else "header"
+
+    def _check(self, name: str) -> None:
+        entry = self.expected.get(name)
+        if entry is None:
+            raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
+        if self.seen[name] != (entry.size, entry.sha256):
+            raise PackageRejected(f"{name} does not match the size or SHA-256 in the manifest.")
+
+    def finish(self) -> PackageManifest:
+        if self._state not in ("end", "header") or self._hdr:
+            raise PackageRejected("the archive inside the package ends in the middle of a file.")
+        if self.manifest is None:
+            raise PackageRejected("the package holds no manifest.json.")
+        missing = set(self.expected) - set(self.seen)
+        if missing:
+            raise PackageRejected(f"{len(missing)} file(s) listed in the manifest are not in the package.")
+        return self.manifest
+
+    def abort(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+def open_package(package: Path, identities: list, staging: Path, *,
+                 progress: Progress = lambda _n: None, info: dict | None = None) -> PackageManifest:
+    """Decrypt ``package`` into the existing folder ``staging``: each file is written as
+    ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
+    package authenticated. Raises PackageRejected (staging may then hold parts: the caller
+    wipes it). Returns the manifest; ``info["sha256"]`` receives the package's SHA-256."""
+    sink = _TarSink(staging, progress)
+    try:
+        digest = decrypt_into(package, identities, sink)
+        manifest = sink.finish()
+    except PackageRejected as e:
+        e.message = f"{package.name}: {e.message}"
+        raise
+    except Exception as e:  # pyrage: DecryptError for headers, OSError for the payload and our sink
+        if sink.failure is not None:
+            sink.failure.message = f"{package.name}: {sink.failure.message}"
+            raise sink.failure from None
+        raise PackageRejected(f"{package.name}: {_describe_decrypt_error(e)}") from None
+    finally:
+        sink.abort()
+    for entry in manifest.entries:
+        os.replace(staging / f"{entry.name}.part", staging / entry.name)
+    if info is not None:
+        info["sha256"] = digest
+    return manifest
+
+
+def _describe_decrypt_error(e: BaseException) -> str:
+    text = str(e).lower()
+    if "no matching" in text or "no identity" in text:
+        return "it was not encrypted to this machine's key."
+    if "header" in text or "mac" in text or "version" in text:
+        return "its header is damaged or was altered."
+    return "it failed authentication (damaged, altered or truncated)."
