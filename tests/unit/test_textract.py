@@ -10,7 +10,7 @@ import uuid
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from yomitori.errors import EngineError
 from yomitori.forms import load_form
 from yomitori.ocr.textract import THROTTLED, TextractEngine, words_from_response
@@ -207,3 +207,28 @@ def test_a_refused_page_is_not_retried(textract):
     with pytest.raises(EngineError) as e:
         engine.read_page(Image.new("L", (50, 50), 255))
     assert e.value.code == "ocr_rejected" and engine.attempts == 1
+
+
+def test_analyze_document_is_used_when_features_are_configured(textract):
+    # Given an engine configured for AnalyzeDocument with FORMS, and a response that also
+    # carries key-value blocks (which are not words and must be ignored)
+    from PIL import Image
+
+    client, stub = textract
+    response = detect_response(
+        [[("申込日", 0.1, 0.1, 0.1, 0.02, 95.0), ("令和6年", 0.25, 0.1, 0.1, 0.02, 80.0)]]
+    )
+    response.pop("DetectDocumentTextModelVersion")
+    response["AnalyzeDocumentModelVersion"] = "1.0"
+    kv = _block("KEY_VALUE_SET", None, 0.1, 0.1, 0.25, 0.02, 90.0)
+    kv["EntityTypes"] = ["KEY"]
+    response["Blocks"].append(kv)
+    stub.add_response("analyze_document", response, {"Document": {"Bytes": ANY}, "FeatureTypes": ["FORMS"]})
+    engine = TextractEngine(REGION, client=client, feature_types=["FORMS"])
+    # When a 1000 x 1000 page is read
+    words = engine.read_page(Image.new("L", (1000, 1000), 255))
+    # Then only the words come back, in pixels
+    assert [(w.text, w.box) for w in words] == [
+        ("申込日", (100, 100, 200, 120)),
+        ("令和6年", (250, 100, 350, 120)),
+    ]
