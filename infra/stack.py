@@ -19,7 +19,6 @@ PAGES = "*/pages/*"
 OCR = "*/ocr/*"
 DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
-ACK = "*/ack.json"
 
 
 KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
