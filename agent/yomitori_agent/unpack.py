@@ -98,6 +98,7 @@ class _TarSink(io.RawIOBase):
         self._kind = ""  # the member being read: "file", "manifest" or a tar meta type
         self._name = ""
         self._meta = bytearray()
+        self._pending = bytearray()
         self._out = None
         self._sha = None
         self._written = 0
@@ -151,8 +152,9 @@ class _TarSink(io.RawIOBase):
             mv = mv[len(take):]
             self._left -= len(take)
             if self._state == "data":
-                self._sha.update(take)
-                self._out.write(take)
+                self._pending += take  # hashed and written in 1 MiB blocks, not pyrage's 8 KiB
+                if len(self._pending) >= _BUF:
+                    self._flush()
                 self._written += len(take)
                 self._progress(len(take))
             else:
@@ -190,7 +192,7 @@ class _TarSink(io.RawIOBase):
             raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
         part = self._staging / f"{name}.part"
         part.parent.mkdir(parents=True, exist_ok=True)
-        self._out = open(part, "xb", buffering=_BUF)  # noqa: SIM115 - closed in _end_member
+        self._out = open(part, "xb", buffering=0)  # noqa: SIM115 - closed in _end_member
         self._sha = hashlib.sha256()
         self._written = 0
         self._kind, self._state = "file", "data"
@@ -205,6 +207,7 @@ class _TarSink(io.RawIOBase):
     def _end_member(self) -> None:
         data = bytes(self._meta)
         if self._kind == "file":
+            self._flush()
             self._out.close()
             self._out = None
             self.seen[self._name] = (self._written, self._sha.hexdigest())
@@ -221,6 +224,15 @@ class _TarSink(io.RawIOBase):
         elif self._kind == tarfile.GNUTYPE_LONGNAME.decode():
             self._long_name = data.rstrip(b"\0").decode("utf-8")
         self._state = "pad" if self._pad else "header"
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._sha.update(self._pending)
+            done = 0
+            with memoryview(self._pending) as view:
+                while done < len(view):
+                    done += self._out.write(view[done:])
+            self._pending.clear()
 
     def _check(self, name: str) -> None:
         entry = self.expected.get(name)
@@ -240,6 +252,7 @@ class _TarSink(io.RawIOBase):
         return self.manifest
 
     def abort(self) -> None:
+        self._pending.clear()
         if self._out is not None:
             self._out.close()
             self._out = None
