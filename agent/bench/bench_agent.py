@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 AGENT = [sys.executable, "-m", "yomitori_agent.cli"]
 TIME = shutil.which("time") or "/usr/bin/time"
+# The Debian package awscli (v2) as the brief names it; `aws` on PATH may be another install.
+AWS = "/usr/bin/aws" if Path("/usr/bin/aws").exists() else (shutil.which("aws") or "aws")
 
 
 def sh(cmd: str, env=None) -> float:
@@ -199,6 +201,7 @@ def bench_upload(args) -> dict:
         "agent_put_phase": [],
         "rss_upload_kb": [],
     }
+    res["aws_version"] = subprocess.run([AWS, "--version"], capture_output=True, text=True).stdout.strip()
     with MotoServer(log_path=root / "moto.log") as server:
         env = {**os.environ, **server.env()}
         s3 = server.client("s3")

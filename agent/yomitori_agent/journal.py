@@ -20,14 +20,15 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line durably (flush + fsync)."""
+def append_record(path: Path, record: dict[str, Any], *, durable: bool = True) -> None:
+    """Append one JSON line; ``durable`` also fsyncs it (and everything appended before)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"at": now_iso(), **record}, ensure_ascii=False, sort_keys=True) + "\n"
     with open(path, "a", encoding="utf-8", newline="\n") as fh:
         fh.write(line)
         fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            os.fsync(fh.fileno())
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -63,8 +64,15 @@ class BatchJournal:
         self.batch_id = batch_id
         self.path = Path(state_dir) / "batches" / f"{batch_id}.jsonl"
 
-    def record(self, event: str, **fields: Any) -> None:
-        append_record(self.path, {"event": event, "batch_id": self.batch_id, **fields})
+    def record(self, event: str, *, durable: bool = True, **fields: Any) -> None:
+        """Append a record. ``durable=False`` leaves the fsync to the next durable record or
+        :meth:`sync` (page records: a lost one only costs a HEAD request on resume)."""
+        append_record(self.path, {"event": event, "batch_id": self.batch_id, **fields}, durable=durable)
+
+    def sync(self) -> None:
+        if self.path.exists():
+            with open(self.path, "rb+") as fh:
+                os.fsync(fh.fileno())
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.path)

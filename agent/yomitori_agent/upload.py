@@ -2,7 +2,9 @@
 
 Resumable and never uploading a page twice:
 - the batch journal (``STATE/batches/<id>.jsonl``) records each page only after S3 confirmed
-  it (the put carried the SHA-256 as S3 checksum, so S3 verified the body);
+  it (the put carried the SHA-256 as S3 checksum, so S3 verified the body); its first record
+  is fsynced at once, page records together at the end (a page record lost to a power cut
+  costs one HEAD on resume, never a second upload);
 - when a journal already exists (an earlier run stopped), every page is first checked with a
   HEAD (size + SHA-256): a confirmed page whose object is missing or different (e.g. the server
   lost it) is uploaded again; a page that arrived but was not journaled (power loss between
@@ -163,7 +165,7 @@ def _upload_pages(cfg, client, bucket, batch_id, todo: list[FileEntry], staging:
         except Exception as e:
             raise s3io.translate(e, f"uploading batch {batch_id}") from None
         with lock:
-            journal.record("page_uploaded", page=entry.name, sha256=entry.sha256)
+            journal.record("page_uploaded", page=entry.name, sha256=entry.sha256, durable=False)
 
     total = sum(e.size for e in todo)
     with progress(f"upload {batch_id}", total, enabled=show_progress) as advance:
@@ -178,6 +180,7 @@ def _upload_pages(cfg, client, bucket, batch_id, todo: list[FileEntry], staging:
         finally:
             # On Ctrl-C or an error: finish (and journal) what is in flight, start nothing new.
             pool.shutdown(wait=True, cancel_futures=True)
+            journal.sync()
 
 
 def _locked(fn):
