@@ -95,12 +95,14 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
             (
                 intake,
                 "*",
-                "deletes every object of the finished batch (one batch-id prefix, any object under it)",
+                "deletes every object (all kinds) under the finished batch's prefix, so the grant covers "
+                "any object of this bucket",
             ),
             (
                 results,
                 "*",
-                "deletes every object of the finished batch (one batch-id prefix, any object under it)",
+                "deletes every object (all kinds) under the finished batch's prefix, so the grant covers "
+                "any object of this bucket",
             ),
         ],
     }
