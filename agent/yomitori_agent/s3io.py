@@ -17,6 +17,9 @@ from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import ConfigError, NetworkError
 
 META_SHA = "sha256"
+# Answers that running again will not fix: names, rights or credentials are wrong.
+_CONFIG_CODES = ("NoSuchBucket", "AccessDenied", "403", "Forbidden", "InvalidAccessKeyId",
+                 "SignatureDoesNotMatch", "ResourceNotFoundException", "AllAccessDisabled")
 
 
 def _session(cfg: AgentConfig):
@@ -58,8 +61,7 @@ def translate(e: Exception, what: str) -> Exception:
                            action="Set up the agent's credentials (aws.profile, or the environment).")
     if isinstance(e, ClientError):
         code = e.response.get("Error", {}).get("Code", "?")
-        if code in ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                    "ResourceNotFoundException", "AllAccessDisabled"):
+        if code in _CONFIG_CODES:
             return ConfigError(f"{what}: the cloud answered {code}.",
                                action="Check bucket/table names, region and credentials in the config.")
         return NetworkError(f"{what}: the cloud answered {code}.")
