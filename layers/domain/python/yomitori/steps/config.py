@@ -106,7 +106,7 @@ def review_store() -> ReviewStore:
 
 @functools.cache
 def gate_releaser() -> GateReleaser:
-    from yomitori.store.dynamo import StepFunctionsGateReleaser
+    from yomitori.store.stepfunctions import StepFunctionsGateReleaser
 
     return StepFunctionsGateReleaser()
 

@@ -56,6 +56,34 @@ class RecordingEngine(OcrEngine):
         self.readings.append({"field": hint.name, "text": r.text, "confidence": r.confidence})
         return r
 
+    def __getattr__(self, name: str) -> Any:
+        """Engine-specific optional abilities (e.g. Tesseract's ``digit_readings``, which
+        extraction looks for with ``hasattr``) pass through, recorded and guarded the same way."""
+        if name == "inner":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
+        attr = getattr(self.inner, name)  # AttributeError when the engine lacks it: hasattr stays False
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                out = attr(*args, **kwargs)
+            except YomitoriError:
+                raise
+            except Exception as e:
+                raise EngineError(
+                    f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
+                ) from None
+            field = next((a.name for a in args if isinstance(a, FieldHint)), "")
+            for r in out if isinstance(out, list) else [out]:
+                if isinstance(r, Reading):
+                    self.readings.append(
+                        {"field": field, "via": name, "text": r.text, "confidence": r.confidence}
+                    )
+            return out
+
+        return call
+
     def read_page(self, page: Any) -> list[Word]:
         try:
             words = self.inner.read_page(page)

@@ -28,13 +28,14 @@ from yomitori.store.local import LocalGateReleaser, LocalResultStore
 from yomitori.store.sqlite import SqliteReviewStore
 
 if TYPE_CHECKING:
-    from yomitori.store.dynamo import DynamoReviewStore, StepFunctionsGateReleaser
+    from yomitori.store.dynamo import DynamoReviewStore
     from yomitori.store.s3 import S3ResultStore
+    from yomitori.store.stepfunctions import StepFunctionsGateReleaser
 
 _LAZY = {
     "S3ResultStore": "yomitori.store.s3",
     "DynamoReviewStore": "yomitori.store.dynamo",
-    "StepFunctionsGateReleaser": "yomitori.store.dynamo",
+    "StepFunctionsGateReleaser": "yomitori.store.stepfunctions",
 }
 
 

@@ -20,7 +20,6 @@ from yomitori.store.base import (
     AuditRecord,
     DeletionRecord,
     GateMissing,
-    GateReleaser,
     Lease,
     LeaseConflict,
     QueueItem,
@@ -333,17 +332,3 @@ class DynamoReviewStore(ReviewStore):
             )
             n += 1
         return n
-
-
-class StepFunctionsGateReleaser(GateReleaser):
-    """``SendTaskSuccess`` for the task token the review gate is waiting on."""
-
-    def __init__(self, *, client: Any | None = None):
-        self._client = client
-
-    def release(self, task_token: str, output: dict) -> None:
-        if self._client is None:
-            from yomitori.store.clients import client
-
-            self._client = client("stepfunctions")
-        self._client.send_task_success(taskToken=task_token, output=json.dumps(output))
