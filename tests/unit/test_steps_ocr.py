@@ -1,0 +1,49 @@
+"""The OCR step's recording wrapper: it keeps the engine's raw output, passes engine-specific
+abilities through (extraction looks for them with hasattr), and turns an engine crash into a
+recorded ``engine_failed`` instead of a lost batch. One machine: a folder result store."""
+
+from __future__ import annotations
+
+import pytest
+from yomitori.batch import PageEntry
+from yomitori.errors import EngineError
+from yomitori.ocr.engine import FieldHint, Reading
+from yomitori.ocr.fake import FakeEngine
+from yomitori.steps.ocr import RecordingEngine, ocr_page
+from yomitori.store import LocalResultStore
+
+
+class VotingEngine(FakeEngine):
+    def digit_readings(self, img, hint: FieldHint, *, spare: bool = False) -> list[Reading]:
+        if spare:
+            raise RuntimeError("model crashed")
+        return [Reading("0312", 0.9), Reading("0312", 0.8)]
+
+
+def test_optional_abilities_pass_through_and_are_recorded():
+    # Given an engine with an extra ability, and one without
+    rec, plain = RecordingEngine(VotingEngine()), RecordingEngine(FakeEngine())
+    # Then the wrapper has the ability exactly when the engine does
+    assert hasattr(rec, "digit_readings") and not hasattr(plain, "digit_readings")
+    # When it is used, Then the readings are kept as raw output with the field's name
+    out = rec.digit_readings(None, FieldHint(field_type="digits", name="phone"))
+    assert [r.text for r in out] == ["0312", "0312"]
+    assert [(r["field"], r["via"], r["text"]) for r in rec.readings] == [
+        ("phone", "digit_readings", "0312")
+    ] * 2
+    # When the ability crashes, Then it is an engine failure with a stable code
+    with pytest.raises(EngineError) as e:
+        rec.digit_readings(None, FieldHint(field_type="digits", name="phone"), spare=True)
+    assert e.value.code == "engine_failed" and "model crashed" not in e.value.message
+
+
+def test_a_page_whose_size_differs_from_the_manifest_is_recorded(tmp_path):
+    # Given a stored page and a manifest entry with another size
+    store = LocalResultStore(tmp_path)
+    store.put_page("b-001", "p1.png", b"\x89PNG not really")
+    page = PageEntry(name="p1.png", size=3, sha256="0" * 64)
+    # When the OCR step reads it
+    outcome = ocr_page(store, FakeEngine(), batch_id="b-001", form_id="water_stop", page=page)
+    # Then it is a recorded failure, stored next to the batch
+    assert outcome.error == "size_mismatch"
+    assert store.get_ocr("b-001", "p1")["result"]["error"]["code"] == "size_mismatch"
