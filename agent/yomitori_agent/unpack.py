@@ -10,6 +10,7 @@ name before the manifest matched every member and age authenticated the final ch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -32,37 +33,60 @@ Progress = Callable[[int], None]
 
 
 class _HashingReader(io.RawIOBase):
-    """Reads 1 MiB at a time, hashing each block once, and serves pyrage's small reads."""
+    """Hashes what is read (called with 1 MiB buffers by the BufferedReader above it)."""
 
     def __init__(self, fh):
         self._fh = fh
         self.sha = hashlib.sha256()
-        self._chunk = memoryview(bytearray(_BUF))
-        self._buf = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
-        if not self._buf:
-            n = self._fh.readinto(self._chunk)
-            if not n:
-                return 0
-            self._buf = self._chunk[:n]
-            self.sha.update(self._buf)
-        n = min(len(b), len(self._buf))
-        memoryview(b)[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n = self._fh.readinto(b)
+        if n:
+            with memoryview(b) as view:
+                self.sha.update(view[:n])
         return n
+
+
+class _Forward(io.RawIOBase):
+    """Hands buffered plaintext to the sink; goes quiet after a failure (a late flush from
+    garbage collection must not reach the sink)."""
+
+    def __init__(self, sink):
+        self._sink = sink
+        self.dead = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        if self.dead:
+            return len(b)
+        self._sink.write(b)
+        return len(b)
 
 
 def decrypt_into(package: Path, identities: list, sink) -> str:
     """The agent's one decryption path: stream ``package`` through ``pyrage.decrypt_io`` into
-    ``sink`` (anything with ``write``). Returns the package's SHA-256. Raises whatever pyrage
-    raises; only a normal return means age authenticated the whole file, final chunk included."""
-    with open(package, "rb", buffering=0) as raw:
-        src = _HashingReader(raw)
-        pyrage.decrypt_io(src, sink, identities)
+    ``sink`` (anything with ``write``), in blocks of up to 1 MiB. Returns the package's
+    SHA-256. Raises whatever pyrage or the sink raise; only a normal return means age
+    authenticated the whole file, final chunk included, and the sink got all of it."""
+    forward = _Forward(sink)
+    out = io.BufferedWriter(forward, buffer_size=_BUF)
+    try:
+        with open(package, "rb", buffering=0) as raw:
+            src = _HashingReader(raw)
+            pyrage.decrypt_io(io.BufferedReader(src, buffer_size=_BUF), out, identities)
+        out.flush()
+    except BaseException:
+        # What pyrage released was authenticated: hand it over (the caller decides what to
+        # keep, and open_package keeps nothing of a failed package), then go quiet.
+        with contextlib.suppress(Exception):
+            out.flush()
+        forward.dead = True
+        raise
     return src.sha.hexdigest()
 
 
