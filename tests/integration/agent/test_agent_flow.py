@@ -175,3 +175,19 @@ def test_download_of_a_batch_without_results_says_not_ready(site):
     assert r.returncode == ExitCode.NOT_FOUND
     assert "no results yet" in r.stderr and "status" in r.stderr
     assert list(site.usb.iterdir()) == []
+
+
+def test_no_acknowledgement_when_the_package_cannot_be_written(site):
+    # Given a batch with results, and a "stick" that is not a folder
+    b = "city-test-20260101-000000-dddddd"
+    s3 = site.s3()
+    _put(s3, site.results, f"{b}/results.json", {"batch_id": b, "documents": []})
+    not_a_folder = site.root / "usb-file"
+    not_a_folder.write_bytes(b"")
+    # When downloading to it
+    r = site.run("download", b, "--to", str(not_a_folder))
+    # Then it says the target is unusable, and the cloud was not told to purge
+    assert r.returncode == ExitCode.TARGET_NOT_WRITABLE, r.stderr
+    assert s3.list_objects_v2(Bucket=site.results, Prefix=f"{b}/ack.json").get("KeyCount", 0) == 0
+    work = site.state / "work"
+    assert not work.exists() or list(work.iterdir()) == []
