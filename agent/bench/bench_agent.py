@@ -162,7 +162,17 @@ def bench_pack_import(args) -> dict:
         res["age_encrypt_only"].append(sh(f"age -r {k['external'][1]} -o {usb}/ref.age {tarball}"))
         _clean(usb)
         wall, rss, _ = timed(
-            [*AGENT, "--config", str(cfg_ext), "--no-progress", "pack", str(scans), "--to", str(usb)]
+            [
+                *AGENT,
+                "--config",
+                str(cfg_ext),
+                "--no-progress",
+                "pack",
+                str(scans),
+                "--to",
+                str(usb),
+                "--again",
+            ]
         )
         res["agent_pack"].append(wall)
         res["rss_pack_kb"].append(rss)
@@ -221,7 +231,17 @@ def bench_upload(args) -> dict:
             usb = root / "usb"
             _clean(usb)
             subprocess.run(
-                [*AGENT, "--config", str(cfg), "--no-progress", "pack", str(scans), "--to", str(usb)],
+                [
+                    *AGENT,
+                    "--config",
+                    str(cfg),
+                    "--no-progress",
+                    "pack",
+                    str(scans),
+                    "--to",
+                    str(usb),
+                    "--again",
+                ],
                 check=True,
                 capture_output=True,
                 env=env,

@@ -37,7 +37,7 @@ def _pack(args) -> int:
     from yomitori_agent.pack import as_dicts, pack
 
     res = pack(_cfg(args), Path(args.scans_dir), Path(args.to), form_id=args.form, move_done=args.move_done,
-               dry_run=args.dry_run, show_progress=_progress(args))
+               dry_run=args.dry_run, again=args.again, show_progress=_progress(args))
     _print({"dry_run": args.dry_run, "packages": as_dicts(res)})
     return ExitCode.OK
 
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--to", required=True, help="the USB stick folder")
     c.add_argument("--form", help="form id of the batch (default: pack.form_id, 'auto')")
     c.add_argument("--move-done", action="store_true", help="move scans to pack.done_dir after verification")
+    c.add_argument("--again", action="store_true", help="pack scans even if they were packed before")
     c.add_argument("--dry-run", action="store_true")
     c.set_defaults(func=_pack)
 

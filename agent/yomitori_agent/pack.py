@@ -21,7 +21,7 @@ from yomitori.batch import BatchManifest, PageEntry
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import BadInputError
 from yomitori_agent.fsutil import check_writable_dir, is_regular_file, wait_until_settled
-from yomitori_agent.journal import audit
+from yomitori_agent.journal import append_record, audit, read_records
 from yomitori_agent.keys import parse_recipients
 from yomitori_agent.log import log
 from yomitori_agent.manifests import dump
@@ -101,8 +101,22 @@ def _move_done(done_root: Path, batch_id: str, files: list[SourceFile]) -> Path:
     return target
 
 
+PACKED_LEDGER = "packed.jsonl"
+
+
+def _already_packed(cfg: AgentConfig, files: list[SourceFile]) -> tuple[int, str] | None:
+    """(how many, earlier batch id) if scans with the same name, size and mtime were packed
+    before: packing them again would send the same forms to the cloud twice."""
+    earlier: dict[tuple, str] = {}
+    for rec in read_records(cfg.state_dir / PACKED_LEDGER):
+        for page in rec.get("pages", []):
+            earlier[tuple(page)] = rec.get("batch_id", "?")
+    hits = [earlier[k] for f in files if (k := (f.name, f.size, f.mtime_ns)) in earlier]
+    return (len(hits), hits[0]) if hits else None
+
+
 def pack(cfg: AgentConfig, scans_dir: Path, usb_dir: Path, *, form_id: str | None = None,
-         move_done: bool = False, dry_run: bool = False,
+         move_done: bool = False, dry_run: bool = False, again: bool = False,
          show_progress: bool | None = None) -> list[PackResult]:
     """Make one verified package per batch found in ``scans_dir`` on ``usb_dir``.
     Raises BadInputError (no scans, bad names), TargetNotWritable, ConfigError."""
@@ -120,6 +134,11 @@ def pack(cfg: AgentConfig, scans_dir: Path, usb_dir: Path, *, form_id: str | Non
     for folder, pages in batches:
         wait_until_settled(pages, cfg.pack.settle_seconds)
         files = plan_pages(pages)
+        seen = None if again else _already_packed(cfg, files)
+        if seen:
+            raise BadInputError(f"{seen[0]} scan(s) in {folder} were packed before, in batch {seen[1]}.",
+                                action="Move them away (pack --move-done does that), or pass --again "
+                                       "to pack them once more on purpose.")
         batch_id = new_batch_id(cfg.client_id)
         total = sum(f.size for f in files)
         dest = usb_dir / f"{batch_id}{PACKAGE_SUFFIX}"
@@ -132,6 +151,8 @@ def pack(cfg: AgentConfig, scans_dir: Path, usb_dir: Path, *, form_id: str | Non
         result = PackResult(batch_id, str(info.path), len(files), total, info.sha256, str(folder))
         log.info("pack batch=%s pages=%d bytes=%d package_sha256=%s", batch_id, len(files), total,
                  info.sha256)
+        append_record(cfg.state_dir / PACKED_LEDGER, {"batch_id": batch_id,
+                      "pages": [[f.name, f.size, f.mtime_ns] for f in files]})
         audit(cfg.state_dir, "packed", batch_id=batch_id, pages=len(files), bytes=total,
               package_sha256=info.sha256)
         if done_root is not None:

@@ -237,3 +237,18 @@ def test_a_scans_package_with_a_flipped_byte_uploads_nothing(site):
     assert r.returncode == ExitCode.PACKAGE_REJECTED, r.stderr
     assert site.s3().list_objects_v2(Bucket=site.intake).get("KeyCount", 0) == 0
     assert list((site.state / "work").iterdir()) == []
+
+
+def test_packing_the_same_scans_twice_is_refused_unless_asked(site):
+    # Given scans that were packed once (and left in place)
+    make_scans(site.scans, 3)
+    assert site.run("pack", str(site.scans), "--to", str(site.usb)).returncode == 0
+    # When packing the same folder again
+    r = site.run("pack", str(site.scans), "--to", str(site.usb))
+    # Then it refuses (the forms would reach the cloud twice) and says what to do
+    assert r.returncode == ExitCode.BAD_INPUT
+    assert "packed before" in r.stderr and "--again" in r.stderr
+    assert len(list(site.usb.glob("*.age"))) == 1
+    # And --again packs them on purpose
+    assert site.run("pack", str(site.scans), "--to", str(site.usb), "--again").returncode == 0
+    assert len(list(site.usb.glob("*.age"))) == 2
