@@ -108,3 +108,37 @@ def test_purge_removes_every_version_in_a_versioned_bucket(cloud_server, batch_i
     # Then no version and no marker is left, and the count includes them all
     assert _everything(other, batch_id) == []
     assert count.objects == 4 and count.bytes == len(b"first") + len(b"second") + len(json.dumps({"x": 1}))
+
+
+def test_a_page_that_never_got_a_result_is_still_in_the_results(cloud, scans, batch_id):
+    # Given a manifest of three pages, but one page's OCR failed for good (no document result:
+    # the flow only wrote its audit record)
+    import datetime as dt
+
+    from yomitori.batch import BatchManifest, PageEntry, sha256_file
+
+    pages = sorted(scans.glob("*.jpg"))
+    manifest = BatchManifest(
+        batch_id=batch_id,
+        client_id="test",
+        created_at=dt.datetime.now(dt.UTC),
+        form_id="water_stop",
+        pages=[PageEntry(name=p.name, size=p.stat().st_size, sha256=sha256_file(p)) for p in pages],
+    )
+    config.result_store().put_manifest(manifest)
+    values = store_documents(scans, batch_id, {})
+    cloud.client("s3").delete_object(
+        Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/documents/{pages[1].stem}.json"
+    )
+    # When the batch is finalized
+    out = invoke("finalize", event("finalize", batch_id=batch_id))
+    # Then that page is in the results as a failure, the others as read
+    rows = list(
+        csv.DictReader(
+            io.StringIO(config.result_store().get_bytes(out["results_csv_key"]).decode("utf-8-sig"))
+        )
+    )
+    assert [(r["document_id"], r["error"]) for r in rows] == [
+        (p.stem, "page_not_processed" if p == pages[1] else "") for p in pages
+    ]
+    assert out["documents"] == 3 and out["failed"] == 1 and len(values) == 3

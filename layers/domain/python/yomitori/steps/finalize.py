@@ -8,26 +8,58 @@ import json
 import tempfile
 from pathlib import Path
 
-from yomitori.results import DocumentResult
-from yomitori.store.base import ResultStore
+from yomitori.batch import document_id_for, page_key
+from yomitori.results import DocumentError, DocumentResult
+from yomitori.store.base import ResultStore, StoreError
 
 RESULTS_SCHEMA_VERSION = 1
+PAGE_NOT_PROCESSED = "page_not_processed"
+
+
+def unprocessed_pages(
+    store: ResultStore, batch_id: str, form_id: str, seen: set[str]
+) -> list[DocumentResult]:
+    """A failure result for every manifest page that has no document result (its OCR step
+    failed for good and the flow recorded it in the audit table only), so every page of the
+    batch is in results.csv. Without read access to the manifest: none."""
+    try:
+        manifest = store.get_manifest(batch_id)
+    except StoreError:
+        return []
+    return [
+        DocumentResult(
+            batch_id=batch_id,
+            document_id=document_id_for(p.name),
+            source=p.name,
+            form_id=form_id,
+            page_keys=[page_key(batch_id, p.name)],
+            error=DocumentError(
+                code=PAGE_NOT_PROCESSED,
+                message="This page could not be processed.",
+                action="Rescan the page and add it to a new batch.",
+            ),
+        )
+        for p in manifest.pages
+        if document_id_for(p.name) not in seen
+    ]
 
 
 def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding: str = "utf-8-sig") -> dict:
     """Write the batch's results. ``encoding``: ``utf-8-sig`` (UTF-8 with BOM) or ``cp932``.
     Returns ids, keys and counts (documents, failed, characters cp932 could not hold).
     Idempotent: the same stored documents give the same two objects."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from yomitori.export import write_results_csv
     from yomitori.forms import load_form
 
     form = load_form(form_id)
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(max_workers=8) as pool:  # hundreds of small objects: read them in parallel
         docs: list[DocumentResult] = list(
             pool.map(lambda d: store.get_document(batch_id, d), store.list_documents(batch_id))
         )
+    docs += unprocessed_pages(store, batch_id, form_id, {d.document_id for d in docs})
+    docs.sort(key=lambda d: d.document_id)
     payload = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "batch_id": batch_id,

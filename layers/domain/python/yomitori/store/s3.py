@@ -63,8 +63,15 @@ class S3ResultStore(ResultStore):
         try:
             return self.s3.get_object(Bucket=self._bucket(area), Key=key)["Body"].read()
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            code = e.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404", "NotFound"):
                 raise ObjectMissing(f"Object '{key}' is missing from the {area} bucket.") from None
+            if code in ("AccessDenied", "403"):
+                raise StoreError(
+                    f"Reading '{key}' from the {area} bucket is not allowed.",
+                    code="access_denied",
+                    action="Check the function's role grants this read (infra/stack.py).",
+                ) from None
             raise
 
     def put_page(self, batch_id: str, page_name: str, data: bytes) -> str:
