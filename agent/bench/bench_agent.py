@@ -112,6 +112,12 @@ def bench_pack_import(args) -> dict:
     total = sum(p.stat().st_size for p in scans.iterdir())
     cfg_ext = write_config(root, k, identity="external")
     cfg_con = write_config(root, k, identity="contract")
+    cfg_key = root / "agent-contract-keywipe.toml"
+    cfg_key.write_text(
+        cfg_con.read_text().replace(
+            'state_dir = "state-contract"', 'state_dir = "state-contract"\npackage_wipe = "key"'
+        )
+    )
     usb = root / "usb"
     # a results package of the same files for import (what download writes)
     import pyrage
@@ -146,6 +152,9 @@ def bench_pack_import(args) -> dict:
         "age_import": [],
         "agent_import": [],
         "age_encrypt_only": [],
+        "age_pack_sync_readback": [],
+        "age_import_sync": [],
+        "agent_import_keywipe": [],
         "rss_pack_kb": [],
         "rss_import_kb": [],
     }
@@ -160,6 +169,14 @@ def bench_pack_import(args) -> dict:
         )
         _clean(usb)
         res["age_encrypt_only"].append(sh(f"age -r {k['external'][1]} -o {usb}/ref.age {tarball}"))
+        _clean(usb)
+        # the same guarantees as pack: synced, then read back from the disk (O_DIRECT)
+        res["age_pack_sync_readback"].append(
+            sh(
+                f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age && sync "
+                f"&& dd if={usb}/ref.age iflag=direct bs=4M of=/dev/null status=none"
+            )
+        )
         _clean(usb)
         wall, rss, _ = timed(
             [
@@ -188,6 +205,16 @@ def bench_pack_import(args) -> dict:
         )
         res["agent_import"].append(wall)
         res["rss_import_kb"].append(rss)
+        _clean(out)
+        shutil.copy(results_pkg, usb / "results.age")
+        res["age_import_sync"].append(
+            sh(f"age -d -i {k['contract'][0]} {usb}/results.age | tar -x -C {out} && sync")
+        )
+        _clean(inbox)
+        wall, _, _ = timed(
+            [*AGENT, "--config", str(cfg_key), "--no-progress", "import", str(usb), "--to", str(inbox)]
+        )
+        res["agent_import_keywipe"].append(wall)
     tarball.unlink()
     return res
 
@@ -270,6 +297,10 @@ def summarise(res: dict) -> dict:
         out["pack_vs_age"] = round(med["age_pack"] / med["agent_pack"], 3)
         out["pack_vs_age_with_sync"] = round(med["age_pack_sync"] / med["agent_pack"], 3)
         out["pack_vs_age_encrypt_only"] = round(med["age_encrypt_only"] / med["agent_pack"], 3)
+        out["pack_vs_age_sync_readback"] = round(med["age_pack_sync_readback"] / med["agent_pack"], 3)
+        out["import_vs_age_sync"] = round(med["age_import_sync"] / med["agent_import"], 3)
+        out["import_keywipe_vs_age"] = round(med["age_import"] / med["agent_import_keywipe"], 3)
+        out["import_keywipe_vs_age_sync"] = round(med["age_import_sync"] / med["agent_import_keywipe"], 3)
         out["import_MBps"] = round(mb / med["agent_import"], 1)
         out["age_import_MBps"] = round(mb / med["age_import"], 1)
         out["import_vs_age"] = round(med["age_import"] / med["agent_import"], 3)

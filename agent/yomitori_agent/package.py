@@ -274,11 +274,13 @@ def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn
         try:
             pyrage.encrypt_io(reader, out, recipients)
             out.flush()
-        except Exception as e:  # pyrage reports reader and writer failures as OSError
+        except BaseException as e:  # pyrage reports reader and writer failures as OSError
             writer.abort()
             if source.failure is not None:
                 raise source.failure from None
-            raise TargetNotWritable(f"writing {tmp.name} failed ({e}).") from None
+            if isinstance(e, OSError):
+                raise TargetNotWritable(f"writing {tmp.name} failed ({e}).") from None
+            raise
         finally:
             source.close()
         sha = writer.finish()
