@@ -113,6 +113,60 @@ class PurgeEvent(_Event):
         return self.triggered_by or f"state-machine:{self.reason}"
 
 
+# --- results: what the handlers return (to the state machine's history, kept 90 days) ----------
+class _Result(BaseModel):
+    """Closed models: a result can only carry the ids, keys and counts declared here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def out(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+class OcrResult(_Result):
+    batch_id: BatchId
+    document_id: DocumentId
+    form_id: str
+    page_key: str
+    ocr_key: str
+    error: str | None  # a reason code
+    engine: str
+    ocr_ms: int
+
+
+class ValidateResult(_Result):
+    batch_id: BatchId
+    document_id: DocumentId
+    form_id: str | None
+    error: str | None
+    accepted: int
+    needs_review: int
+    invalid: int
+    corrected: int
+    needs_person: bool
+    document_key: str
+
+
+class FinalizeResult(_Result):
+    batch_id: BatchId
+    results_json_key: str
+    results_csv_key: str
+    documents: int
+    failed: int
+    encoding: str
+    replaced_characters: int
+
+
+class PurgeResult(_Result):
+    batch_id: BatchId
+    objects: int
+    bytes: int
+    table_items: int
+    at: str
+    triggered_by: str
+    remaining: int
+
+
 def parse(event: Any, model: type[BaseModel]) -> Any:
     """``event`` as ``model`` (Powertools parser), or :class:`BadEvent` naming bad fields."""
     from aws_lambda_powertools.utilities.parser import parse as pt_parse

@@ -33,7 +33,7 @@ def _ocr(event: dict) -> dict:
     logger().info(
         "page read", extra={"error": outcome.error, "engine": outcome.engine, "ocr_ms": outcome.ocr_ms}
     )
-    return outcome.payload()
+    return events.OcrResult(**outcome.payload()).out()
 
 
 def ocr(req: events.OcrEvent, context: Any = None) -> dict:
@@ -59,7 +59,7 @@ def _validate(event: dict) -> dict:
     logger().info(
         "document routed", extra={k: out[k] for k in ("error", "accepted", "needs_review", "invalid")}
     )
-    return out
+    return events.ValidateResult(**out).out()
 
 
 def validate(req: events.ValidateEvent, context: Any = None) -> dict:
@@ -134,7 +134,7 @@ def _finalize(event: dict) -> dict:
     )
     add_metric("DocumentsFinalized", out["documents"])
     logger().info("batch finalized", extra={k: out[k] for k in ("documents", "failed", "encoding")})
-    return out
+    return events.FinalizeResult(**out).out()
 
 
 def finalize(req: events.FinalizeEvent, context: Any = None) -> dict:
@@ -155,7 +155,7 @@ def _purge(event: dict) -> dict:
     logger().info(
         "batch purged", extra={k: out[k] for k in ("objects", "bytes", "table_items", "triggered_by")}
     )
-    return out
+    return events.PurgeResult(**out).out()
 
 
 def purge(req: events.PurgeEvent, context: Any = None) -> dict:
