@@ -26,7 +26,7 @@ from yomitori.extract.crops import (
     to_ocr_image,
 )
 from yomitori.extract.dates import SEIREKI, assemble_date
-from yomitori.extract.digits import check_shapes, vote
+from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_value
@@ -97,7 +97,9 @@ class CropReader:
             return "", blank_conf
         line_hint = FieldHint(field_type=hint.field_type, single_char=False, name=hint.name)
         if hint.field_type == "digits" and hasattr(self.engine, "digit_readings"):
-            text, conf = self._voted_digits(compose_cells(written), line_hint, len(written), written)
+            # A short line is set several times over: context for the LSTM, and more votes.
+            line = compose_cells(written * repeats_for(len(written)))
+            text, conf = self._voted_digits(line, line_hint, len(written), written)
             if len(text) == len(written):
                 return text, min(conf, blank_conf)
             return self._cell_by_cell(written, hint)
@@ -109,17 +111,19 @@ class CropReader:
 
     def _voted_digits(self, img: Image.Image, hint: FieldHint, length: int | None,
                       glyphs: Sequence[np.ndarray]) -> tuple[str, float]:
-        """Digits voted over the engine's readings (spare readings when too few have the
-        expected length, then at most CELL_MISMATCH_CONFIDENCE), each 1/7 checked by shape."""
+        """Digits voted over the engine's readings, each 1/7 checked by shape. Unless the
+        first readings agree completely, the spare readings are added and all of them vote
+        (all but one agreeing is then good enough to accept)."""
         readings = [r.text for r in self.engine.digit_readings(img, hint)]
-        voted, cap = vote(readings, length), 1.0
-        if voted is None:
+        repeats = repeats_for(length) if length else 1
+        voted = vote(readings, length, repeats)
+        if voted is None or min(voted[1], default=0.0) < UNANIMOUS:
             readings += [r.text for r in self.engine.digit_readings(img, hint, spare=True)]
-            voted, cap = vote(readings, length), CELL_MISMATCH_CONFIDENCE
+            voted = vote(readings, length, repeats)
         if voted is None:
             return "", 0.0
         text, confs = check_shapes(*voted, glyphs)
-        return text, min(combine(confs), cap)
+        return text, combine(confs)
 
     def _cell_by_cell(self, written: list[np.ndarray], hint: FieldHint) -> tuple[str, float]:
         parts, confs = [], []
