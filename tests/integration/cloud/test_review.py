@@ -162,3 +162,37 @@ def test_revealing_a_my_number_is_audited_without_the_number(cloud, batch_id):
     assert out["audited"] is True
     [record] = config.review_store().audit_trail(batch_id)
     assert (record.reviewer, record.field, record.action) == ("reviewer-a", "my_number", "reveal_my_number")
+
+
+def test_dynamo_leases_expire_and_the_queue_spans_open_batches(cloud, batch_id):
+    # Given two batches waiting at the gate in the DynamoDB review store
+    import datetime as dt
+
+    from yomitori.store import LeaseConflict
+
+    reviews = config.review_store()
+    other = f"{batch_id}-b"
+    reviews.open_gate(batch_id, "t1", ["d1", "d2"])
+    reviews.open_gate(other, "t2", ["d9"])
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    # When alice leases d1 for a minute
+    reviews.lease(batch_id, "alice", document_id="d1", seconds=60, now=t0)
+    # Then bob cannot take it within the minute, but can after it ran out
+    with pytest.raises(LeaseConflict):
+        reviews.lease(batch_id, "bob", document_id="d1", now=t0 + dt.timedelta(seconds=59))
+    assert (
+        reviews.lease(batch_id, "bob", document_id="d1", now=t0 + dt.timedelta(seconds=61)).reviewer == "bob"
+    )
+    # and the queue over all batches lists both, with the live lease shown
+    queue = {
+        (q.batch_id, q.document_id): q.leased_by for q in reviews.queue(now=t0 + dt.timedelta(seconds=62))
+    }
+    assert {k: v for k, v in queue.items() if k[0] in (batch_id, other)} == {
+        (batch_id, "d1"): "bob",
+        (batch_id, "d2"): None,
+        (other, "d9"): None,
+    }
+    # and re-opening the gate (a retried wait) keeps what is done and takes the new token
+    reviews.complete(batch_id, "d1", "bob", now=t0 + dt.timedelta(seconds=63))
+    gate = reviews.open_gate(batch_id, "t1-retry", ["d1", "d2"])
+    assert (gate.task_token, gate.pending, gate.done) == ("t1-retry", ["d2"], ["d1"])
