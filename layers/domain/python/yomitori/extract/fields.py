@@ -27,6 +27,7 @@ from yomitori.extract.crops import (
 )
 from yomitori.extract.dates import SEIREKI, assemble_date
 from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
+from yomitori.extract.kana import fix_small_kana
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_value
@@ -243,6 +244,8 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
         raw, conf = _read_cells(reader, cell_boxes(f), _hint(f, single=True))
     else:
         raw, conf = reader.read_line(f.box, _hint(f))
+    if f.type is FieldType.KANA:
+        raw = fix_small_kana(raw)
     value = normalise_value(str(f.type), raw, f.charset)
     return FieldResult(value=value, raw=raw, confidence=conf)
 
