@@ -62,3 +62,34 @@ def test_local_up_run_down(scans, tmp_path, state):
     assert "stopped" in down.stdout
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2)
+
+
+def test_demo_goes_through_the_local_cloud(tmp_path, state):
+    # Given no local cloud is up, When the demo runs with --cloud-local
+    out = tmp_path / "demo"
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yomitori.cli",
+            "demo",
+            "--count",
+            "1",
+            "--form",
+            "water_stop",
+            "--out",
+            str(out),
+            "--cloud-local",
+        ],
+        env=state,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # Then it read, scored and printed the table, from results the cloud path wrote
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "== water_stop ==" in demo.stdout
+    batch = json.loads((out / "water_stop" / "results" / "batch.json").read_text())
+    assert batch["path"] == "cloud-local" and batch["documents"] == 1
+    # and it used a private local cloud, not one left registered for later runs
+    assert not (tmp_path / "state" / "state.json").exists()
