@@ -241,3 +241,30 @@ def test_long_member_names_from_gnu_and_pax_tars(tmp_path, key, fmt):
     open_package(pkg, [key[0]], staging)
     # Then the page has its full name
     assert (staging / name).read_bytes() == pages[name]
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="the read-back seam is posix_fadvise (Linux)")
+def test_a_medium_that_returns_other_bytes_fails_the_read_back(tmp_path, key, monkeypatch):
+    # Given a stick that corrupts what it stores (injected where the agent drops its cache
+    # before reading back)
+    import yomitori_agent.package as package
+
+    real = os.posix_fadvise
+
+    def corrupting(fd, offset, length, advice):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        with open(path, "r+b") as fh:
+            fh.seek(offset + length // 2)
+            fh.write(b"\xff\x00\xff")
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(package.os, "posix_fadvise", corrupting)
+    page = tmp_path / "p.png"
+    page.write_bytes(os.urandom(300_000))
+    out = tmp_path / "usb"
+    out.mkdir()
+    # When a package is written
+    with pytest.raises(TargetNotWritable, match="read back differ"):
+        write_package(out / "b.age", [_source(page)], lambda _d: _manifest([_source(page)]), [key[1]])
+    # Then the package is not left on the stick
+    assert list(out.iterdir()) == []
