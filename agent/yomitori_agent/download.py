@@ -121,13 +121,13 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
             with progress(f"package {batch_id}", summary["bytes"], enabled=show_progress) as advance:
                 info = write_package(dest, files, _same_files(manifest), recipients, progress=advance)
             journal = BatchJournal(cfg.state_dir, batch_id)
-            journal.record("downloaded", files=len(files), package_sha256=info.sha256)
-            summary["package_sha256"] = info.sha256
+            journal.record("downloaded", files=len(files), manifest_sha256=info.manifest_sha256)
+            summary["manifest_sha256"] = info.manifest_sha256
             if acknowledge:
                 try:
                     send_ack(client, bucket, batch_id, {
                         "acknowledged_at": dt.datetime.now(dt.UTC).isoformat(), "client_id": cfg.client_id,
-                        "files": len(files), "package_sha256": info.sha256}, cfg.aws.sse_args())
+                        "files": len(files), "manifest_sha256": info.manifest_sha256}, cfg.aws.sse_args())
                 except Exception as e:
                     raise s3io.translate(e, f"acknowledging batch {batch_id}") from None
                 journal.record("ack_sent")
@@ -135,6 +135,6 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
     finally:
         wipe_tree(work)
     audit(cfg.state_dir, "downloaded", batch_id=batch_id, files=summary["files"],
-          package_sha256=summary["package_sha256"], acknowledged=summary["acknowledged"])
+          manifest_sha256=summary["manifest_sha256"], acknowledged=summary["acknowledged"])
     log.info("download batch=%s files=%d ack=%s", batch_id, summary["files"], summary["acknowledged"])
     return summary

@@ -44,14 +44,14 @@ def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: lis
     try:
         with progress(f"import {package.name}", package.stat().st_size, enabled=show_progress) as advance:
             manifest = open_package(package, identities, staging, progress=advance, info=opened)
-        package_sha = opened["sha256"]
+        manifest_sha = opened["manifest_sha256"]
         if manifest.kind != "results":
             raise PackageRejected(f"{package.name} holds scans, not results: "
                                   "it is for `upload` on the external PC.")
         (staging / "manifest.json").write_bytes(manifest.raw)
         final = inbox / manifest.batch_id
         summary = {"batch_id": manifest.batch_id, "package": package.name, "files": len(manifest.entries),
-                   "bytes": sum(e.size for e in manifest.entries), "package_sha256": package_sha,
+                   "bytes": sum(e.size for e in manifest.entries), "manifest_sha256": manifest_sha,
                    "inbox": str(final)}
         if dry_run:
             summary["result"] = "verified (dry run)"
@@ -68,7 +68,7 @@ def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: lis
     wipe_file(package, cfg.package_wipe)
     summary["package_wiped"] = True
     audit(cfg.state_dir, "imported", batch_id=summary["batch_id"], files=summary["files"],
-          bytes=summary["bytes"], package_sha256=package_sha, result=summary["result"], package_wiped=True)
+          bytes=summary["bytes"], manifest_sha256=manifest_sha, result=summary["result"], package_wiped=True)
     log.info("import batch=%s files=%d result=%s", summary["batch_id"], summary["files"], summary["result"])
     return summary
 

@@ -35,7 +35,7 @@ class PackResult:
     package: str
     pages: int
     bytes: int
-    sha256: str
+    manifest_sha256: str
     source: str
     moved_to: str | None = None
 
@@ -148,13 +148,13 @@ def pack(cfg: AgentConfig, scans_dir: Path, usb_dir: Path, *, form_id: str | Non
         make = manifest_maker(cfg, batch_id, files, form_id or cfg.pack.form_id)
         with progress(f"pack {batch_id}", total, enabled=show_progress) as advance:
             info = write_package(dest, files, make, recipients, progress=advance)
-        result = PackResult(batch_id, str(info.path), len(files), total, info.sha256, str(folder))
-        log.info("pack batch=%s pages=%d bytes=%d package_sha256=%s", batch_id, len(files), total,
-                 info.sha256)
+        result = PackResult(batch_id, str(info.path), len(files), total, info.manifest_sha256, str(folder))
+        log.info("pack batch=%s pages=%d bytes=%d manifest_sha256=%s", batch_id, len(files), total,
+                 info.manifest_sha256)
         append_record(cfg.state_dir / PACKED_LEDGER, {"batch_id": batch_id,
                       "pages": [[f.name, f.size, f.mtime_ns] for f in files]})
         audit(cfg.state_dir, "packed", batch_id=batch_id, pages=len(files), bytes=total,
-              package_sha256=info.sha256)
+              manifest_sha256=info.manifest_sha256)
         if done_root is not None:
             result.moved_to = str(_move_done(done_root, batch_id, files))
             audit(cfg.state_dir, "sources_moved", batch_id=batch_id, pages=len(files))

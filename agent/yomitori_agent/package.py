@@ -25,7 +25,6 @@ import os
 import queue
 import tarfile
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +64,7 @@ class SourceFile:
 class PackageInfo:
     path: Path
     size: int
-    sha256: str  # of the ciphertext, as verified by reading it back
+    manifest_sha256: str  # identifies the content; the same on every machine (the ciphertext is not)
 
 
 def _tarinfo(name: str, size: int, mtime: int) -> bytes:
@@ -82,6 +81,7 @@ class _TarSource(io.RawIOBase):
     def __init__(self, files: list[SourceFile], make_manifest: ManifestFn, progress: Progress):
         self._make_manifest = make_manifest
         self.digests: dict[str, str] = {}
+        self.manifest_sha256 = ""
         self._sha = hashlib.sha256()
         self._segments = self._generate(files)
         self._buf = memoryview(b"")
@@ -106,6 +106,7 @@ class _TarSource(io.RawIOBase):
                 yield bytes(pad)
             total += len(header) + f.size + pad
         manifest = self._make_manifest(dict(self.digests))
+        self.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
         header = _tarinfo(MANIFEST_MEMBER, len(manifest), 0)
         yield header
         yield manifest + bytes(-len(manifest) % _BLOCK)
@@ -177,15 +178,12 @@ class _TarSource(io.RawIOBase):
 
 class _VerifyingWriter(io.RawIOBase):
     """Writes the ciphertext in segments; a second thread checks it on the medium while the
-    rest is still being encrypted ("verify behind"): it notes each segment's CRC-32, and every
-    ``SYNC_EVERY`` bytes it syncs the file, drops those pages from the OS cache and reads them
-    back from the medium to compare. (Syncing less often matters: on a journaling file system
-    every fsync also flushes whatever else is dirty.) CRC-32 per 4 MiB segment is for media
-    errors, not attackers: age authenticates the content. Memory is bounded by the queue. The
-    thread also hashes the ciphertext (SHA-256) for the audit record."""
+    rest is still being encrypted ("verify behind"): every ``SYNC_EVERY`` bytes it syncs the
+    file, drops those pages from the OS cache, reads them back from the medium and compares
+    them with the segments it kept. Memory is bounded by the queue and ``SYNC_EVERY``."""
 
     SEGMENT = 4 << 20
-    SYNC_EVERY = 64 << 20
+    SYNC_EVERY = 16 << 20
 
     def __init__(self, path: Path):
         self._path = path
@@ -193,7 +191,6 @@ class _VerifyingWriter(io.RawIOBase):
         self._buf = bytearray()
         self._offset = 0
         self.size = 0
-        self.sha = hashlib.sha256()
         self.error: str | None = None
         self._aborted = False
         self._queue: queue.Queue = queue.Queue(maxsize=3)
@@ -221,35 +218,33 @@ class _VerifyingWriter(io.RawIOBase):
         self.size += len(seg)
 
     def _verify(self) -> None:
-        pending: list[tuple[int, int, int]] = []  # (offset, length, crc32) written, not yet checked
+        pending: list[tuple[int, bytes]] = []  # (offset, segment) written, not yet checked
         with open(self._path, "rb", buffering=0) as back:
             while (item := self._queue.get()) is not None:
-                offset, seg = item
-                self.sha.update(seg)
-                pending.append((offset, len(seg), zlib.crc32(seg)))
-                if sum(n for _, n, _ in pending) >= self.SYNC_EVERY:
+                pending.append(item)
+                if sum(len(seg) for _, seg in pending) >= self.SYNC_EVERY:
                     self._check(back, pending)
             self._check(back, pending)
 
-    def _check(self, back, pending: list[tuple[int, int, int]]) -> None:
+    def _check(self, back, pending: list[tuple[int, bytes]]) -> None:
         if self.error or self._aborted or not pending:
             pending.clear()
             return
         try:
             getattr(os, "fdatasync", os.fsync)(self._fh.fileno())
-            for offset, length, crc in pending:
+            for offset, seg in pending:
                 if hasattr(os, "posix_fadvise"):  # make the read come from the medium
-                    os.posix_fadvise(back.fileno(), offset, length, os.POSIX_FADV_DONTNEED)
+                    os.posix_fadvise(back.fileno(), offset, len(seg), os.POSIX_FADV_DONTNEED)
                 back.seek(offset)
-                if zlib.crc32(back.read(length)) != crc:
+                if back.read(len(seg)) != seg:
                     self.error = f"bytes from {offset} read back differ from those written"
                     break
         except OSError as e:
             self.error = f"read-back failed ({e.strerror})"
         pending.clear()
 
-    def finish(self) -> str:
-        """Write the rest, wait for the read-back, close; the ciphertext's SHA-256."""
+    def finish(self) -> None:
+        """Write the rest, wait for the read-back, close. TargetNotWritable if it differed."""
         try:
             if self._buf:
                 self._segment()
@@ -261,7 +256,6 @@ class _VerifyingWriter(io.RawIOBase):
         if self.error:
             raise TargetNotWritable(f"{self._path.name}: {self.error}.",
                                     action="The stick may be failing: use another one and run again.")
-        return self.sha.hexdigest()
 
     def abort(self) -> None:
         self._aborted = True
@@ -298,14 +292,14 @@ def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn
             raise
         finally:
             source.close()
-        sha = writer.finish()
+        writer.finish()
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return PackageInfo(dest, writer.size, sha)
+    return PackageInfo(dest, writer.size, source.manifest_sha256)
 
 
 def list_packages(folder: Path) -> list[Path]:

@@ -32,24 +32,6 @@ _META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME)
 Progress = Callable[[int], None]
 
 
-class _HashingReader(io.RawIOBase):
-    """Hashes what is read (called with 1 MiB buffers by the BufferedReader above it)."""
-
-    def __init__(self, fh):
-        self._fh = fh
-        self.sha = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        n = self._fh.readinto(b)
-        if n:
-            with memoryview(b) as view:
-                self.sha.update(view[:n])
-        return n
-
-
 class _Forward(io.RawIOBase):
     """Hands buffered plaintext to the sink; goes quiet after a failure (a late flush from
     garbage collection must not reach the sink)."""
@@ -68,17 +50,16 @@ class _Forward(io.RawIOBase):
         return len(b)
 
 
-def decrypt_into(package: Path, identities: list, sink) -> str:
+def decrypt_into(package: Path, identities: list, sink) -> None:
     """The agent's one decryption path: stream ``package`` through ``pyrage.decrypt_io`` into
-    ``sink`` (anything with ``write``), in blocks of up to 1 MiB. Returns the package's
-    SHA-256. Raises whatever pyrage or the sink raise; only a normal return means age
-    authenticated the whole file, final chunk included, and the sink got all of it."""
+    ``sink`` (anything with ``write``), in blocks of up to 1 MiB. Raises whatever pyrage or
+    the sink raise; only a normal return means age authenticated the whole file, final chunk
+    included, and the sink got all of it."""
     forward = _Forward(sink)
     out = io.BufferedWriter(forward, buffer_size=_BUF)
     try:
-        with open(package, "rb", buffering=0) as raw:
-            src = _HashingReader(raw)
-            pyrage.decrypt_io(io.BufferedReader(src, buffer_size=_BUF), out, identities)
+        with open(package, "rb", buffering=_BUF) as src:
+            pyrage.decrypt_io(src, out, identities)
         out.flush()
     except BaseException:
         # What pyrage released was authenticated: hand it over (the caller decides what to
@@ -87,7 +68,6 @@ def decrypt_into(package: Path, identities: list, sink) -> str:
             out.flush()
         forward.dead = True
         raise
-    return src.sha.hexdigest()
 
 
 def _pax_fields(data: bytes) -> dict[str, str]:
@@ -287,10 +267,11 @@ def open_package(package: Path, identities: list, staging: Path, *,
     """Decrypt ``package`` into the existing folder ``staging``: each file is written as
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
-    wipes it). Returns the manifest; ``info["sha256"]`` receives the package's SHA-256."""
+    wipes it). Returns the manifest; ``info["manifest_sha256"]`` receives its SHA-256 (the
+    content's identity, recorded by every machine the batch passes)."""
     sink = _TarSink(staging, progress)
     try:
-        digest = decrypt_into(package, identities, sink)
+        decrypt_into(package, identities, sink)
         manifest = sink.finish()
     except PackageRejected as e:
         e.message = f"{package.name}: {e.message}"
@@ -305,7 +286,7 @@ def open_package(package: Path, identities: list, staging: Path, *,
     for entry in manifest.entries:
         os.replace(staging / f"{entry.name}.part", staging / entry.name)
     if info is not None:
-        info["sha256"] = digest
+        info["manifest_sha256"] = hashlib.sha256(manifest.raw).hexdigest()
     return manifest
 
 

@@ -104,13 +104,15 @@ def test_status_download_import_register(site, age_keys, contract_config):
     ).stdout
     assert b"ocr/" not in plain
     ack = json.loads(s3.get_object(Bucket=site.results, Key=f"{b}/ack.json")["Body"].read())
-    assert ack["batch_id"] == b and ack["package_sha256"] == out["package_sha256"]
+    assert ack["batch_id"] == b and ack["manifest_sha256"] == out["manifest_sha256"]
     assert _stage(site, b)["stage"] == "downloaded"
 
     # When the contract server imports the package
     r = site.run("import", str(site.usb), "--to", str(site.inbox), config=contract_config)
-    # Then the batch is in the inbox and the package is gone
+    # Then the batch is in the inbox, the package is gone, and the audit record names the same
+    # content (manifest SHA-256) as the download did: chain of custody across the machines
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["imported"][0]["manifest_sha256"] == out["manifest_sha256"]
     assert json.loads((site.inbox / b / "results.json").read_text(encoding="utf-8"))["batch_id"] == b
     assert not pkg.exists()
 
