@@ -47,3 +47,30 @@ def test_a_page_whose_size_differs_from_the_manifest_is_recorded(tmp_path):
     # Then it is a recorded failure, stored next to the batch
     assert outcome.error == "size_mismatch"
     assert store.get_ocr("b-001", "p1")["result"]["error"]["code"] == "size_mismatch"
+
+
+def test_auto_refuses_a_page_of_a_form_that_is_not_installed(tmp_path, monkeypatch, repo_root):
+    # Given a water_stop page, and an installation that only knows water_start
+    import shutil
+
+    from yomitori.errors import DocumentError
+    from yomitori.forms import load_form
+    from yomitori.steps.ocr import FORM_NOT_RECOGNISED, extract_any
+    from yomitori.synth import generate
+
+    [image] = generate(load_form("water_stop"), count=1, out_dir=tmp_path / "scans", seed=4, degrade="none")
+    forms = tmp_path / "forms"
+    forms.mkdir()
+    shutil.copy(repo_root / "forms" / "water_start.yaml", forms / "water_start.yaml")
+    monkeypatch.setenv("YOMITORI_FORMS_DIR", str(forms))
+    # When the page is read with form "auto", Then it is refused with a code and what to do
+    with pytest.raises(DocumentError) as e:
+        extract_any(
+            image.read_bytes(),
+            "auto",
+            FakeEngine(),
+            batch_id="b-001",
+            document_id=image.stem,
+            source=image.name,
+        )
+    assert e.value.code == FORM_NOT_RECOGNISED and "--form" in e.value.action

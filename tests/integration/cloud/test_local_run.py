@@ -206,3 +206,35 @@ def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, 
         for form in {value, json.dumps(value)[1:-1]}:  # as written, and JSON-escaped (\uXXXX)
             assert form not in logs, f"{name} appears in the logs or metrics"
             assert form not in between_steps, f"{name} appears in an event between steps"
+
+
+def test_a_batch_with_form_auto_reads_each_page_as_its_own_form(cloud, scans, tmp_path, batch_id):
+    # Given a batch packed with the agent's default form "auto": two water_stop pages, one
+    # water_start page, and a page of no known form (a blank sheet with nothing printed)
+    from PIL import Image
+    from yomitori.synth import generate
+
+    batch_dir = tmp_path / "batch"
+    batch_dir.mkdir()
+    for p in sorted(scans.glob("*.jpg"))[:2]:
+        shutil.copy(p, batch_dir / p.name)
+    [start] = generate(load_form("water_start"), count=1, out_dir=tmp_path / "start", seed=2, degrade="none")
+    shutil.copy(start, batch_dir / start.name)
+    Image.new("L", (2480, 3508), 255).save(batch_dir / "blank.png")
+    # When it goes through the local cloud (an engine that reads nothing: only the forms matter)
+    run = run_batch_dir(
+        batch_dir, form_id="auto", out_dir=tmp_path / "out", cloud=cloud, batch_id=batch_id, engine="fake"
+    )
+    # Then every page was read as the form it is, and the blank one is a recorded failure
+    forms = {d: load(tmp_path / "out", d) for d in sorted(p.stem for p in batch_dir.iterdir())}
+    assert {d: (doc.form_id, doc.error.code if doc.error else None) for d, doc in forms.items()} == {
+        "blank": ("auto", forms["blank"].error.code),
+        start.stem: ("water_start", None),
+        **{p.stem: ("water_stop", None) for p in sorted(scans.glob("*.jpg"))[:2]},
+    }
+    assert forms["blank"].error.code in ("blank_page", "no_registration_marks")
+    assert run.documents == 4 and run.failed == 1
+    # and finalize writes the CSV with the columns of the batch's main form
+    out = invoke("finalize", {"batch_id": batch_id, "form_id": "auto"})
+    header = config.result_store().get_bytes(out["results_csv_key"]).decode("utf-8-sig").splitlines()[0]
+    assert out["documents"] == 4 and "stop_date" in header.split(",")

@@ -200,8 +200,9 @@ def _run(in_dir, form_id, out_dir, engine, encoding, cloud, reviewer, batch_id) 
 def _write_pre_review_csv(docs, form_id: str, out_dir: Path, encoding: str) -> None:
     from yomitori.export import write_results_csv
     from yomitori.forms import load_form
+    from yomitori.steps.finalize import csv_form_id
 
-    write_results_csv(docs, load_form(form_id), out_dir / "results.csv", encoding=encoding)
+    write_results_csv(docs, load_form(csv_form_id(docs, form_id)), out_dir / "results.csv", encoding=encoding)
 
 
 def resume_batch(

@@ -16,6 +16,20 @@ RESULTS_SCHEMA_VERSION = 1
 PAGE_NOT_PROCESSED = "page_not_processed"
 
 
+def csv_form_id(docs: list[DocumentResult], form_id: str) -> str:
+    """The form whose columns the CSV gets. For ``auto`` batches: the form most documents were
+    read as (a batch holds one form in practice; documents of another form keep their values in
+    results.json, and their columns of this form stay empty in the CSV)."""
+    if form_id != "auto":
+        return form_id
+    from collections import Counter
+
+    from yomitori.forms import available_forms
+
+    found = Counter(d.form_id for d in docs if d.form_id and d.form_id != "auto")
+    return found.most_common(1)[0][0] if found else available_forms()[0]
+
+
 def unprocessed_pages(
     store: ResultStore, batch_id: str, form_id: str, seen: set[str]
 ) -> list[DocumentResult]:
@@ -53,13 +67,13 @@ def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding:
     from yomitori.export import write_results_csv
     from yomitori.forms import load_form
 
-    form = load_form(form_id)
     with ThreadPoolExecutor(max_workers=8) as pool:  # hundreds of small objects: read them in parallel
         docs: list[DocumentResult] = list(
             pool.map(lambda d: store.get_document(batch_id, d), store.list_documents(batch_id))
         )
     docs += unprocessed_pages(store, batch_id, form_id, {d.document_id for d in docs})
     docs.sort(key=lambda d: d.document_id)
+    form = load_form(csv_form_id(docs, form_id))
     payload = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "batch_id": batch_id,

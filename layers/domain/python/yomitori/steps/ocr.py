@@ -97,6 +97,40 @@ class RecordingEngine(OcrEngine):
         return words
 
 
+AUTO = "auto"
+FORM_NOT_RECOGNISED = "form_not_recognised"
+
+
+def extract_any(
+    data: bytes, form_id: str, engine: OcrEngine, *, batch_id: str, document_id: str, source: str
+) -> DocumentResult:
+    """Extract with ``form_id``, or with ``auto`` (the agent's default): try each installed form
+    until one's printed form code matches. Only ``wrong_form`` moves on to the next form; any
+    other problem (not an image, blank, no registration marks) is the page's, whatever the form."""
+    from yomitori.errors import DocumentError as PageError
+    from yomitori.extract import extract_document
+    from yomitori.forms import available_forms, load_form
+
+    if form_id != AUTO:
+        return extract_document(
+            data, load_form(form_id), engine, batch_id=batch_id, document_id=document_id, source=source
+        )
+    for candidate in available_forms():
+        try:
+            return extract_document(
+                data, load_form(candidate), engine, batch_id=batch_id, document_id=document_id, source=source
+            )
+        except PageError as e:
+            if e.code != "wrong_form":
+                raise
+    raise PageError(
+        f"Page '{source}' matches none of the installed forms.",
+        code=FORM_NOT_RECOGNISED,
+        action="Check the page is one of the forms in `yomitori forms list`, or name the form "
+        "when packing the batch (`yomitori-agent pack --form FORM`).",
+    )
+
+
 @functools.cache
 def engine_for(name: str, region: str = "") -> OcrEngine:
     """One engine per process (engines hold models and clients)."""
@@ -131,9 +165,6 @@ def ocr_page(
     """Read one page and store ``{"engine", "words", "readings", "result"}`` at the OCR key.
     ``result`` is the extracted :class:`DocumentResult` (no statuses yet) or one with
     ``error`` set. Idempotent: a retry overwrites the same object with the same content."""
-    from yomitori.extract import extract_document
-    from yomitori.forms import load_form
-
     document_id = document_id_for(page.name)
     doc = DocumentResult(
         batch_id=batch_id,
@@ -158,9 +189,8 @@ def ocr_page(
                 code=CHECKSUM_MISMATCH,
                 action=_REUPLOAD,
             )
-        form = load_form(form_id)
-        doc = extract_document(
-            data, form, recorder, batch_id=batch_id, document_id=document_id, source=page.name
+        doc = extract_any(
+            data, form_id, recorder, batch_id=batch_id, document_id=document_id, source=page.name
         )
         doc.page_keys = [page_key(batch_id, page.name)]
     except ObjectMissing:
@@ -184,7 +214,7 @@ def ocr_page(
     return OcrOutcome(
         batch_id=batch_id,
         document_id=document_id,
-        form_id=form_id,
+        form_id=doc.form_id or form_id,
         page_key=page_key(batch_id, page.name),
         ocr_key=key,
         error=doc.error.code if doc.error else None,
