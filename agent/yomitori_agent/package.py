@@ -203,13 +203,16 @@ class _VerifyingWriter(io.RawIOBase):
     def write(self, b) -> int:
         if self._aborted:
             return len(b)
+        if not self._buf and len(b) >= self.SEGMENT:
+            self._segment(bytes(b))  # the usual case: one copy, kept for the read-back
+            return len(b)
         self._buf += b
         if len(self._buf) >= self.SEGMENT:
-            self._segment()
+            self._segment(bytes(self._buf))
+            self._buf = bytearray()
         return len(b)
 
-    def _segment(self) -> None:
-        seg, self._buf = bytes(self._buf), bytearray()
+    def _segment(self, seg: bytes) -> None:
         view = memoryview(seg)
         while view:
             view = view[self._fh.write(view):]
@@ -247,7 +250,8 @@ class _VerifyingWriter(io.RawIOBase):
         """Write the rest, wait for the read-back, close. TargetNotWritable if it differed."""
         try:
             if self._buf:
-                self._segment()
+                self._segment(bytes(self._buf))
+                self._buf = bytearray()
         finally:
             self._queue.put(None)
             self._thread.join()
