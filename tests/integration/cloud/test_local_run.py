@@ -201,11 +201,20 @@ def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, 
         [(name, ev, res) for name, ev, res in run.trace if ev.get("action") not in ("submit", "lease")],
         ensure_ascii=False,
     )
+    # (and what the tables keep: idempotency records, audit and deletion records)
+    from yomitori import settings
+
+    ddb = cloud.client("dynamodb")
+    tables = json.dumps(
+        [ddb.scan(TableName=cloud.table(spec))["Items"] for spec in settings.TABLES], ensure_ascii=False
+    )
+    assert batch_id in tables
     values = {**seeded, **{f"read:{k}": v for k, v in read.items() if len(v) >= 4}}
     for name, value in values.items():
         for form in {value, json.dumps(value)[1:-1]}:  # as written, and JSON-escaped (\uXXXX)
             assert form not in logs, f"{name} appears in the logs or metrics"
             assert form not in between_steps, f"{name} appears in an event between steps"
+            assert form not in tables, f"{name} appears in a table"
 
 
 def test_a_batch_with_form_auto_reads_each_page_as_its_own_form(cloud, scans, tmp_path, batch_id):
