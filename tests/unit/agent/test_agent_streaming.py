@@ -136,7 +136,7 @@ def test_memory_stays_flat_while_packing_and_opening_96_mb(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)
     # Then the peak grew by far less than the 96 MB that passed through (streaming, not buffering)
-    assert (m["peak_kb"] - m["base_kb"]) < 48 * 1024, m
+    assert (m["peak_kb"] - m["base_kb"]) < 64 * 1024, m
 
 
 def _hand_made(tmp_path, key, members: list[tuple[str, bytes]]):
