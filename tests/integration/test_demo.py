@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from yomitori.cli import main
 from yomitori.demo import run_demo
-from yomitori.evaluate import NotAvailable, evaluate_directory
+from yomitori.evaluate import evaluate_directory
 
 METRIC_KEYS = {"documents", "fields", "seconds", "pages_per_minute", "field_accuracy", "cer",
                "straight_through_rate", "silent_error_rate", "by_type"}
@@ -41,16 +40,6 @@ def test_a_rerun_with_fewer_documents_does_not_score_old_scans(tmp_path):
     run_demo(count=1, out=out, forms=["water_stop"], engine="fake", metrics_out=tmp_path / "b.json")
     assert json.loads((tmp_path / "b.json").read_text())["documents"] == 1
     assert len(list((out / "water_stop" / "scans").glob("*.*"))) == 1
-
-
-def test_cloud_local_says_it_is_not_available_until_the_runner_exists(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "yomitori.cloud_local", None)
-    with pytest.raises(NotAvailable, match="not available yet"):
-        run_demo(count=1, out=tmp_path, forms=["water_stop"], cloud_local=True)
-    # the command line turns it into a message and a usage exit code
-    argv = ["demo", "--count", "1", "--out", str(tmp_path), "--form", "water_stop", "--cloud-local"]
-    assert main(argv) == 2
-    assert "not available yet" in capsys.readouterr().err
 
 
 @pytest.mark.slow

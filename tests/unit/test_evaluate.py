@@ -137,14 +137,6 @@ def test_a_broken_result_file_is_a_clear_error(batch):
         evaluate_directory(batch)
 
 
-def test_injected_errors_need_the_injection_module(batch, monkeypatch):
-    # Given an installation without the injection module
-    monkeypatch.setitem(sys.modules, "yomitori.validation.inject", None)
-    # Then asking for injected errors says so
-    with pytest.raises(YomitoriError, match="not available"):
-        evaluate_directory(batch, inject_errors=True)
-
-
 def test_the_injection_report_goes_into_the_metrics_per_form(batch, tmp_path, monkeypatch):
     # Given an injection module (stand-in with the agreed signature)
     calls = []

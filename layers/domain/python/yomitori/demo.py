@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from yomitori.errors import ExitCode, YomitoriError
-from yomitori.evaluate import Metrics, NotAvailable, evaluate_directory, write_metrics
+from yomitori.evaluate import Metrics, evaluate_directory, write_metrics
 from yomitori.forms import available_forms, load_form
 from yomitori.synth import generate
 
@@ -32,14 +32,9 @@ def _processor(cloud_local: bool) -> Callable[..., object]:
         from yomitori.pipeline import process_directory
 
         return process_directory
-    try:
-        from yomitori import cloud_local as runner
-    except ModuleNotFoundError as e:
-        if e.name != "yomitori.cloud_local":
-            raise
-        raise NotAvailable("The local cloud path (--cloud-local) is not available yet.",
-                           action="Run `yomitori demo` without --cloud-local.") from None
-    return runner.run_batch_dir
+    from yomitori.cloud_local import run_batch_dir
+
+    return run_batch_dir
 
 
 def _fresh(directory: Path) -> Path:

@@ -22,7 +22,7 @@ HANDWRITING_FONTS = (
 
 class FontNotFound(YomitoriError):
     code = "font_not_found"
-    action = "Install the fonts with `make setup` (Debian: fonts-noto-cjk fonts-klee fonts-seto) or pass --font."
+    action = "Install the fonts with `make setup` (Debian: fonts-noto-cjk fonts-klee fonts-seto) " "or pass --font."
 
 
 def label_font_path() -> str:
@@ -44,4 +44,6 @@ def font(path: str, size_px: int) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.truetype(path, size_px)
     except OSError as e:
-        raise FontNotFound(f"Cannot open font file {path} ({e}).", action="Pass a TrueType/OpenType font.") from e
+        raise FontNotFound(
+            f"Cannot open font file {path} ({e}).", action="Pass a TrueType/OpenType font."
+        ) from e

@@ -39,9 +39,9 @@ def _text(draw: ImageDraw.ImageDraw, xy_mm: tuple[float, float], text: str, size
     draw.text((mm_to_px(xy_mm[0], dpi), mm_to_px(xy_mm[1], dpi)), text, font=f, fill=INK_RGB, anchor=anchor)
 
 
-def _rect(draw: ImageDraw.ImageDraw, box: Box, dpi: int, width_mm: float = 0.3, fill=None,
-          outline=DROPOUT_RGB) -> None:
-    draw.rectangle(box_to_px(box, dpi), outline=outline, fill=fill, width=max(1, round(mm_to_px(width_mm, dpi))))
+def _rect(draw: ImageDraw.ImageDraw, box: Box, dpi: int, width_mm: float = 0.3) -> None:
+    width = max(1, round(mm_to_px(width_mm, dpi)))
+    draw.rectangle(box_to_px(box, dpi), outline=DROPOUT_RGB, width=width)
 
 
 def _draw_field(draw: ImageDraw.ImageDraw, f: FieldDef, dpi: int) -> None:

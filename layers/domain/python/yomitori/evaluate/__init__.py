@@ -23,7 +23,7 @@ from yomitori.normalise import normalise_value
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.validation.routing import LOW_CONFIDENCE
 
-__all__ = ["EvaluationError", "Metrics", "NotAvailable", "evaluate_directory", "score_field"]
+__all__ = ["EvaluationError", "Metrics", "evaluate_directory", "score_field"]
 
 BATCH_FILE = "batch.json"
 _WHITE = re.compile(r"\s+")
@@ -33,13 +33,6 @@ class EvaluationError(YomitoriError):
     code = "evaluation_input"
     exit_code = ExitCode.BAD_INPUT
     action = "Pass the output folder of `yomitori process` and, if needed, the truth folder with --truth."
-
-
-class NotAvailable(YomitoriError):
-    """An optional part (injection, local cloud runner) is not installed yet."""
-
-    code = "not_available"
-    exit_code = ExitCode.USAGE
 
 
 def canonical(field: FieldDef, value: str) -> str:
@@ -96,14 +89,8 @@ def _load_result(path: Path) -> DocumentResult | None:
 
 def _injection_report(forms: dict[str, FormDefinition], truths: dict[str, list[dict]]) -> dict:
     """Run the validators against injected OCR confusions (``yomitori.validation.inject``)."""
-    try:
-        from yomitori.validation.inject import injection_report
-    except ModuleNotFoundError as e:
-        if e.name != "yomitori.validation.inject":
-            raise
-        raise NotAvailable("Measuring injected errors is not available in this installation "
-                           "(yomitori.validation.inject is missing).",
-                           action="Run `yomitori eval` without --inject-errors.") from None
+    from yomitori.validation.inject import injection_report
+
     return {form_id: injection_report(forms[form_id], fields) for form_id, fields in truths.items()}
 
 

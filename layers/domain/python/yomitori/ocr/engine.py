@@ -62,7 +62,7 @@ class OcrEngine(ABC):
         """Read every word of an aligned page. Only engines with ``reads_pages``."""
         raise NotImplementedError(f"the {self.name} engine reads field crops, not pages")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; engines without resources keep it
         """Release models and handles."""
 
 

@@ -15,11 +15,11 @@ class FakeEngine(OcrEngine):
         answers: dict[str, Reading | tuple[str, float]] | None = None,
         *,
         reader: Callable[[object, FieldHint], Reading] | None = None,
-        default: Reading = Reading("", 0.0),
+        default: Reading | None = None,
     ):
         self.answers = {k: v if isinstance(v, Reading) else Reading(*v) for k, v in (answers or {}).items()}
         self.reader = reader
-        self.default = default
+        self.default = default or Reading("", 0.0)
         self.calls: list[FieldHint] = []
 
     def read_field(self, crop, hint: FieldHint) -> Reading:

@@ -41,7 +41,9 @@ def field_findings(f: FieldDef, value: str, ctx: ValidationContext) -> list[Find
     return findings
 
 
-def decide(f: FieldDef, result: FieldResult, findings: list[Finding], thresholds: Mapping[str, float]) -> None:
+def decide(
+    f: FieldDef, result: FieldResult, findings: list[Finding], thresholds: Mapping[str, float]
+) -> None:
     """Set status, reasons and suggestion of ``result`` from its findings and confidence."""
     reasons = list(dict.fromkeys(x.code for x in findings))
     threshold = f.threshold if f.threshold is not None else thresholds.get(f.type, 0.9)
