@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from yomitori.errors import YomitoriError
 from yomitori.evaluate import EvaluationError, evaluate_directory
 from yomitori.evaluate.metrics import Metrics, Observation, edit_distance
 from yomitori.evaluate.plot import THRESHOLDS, sweep

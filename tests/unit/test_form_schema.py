@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from yomitori.errors import FormDefinitionError, UnknownFormError
 from yomitori.forms import FieldType, available_forms, load_form, load_form_file
 from yomitori.forms.layout import date_layout, date_min_width_mm, form_code_bits

@@ -22,7 +22,9 @@ HANDWRITING_FONTS = (
 
 class FontNotFound(YomitoriError):
     code = "font_not_found"
-    action = "Install the fonts with `make setup` (Debian: fonts-noto-cjk fonts-klee fonts-seto) " "or pass --font."
+    action = (
+        "Install the fonts with `make setup` (Debian: fonts-noto-cjk fonts-klee fonts-seto) or pass --font."
+    )
 
 
 def label_font_path() -> str:
