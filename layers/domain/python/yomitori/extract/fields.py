@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from yomitori.extract.address import fix_prefecture
 from yomitori.extract.checkbox import decide_checkbox, decide_choice, is_ticked, tick_confidence, tick_ratio
 from yomitori.extract.crops import (
     box_px,
@@ -246,6 +247,8 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
         raw, conf = reader.read_line(f.box, _hint(f))
     if f.type is FieldType.KANA:
         raw = fix_small_kana(raw)
+    elif f.type is FieldType.TEXT:
+        raw = fix_prefecture(raw)
     value = normalise_value(str(f.type), raw, f.charset)
     return FieldResult(value=value, raw=raw, confidence=conf)
 
