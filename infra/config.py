@@ -71,6 +71,8 @@ class YomitoriConfig(BaseModel):
     allow_region_outside_residency: bool = False
     review_thresholds: dict[str, float] = Field(default_factory=dict)
     retention_days: int = Field(default=1, ge=1, le=7)
+    # results.csv for the core system: UTF-8 with BOM, or CP932 for older Japanese systems
+    csv_encoding: Literal["utf-8-sig", "cp932"] = "utf-8-sig"
     log_retention_days: int = Field(default=90, ge=1, le=3653)
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     max_concurrency: int = Field(default=10, ge=1, le=1000)

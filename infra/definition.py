@@ -75,6 +75,7 @@ def definition(
     review_heartbeat_s: int,
     review_timeout_s: int,
     ack_timeout_s: int,
+    csv_encoding: str = "utf-8-sig",
 ) -> dict:
     """The ASL of the batch flow. ``functions`` maps function names to ARNs.
 
@@ -202,7 +203,7 @@ def definition(
             ),
             "Finalize": _invoke(
                 functions["finalize"],
-                {**ids, "form_id.$": "$.form_id"},
+                {**ids, "form_id.$": "$.form_id", "encoding": csv_encoding},
                 catch_to="PurgeAfterFailure",
                 next_state="WaitForDownloadAck",
             ),

@@ -64,7 +64,7 @@ def arn_of(resource: IConstruct) -> str:
 
 def acknowledge_stack(stack: YomitoriStack) -> None:
     """Acknowledge the deliberate findings of the yomitori stack, each on its own construct."""
-    from infra.stack import DOCUMENTS, OCR, PAGES, RESULTS
+    from infra.stack import DOCUMENTS, MANIFEST, OCR, PAGES, RESULTS
 
     storage, fns, pipeline = stack.storage, stack.functions.functions, stack.pipeline
     intake, results = arn_of(storage.intake), arn_of(storage.results)
@@ -87,6 +87,7 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
         "finalize": [
             (results, DOCUMENTS, "reads every document result of the batch"),
             (results, RESULTS, "writes results.json and results.csv of the batch"),
+            (intake, MANIFEST, "reads the batch manifest to list pages whose OCR failed for good"),
         ],
         "review": [
             (results, DOCUMENTS, "reads documents for the review page and saves the corrections"),
@@ -114,7 +115,7 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     ack(sm_role, f"{IAM5}[Resource::*]", NO_RESOURCE_LEVEL["states"])
     ack(
         sm_role,
-        f"{IAM5}[Resource::{intake}/*/manifest.json]",
+        f"{IAM5}[Resource::{intake}/{MANIFEST}]",
         f"the Distributed Map's ItemReader reads each batch's manifest; {BATCH_PREFIX}",
     )
     execution_arn = nag_repr(stack, pipeline.executions_arn)

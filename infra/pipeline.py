@@ -72,6 +72,7 @@ class Pipeline(Construct):
             review_heartbeat_s=config.review_heartbeat_hours * 3600,
             review_timeout_s=config.review_timeout_hours * 3600,
             ack_timeout_s=config.ack_timeout_hours * 3600,
+            csv_encoding=config.csv_encoding,
         )
         self.state_machine = sfn.StateMachine(
             self,

@@ -6,6 +6,7 @@ from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
+from yomitori.batch import MANIFEST_SUFFIX
 
 from infra.config import YomitoriConfig
 from infra.functions import PythonFunctions
@@ -19,6 +20,7 @@ PAGES = "*/pages/*"
 OCR = "*/ocr/*"
 DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
+MANIFEST = "*" + MANIFEST_SUFFIX
 
 
 KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
@@ -114,6 +116,8 @@ class YomitoriStack(Stack):
         _objects(validate, "ReadOcr", ["s3:GetObject"], results, OCR)
         _objects(validate, "WriteDocuments", ["s3:PutObject"], results, DOCUMENTS)
         _objects(finalize, "ReadDocuments", ["s3:GetObject"], results, DOCUMENTS)
+        # The manifest tells finalize which pages never produced a document (OCR failed for good).
+        _objects(finalize, "ReadManifest", ["s3:GetObject"], intake, MANIFEST)
         _objects(finalize, "WriteResults", ["s3:PutObject"], results, RESULTS)
         # The review page (through the review function) reads documents and saves corrections.
         _objects(review, "ReadDocuments", ["s3:GetObject"], results, DOCUMENTS)

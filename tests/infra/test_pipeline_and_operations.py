@@ -183,3 +183,11 @@ def test_definition_is_well_formed(synth):
         assert reachable == set(states)
 
     check(_definition(synth))
+
+
+def test_finalize_writes_the_csv_in_the_configured_encoding(synth, config):
+    # Given the stack's configuration (utf-8-sig unless cdk.json says cp932)
+    finalize = _definition(synth)["States"]["Finalize"]["Parameters"]["Payload"]
+    # Then the Finalize step passes that encoding, and nothing but ids besides it
+    assert finalize["encoding"] == config.csv_encoding
+    assert set(finalize) == {"batch_id.$", "form_id.$", "encoding"}
