@@ -63,10 +63,12 @@ def find_tessdata(explicit: str | None = None) -> str:
 class TesseractEngine(OcrEngine):
     """Reads field crops with Tesseract, tuned per field type.
 
-    - text: ``jpn``, single line (PSM 7)
-    - kana: ``jpn``, single line, whitelist of katakana
-    - digits: ``eng`` single line with a digit whitelist (plus the field's charset, e.g. "-")
-    - one cell (``hint.single_char``): single character (PSM 10) with the same whitelists
+    - text: ``jpn``, raw line (PSM 13) at three sizes, the majority text
+    - kana: the same at four sizes, whitelist of katakana
+    - digits: three readings (``eng``/``jpn``, two sizes, thin and thickened strokes) with a digit
+      whitelist (plus the field's charset, e.g. "-"), voted per character
+    - one cell (``hint.single_char``, the fallback when a row cannot be voted): raw line (PSM 13),
+      ``jpn`` for digits, with the same whitelists
     """
 
     name = "tesseract"
@@ -138,9 +140,10 @@ class TesseractEngine(OcrEngine):
     def read_field(self, crop: Image.Image, hint: FieldHint) -> Reading:
         """Read one cleaned greyscale crop; confidence is built from symbol confidences.
 
-        Digit lines are read three ways (eng at two sizes, jpn) and voted character by
-        character: the recognisers err differently, so agreement is a far better confidence
-        than one recogniser's own score."""
+        Digit lines are read by ``DIGIT_READERS`` and voted character by character: the
+        recognisers err differently, so agreement is a far better confidence than one
+        recogniser's own score. (Cell rows are voted by the caller, which knows how many
+        characters were written: see :meth:`digit_readings`.)"""
         lang, psm, whitelist = self._settings(hint)
         if hint.single_char:
             r = self._recognise(crop, lang, psm, whitelist)
