@@ -177,10 +177,11 @@ class _TarSource(io.RawIOBase):
 
 
 class _VerifyingWriter(io.RawIOBase):
-    """Writes the ciphertext in segments; a second thread checks it on the medium while the
-    rest is still being encrypted ("verify behind"): every ``SYNC_EVERY`` bytes it syncs the
-    file, drops those pages from the OS cache, reads them back from the medium and compares
-    them with the segments it kept. Memory is bounded by the queue and ``SYNC_EVERY``."""
+    """Hands the ciphertext in segments to a second thread that writes them and checks them on
+    the medium while the rest is still being encrypted ("verify behind"): every
+    ``SYNC_EVERY`` bytes it syncs the file, drops those pages from the OS cache, reads them
+    back from the medium and compares them with the segments it kept. Memory is bounded by
+    the queue and ``SYNC_EVERY``."""
 
     SEGMENT = 4 << 20
     SYNC_EVERY = 16 << 20
@@ -213,17 +214,28 @@ class _VerifyingWriter(io.RawIOBase):
         return len(b)
 
     def _segment(self, seg: bytes) -> None:
-        view = memoryview(seg)
-        while view:
-            view = view[self._fh.write(view):]
-        self._queue.put((self._offset, seg))  # blocks while the read-back is behind
+        if self.error:  # stop encrypting into a stick that already failed
+            raise OSError(self.error)
+        self._queue.put((self._offset, seg))  # blocks while the writer is behind
         self._offset += len(seg)
         self.size += len(seg)
 
     def _verify(self) -> None:
+        # The write system calls happen here too, so they overlap with encryption (they
+        # release the GIL); writes stay in order because only this thread writes.
         pending: list[tuple[int, bytes]] = []  # (offset, segment) written, not yet checked
         with open(self._path, "rb", buffering=0) as back:
             while (item := self._queue.get()) is not None:
+                if self.error or self._aborted:
+                    continue
+                try:
+                    with memoryview(item[1]) as view:
+                        done = 0
+                        while done < len(view):
+                            done += self._fh.write(view[done:])
+                except OSError as e:
+                    self.error = f"writing failed ({e.strerror})"
+                    continue
                 pending.append(item)
                 if sum(len(seg) for _, seg in pending) >= self.SYNC_EVERY:
                     self._check(back, pending)
