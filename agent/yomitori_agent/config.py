@@ -106,6 +106,9 @@ class AgentConfig(_Section):
     keys_dir: Path | None = None
     state_dir: Path = Path("yomitori-agent-state")
     log_file: Path | None = None
+    # Where upload/download keep decrypted files while they work (private, wiped after use).
+    # A RAM disk or an encrypted volume is best: nothing in clear reaches a plain disk.
+    work_dir: Path | None = None
     inbox: Path | None = None
     # How a package is destroyed after use: "full" overwrites every byte; "key" overwrites the
     # header with the wrapped file key (crypto-erase; much faster on slow sticks).
@@ -139,6 +142,10 @@ class AgentConfig(_Section):
     def log_path(self) -> Path:
         return self.log_file or self.state_dir / "agent.log"
 
+    @property
+    def work_path(self) -> Path:
+        return self.work_dir or self.state_dir / "work"
+
 
 def _resolve(base: Path, p: Path | None) -> Path | None:
     if p is None:
@@ -168,7 +175,7 @@ def load_config(path: Path | str | None) -> AgentConfig:
         raise ConfigError(f"{path}: " + "; ".join(problems)) from None
     base = path.resolve().parent
     updates = {k: _resolve(base, getattr(cfg, k)) for k in
-               ("identity_file", "keys_dir", "state_dir", "log_file", "inbox", "forms_dir")}
+               ("identity_file", "keys_dir", "state_dir", "log_file", "work_dir", "inbox", "forms_dir")}
     cfg = cfg.model_copy(update={**updates, "source": path})
     cfg.pack.done_dir = _resolve(base, cfg.pack.done_dir)
     cfg.registration.watch_dir = _resolve(base, cfg.registration.watch_dir)

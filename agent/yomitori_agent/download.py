@@ -87,7 +87,7 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
                             action="Take the earlier package to the contract server first.")
     if not dry_run:
         check_writable_dir(Path(usb_dir))
-    work = private_dir(cfg.state_dir / "work", "download-")
+    work = private_dir(cfg.work_path, "download-")
     try:
         with exclusive_lock(cfg.state_dir / "locks" / f"{batch_id}.lock"):
             # results.json carries every document result; results.csv the finalize CSV. Known keys,

@@ -67,11 +67,13 @@ def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
     packages = list_packages(Path(usb_dir))
     if not packages:
         raise BadInputError(f"no packages (*.age) in {usb_dir}.")
-    work = cfg.state_dir / "work"
-    _sweep_stale_work(work)
+    work = cfg.work_path
     client = client or s3io.s3_client(cfg)
-    return [_upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
-            for pkg in packages]
+    # One upload per machine at a time: the sweep must not wipe another run's pages.
+    with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"):
+        _sweep_stale_work(work)
+        return [_upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
+                for pkg in packages]
 
 
 def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
