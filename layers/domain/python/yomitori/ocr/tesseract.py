@@ -152,8 +152,13 @@ class TesseractEngine(OcrEngine):
         if hint.field_type != "digits":
             raw_line = int(self._t.PSM.RAW_LINE)
             variants = KANA_VARIANTS if hint.field_type == "kana" else TEXT_VARIANTS
-            return _agree([self._recognise(_fit(crop, h, pad), lang, raw_line, whitelist)
-                           for h, pad in variants])
+            readings = [self._recognise(_fit(crop, h, pad), lang, raw_line, whitelist) for h, pad in variants]
+            if hint.field_type == "kana":
+                # Readings that differ only in a small kana spelling cannot have count as one.
+                from yomitori.extract.kana import fix_small_kana
+
+                readings = [Reading(fix_small_kana(r.text), r.confidence, r.words) for r in readings]
+            return _agree(readings)
         return _vote(self.digit_readings(crop, hint))
 
     def digit_readings(self, img: Image.Image, hint: FieldHint, *, spare: bool = False) -> list[Reading]:
