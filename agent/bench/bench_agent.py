@@ -236,6 +236,7 @@ def bench_upload(args) -> dict:
         "agent_upload": [],
         "agent_decrypt": [],
         "agent_put_phase": [],
+        "agent_upload_ramdisk_work": [],
         "rss_upload_kb": [],
     }
     res["aws_version"] = subprocess.run([AWS, "--version"], capture_output=True, text=True).stdout.strip()
@@ -249,7 +250,7 @@ def bench_upload(args) -> dict:
             )
             res["aws_cli"].append(
                 sh(
-                    f"aws s3 cp --recursive --only-show-errors {scans} s3://{bucket}/awscli/ "
+                    f"{AWS} s3 cp --recursive --only-show-errors {scans} s3://{bucket}/awscli/ "
                     f"--endpoint-url {server.url}",
                     env=env,
                 )
@@ -282,8 +283,40 @@ def bench_upload(args) -> dict:
             res["agent_decrypt"].append(batch["seconds_decrypt"])
             res["agent_put_phase"].append(batch["seconds_upload"])
             res["rss_upload_kb"].append(rss)
-            n = sum(1 for _ in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
-            assert n >= 1
+            if Path("/dev/shm").is_dir():  # the same with work_dir on a RAM disk
+                bucket2 = bucket + "-ram"
+                s3.create_bucket(
+                    Bucket=bucket2, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+                )
+                cfg2 = write_config(root, k, identity="external", endpoint=server.url, bucket=bucket2)
+                cfg2.write_text(
+                    cfg2.read_text().replace(
+                        'state_dir = "state-external"',
+                        'state_dir = "state-external"\nwork_dir = "/dev/shm/yomitori-bench"',
+                    )
+                )
+                _clean(usb)
+                subprocess.run(
+                    [
+                        *AGENT,
+                        "--config",
+                        str(cfg2),
+                        "--no-progress",
+                        "pack",
+                        str(scans),
+                        "--to",
+                        str(usb),
+                        "--again",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    env=env,
+                )
+                wall, _, out = timed(
+                    [*AGENT, "--config", str(cfg2), "--no-progress", "upload", str(usb)], env=env
+                )
+                assert json.loads(out)["batches"][0]["uploaded"] == args.files
+                res["agent_upload_ramdisk_work"].append(wall)
     return res
 
 
@@ -311,6 +344,10 @@ def summarise(res: dict) -> dict:
     if "agent_upload" in med:
         out["upload_vs_aws_cli"] = round(med["aws_cli"] / med["agent_upload"], 3)
         out["upload_put_phase_vs_aws_cli"] = round(med["aws_cli"] / med["agent_put_phase"], 3)
+        if "agent_upload_ramdisk_work" in med:
+            out["upload_ramdisk_work_vs_aws_cli"] = round(
+                med["aws_cli"] / med["agent_upload_ramdisk_work"], 3
+            )
         out["peak_rss_MB"] = {"upload": round(max(res["rss_upload_kb"]) / 1024, 1)}
     return out
 
