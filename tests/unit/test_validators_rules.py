@@ -51,14 +51,23 @@ def test_kanji_numerals_and_county_are_normalised():
 def test_mismatch_reviews_both_fields_and_suggests_the_derived_prefix():
     # Given 丸の内's address with 千代田's postal code (a 1↔5 misread of 1000005)
     found = apply("postal_address", {"postal_code": "1000001", "address": "東京都千代田区丸の内1-2-3"})
-    # Then both fields go to review; the address gets 千代田's prefix, the code 丸の内's code
+    # Then both fields go to review; the address gets 千代田's area with the block numbers as
+    # read, the code 丸の内's code
     assert by_field(found) == {
         "postal_code": ["postal_code_address_mismatch"],
         "address": ["postal_code_address_mismatch"],
     }
     assert all(f.severity is Severity.REVIEW for f in found)
     suggestions = {f.field: f.suggestion.value for f in found}
-    assert suggestions == {"postal_code": "1000005", "address": "東京都千代田区千代田"}
+    assert suggestions == {"postal_code": "1000005", "address": "東京都千代田区千代田1-2-3"}
+
+
+def test_a_misread_town_gets_the_whole_address_as_suggestion():
+    # Given the town of a real address read with one wrong kanji (代 read as伐)
+    found = apply("postal_address", {"postal_code": "1000001", "address": "東京都千代田区千伐田1-1"})
+    # Then the suggestion is the whole true address: the code's area plus the block numbers
+    (address,) = [f for f in found if f.field == "address"]
+    assert address.suggestion.value == "東京都千代田区千代田1-1"
 
 
 def test_address_without_postal_code_gets_a_candidate():

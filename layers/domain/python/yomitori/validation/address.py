@@ -6,6 +6,7 @@ codes. Runs in Lambda and on one machine; the reference data loads on first use.
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 from yomitori.refdata import postal
 from yomitori.results import Suggestion
@@ -55,14 +56,25 @@ def postal_candidates(address: str) -> list[str]:
     return postal.codes_for_address(address)
 
 
-def derived_prefix(areas: tuple[postal.Area, ...]) -> str:
+def derived_prefix(areas: tuple[postal.Area, ...], read: str = "") -> str:
     """The address prefix a postal code stands for: prefecture + city + town when the code
-    covers one town, prefecture + city otherwise."""
+    covers one town; otherwise the town that looks most like what was read (prefecture + city
+    when nothing was read)."""
     towns = {a.town for a in areas}
     first = areas[0]
     if len(towns) == 1:
         return first.prefix
-    return first.prefecture + first.city
+    if not read:
+        return first.prefecture + first.city
+    return max(areas, key=lambda a: SequenceMatcher(None, a.prefix, read[: len(a.prefix) + 2]).ratio()).prefix
+
+
+def suggested_address(address: str, areas: tuple[postal.Area, ...]) -> str:
+    """A whole address to offer the reviewer: the area the postal code stands for, followed by
+    the block numbers as read (OCR mistakes in an address are mostly in its kanji part, and
+    the code tells that part exactly). Without block numbers, just the area."""
+    block = _BLOCK_NUMBER.search(address)
+    return derived_prefix(areas, address) + (address[block.start() :] if block else "")
 
 
 @rule("postal_address")
@@ -116,7 +128,7 @@ def postal_address(
         Finding(
             "postal_code_address_mismatch",
             Severity.REVIEW,
-            Suggestion(value=derived_prefix(areas), reason="postal_code_address_prefix"),
+            Suggestion(value=suggested_address(address, areas), reason="postal_code_address_prefix"),
             field=address_field,
         ),
     ]
