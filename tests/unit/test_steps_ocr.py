@@ -1,5 +1,5 @@
-"""The OCR step's recording wrapper: it keeps the engine's raw output, passes engine-specific
-abilities through (extraction looks for them with hasattr), and turns an engine crash into a
+"""The OCR step's recording wrapper: it keeps the engine's raw output, passes the engine's
+optional abilities through (capability flags on the engine port), and turns an engine crash into a
 recorded ``engine_failed`` instead of a lost batch. One machine: a folder result store."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from yomitori.store import LocalResultStore
 
 
 class VotingEngine(FakeEngine):
+    reads_digit_votes = True
+
     def digit_readings(self, img, hint: FieldHint, *, spare: bool = False) -> list[Reading]:
         if spare:
             raise RuntimeError("model crashed")
@@ -24,7 +26,7 @@ def test_optional_abilities_pass_through_and_are_recorded():
     # Given an engine with an extra ability, and one without
     rec, plain = RecordingEngine(VotingEngine()), RecordingEngine(FakeEngine())
     # Then the wrapper has the ability exactly when the engine does
-    assert hasattr(rec, "digit_readings") and not hasattr(plain, "digit_readings")
+    assert rec.reads_digit_votes and not plain.reads_digit_votes
     # When it is used, Then the readings are kept as raw output with the field's name
     out = rec.digit_readings(None, FieldHint(field_type="digits", name="phone"))
     assert [r.text for r in out] == ["0312", "0312"]

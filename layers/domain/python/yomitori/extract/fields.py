@@ -71,7 +71,7 @@ class CropReader:
             return self._empty(arr)
         if hint.field_type == "digits":
             img = to_ocr_image(arr, max_height=LINE_MAX_HEIGHT)
-            if hasattr(self.engine, "digit_readings"):
+            if self.engine.reads_digit_votes:
                 # Characters of a handwritten line stand apart: column gaps give each glyph
                 # for the shape check (skipped when the count does not match the text).
                 return self._voted_digits(img, hint, None, split_at_gaps(arr, 0.0))
@@ -98,7 +98,7 @@ class CropReader:
         if not written:
             return "", blank_conf
         line_hint = FieldHint(field_type=hint.field_type, single_char=False, name=hint.name)
-        if hint.field_type == "digits" and hasattr(self.engine, "digit_readings"):
+        if hint.field_type == "digits" and self.engine.reads_digit_votes:
             # A short line is set several times over: context for the LSTM, and more votes.
             line = compose_cells(written * repeats_for(len(written)))
             text, conf = self._voted_digits(line, line_hint, len(written), written)

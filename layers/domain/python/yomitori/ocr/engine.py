@@ -53,6 +53,8 @@ class OcrEngine(ABC):
     reads_pages: bool = False
     #: can read one character cell at a time reliably (used for ``cells`` fields)
     reads_cells: bool = True
+    #: gives several independent readings of a digit line (``digit_readings``) for a vote
+    reads_digit_votes: bool = False
 
     @abstractmethod
     def read_field(self, crop: Image.Image, hint: FieldHint) -> Reading:
@@ -61,6 +63,11 @@ class OcrEngine(ABC):
     def read_page(self, page: Image.Image) -> list[Word]:
         """Read every word of an aligned page. Only engines with ``reads_pages``."""
         raise NotImplementedError(f"the {self.name} engine reads field crops, not pages")
+
+    def digit_readings(self, crop: Image.Image, hint: FieldHint, *, spare: bool = False) -> list[Reading]:
+        """Several readings of one digit line, by different recognisers or settings (``spare``:
+        further ones, asked for when the first disagree). Only engines with ``reads_digit_votes``."""
+        raise NotImplementedError(f"the {self.name} engine gives one reading per field")
 
     def close(self) -> None:  # noqa: B027 - optional hook; engines without resources keep it
         """Release models and handles."""

@@ -74,6 +74,7 @@ class TesseractEngine(OcrEngine):
     name = "tesseract"
     reads_pages = False
     reads_cells = True
+    reads_digit_votes = True
 
     def __init__(self, tessdata: str | None = None, digits_lang: str = "eng"):
         try:

@@ -41,6 +41,7 @@ class RecordingEngine(OcrEngine):
         self.name = inner.name
         self.reads_pages = inner.reads_pages
         self.reads_cells = inner.reads_cells
+        self.reads_digit_votes = inner.reads_digit_votes
         self.words: list[Word] = []
         self.readings: list[dict] = []
 
@@ -56,33 +57,19 @@ class RecordingEngine(OcrEngine):
         self.readings.append({"field": hint.name, "text": r.text, "confidence": r.confidence})
         return r
 
-    def __getattr__(self, name: str) -> Any:
-        """Engine-specific optional abilities (e.g. Tesseract's ``digit_readings``, which
-        extraction looks for with ``hasattr``) pass through, recorded and guarded the same way."""
-        if name == "inner":  # not set yet (copying, unpickling): no recursion
-            raise AttributeError(name)
-        attr = getattr(self.inner, name)  # AttributeError when the engine lacks it: hasattr stays False
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                out = attr(*args, **kwargs)
-            except YomitoriError:
-                raise
-            except Exception as e:
-                raise EngineError(
-                    f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
-                ) from None
-            field = next((a.name for a in args if isinstance(a, FieldHint)), "")
-            for r in out if isinstance(out, list) else [out]:
-                if isinstance(r, Reading):
-                    self.readings.append(
-                        {"field": field, "via": name, "text": r.text, "confidence": r.confidence}
-                    )
-            return out
-
-        return call
+    def digit_readings(self, crop: Any, hint: FieldHint, *, spare: bool = False) -> list[Reading]:
+        try:
+            out = self.inner.digit_readings(crop, hint, spare=spare)
+        except YomitoriError:
+            raise
+        except Exception as e:
+            raise EngineError(
+                f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
+            ) from None
+        for r in out:
+            self.readings.append({"field": hint.name, "via": "digit_readings", "text": r.text,
+                                  "confidence": r.confidence})
+        return out
 
     def read_page(self, page: Any) -> list[Word]:
         try:
