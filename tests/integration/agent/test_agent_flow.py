@@ -193,3 +193,40 @@ def test_no_acknowledgement_when_the_package_cannot_be_written(site):
     assert s3.list_objects_v2(Bucket=site.results, Prefix=f"{b}/ack.json").get("KeyCount", 0) == 0
     work = site.state / "work"
     assert not work.exists() or list(work.iterdir()) == []
+
+
+def test_status_reads_the_batches_table_when_configured(site):
+    # Given a batches table (moto DynamoDB on the same server) with the state machine's item
+    b = "city-test-20260101-000000-eeeeee"
+    ddb = site.server.client("dynamodb")
+    table = f"batches-{site.intake[-8:]}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "batch_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "batch_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(
+        TableName=table,
+        Item={"batch_id": {"S": b}, "status": {"S": "REVIEW"}, "needs_review_count": {"N": "2"}},
+    )
+    site.config.write_text(site.config.read_text().replace("[aws]", f'[aws]\nbatches_table = "{table}"'))
+    # When asking for its status
+    r = site.run("status", b)
+    # Then the table's view is reported (the buckets hold nothing of it yet)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)[0]
+    assert st["table_status"] == "REVIEW" and st["needs_review_count"] == 2
+
+
+def test_upload_dry_run_uploads_and_wipes_nothing(site):
+    # Given a packed batch
+    make_scans(site.scans, 3)
+    assert site.run("pack", str(site.scans), "--to", str(site.usb)).returncode == 0
+    # When upload runs with --dry-run
+    r = site.run("upload", str(site.usb), "--dry-run")
+    # Then it verified the package and says what it would do, but nothing was sent or wiped
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["batches"][0]["uploaded"] == 3
+    assert site.s3().list_objects_v2(Bucket=site.intake).get("KeyCount", 0) == 0
+    assert len(list(site.usb.glob("*.age"))) == 1
