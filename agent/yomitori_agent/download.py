@@ -75,13 +75,35 @@ def send_ack(client, bucket: str, batch_id: str, info: dict, sse: dict | None = 
     return ack_key(batch_id)
 
 
+def _acknowledge(cfg: AgentConfig, client, bucket: str, batch_id: str, files: int,
+                 manifest_sha: str | None) -> None:
+    try:
+        send_ack(client, bucket, batch_id, {
+            "acknowledged_at": dt.datetime.now(dt.UTC).isoformat(), "client_id": cfg.client_id,
+            "files": files, "manifest_sha256": manifest_sha}, cfg.aws.sse_args())
+    except Exception as e:
+        raise s3io.translate(e, f"acknowledging batch {batch_id}") from None
+
+
 def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = False,
              acknowledge: bool = True, show_progress: bool | None = None, client=None) -> dict:
-    """Fetch, package, verify, acknowledge. Raises NotFoundError if results are not ready."""
+    """Fetch, package, verify, acknowledge. Raises NotFoundError if results are not ready.
+    Run again after an interruption between the verified package and the ack (or after
+    ``--no-ack``), it only sends the ack: the journal says the package was made."""
     recipients = parse_recipients(cfg.recipients.contract_server, "contract_server")
     bucket = cfg.require("aws.results_bucket")
     client = client or s3io.s3_client(cfg)
     dest = Path(usb_dir) / f"{batch_id}{RESULTS_PACKAGE_SUFFIX}"
+    journal = BatchJournal(cfg.state_dir, batch_id)
+    done = [r for r in journal.records() if r.get("event") == "downloaded"]
+    if done and acknowledge and not dry_run:
+        # An earlier run wrote and verified the package; finish what it did not (the ack).
+        last = done[-1]
+        if not journal.has("ack_sent"):
+            _acknowledge(cfg, client, bucket, batch_id, last.get("files", 0), last.get("manifest_sha256"))
+            journal.record("ack_sent")
+        return {"batch_id": batch_id, "package": str(dest), "manifest_sha256": last.get("manifest_sha256"),
+                "acknowledged": True, "note": "downloaded before; acknowledgement completed"}
     if dest.exists() and not dry_run:
         raise BadInputError(f"{dest} already exists.",
                             action="Take the earlier package to the contract server first.")
@@ -120,16 +142,10 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
                                        created_at=dt.datetime.now(dt.UTC), files=entries)
             with progress(f"package {batch_id}", summary["bytes"], enabled=show_progress) as advance:
                 info = write_package(dest, files, _same_files(manifest), recipients, progress=advance)
-            journal = BatchJournal(cfg.state_dir, batch_id)
             journal.record("downloaded", files=len(files), manifest_sha256=info.manifest_sha256)
             summary["manifest_sha256"] = info.manifest_sha256
             if acknowledge:
-                try:
-                    send_ack(client, bucket, batch_id, {
-                        "acknowledged_at": dt.datetime.now(dt.UTC).isoformat(), "client_id": cfg.client_id,
-                        "files": len(files), "manifest_sha256": info.manifest_sha256}, cfg.aws.sse_args())
-                except Exception as e:
-                    raise s3io.translate(e, f"acknowledging batch {batch_id}") from None
+                _acknowledge(cfg, client, bucket, batch_id, len(files), info.manifest_sha256)
                 journal.record("ack_sent")
             summary["acknowledged"] = acknowledge
     finally:

@@ -230,3 +230,20 @@ def test_upload_dry_run_uploads_and_wipes_nothing(site):
     assert json.loads(r.stdout)["batches"][0]["uploaded"] == 3
     assert site.s3().list_objects_v2(Bucket=site.intake).get("KeyCount", 0) == 0
     assert len(list(site.usb.glob("*.age"))) == 1
+
+
+def test_a_second_download_only_completes_the_acknowledgement(site):
+    # Given results downloaded once without the acknowledgement (as after a cut between the two)
+    b = "city-test-20260101-000000-ffffff"
+    s3 = site.s3()
+    _put(s3, site.results, f"{b}/results.json", {"batch_id": b, "documents": []})
+    first = site.run("download", b, "--to", str(site.usb), "--no-ack")
+    assert first.returncode == 0, first.stderr
+    assert s3.list_objects_v2(Bucket=site.results, Prefix=f"{b}/ack.json").get("KeyCount", 0) == 0
+    # When download runs again
+    r = site.run("download", b, "--to", str(site.usb))
+    # Then no second package is made, and the ack names the content of the first
+    assert r.returncode == 0, r.stderr
+    assert len(list(site.usb.glob("*.age"))) == 1
+    ack = json.loads(s3.get_object(Bucket=site.results, Key=f"{b}/ack.json")["Body"].read())
+    assert ack["manifest_sha256"] == json.loads(first.stdout)["manifest_sha256"]
