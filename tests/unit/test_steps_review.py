@@ -41,7 +41,8 @@ def document(batch_id: str, doc_id: str, unsure: tuple[str, ...] = ()) -> Docume
         source=f"{doc_id}.png",
         form_id="water_stop",
         fields={
-            k: FieldResult(value=v, raw=v, confidence=0.3 if k in unsure else 0.99) for k, v in VALUES.items()
+            # 1.0: water_stop sends every name to a person below that (no フリガナ to check it)
+            k: FieldResult(value=v, raw=v, confidence=0.3 if k in unsure else 1.0) for k, v in VALUES.items()
         },
     )
     return route_document(load_form("water_stop"), doc, today=TODAY)

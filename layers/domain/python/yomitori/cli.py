@@ -5,6 +5,7 @@ Results go to stdout; progress and logs to stderr."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -223,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("yomitori: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout was closed early (e.g. `yomitori eval OUT | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
 
 
 if __name__ == "__main__":
