@@ -18,7 +18,13 @@ from yomitori.errors import YomitoriError
 from yomitori.forms import load_form
 from yomitori.forms.schema import FieldDef, FormDefinition, Sensitivity
 from yomitori.results import DocumentResult, FieldStatus
-from yomitori.steps.review import Correction, ReviewRefused, reveal_my_number, submit_review
+from yomitori.steps.review import (
+    Correction,
+    ReviewRefused,
+    keep_gate_alive,
+    reveal_my_number,
+    submit_review,
+)
 from yomitori.store.base import (
     AuditAction,
     AuditRecord,
@@ -119,6 +125,7 @@ class ReviewService:
     def open(self, batch_id: str, document_id: str) -> dict:
         """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it),
         audit the view, and return what the page shows (My Numbers masked)."""
+        keep_gate_alive(self.reviews, self.releaser, batch_id=batch_id)
         self.reviews.lease(batch_id, self.reviewer, document_id=document_id, seconds=self.lease_seconds)
         doc = self.results.get_document(batch_id, document_id)
         form = load_form(doc.form_id)
@@ -283,6 +290,7 @@ class ReviewService:
         """Extend the lease of an open document (the page calls this while the reviewer works);
         LeaseConflict when it was lost (expired and taken by someone else)."""
         self._doc(batch_id, document_id)
+        keep_gate_alive(self.reviews, self.releaser, batch_id=batch_id)
         lease = self.reviews.lease(
             batch_id, self.reviewer, document_id=document_id, seconds=self.lease_seconds
         )

@@ -50,7 +50,8 @@ def store_documents(scans, batch_id: str, unsure: dict[str, tuple[str, ...]]) ->
             source=image.name,
             form_id="water_stop",
             fields={
-                k: FieldResult(value=v, raw=v, confidence=0.4 if k in unsure.get(doc_id, ()) else 0.99)
+                # 1.0: water_stop sends every name to a person below that (no フリガナ to check it)
+                k: FieldResult(value=v, raw=v, confidence=0.4 if k in unsure.get(doc_id, ()) else 1.0)
                 for k, v in values[doc_id].items()
             },
         )

@@ -279,6 +279,16 @@ def reveal_my_number(
     )
 
 
+def keep_gate_alive(reviews: ReviewStore, releaser: GateReleaser, *, batch_id: str) -> None:
+    """Send the gate's heartbeat while a person works on ``batch_id`` (called whenever a
+    document is leased or a lease renewed), so only an abandoned review runs into
+    ``review_heartbeat_hours``. GateMissing when the batch no longer waits for review."""
+    gate = reviews.get_gate(batch_id)
+    if gate is None or gate.released_at is not None:
+        raise GateMissing(f"Batch '{batch_id}' is not waiting for review.")
+    releaser.heartbeat(gate.task_token)
+
+
 def release_if_done(
     reviews: ReviewStore, releaser: GateReleaser, *, batch_id: str, who: str, now: dt.datetime | None = None
 ) -> bool:

@@ -305,3 +305,7 @@ class GateReleaser(ABC):
     @abstractmethod
     def release(self, task_token: str, output: dict) -> None:
         """Tell the paused flow the review is done. ``output`` holds ids and counts only."""
+
+    def heartbeat(self, task_token: str) -> None:  # noqa: B027 - nothing to do on one machine
+        """Tell the paused flow a person is still at work, so the gate's heartbeat limit does
+        not end a long review. Raises GateMissing when the flow no longer waits."""
