@@ -113,6 +113,15 @@ def test_bank_names_both_directions():
         {"bank_code": "", "bank_name": "みずほ銀行", "branch_code": "", "branch_name": "東京営業部"},
     )
     assert {f.field: f.suggestion.value for f in name_only} == {"bank_code": "0001", "branch_code": "001"}
+    # a branch name that is another branch of the bank: both to review, each with the other's hint
+    branch = apply("bank_names", {**ok, "branch_name": "丸の内支店"})
+    assert by_field(branch) == {"branch_code": ["branch_name_mismatch"], "branch_name": ["branch_name_mismatch"]}
+    assert {f.field: f.suggestion.value for f in branch} == {"branch_code": "002", "branch_name": "本店"}
+    # a bank code whose name field was left empty: the name is suggested
+    code_only = apply("bank_names", {**ok, "bank_name": ""})
+    assert [(f.code, f.field, f.suggestion.value) for f in code_only] == [
+        ("bank_name_suggested", "bank_name", "三菱ＵＦＪ")
+    ]
     # 信用金庫 written out matches the Zengin abbreviation 信金
     assert apply("bank_names", {"bank_code": "1610", "bank_name": "京都信用金庫"}) == []
 

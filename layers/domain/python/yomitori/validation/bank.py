@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 from yomitori.refdata import banks
@@ -133,6 +134,40 @@ def branch_codes_for_name(bank_code: str, name: str) -> list[str]:
     return [c for c, e in banks.branches(bank_code).items() if _matches(name, e, normalise_branch_name)]
 
 
+def _code_name_findings(
+    kind: str,
+    code_field: str,
+    name_field: str,
+    code: str,
+    name: str,
+    entry: banks.Entry | None,
+    codes_for_name: Callable[[str], list[str]],
+    normalise: Callable[[str], str],
+) -> list[Finding]:
+    """One code/name pair (``kind`` "bank" or "branch"): a name that is not the code's sends
+    both to review (with the code the name points to, when only one does); a name without its
+    code gets the code suggested."""
+    if name and entry is not None and not _matches(name, entry, normalise):
+        candidates = codes_for_name(name)
+        only = len(candidates) == 1
+        hint = Suggestion(value=candidates[0], reason=f"{kind}_code_from_name") if only else None
+        return [
+            Finding(f"{kind}_name_mismatch", Severity.REVIEW, hint, field=code_field),
+            Finding(
+                f"{kind}_name_mismatch",
+                Severity.REVIEW,
+                Suggestion(value=entry.name, reason=f"{kind}_name_from_code"),
+                field=name_field,
+            ),
+        ]
+    if name and not code:
+        candidates = codes_for_name(name)
+        if len(candidates) == 1:
+            suggestion = Suggestion(value=candidates[0], reason=f"{kind}_code_from_name")
+            return [Finding(f"{kind}_code_suggested", Severity.REVIEW, suggestion, field=code_field)]
+    return []
+
+
 @rule("bank_names")
 def bank_names(
     ctx: ValidationContext,
@@ -142,45 +177,32 @@ def bank_names(
     branch_name_field: str = "branch_name",
 ) -> list[Finding]:
     """Codes and names agree when the form carries both; a name without its code gets the
-    code suggested (and a code without its name, the name). Mismatch → review of both."""
-    out: list[Finding] = []
+    code suggested (and a bank code without its name, the name). Mismatch → review of both."""
     code, name = ctx.values.get(bank_field, ""), ctx.values.get(bank_name_field, "")
     entry = banks.bank(code) if code else None
-    if name and entry is not None and not _matches(name, entry, normalise_bank_name):
+    out = _code_name_findings(
+        "bank", bank_field, bank_name_field, code, name, entry, bank_codes_for_name, normalise_bank_name
+    )
+    if name and not code:  # check the branch against the bank the name points to
         candidates = bank_codes_for_name(name)
-        hint = Suggestion(value=candidates[0], reason="bank_code_from_name") if len(candidates) == 1 else None
-        out += [
-            Finding("bank_name_mismatch", Severity.REVIEW, hint, field=bank_field),
-            Finding(
-                "bank_name_mismatch",
-                Severity.REVIEW,
-                Suggestion(value=entry.name, reason="bank_name_from_code"),
-                field=bank_name_field,
-            ),
-        ]
-    elif name and not code:
-        candidates = bank_codes_for_name(name)
-        if len(candidates) == 1:
-            out.append(
-                Finding(
-                    "bank_code_suggested",
-                    Severity.REVIEW,
-                    Suggestion(value=candidates[0], reason="bank_code_from_name"),
-                    field=bank_field,
-                )
-            )
         entry = banks.bank(candidates[0]) if len(candidates) == 1 else None
     elif not name and entry is not None and bank_name_field in ctx.values:
-        out.append(
-            Finding(
-                "bank_name_suggested",
-                Severity.REVIEW,
-                Suggestion(value=entry.name, reason="bank_name_from_code"),
-                field=bank_name_field,
-            )
-        )
+        suggestion = Suggestion(value=entry.name, reason="bank_name_from_code")
+        out.append(Finding("bank_name_suggested", Severity.REVIEW, suggestion, field=bank_name_field))
     if entry is None:
         return out
+    bank_code = entry.code
+    bcode, bname = ctx.values.get(branch_field, ""), ctx.values.get(branch_name_field, "")
+    return out + _code_name_findings(
+        "branch",
+        branch_field,
+        branch_name_field,
+        bcode,
+        bname,
+        banks.branch(bank_code, bcode) if bcode else None,
+        lambda written: branch_codes_for_name(bank_code, written),
+        normalise_branch_name,
+    )
     bcode, bname = ctx.values.get(branch_field, ""), ctx.values.get(branch_name_field, "")
     branch = banks.branch(entry.code, bcode) if bcode else None
     if bname and branch is not None and not _matches(bname, branch, normalise_branch_name):
