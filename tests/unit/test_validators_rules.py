@@ -115,7 +115,8 @@ def test_bank_names_both_directions():
     assert {f.field: f.suggestion.value for f in name_only} == {"bank_code": "0001", "branch_code": "001"}
     # a branch name that is another branch of the bank: both to review, each with the other's hint
     branch = apply("bank_names", {**ok, "branch_name": "丸の内支店"})
-    assert by_field(branch) == {"branch_code": ["branch_name_mismatch"], "branch_name": ["branch_name_mismatch"]}
+    mismatch = ["branch_name_mismatch"]
+    assert by_field(branch) == {"branch_code": mismatch, "branch_name": mismatch}
     assert {f.field: f.suggestion.value for f in branch} == {"branch_code": "002", "branch_name": "本店"}
     # a bank code whose name field was left empty: the name is suggested
     code_only = apply("bank_names", {**ok, "bank_name": ""})
