@@ -10,6 +10,7 @@ raised, so Step Functions retries them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import time
@@ -45,41 +46,34 @@ class RecordingEngine(OcrEngine):
         self.words: list[Word] = []
         self.readings: list[dict] = []
 
-    def read_field(self, crop: Any, hint: FieldHint) -> Reading:
+    @contextlib.contextmanager
+    def _engine_call(self):
         try:
-            r = self.inner.read_field(crop, hint)
+            yield
         except YomitoriError:
             raise
         except Exception as e:  # an engine bug must cost one page, not the batch
             raise EngineError(
                 f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
             ) from None
+
+    def read_field(self, crop: Any, hint: FieldHint) -> Reading:
+        with self._engine_call():
+            r = self.inner.read_field(crop, hint)
         self.readings.append({"field": hint.name, "text": r.text, "confidence": r.confidence})
         return r
 
     def digit_readings(self, crop: Any, hint: FieldHint, *, spare: bool = False) -> list[Reading]:
-        try:
+        with self._engine_call():
             out = self.inner.digit_readings(crop, hint, spare=spare)
-        except YomitoriError:
-            raise
-        except Exception as e:
-            raise EngineError(
-                f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
-            ) from None
         for r in out:
             self.readings.append({"field": hint.name, "via": "digit_readings", "text": r.text,
                                   "confidence": r.confidence})
         return out
 
     def read_page(self, page: Any) -> list[Word]:
-        try:
+        with self._engine_call():
             words = self.inner.read_page(page)
-        except YomitoriError:
-            raise
-        except Exception as e:
-            raise EngineError(
-                f"The {self.name} engine failed ({type(e).__name__}).", code=ENGINE_FAILED, action=_RESCAN
-            ) from None
         self.words.extend(words)
         return words
 
