@@ -5,6 +5,11 @@ A 300 dpi A4 scan is about 2480 x 3508 pixels; sending it whole to the browser f
 document would make moving to the next document slow, so the page gets a JPEG about 1200
 pixels wide and the field being read is cropped from the full scan. My Number boxes are
 painted over in the display image: the number is shown only after an audited reveal.
+
+A page fed in upside down (``DocumentResult.page_rotation`` 180) is turned upright once when it
+is decoded, so the display image and every crop are upright. Field boxes in results are in
+scan pixels; :meth:`PageImages.upright` maps them onto the upright page, and everything the
+page is sent (boxes, painted-over areas, crops) uses the upright coordinates.
 """
 
 from __future__ import annotations
@@ -20,18 +25,40 @@ DISPLAY_WIDTH = 1200
 JPEG_QUALITY = 80
 CROP_MARGIN = 0.25  # of the box height, on every side
 Box = tuple[int, int, int, int]
+ROTATIONS = (0, 180)
+
+
+def upright_box(box: Box, size: tuple[int, int], rotation: int) -> Box:
+    """``box`` (left, top, right, bottom in scan pixels of a ``size`` scan) on the page turned
+    ``rotation`` degrees clockwise (0 or 180).
+
+    Result boxes are in pixel-index coordinates (the aligner fits the marks' centroids, so a
+    pixel's centre is at its index), and turning by 180° takes index ``x`` to ``w - 1 - x``:
+    the box then is the one the pipeline would have found on the same page scanned upright."""
+    if rotation == 0:
+        return box
+    if rotation != 180:
+        raise ValueError(f"page rotation {rotation} is not supported (0 or 180)")
+    w, h = size
+    left, top, right, bottom = box
+    return (w - 1 - right, h - 1 - bottom, w - 1 - left, h - 1 - top)
 
 
 @dataclass(frozen=True)
 class PageImages:
-    """A decoded scan and its display copy (JPEG bytes)."""
+    """A decoded scan turned upright, its display copy (JPEG bytes) and the turn applied."""
 
-    scan: Image.Image
+    scan: Image.Image  # upright
     display_jpeg: bytes
+    rotation: int = 0  # degrees clockwise the original scan was turned
 
     @property
     def size(self) -> tuple[int, int]:
         return self.scan.size
+
+    def upright(self, box: Box) -> Box:
+        """A box in the original scan's pixels as a box on the upright page."""
+        return upright_box(box, self.size, self.rotation)
 
 
 def _decode(data: bytes) -> Image.Image:
@@ -42,10 +69,16 @@ def _decode(data: bytes) -> Image.Image:
     return img
 
 
-def render(data: bytes, hidden: list[Box]) -> PageImages:
-    """Decode ``data`` and make the display JPEG with the ``hidden`` boxes painted over."""
+def render(data: bytes, hidden: list[Box], rotation: int = 0) -> PageImages:
+    """Decode ``data``, turn it ``rotation`` degrees clockwise (0 or 180) and make the display
+    JPEG with the ``hidden`` boxes (original scan pixels) painted over."""
+    if rotation not in ROTATIONS:
+        raise ValueError(f"page rotation {rotation} is not supported (0 or 180)")
     scan = _decode(data)
+    if rotation == 180:
+        scan = scan.transpose(Image.Transpose.ROTATE_180)
     w, h = scan.size
+    hidden = [upright_box(b, (w, h), rotation) for b in hidden]
     scale = min(1.0, DISPLAY_WIDTH / w)
     # draft mode is not available for every format; a box-filter reduce is fast and sharp enough
     small = scan.reduce(max(1, int(1 / scale))) if scale < 1 else scan.copy()
@@ -59,11 +92,12 @@ def render(data: bytes, hidden: list[Box]) -> PageImages:
             draw.rectangle((left * sx, top * sy, right * sx, bottom * sy), fill=fill)
     out = io.BytesIO()
     small.save(out, "JPEG", quality=JPEG_QUALITY)
-    return PageImages(scan=scan, display_jpeg=out.getvalue())
+    return PageImages(scan=scan, display_jpeg=out.getvalue(), rotation=rotation)
 
 
 def crop_png(scan: Image.Image, box: Box) -> bytes:
-    """The field ``box`` (scan pixels) with a margin, at full resolution, as PNG."""
+    """The field ``box`` (pixels of ``scan`` as given, i.e. upright) with a margin, at full
+    resolution, as PNG."""
     left, top, right, bottom = box
     m = max(8, round((bottom - top) * CROP_MARGIN))
     area = (max(0, left - m), max(0, top - m), min(scan.width, right + m), min(scan.height, bottom + m))

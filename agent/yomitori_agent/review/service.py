@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from yomitori.errors import YomitoriError
 from yomitori.forms import load_form
 from yomitori.forms.schema import FieldDef, FormDefinition, Sensitivity
-from yomitori.results import DocumentResult, FieldStatus
+from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.steps.review import (
     Correction,
     ReviewRefused,
@@ -133,10 +133,28 @@ class ReviewService:
             self.session.leased.add((batch_id, document_id))
             self._docs[(batch_id, document_id)] = doc
         self._audit(batch_id, document_id, AuditAction.LEASE)
+        pages = None
+        if doc.page_rotation:
+            # boxes go to the page on the upright scan, which needs its size; upside-down pages
+            # are rare and usually warmed already, so only they wait for the decode here
+            try:
+                pages = self._render(batch_id, document_id)
+            except Exception:  # noqa: BLE001 - the image request reports it; the fields still open
+                pages = None
         self.warm(batch_id, document_id)
-        return self._view(form, doc)
+        return self._view(form, doc, pages)
 
-    def _view(self, form: FormDefinition, doc: DocumentResult) -> dict:
+    def _view(self, form: FormDefinition, doc: DocumentResult, pages: images.PageImages | None) -> dict:
+        """What the page shows. Boxes are on the upright page (``pages`` is needed for a turned
+        page; without it a turned page's boxes are left out rather than drawn in the wrong place)."""
+
+        def box(fr: FieldResult) -> list[int] | None:
+            if fr.box is None:
+                return None
+            if not doc.page_rotation:
+                return list(fr.box)
+            return list(pages.upright(tuple(fr.box))) if pages is not None else None
+
         fields = []
         for f in form.fields:
             fr = doc.fields.get(f.name)
@@ -166,7 +184,7 @@ class ReviewService:
                         if fr.suggestion
                         else None
                     ),
-                    "box": list(fr.box) if fr.box else None,
+                    "box": box(fr),
                     "options": [{"value": o.value, "label": o.label} for o in f.options],
                     "hint": f.hint,
                 }
@@ -199,7 +217,8 @@ class ReviewService:
                 for f in form.fields
                 if f.sensitivity is Sensitivity.MY_NUMBER and f.name in doc.fields and doc.fields[f.name].box
             ]
-            return images.render(self.results.get_page(batch_id, _page_name(doc)), hidden)
+            return images.render(self.results.get_page(batch_id, _page_name(doc)), hidden,
+                                 rotation=doc.page_rotation)
 
         return self.images.get((batch_id, document_id), build)
 
@@ -222,7 +241,7 @@ class ReviewService:
         threading.Thread(target=run, daemon=True, name="review-warm").start()
 
     def page_image(self, batch_id: str, document_id: str) -> tuple[bytes, tuple[int, int]]:
-        """The display JPEG of a leased document and the scan's size in pixels."""
+        """The display JPEG of a leased document (upright) and the scan's size in pixels."""
         self._doc(batch_id, document_id)
         pages = self._render(batch_id, document_id)
         return pages.display_jpeg, pages.size
@@ -238,7 +257,8 @@ class ReviewService:
             (batch_id, document_id, field_name) not in self.session.revealed
         ):
             raise ReviewError("Reveal the My Number first.", code="masked")
-        return images.crop_png(self._render(batch_id, document_id).scan, tuple(fr.box))
+        pages = self._render(batch_id, document_id)
+        return images.crop_png(pages.scan, pages.upright(tuple(fr.box)))
 
     # -- actions ----------------------------------------------------------------------------
     def reveal(self, batch_id: str, document_id: str, field_name: str) -> dict:

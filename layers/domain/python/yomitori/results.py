@@ -8,6 +8,7 @@ which carries ids, counts and reason codes only.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +61,9 @@ class DocumentResult(BaseModel):
     source: str  # the input file name, so every input can be traced to its result
     form_id: str | None = None
     page_keys: list[str] = Field(default_factory=list)
+    # degrees clockwise to turn the scan upright (180: fed in upside down); boxes stay in scan
+    # pixels. Results written before this field read as 0.
+    page_rotation: Literal[0, 180] = 0
     fields: dict[str, FieldResult] = Field(default_factory=dict)
     error: DocumentError | None = None
     seconds: float = 0.0

@@ -56,6 +56,7 @@ def extract_document(
         document_id=document_id,
         source=source,
         form_id=form.id,
+        page_rotation=180 if alignment.rotated_180 else 0,
         fields=fields,
         seconds=round(time.perf_counter() - started, 3),
     )
