@@ -7,20 +7,19 @@ is encrypted (no separate hashing pass, and the hash is of exactly the bytes pac
 accept the manifest first or last (a package made by hand with ``tar c manifest.json ...``
 has it first).
 
-Runs on all agent machines. Both directions stream in constant memory: writing pulls tar
-bytes from the source files on demand (:class:`_TarSource`) into ``pyrage.encrypt_io``;
-reading runs ``pyrage.decrypt_io`` in a thread that feeds a pipe, and ``tarfile`` reads the
-other end. A package is accepted only whole: every member is hashed while it is written
-under a temporary name, and nothing is renamed into place before the manifest matched every
-member and the age STREAM authenticated the last chunk (which also proves the file is not
-truncated).
+Runs on all agent machines. Both directions stream in constant memory, and age runs in a
+child process (:mod:`yomitori_agent.agefilter`, like ``tar c | age``): writing feeds it tar
+bytes made from the source files on demand (:class:`_TarSource`); reading (see
+:mod:`yomitori_agent.unpack`) parses the plaintext it releases. A package is accepted only
+whole: every member is hashed while it is written under a temporary name, and nothing is
+renamed into place before the manifest matched every member and the age STREAM
+authenticated the last chunk (which also proves the file is not truncated).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import queue
 import tarfile
@@ -29,8 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyrage
-
+from yomitori_agent import agefilter
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
 from yomitori_agent.fsutil import check_writable_dir, fsync_dir, temp_name
 from yomitori_agent.manifests import MANIFEST_MEMBER
@@ -74,34 +72,25 @@ def _tarinfo(name: str, size: int, mtime: int) -> bytes:
     return ti.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
 
 
-class _TarSource(io.RawIOBase):
-    """A readable stream of tar bytes produced on demand, file by file (constant memory); each
-    file is hashed as it passes, and ``make_manifest`` turns the hashes into the last member."""
+class _TarSource:
+    """The tar stream of the files and the manifest, produced file by file in chunks of at most
+    1 MiB (constant memory); each file is hashed as it passes, and ``make_manifest`` turns the
+    hashes into the last member."""
 
     def __init__(self, files: list[SourceFile], make_manifest: ManifestFn, progress: Progress):
+        self._files = files
         self._make_manifest = make_manifest
+        self._progress = progress
         self.digests: dict[str, str] = {}
         self.manifest_sha256 = ""
-        self._sha = hashlib.sha256()
-        self._segments = self._generate(files)
-        self._buf = memoryview(b"")
-        self._chunk = memoryview(bytearray(_BUF))
-        self._fh: io.FileIO | None = None
-        self._left = 0
-        self._current: SourceFile | None = None
-        self._progress = progress
-        self.failure: PackageRejected | None = None  # pyrage turns reader errors into OSError
 
-    def readable(self) -> bool:
-        return True
-
-    def _generate(self, files: list[SourceFile]) -> Iterator[bytes | SourceFile]:
+    def chunks(self) -> Iterator[bytes]:
         total = 0
-        for f in files:
+        for f in self._files:
             header = _tarinfo(f.name, f.size, f.mtime_ns // 1_000_000_000)
-            yield header
-            yield f
             pad = -f.size % _BLOCK
+            yield header
+            yield from self._file_chunks(f)
             if pad:
                 yield bytes(pad)
             total += len(header) + f.size + pad
@@ -113,83 +102,42 @@ class _TarSource(io.RawIOBase):
         total += len(header) + len(manifest) + (-len(manifest) % _BLOCK) + 2 * _BLOCK
         yield bytes(2 * _BLOCK + (-total % _RECORD))
 
-    def _open(self, f: SourceFile) -> None:
-        fh = open(f.path, "rb", buffering=0)  # noqa: SIM115 - closed in _finish_file
-        st = os.fstat(fh.fileno())
+    def _file_chunks(self, f: SourceFile) -> Iterator[bytes]:
+        sha = hashlib.sha256()
+        with open(f.path, "rb", buffering=0) as fh:
+            self._check_unchanged(f, os.fstat(fh.fileno()))
+            left = f.size
+            while left:
+                chunk = fh.read(min(_BUF, left))
+                if not chunk:
+                    raise PackageRejected(f"{f.path.name} became shorter while it was packed.")
+                sha.update(chunk)  # hashlib releases the GIL: runs beside the other threads
+                left -= len(chunk)
+                self._progress(len(chunk))
+                yield chunk
+            self._check_unchanged(f, os.fstat(fh.fileno()))
+        self.digests[f.name] = sha.hexdigest()
+
+    @staticmethod
+    def _check_unchanged(f: SourceFile, st: os.stat_result) -> None:
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns):
-            fh.close()
             raise PackageRejected(f"{f.path.name} changed while the package was made.",
                                   action="Wait until scanning has finished, then run pack again.")
-        self._fh, self._left, self._current = fh, f.size, f
-        self._sha = hashlib.sha256()
-
-    def _finish_file(self) -> None:
-        assert self._fh is not None and self._current is not None
-        st = os.fstat(self._fh.fileno())
-        self._fh.close()
-        self._fh = None
-        self.digests[self._current.name] = self._sha.hexdigest()
-        if (st.st_size, st.st_mtime_ns) != (self._current.size, self._current.mtime_ns):
-            raise PackageRejected(f"{self._current.path.name} changed while the package was made.",
-                                  action="Wait until scanning has finished, then run pack again.")
-
-    def readinto(self, b) -> int:
-        try:
-            return self._readinto(b)
-        except PackageRejected as e:
-            self.failure = e
-            raise
-
-    def _readinto(self, b) -> int:
-        out = memoryview(b)
-        while True:
-            if self._buf:
-                n = min(len(out), len(self._buf))
-                out[:n] = self._buf[:n]
-                self._buf = self._buf[n:]
-                return n
-            if self._fh is not None:
-                # pyrage asks for 8 KiB at a time: read and hash 1 MiB at once, serve from it
-                n = self._fh.readinto(self._chunk[: min(_BUF, self._left)])
-                if not n:
-                    raise PackageRejected(f"{self._current.path.name} became shorter while it was packed.")
-                self._buf = self._chunk[:n]
-                self._sha.update(self._buf)
-                self._left -= n
-                self._progress(n)
-                if self._left == 0:
-                    self._finish_file()
-                continue
-            seg = next(self._segments, None)
-            if seg is None:
-                return 0
-            if isinstance(seg, SourceFile):
-                self._open(seg)
-                if seg.size == 0:
-                    self._finish_file()
-            else:
-                self._buf = memoryview(seg)
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        super().close()
 
 
-class _VerifyingWriter(io.RawIOBase):
-    """Hands the ciphertext in segments to a second thread that writes them and checks them on
-    the medium while the rest is still being encrypted ("verify behind"): every
-    ``SYNC_EVERY`` bytes it syncs the file, drops those pages from the OS cache, reads them
-    back from the medium and compares them with the segments it kept. Memory is bounded by
-    the queue and ``SYNC_EVERY``."""
+class _VerifyingWriter:
+    """Takes the ciphertext in segments and hands them to a second thread that writes them and
+    checks them on the medium while the rest is still being encrypted ("verify behind"):
+    every ``SYNC_EVERY`` bytes it syncs the file, drops those pages from the OS cache, reads
+    them back from the medium and compares them with the segments it kept. Memory is bounded
+    by the queue and ``SYNC_EVERY``."""
 
     SEGMENT = 4 << 20
     SYNC_EVERY = 16 << 20
 
     def __init__(self, path: Path):
-        self._path = path
+        self.path = self._path = path
         self._fh = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in finish()
-        self._buf = bytearray()
         self._offset = 0
         self.size = 0
         self.error: str | None = None
@@ -198,24 +146,11 @@ class _VerifyingWriter(io.RawIOBase):
         self._thread = threading.Thread(target=self._verify, name="read-back", daemon=True)
         self._thread.start()
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        if self._aborted:
-            return len(b)
-        if not self._buf and len(b) >= self.SEGMENT:
-            self._segment(bytes(b))  # the usual case: one copy, kept for the read-back
-            return len(b)
-        self._buf += b
-        if len(self._buf) >= self.SEGMENT:
-            self._segment(bytes(self._buf))
-            self._buf = bytearray()
-        return len(b)
-
-    def _segment(self, seg: bytes) -> None:
+    def add(self, seg: bytes | bytearray) -> None:
+        """Queue one segment (kept, unchanged, until it was read back)."""
         if self.error:  # stop encrypting into a stick that already failed
-            raise OSError(self.error)
+            raise TargetNotWritable(f"{self._path.name}: {self.error}.",
+                                    action="The stick may be failing: use another one and run again.")
         self._queue.put((self._offset, seg))  # blocks while the writer is behind
         self._offset += len(seg)
         self.size += len(seg)
@@ -259,15 +194,12 @@ class _VerifyingWriter(io.RawIOBase):
         pending.clear()
 
     def finish(self) -> None:
-        """Write the rest, wait for the read-back, close. TargetNotWritable if it differed."""
+        """Wait for the writes and the read-back, close. TargetNotWritable if it differed."""
         try:
-            if self._buf:
-                self._segment(bytes(self._buf))
-                self._buf = bytearray()
-        finally:
             self._queue.put(None)
             self._thread.join()
             os.fsync(self._fh.fileno())
+        finally:
             self._fh.close()
         if self.error:
             raise TargetNotWritable(f"{self._path.name}: {self.error}.",
@@ -292,22 +224,11 @@ def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn
     try:
         writer = _VerifyingWriter(tmp)
         source = _TarSource(files, make_manifest, progress)
-        # pyrage reads and writes 8 KiB at a time: C-level buffers in between turn ~250
-        # Python calls per 2 MiB into two.
-        reader = io.BufferedReader(source, buffer_size=_BUF)
-        out = io.BufferedWriter(writer, buffer_size=_VerifyingWriter.SEGMENT)
         try:
-            pyrage.encrypt_io(reader, out, recipients)
-            out.flush()
-        except BaseException as e:  # pyrage reports reader and writer failures as OSError
+            _encrypt(source, writer, recipients)
+        except BaseException:
             writer.abort()
-            if source.failure is not None:
-                raise source.failure from None
-            if isinstance(e, OSError):
-                raise TargetNotWritable(f"writing {tmp.name} failed ({e}).") from None
             raise
-        finally:
-            source.close()
         writer.finish()
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
@@ -316,6 +237,44 @@ def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn
             os.unlink(tmp)
         raise
     return PackageInfo(dest, writer.size, source.manifest_sha256)
+
+
+def _encrypt(source: _TarSource, writer: _VerifyingWriter, recipients: list) -> None:
+    """Three stages on two cores, like ``tar c | age``: a feeder thread reads and hashes the
+    files into the age child process (:mod:`yomitori_agent.agefilter`), this thread takes the
+    ciphertext from it in segments, and the writer's thread writes and reads them back."""
+    proc = agefilter.spawn("encrypt", *(str(r) for r in recipients))
+    failure: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for chunk in source.chunks():
+                proc.stdin.write(chunk)
+            proc.stdin.close()
+        except BaseException as e:  # a scan changed, or the child is gone (writer failed)
+            failure.append(e)
+            proc.kill()  # no complete package from an incomplete stream
+
+    feeder = threading.Thread(target=feed, name="tar-hash", daemon=True)
+    feeder.start()
+    try:
+        while True:
+            seg = bytearray(_VerifyingWriter.SEGMENT)
+            n = proc.stdout.readinto(seg)  # fills the segment unless the stream ends
+            if not n:
+                break
+            writer.add(seg if n == len(seg) else seg[:n])
+    except BaseException:
+        proc.kill()
+        raise
+    finally:
+        feeder.join()
+        problem = agefilter.finish(proc)
+    if failure and isinstance(failure[0], PackageRejected):
+        raise failure[0]
+    if failure or problem:
+        why = problem or type(failure[0]).__name__
+        raise TargetNotWritable(f"encrypting {writer.path.name} failed ({why}).")
 
 
 def list_packages(folder: Path) -> list[Path]:
