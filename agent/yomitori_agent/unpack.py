@@ -1,7 +1,8 @@
 """Opening a package (see :mod:`yomitori_agent.package` for the format): decrypt, extract,
-verify, all in one streaming pass and one thread.
+verify, all in one streaming pass: age decrypts in a child process (its own core and GIL),
+this process parses and checks.
 
-``pyrage.decrypt_io`` pushes authenticated plaintext into :class:`_TarSink`, a small tar
+:func:`decrypt_into` pushes the authenticated plaintext into :class:`_TarSink`, a small tar
 reader that writes each member straight to ``NAME.part`` while hashing it. ustar, GNU long
 names and PAX headers are understood (what `tar` and Python write); only regular files and the
 ``documents`` folder are accepted. The manifest may come first or last. Nothing gets its final
@@ -10,16 +11,13 @@ name before the manifest matched every member and age authenticated the final ch
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pyrage
-
+from yomitori_agent import agefilter
 from yomitori_agent.errors import PackageRejected
 from yomitori_agent.manifests import MANIFEST_MEMBER, FileEntry, PackageManifest, parse_manifest
 
@@ -32,42 +30,32 @@ _META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME)
 Progress = Callable[[int], None]
 
 
-class _Forward(io.RawIOBase):
-    """Hands buffered plaintext to the sink; goes quiet after a failure (a late flush from
-    garbage collection must not reach the sink)."""
-
-    def __init__(self, sink):
-        self._sink = sink
-        self.dead = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        if self.dead:
-            return len(b)
-        self._sink.write(b)
-        return len(b)
+class DecryptFailed(Exception):
+    """age refused the package; the message is the child's one-line reason."""
 
 
 def decrypt_into(package: Path, identities: list, sink) -> None:
-    """The agent's one decryption path: stream ``package`` through ``pyrage.decrypt_io`` into
-    ``sink`` (anything with ``write``), in blocks of up to 1 MiB. Raises whatever pyrage or
-    the sink raise; only a normal return means age authenticated the whole file, final chunk
-    included, and the sink got all of it."""
-    forward = _Forward(sink)
-    out = io.BufferedWriter(forward, buffer_size=_BUF)
+    """The agent's one decryption path: stream ``package`` through age in a child process
+    (:mod:`yomitori_agent.agefilter`, so decryption runs on its own core and GIL) into ``sink``
+    (anything with ``write``; it gets views of a reused buffer of up to 1 MiB, so it must copy
+    what it keeps). Raises DecryptFailed or whatever the sink raises; only a normal return
+    means age authenticated the whole file, final chunk included, and the sink got all of it.
+    After a failure the sink has had the plaintext released before it (all authenticated)."""
+    proc = agefilter.spawn("decrypt", str(package))
     try:
-        with open(package, "rb", buffering=_BUF) as src:
-            pyrage.decrypt_io(src, out, identities)
-        out.flush()
+        # the secret keys go through the pipe, never the command line
+        proc.stdin.write("".join(f"{i}\n" for i in identities).encode("ascii"))
+        proc.stdin.close()
+        with memoryview(bytearray(_BUF)) as buf:
+            while n := proc.stdout.readinto(buf):  # a full 1 MiB unless the stream ends
+                sink.write(buf[:n])
     except BaseException:
-        # What pyrage released was authenticated: hand it over (the caller decides what to
-        # keep, and open_package keeps nothing of a failed package), then go quiet.
-        with contextlib.suppress(Exception):
-            out.flush()
-        forward.dead = True
+        proc.kill()
         raise
+    finally:
+        problem = agefilter.finish(proc)
+    if problem:
+        raise DecryptFailed(problem)
 
 
 def _pax_fields(data: bytes) -> dict[str, str]:
@@ -90,8 +78,8 @@ def _clean_name(name: str) -> str:
     return name.rstrip("/")
 
 
-class _TarSink(io.RawIOBase):
-    """A push-driven tar reader: pyrage writes plaintext in, members come out as ``.part``."""
+class _TarSink:
+    """A push-driven tar reader: plaintext is written in, members come out as ``.part``."""
 
     def __init__(self, staging: Path, progress: Progress):
         self._staging = staging
@@ -102,7 +90,6 @@ class _TarSink(io.RawIOBase):
         self._kind = ""  # the member being read: "file", "manifest" or a tar meta type
         self._name = ""
         self._meta = bytearray()
-        self._pending = bytearray()
         self._out = None
         self._sha = None
         self._written = 0
@@ -111,10 +98,7 @@ class _TarSink(io.RawIOBase):
         self.manifest: PackageManifest | None = None
         self.expected: dict[str, FileEntry] = {}
         self.seen: dict[str, tuple[int, str]] = {}
-        self.failure: PackageRejected | None = None  # pyrage turns our exceptions into OSError
-
-    def writable(self) -> bool:
-        return True
+        self.failure: PackageRejected | None = None
 
     def write(self, b) -> int:
         try:
@@ -156,9 +140,8 @@ class _TarSink(io.RawIOBase):
             mv = mv[len(take):]
             self._left -= len(take)
             if self._state == "data":
-                self._pending += take  # hashed and written in 1 MiB blocks, not pyrage's 8 KiB
-                if len(self._pending) >= _BUF:
-                    self._flush()
+                self._sha.update(take)
+                self._write_all(take)
                 self._written += len(take)
                 self._progress(len(take))
             else:
@@ -211,7 +194,6 @@ class _TarSink(io.RawIOBase):
     def _end_member(self) -> None:
         data = bytes(self._meta)
         if self._kind == "file":
-            self._flush()
             self._out.close()
             self._out = None
             self.seen[self._name] = (self._written, self._sha.hexdigest())
@@ -229,14 +211,10 @@ class _TarSink(io.RawIOBase):
             self._long_name = data.rstrip(b"\0").decode("utf-8")
         self._state = "pad" if self._pad else "header"
 
-    def _flush(self) -> None:
-        if self._pending:
-            self._sha.update(self._pending)
-            done = 0
-            with memoryview(self._pending) as view:
-                while done < len(view):
-                    done += self._out.write(view[done:])
-            self._pending.clear()
+    def _write_all(self, view: memoryview) -> None:
+        done = 0
+        while done < len(view):
+            done += self._out.write(view[done:])
 
     def _check(self, name: str) -> None:
         entry = self.expected.get(name)
@@ -256,7 +234,6 @@ class _TarSink(io.RawIOBase):
         return self.manifest
 
     def abort(self) -> None:
-        self._pending.clear()
         if self._out is not None:
             self._out.close()
             self._out = None
@@ -276,7 +253,7 @@ def open_package(package: Path, identities: list, staging: Path, *,
     except PackageRejected as e:
         e.message = f"{package.name}: {e.message}"
         raise
-    except Exception as e:  # pyrage: DecryptError for headers, OSError for the payload and our sink
+    except Exception as e:  # DecryptFailed (age refused it), or OSError from the pipes
         if sink.failure is not None:
             sink.failure.message = f"{package.name}: {sink.failure.message}"
             raise sink.failure from None
