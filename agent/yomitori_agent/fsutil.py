@@ -106,6 +106,15 @@ def make_durable(files: list[Path]) -> None:
             os.fsync(fh.fileno())
 
 
+def start_writeback(fd: int) -> None:
+    """Ask the OS to start writing the file's dirty pages to the medium now, without waiting
+    (Linux: ``POSIX_FADV_DONTNEED`` starts writeback and drops what is already clean), so a
+    later sync has little left to do. Elsewhere nothing: the sync does all the work."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def _overwrite(path: Path, size: int) -> None:
     zeros = bytes(_WIPE_CHUNK)
     with open(path, "r+b") as fh:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from yomitori_agent import agefilter
 from yomitori_agent.errors import PackageRejected
+from yomitori_agent.fsutil import start_writeback
 from yomitori_agent.manifests import MANIFEST_MEMBER, FileEntry, PackageManifest, parse_manifest
 
 _BUF = 1 << 20
@@ -81,8 +82,9 @@ def _clean_name(name: str) -> str:
 class _TarSink:
     """A push-driven tar reader: plaintext is written in, members come out as ``.part``."""
 
-    def __init__(self, staging: Path, progress: Progress):
+    def __init__(self, staging: Path, progress: Progress, writeback: bool):
         self._staging = staging
+        self._writeback = writeback
         self._progress = progress
         self._state = "header"  # header | data | meta | pad | end
         self._hdr = bytearray()
@@ -194,6 +196,8 @@ class _TarSink:
     def _end_member(self) -> None:
         data = bytes(self._meta)
         if self._kind == "file":
+            if self._writeback:
+                start_writeback(self._out.fileno())
             self._out.close()
             self._out = None
             self.seen[self._name] = (self._written, self._sha.hexdigest())
@@ -240,13 +244,16 @@ class _TarSink:
 
 
 def open_package(package: Path, identities: list, staging: Path, *,
-                 progress: Progress = lambda _n: None, info: dict | None = None) -> PackageManifest:
+                 progress: Progress = lambda _n: None, info: dict | None = None,
+                 writeback: bool = False) -> PackageManifest:
     """Decrypt ``package`` into the existing folder ``staging``: each file is written as
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
     wipes it). Returns the manifest; ``info["manifest_sha256"]`` receives its SHA-256 (the
-    content's identity, recorded by every machine the batch passes)."""
-    sink = _TarSink(staging, progress)
+    content's identity, recorded by every machine the batch passes). ``writeback``: start
+    writing each file to the medium as soon as it is complete (the caller syncs before it
+    commits; this lets the disk work while the rest is decrypted)."""
+    sink = _TarSink(staging, progress, writeback)
     try:
         decrypt_into(package, identities, sink)
         manifest = sink.finish()
