@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import queue
 import tarfile
@@ -38,6 +39,7 @@ _MAX_MANIFEST = 64 << 20
 _BUF = 1 << 20
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
+_DIRECT_ALIGN = 4096  # O_DIRECT: buffer, offset and length in whole blocks
 
 Progress = Callable[[int], None]
 ManifestFn = Callable[[dict[str, str]], bytes]  # member name -> SHA-256 hex  =>  manifest.json
@@ -125,6 +127,49 @@ class _TarSource:
                                   action="Wait until scanning has finished, then run pack again.")
 
 
+class _ReadBack:
+    """Reads a range of a file back from the medium, not from the OS cache: on Linux with
+    O_DIRECT into a page-aligned buffer (one large read at disk speed), elsewhere (or where the
+    file system refuses O_DIRECT) after dropping the range from the cache with
+    ``posix_fadvise`` where there is one (on Windows the read comes from the cache)."""
+
+    def __init__(self, path: Path, most: int):
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._direct = -1
+        self._buf = mmap.mmap(-1, most + _DIRECT_ALIGN)  # page-aligned, as O_DIRECT wants
+        if hasattr(os, "O_DIRECT"):
+            with contextlib.suppress(OSError):  # e.g. tmpfs: no O_DIRECT
+                self._direct = os.open(path, os.O_RDONLY | os.O_DIRECT)
+
+    def read(self, offset: int, length: int) -> memoryview:
+        """The bytes at ``offset`` (which is a multiple of the segment size) from the medium."""
+        if hasattr(os, "posix_fadvise"):  # drop the cached copy (dirty pages are written first)
+            os.posix_fadvise(self._fd, offset, length, os.POSIX_FADV_DONTNEED)
+        view = memoryview(self._buf)
+        if self._direct >= 0:
+            want = length + (-length % _DIRECT_ALIGN)  # O_DIRECT reads whole blocks
+            try:
+                n = os.preadv(self._direct, [view[:want]], offset)
+                return view[: min(n, length)]
+            except OSError:
+                os.close(self._direct)  # refused after all: read through the cache below
+                self._direct = -1
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        n = 0
+        while n < length and (got := os.readv(self._fd, [view[n:length]])):
+            n += got
+        return view[:n]
+
+    def __enter__(self) -> _ReadBack:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for fd in (self._fd, self._direct):
+            if fd >= 0:
+                os.close(fd)
+        self._buf.close()
+
+
 class _VerifyingWriter:
     """Takes the ciphertext in segments and hands them to a second thread that writes them and
     checks them on the medium while the rest is still being encrypted ("verify behind"):
@@ -146,7 +191,7 @@ class _VerifyingWriter:
         self._thread = threading.Thread(target=self._verify, name="read-back", daemon=True)
         self._thread.start()
 
-    def add(self, seg: bytes | bytearray) -> None:
+    def add(self, seg: bytearray) -> None:
         """Queue one segment (kept, unchanged, until it was read back)."""
         if self.error:  # stop encrypting into a stick that already failed
             raise TargetNotWritable(f"{self._path.name}: {self.error}.",
@@ -158,8 +203,8 @@ class _VerifyingWriter:
     def _verify(self) -> None:
         # The write system calls happen here too, so they overlap with encryption (they
         # release the GIL); writes stay in order because only this thread writes.
-        pending: list[tuple[int, bytes]] = []  # (offset, segment) written, not yet checked
-        with open(self._path, "rb", buffering=0) as back:
+        pending: list[tuple[int, bytearray]] = []  # (offset, segment) written, not yet checked
+        with _ReadBack(self._path, self.SYNC_EVERY) as back:
             while (item := self._queue.get()) is not None:
                 if self.error or self._aborted:
                     continue
@@ -176,17 +221,16 @@ class _VerifyingWriter:
                     self._check(back, pending)
             self._check(back, pending)
 
-    def _check(self, back, pending: list[tuple[int, bytes]]) -> None:
+    def _check(self, back: _ReadBack, pending: list[tuple[int, bytearray]]) -> None:
         if self.error or self._aborted or not pending:
             pending.clear()
             return
         try:
             getattr(os, "fdatasync", os.fsync)(self._fh.fileno())
+            start = pending[0][0]
+            got = back.read(start, sum(len(seg) for _, seg in pending))
             for offset, seg in pending:
-                if hasattr(os, "posix_fadvise"):  # make the read come from the medium
-                    os.posix_fadvise(back.fileno(), offset, len(seg), os.POSIX_FADV_DONTNEED)
-                back.seek(offset)
-                if back.read(len(seg)) != seg:
+                if seg != got[offset - start : offset - start + len(seg)]:  # bytearray ==: memcmp
                     self.error = f"bytes from {offset} read back differ from those written"
                     break
         except OSError as e:
