@@ -123,10 +123,12 @@ def put_file(client, bucket: str, key: str, path: Path, size: int, sha256: str, 
     )
 
 
-def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_type: str,
+def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_type: str | None,
               extra: dict | None = None) -> None:
-    client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="SHA256",
-                      ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **(extra or {}))
+    """One PUT of ``data`` with its SHA-256 checked by S3 (``content_type`` None: S3's default)."""
+    extra = {**(extra or {}), **({"ContentType": content_type} if content_type else {})}
+    client.put_object(Bucket=bucket, Key=key, Body=data, ContentLength=len(data), ChecksumAlgorithm="SHA256",
+                      ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **extra)
 
 
 def list_keys(client, bucket: str, prefix: str) -> list[dict]:

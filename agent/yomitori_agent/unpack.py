@@ -29,6 +29,7 @@ _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
 _META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME)
 
 Progress = Callable[[int], None]
+OnFile = Callable[[str, int, str, "bytes | Path"], None]  # name, size, SHA-256 hex, body or .part
 
 
 class DecryptFailed(Exception):
@@ -82,9 +83,13 @@ def _clean_name(name: str) -> str:
 class _TarSink:
     """A push-driven tar reader: plaintext is written in, members come out as ``.part``."""
 
-    def __init__(self, staging: Path, progress: Progress, writeback: bool):
-        self._staging = staging
+    def __init__(self, staging: Path | None, progress: Progress, writeback: bool = False,
+                 on_file: OnFile | None = None, in_memory: int = 0):
+        self._staging = staging  # None: check only, keep nothing
         self._writeback = writeback
+        self._on_file = on_file
+        self._in_memory = in_memory if on_file else 0
+        self._body: bytearray | None = None  # a small member kept in memory instead of a .part
         self._progress = progress
         self._state = "header"  # header | data | meta | pad | end
         self._hdr = bytearray()
@@ -179,9 +184,12 @@ class _TarSink:
             raise PackageRejected(f"the package holds an unexpected member ({name[:80]}).") from None
         if self.manifest is not None and name not in self.expected:
             raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
-        part = self._staging / f"{name}.part"
-        part.parent.mkdir(parents=True, exist_ok=True)
-        self._out = open(part, "xb", buffering=0)  # noqa: SIM115 - closed in _end_member
+        if self._on_file and size <= self._in_memory:
+            self._body = bytearray()
+        elif self._staging is not None:
+            part = self._staging / f"{name}.part"
+            part.parent.mkdir(parents=True, exist_ok=True)
+            self._out = open(part, "xb", buffering=0)  # noqa: SIM115 - closed in _end_member
         self._sha = hashlib.sha256()
         self._written = 0
         self._kind, self._state = "file", "data"
@@ -196,13 +204,18 @@ class _TarSink:
     def _end_member(self) -> None:
         data = bytes(self._meta)
         if self._kind == "file":
-            if self._writeback:
-                start_writeback(self._out.fileno())
-            self._out.close()
-            self._out = None
+            if self._out is not None:
+                if self._writeback:
+                    start_writeback(self._out.fileno())
+                self._out.close()
+                self._out = None
             self.seen[self._name] = (self._written, self._sha.hexdigest())
             if self.manifest is not None:
                 self._check(self._name)
+            if self._on_file:
+                body, self._body = self._body, None
+                self._on_file(self._name, *self.seen[self._name],
+                              bytes(body) if body is not None else self._staging / f"{self._name}.part")
         elif self._kind == "manifest":
             self.manifest = parse_manifest(data)
             self.expected = {e.name: e for e in self.manifest.entries}
@@ -216,6 +229,11 @@ class _TarSink:
         self._state = "pad" if self._pad else "header"
 
     def _write_all(self, view: memoryview) -> None:
+        if self._body is not None:
+            self._body += view
+            return
+        if self._out is None:
+            return  # checking only
         done = 0
         while done < len(view):
             done += self._out.write(view[done:])
@@ -238,6 +256,7 @@ class _TarSink:
         return self.manifest
 
     def abort(self) -> None:
+        self._body = None
         if self._out is not None:
             self._out.close()
             self._out = None
@@ -245,33 +264,49 @@ class _TarSink:
 
 def open_package(package: Path, identities: list, staging: Path, *,
                  progress: Progress = lambda _n: None, info: dict | None = None,
-                 writeback: bool = False) -> PackageManifest:
+                 writeback: bool = False, on_file: OnFile | None = None,
+                 in_memory: int = 0) -> PackageManifest:
     """Decrypt ``package`` into the existing folder ``staging``: each file is written as
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
     wipes it). Returns the manifest; ``info["manifest_sha256"]`` receives its SHA-256 (the
     content's identity, recorded by every machine the batch passes). ``writeback``: start
     writing each file to the medium as soon as it is complete (the caller syncs before it
-    commits; this lets the disk work while the rest is decrypted)."""
-    sink = _TarSink(staging, progress, writeback)
+    commits; this lets the disk work while the rest is decrypted).
+
+    ``on_file(name, size, sha256, body)``, if given, is called as each file is complete (before
+    the manifest was seen when it comes last); files of at most ``in_memory`` bytes are then
+    kept in memory and passed as bytes, larger ones as the path of their ``.part`` file, and
+    nothing is renamed. An exception from it stops the decryption and is raised as it is."""
+    manifest = _read(package, identities, _TarSink(staging, progress, writeback, on_file, in_memory))
+    for entry in manifest.entries if on_file is None else []:
+        os.replace(staging / f"{entry.name}.part", staging / entry.name)
+    if info is not None:
+        info["manifest_sha256"] = hashlib.sha256(manifest.raw).hexdigest()
+    return manifest
+
+
+def verify_package(package: Path, identities: list, *,
+                   progress: Progress = lambda _n: None) -> PackageManifest:
+    """Decrypt ``package`` and check every file against the manifest, keeping nothing (no
+    plaintext reaches the disk). Returns the manifest; raises PackageRejected."""
+    return _read(package, identities, _TarSink(None, progress))
+
+
+def _read(package: Path, identities: list, sink: _TarSink) -> PackageManifest:
     try:
         decrypt_into(package, identities, sink)
-        manifest = sink.finish()
+        return sink.finish()
     except PackageRejected as e:
         e.message = f"{package.name}: {e.message}"
         raise
-    except Exception as e:  # DecryptFailed (age refused it), or OSError from the pipes
+    except (DecryptFailed, OSError, ValueError) as e:  # age refused it, or a pipe broke
         if sink.failure is not None:
             sink.failure.message = f"{package.name}: {sink.failure.message}"
             raise sink.failure from None
         raise PackageRejected(f"{package.name}: {_describe_decrypt_error(e)}") from None
     finally:
         sink.abort()
-    for entry in manifest.entries:
-        os.replace(staging / f"{entry.name}.part", staging / entry.name)
-    if info is not None:
-        info["manifest_sha256"] = hashlib.sha256(manifest.raw).hexdigest()
-    return manifest
 
 
 def _describe_decrypt_error(e: BaseException) -> str:

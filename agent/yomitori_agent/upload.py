@@ -12,6 +12,13 @@ Resumable and never uploading a page twice:
 - the manifest is uploaded last, after a HEAD (its arrival starts the cloud flow), and once the
   journal says ``manifest_uploaded`` the batch is never uploaded again;
 - the package is wiped from the stick only after that.
+
+Two passes over the package, so that nothing is sent from a package that fails and no
+decrypted page needs to touch the disk: the first authenticates it whole and checks every page
+against the manifest, keeping nothing; the second decrypts again and PUTs each page from memory
+as soon as it is complete and equal to its (now verified) manifest entry, while the rest is
+still being decrypted (at most 64 MiB of pages in memory). Only pages larger than 8 MiB (or
+than the multipart threshold) go through the private work folder, which is wiped afterwards.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from yomitori_agent.log import log
 from yomitori_agent.manifests import FileEntry, PackageManifest
 from yomitori_agent.package import list_packages
 from yomitori_agent.progress import progress
-from yomitori_agent.unpack import open_package
+from yomitori_agent.unpack import open_package, verify_package
 
 
 @dataclass
@@ -72,31 +79,31 @@ def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
     # One upload per machine at a time: the sweep must not wipe another run's pages.
     with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"):
         _sweep_stale_work(work)
+        work.mkdir(parents=True, exist_ok=True)
         return [_upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
                 for pkg in packages]
 
 
 def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
                     show_progress) -> UploadResult:
-    staging = private_dir(work, "upload-")
-    try:
-        started = time.perf_counter()
-        with progress(f"decrypt {pkg.name}", pkg.stat().st_size, enabled=show_progress) as advance:
-            manifest = open_package(pkg, identities, staging, progress=advance)
-        decrypted = time.perf_counter()
-        if manifest.kind != "scans":
-            raise PackageRejected(f"{pkg.name} holds results, not scans: it is for `import` "
-                                  "on the contract server.")
-        with exclusive_lock(cfg.state_dir / "locks" / f"{manifest.batch_id}.lock"):
-            result = _upload_batch(cfg, client, bucket, pkg, manifest, staging, dry_run, show_progress)
-        result.seconds_decrypt = round(decrypted - started, 3)
-        result.seconds_upload = round(time.perf_counter() - decrypted, 3)
-        return result
-    finally:
-        wipe_tree(staging)
+    # First pass: authenticate the whole package and check every page against the manifest,
+    # keeping nothing. Nothing is sent from a package that fails.
+    started = time.perf_counter()
+    with progress(f"verify {pkg.name}", pkg.stat().st_size, enabled=show_progress) as advance:
+        manifest = verify_package(pkg, identities, progress=advance)
+    verified = time.perf_counter()
+    if manifest.kind != "scans":
+        raise PackageRejected(f"{pkg.name} holds results, not scans: it is for `import` "
+                              "on the contract server.")
+    with exclusive_lock(cfg.state_dir / "locks" / f"{manifest.batch_id}.lock"):
+        result = _upload_batch(cfg, client, bucket, pkg, identities, manifest, work, dry_run, show_progress)
+    result.seconds_decrypt = round(verified - started, 3)
+    result.seconds_upload = round(time.perf_counter() - verified, 3)
+    return result
 
 
-def _upload_batch(cfg, client, bucket, pkg, manifest: PackageManifest, staging, dry_run, show_progress):
+def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifest, work: Path, dry_run,
+                  show_progress) -> UploadResult:
     batch_id = manifest.batch_id
     journal = BatchJournal(cfg.state_dir, batch_id)
     result = UploadResult(batch_id, str(pkg), len(manifest.entries), 0, 0, "", False)
@@ -108,7 +115,8 @@ def _upload_batch(cfg, client, bucket, pkg, manifest: PackageManifest, staging, 
         if dry_run:
             result.uploaded = len(todo)
             return result
-        _upload_pages(cfg, client, bucket, batch_id, todo, staging, journal, show_progress)
+        if todo:
+            _send_pages(cfg, client, bucket, pkg, identities, todo, work, journal, show_progress)
         result.uploaded = len(todo)
         result.manifest = _upload_manifest(client, bucket, manifest, journal, cfg.aws.sse_args())
     if dry_run:
@@ -121,6 +129,103 @@ def _upload_batch(cfg, client, bucket, pkg, manifest: PackageManifest, staging, 
     log.info("upload batch=%s pages=%d uploaded=%d skipped=%d manifest=%s", batch_id, result.pages,
              result.uploaded, result.skipped_present, result.manifest)
     return result
+
+
+_IN_MEMORY = 8 << 20  # pages up to this size go up from memory, never touching the disk
+_BUDGET = 64 << 20  # bytes of pages decrypted but not yet confirmed by S3 (constant memory)
+
+
+def _in_memory(cfg) -> int:
+    # larger pages wait in the work folder and go up from there, in parts above the threshold
+    return min(_IN_MEMORY, cfg.aws.multipart_threshold - 1)
+
+
+def _send_pages(cfg, client, bucket, pkg: Path, identities, todo: list[FileEntry], work: Path,
+                journal: BatchJournal, show_progress) -> None:
+    """Second pass: decrypt again and PUT each page of ``todo`` as soon as it is complete and
+    equals its verified manifest entry (the PUT carries that SHA-256, so S3 checks the body
+    too), while the rest is still being decrypted. Pages too large to hold in memory go to
+    the private work folder and up from there afterwards."""
+    staging = private_dir(work, "upload-")
+    try:
+        batch_id = journal.batch_id
+        with progress(f"upload {batch_id}", sum(e.size for e in todo), enabled=show_progress) as advance:
+            sender = _PageSender(cfg, client, bucket, batch_id, journal, todo, _locked(advance))
+            try:
+                open_package(pkg, identities, staging, on_file=sender.send, in_memory=_in_memory(cfg))
+            except BaseException:
+                sender.stop()  # finish what is in flight, start nothing new
+                raise
+            sender.close()  # waits for every page; raises the first failure
+        big = [e for e in todo if e.size > _in_memory(cfg)]
+        if big:
+            _upload_pages(cfg, client, bucket, batch_id, big, staging, journal, show_progress)
+    finally:
+        wipe_tree(staging)
+
+
+class _PageSender:
+    """Sends pages from the decrypting thread to a pool of PUT threads. At most ``_BUDGET``
+    bytes of pages wait or travel at once (the decryption waits for room), so memory stays
+    constant; the first failure is raised at the next page, which stops the decryption."""
+
+    def __init__(self, cfg, client, bucket: str, batch_id: str, journal: BatchJournal,
+                 todo: list[FileEntry], advance):
+        self._cfg, self._client, self._bucket, self._batch_id = cfg, client, bucket, batch_id
+        self._journal, self._advance = journal, advance
+        self._todo = {e.name: e for e in todo}
+        self._pool = ThreadPoolExecutor(max_workers=cfg.aws.upload_concurrency)
+        self._room = threading.Condition()
+        self._held = 0
+        self._futures: list = []
+        self._lock = threading.Lock()
+
+    def send(self, name: str, size: int, sha256: str, body: bytes | Path) -> None:
+        self._raise_failure()
+        entry = self._todo.get(name)
+        if entry is None or not isinstance(body, bytes):
+            return  # not needed (S3 has it), or a large page that goes up from the work folder
+        if (size, sha256) != (entry.size, entry.sha256):
+            raise PackageRejected(f"{name} changed on the stick since the package was checked.")
+        with self._room:
+            while self._held and self._held + size > _BUDGET:
+                self._room.wait()
+            self._held += size
+        self._futures.append(self._pool.submit(self._put, entry, body))
+
+    def _put(self, entry: FileEntry, body: bytes) -> None:
+        try:
+            s3io.put_bytes(self._client, self._bucket, page_key(self._batch_id, entry.name), body,
+                           entry.sha256, None, self._cfg.aws.sse_args())
+        except Exception as e:
+            raise s3io.translate(e, f"uploading batch {self._batch_id}") from None
+        finally:
+            with self._room:
+                self._held -= entry.size
+                self._room.notify_all()
+        with self._lock:
+            self._journal.record("page_uploaded", page=entry.name, sha256=entry.sha256, durable=False)
+        self._advance(entry.size)
+
+    def _raise_failure(self) -> None:
+        for f in self._futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()
+        self._futures = [f for f in self._futures if not f.done()]
+
+    def close(self) -> None:
+        """Wait for every page (after a failure: only for those in flight), sync the journal,
+        and raise the first failure."""
+        try:
+            wait(self._futures, return_when=FIRST_EXCEPTION)
+            self._raise_failure()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Finish the PUTs in flight, cancel those not started, sync the journal."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._journal.sync()
 
 
 def _pages_to_upload(client, bucket, manifest: PackageManifest, journal: BatchJournal,
@@ -156,14 +261,16 @@ def _pages_to_upload(client, bucket, manifest: PackageManifest, journal: BatchJo
 
 def _upload_pages(cfg, client, bucket, batch_id, todo: list[FileEntry], staging: Path,
                   journal: BatchJournal, show_progress) -> None:
+    """PUT pages from their ``.part`` files in ``staging`` (multipart above the threshold)."""
     lock = threading.Lock()
     threshold = cfg.aws.multipart_threshold
     sse = cfg.aws.sse_args()
 
     def one(entry: FileEntry, advance) -> None:
         try:
-            s3io.put_file(client, bucket, page_key(batch_id, entry.name), staging / entry.name, entry.size,
-                          entry.sha256, multipart_threshold=threshold, extra=sse, callback=advance)
+            s3io.put_file(client, bucket, page_key(batch_id, entry.name), staging / f"{entry.name}.part",
+                          entry.size, entry.sha256, multipart_threshold=threshold, extra=sse,
+                          callback=advance)
         except Exception as e:
             raise s3io.translate(e, f"uploading batch {batch_id}") from None
         with lock:
