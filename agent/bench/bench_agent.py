@@ -7,8 +7,10 @@ pack-import: the same scans (300 KB files) through
   * `tar -cf - | age -r R -o pkg`        vs `yomitori-agent pack`  (hash, encrypt, fsync, read back)
   * `age -d -i K pkg | tar -x`           vs `yomitori-agent import` (decrypt, verify, rename, wipe)
 upload: 1,000 scans to a local moto server, `aws s3 cp --recursive` vs `yomitori-agent upload`
-(decrypt + verify + parallel PUTs with SHA-256 checksums + manifest + wipe of the package).
-Runs are interleaved (A B A B ...) and the median is reported, because the machine is shared.
+(verify pass + second decryption with parallel PUTs carrying SHA-256 checksums + manifest + wipe of
+the package).
+Runs are interleaved (A B A B ...) and the median is reported, because the machine is shared; every
+timed step starts after a `sync`, so none pays for the writes an earlier step left in the cache.
 Peak memory is GNU time's maximum resident set size of the agent process.
 """
 
@@ -95,6 +97,11 @@ settle_seconds = 0
     return cfg
 
 
+def settle() -> None:
+    """Flush what earlier steps left dirty, so no step pays for another's writes."""
+    os.sync()
+
+
 def _clean(d: Path) -> None:
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -162,15 +169,19 @@ def bench_pack_import(args) -> dict:
     sh(f"tar -cf {tarball} -C {scans} .")
     for _ in range(args.runs):
         _clean(usb)
+        settle()
         res["age_pack"].append(sh(f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age"))
         _clean(usb)
+        settle()
         res["age_pack_sync"].append(
             sh(f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age && sync")
         )
         _clean(usb)
+        settle()
         res["age_encrypt_only"].append(sh(f"age -r {k['external'][1]} -o {usb}/ref.age {tarball}"))
         _clean(usb)
         # the same guarantees as pack: synced, then read back from the disk (O_DIRECT)
+        settle()
         res["age_pack_sync_readback"].append(
             sh(
                 f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age && sync "
@@ -178,6 +189,7 @@ def bench_pack_import(args) -> dict:
             )
         )
         _clean(usb)
+        settle()
         wall, rss, _ = timed(
             [
                 *AGENT,
@@ -197,9 +209,11 @@ def bench_pack_import(args) -> dict:
         _clean(out)
         _clean(usb)
         shutil.copy(results_pkg, usb / "results.age")
+        settle()
         res["age_import"].append(sh(f"age -d -i {k['contract'][0]} {usb}/results.age | tar -x -C {out}"))
         inbox = root / "inbox"
         _clean(inbox)
+        settle()
         wall, rss, _ = timed(
             [*AGENT, "--config", str(cfg_con), "--no-progress", "import", str(usb), "--to", str(inbox)]
         )
@@ -207,10 +221,12 @@ def bench_pack_import(args) -> dict:
         res["rss_import_kb"].append(rss)
         _clean(out)
         shutil.copy(results_pkg, usb / "results.age")
+        settle()
         res["age_import_sync"].append(
             sh(f"age -d -i {k['contract'][0]} {usb}/results.age | tar -x -C {out} && sync")
         )
         _clean(inbox)
+        settle()
         wall, _, _ = timed(
             [*AGENT, "--config", str(cfg_key), "--no-progress", "import", str(usb), "--to", str(inbox)]
         )
@@ -234,7 +250,7 @@ def bench_upload(args) -> dict:
         "bytes": args.files * args.size,
         "aws_cli": [],
         "agent_upload": [],
-        "agent_decrypt": [],
+        "agent_decrypt": [],  # the first pass: authenticate and check everything, keep nothing
         "agent_put_phase": [],
         "agent_upload_ramdisk_work": [],
         "rss_upload_kb": [],
@@ -248,6 +264,7 @@ def bench_upload(args) -> dict:
             s3.create_bucket(
                 Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
             )
+            settle()
             res["aws_cli"].append(
                 sh(
                     f"{AWS} s3 cp --recursive --only-show-errors {scans} s3://{bucket}/awscli/ "
@@ -274,6 +291,7 @@ def bench_upload(args) -> dict:
                 capture_output=True,
                 env=env,
             )
+            settle()
             wall, rss, out = timed(
                 [*AGENT, "--config", str(cfg), "--no-progress", "upload", str(usb)], env=env
             )
@@ -312,6 +330,7 @@ def bench_upload(args) -> dict:
                     capture_output=True,
                     env=env,
                 )
+                settle()
                 wall, _, out = timed(
                     [*AGENT, "--config", str(cfg2), "--no-progress", "upload", str(usb)], env=env
                 )
