@@ -1,7 +1,7 @@
 """The C2SP CCTV age test vectors (npm package cctv-age, in node_modules) against the agent's
-decryption path (:func:`yomitori_agent.unpack.decrypt_into`: pyrage.decrypt_io from the
-package file into a streaming sink), with an explicit list of expected deviations and why
-each is acceptable."""
+decryption path (:func:`yomitori_agent.unpack.decrypt_into`: pyrage.decrypt_io in the age
+child process, from the package file into a streaming sink), with an explicit list of
+expected deviations and why each is acceptable."""
 
 from __future__ import annotations
 
