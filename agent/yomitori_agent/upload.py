@@ -17,7 +17,7 @@ Two passes over the package, so that nothing is sent from a package that fails a
 decrypted page needs to touch the disk: the first authenticates it whole and checks every page
 against the manifest, keeping nothing; the second decrypts again and PUTs each page from memory
 as soon as it is complete and equal to its (now verified) manifest entry, while the rest is
-still being decrypted (at most 64 MiB of pages in memory). Only pages larger than 8 MiB (or
+still being decrypted (at most 16 MiB of pages in memory). Only pages larger than 8 MiB (or
 than the multipart threshold) go through the private work folder, which is wiped afterwards.
 """
 
@@ -132,7 +132,7 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
 
 
 _IN_MEMORY = 8 << 20  # pages up to this size go up from memory, never touching the disk
-_BUDGET = 64 << 20  # bytes of pages decrypted but not yet confirmed by S3 (constant memory)
+_BUDGET = 16 << 20  # bytes of pages decrypted but not yet confirmed by S3 (constant memory)
 
 
 def _in_memory(cfg) -> int:
