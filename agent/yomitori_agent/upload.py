@@ -157,6 +157,9 @@ def _send_pages(cfg, client, bucket, pkg: Path, identities, todo: list[FileEntry
                 sender.stop()  # finish what is in flight, start nothing new
                 raise
             sender.close()  # waits for every page; raises the first failure
+        if len(sender.seen) != len(todo):  # the stick changed: the manifest must not go up
+            raise PackageRejected(f"{pkg.name} changed on the stick since it was checked "
+                                  f"({len(todo) - len(sender.seen)} page(s) missing).")
         big = [e for e in todo if e.size > _in_memory(cfg)]
         if big:
             _upload_pages(cfg, client, bucket, batch_id, big, staging, journal, show_progress)
@@ -174,6 +177,7 @@ class _PageSender:
         self._cfg, self._client, self._bucket, self._batch_id = cfg, client, bucket, batch_id
         self._journal, self._advance = journal, advance
         self._todo = {e.name: e for e in todo}
+        self.seen: set[str] = set()  # pages of todo that this pass produced, equal to the check
         self._pool = ThreadPoolExecutor(max_workers=cfg.aws.upload_concurrency)
         self._room = threading.Condition()
         self._held = 0
@@ -183,10 +187,13 @@ class _PageSender:
     def send(self, name: str, size: int, sha256: str, body: bytes | Path) -> None:
         self._raise_failure()
         entry = self._todo.get(name)
-        if entry is None or not isinstance(body, bytes):
-            return  # not needed (S3 has it), or a large page that goes up from the work folder
+        if entry is None:
+            return  # S3 has it already
         if (size, sha256) != (entry.size, entry.sha256):
             raise PackageRejected(f"{name} changed on the stick since the package was checked.")
+        self.seen.add(name)
+        if not isinstance(body, bytes):
+            return  # a large page: it goes up from the work folder after this pass
         with self._room:
             while self._held and self._held + size > _BUDGET:
                 self._room.wait()

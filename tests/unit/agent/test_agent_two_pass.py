@@ -101,3 +101,22 @@ def test_a_page_that_differs_from_the_verified_manifest_is_never_sent(tmp_path):
     sender.stop()
     # Then no PUT was started (the client is None: any PUT would have failed) and nothing journaled
     assert not journal.path.exists() or "page_uploaded" not in journal.path.read_text()
+
+
+def test_a_second_pass_that_lacks_a_checked_page_stops_before_the_manifest(tmp_path, key, monkeypatch):
+    # Given a batch checked in the first pass with pages a and b, and a stick that now holds
+    # a consistent package of page a only
+    cfg_path = tmp_path / "agent.toml"
+    cfg_path.write_text('client_id = "city"\nstate_dir = "state"\n[aws]\nupload_concurrency = 2\n')
+    cfg = load_config(cfg_path)
+    pkg, pages = _package(tmp_path, key, {"a.png": 100})
+    checked = [FileEntry(name="a.png", size=100, sha256=hashlib.sha256(pages["a.png"]).hexdigest()),
+               FileEntry(name="b.png", size=5, sha256=hashlib.sha256(b"bbbbb").hexdigest())]
+    journal = BatchJournal(cfg.state_dir, "city-20260101-000000-abcdef")
+    sent = []
+    monkeypatch.setattr(upload.s3io, "put_bytes", lambda _c, _b, key, *_a: sent.append(key))
+    # When the second pass runs
+    with pytest.raises(PackageRejected, match="1 page"):
+        upload._send_pages(cfg, None, "bucket", pkg, [key[0]], checked, tmp_path / "work", journal, False)
+    # Then page a went up (it equals the check) and the missing page b stopped the upload
+    assert sent == ["city-20260101-000000-abcdef/pages/a.png"]
