@@ -134,7 +134,7 @@ class _ReadBack:
     ``posix_fadvise`` where there is one (on Windows the read comes from the cache)."""
 
     def __init__(self, path: Path, most: int):
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in __exit__
         self._direct = -1
         self._buf = mmap.mmap(-1, most + _DIRECT_ALIGN)  # page-aligned, as O_DIRECT wants
         if hasattr(os, "O_DIRECT"):
@@ -143,8 +143,8 @@ class _ReadBack:
 
     def read(self, offset: int, length: int) -> memoryview:
         """The bytes at ``offset`` (which is a multiple of the segment size) from the medium."""
-        if hasattr(os, "posix_fadvise"):  # drop the cached copy (dirty pages are written first)
-            os.posix_fadvise(self._fd, offset, length, os.POSIX_FADV_DONTNEED)
+        if hasattr(os, "posix_fadvise"):  # drop the cached copy (the range was synced just before)
+            os.posix_fadvise(self._fh.fileno(), offset, length, os.POSIX_FADV_DONTNEED)
         view = memoryview(self._buf)
         if self._direct >= 0:
             want = length + (-length % _DIRECT_ALIGN)  # O_DIRECT reads whole blocks
@@ -154,9 +154,9 @@ class _ReadBack:
             except OSError:
                 os.close(self._direct)  # refused after all: read through the cache below
                 self._direct = -1
-        os.lseek(self._fd, offset, os.SEEK_SET)
+        self._fh.seek(offset)
         n = 0
-        while n < length and (got := os.readv(self._fd, [view[n:length]])):
+        while n < length and (got := self._fh.readinto(view[n:length])):
             n += got
         return view[:n]
 
@@ -164,10 +164,11 @@ class _ReadBack:
         return self
 
     def __exit__(self, *_exc) -> None:
-        for fd in (self._fd, self._direct):
-            if fd >= 0:
-                os.close(fd)
-        self._buf.close()
+        self._fh.close()
+        if self._direct >= 0:
+            os.close(self._direct)
+        with contextlib.suppress(BufferError):  # a view still held after an error: GC frees it
+            self._buf.close()
 
 
 class _VerifyingWriter:

@@ -244,10 +244,14 @@ def test_long_member_names_from_gnu_and_pax_tars(tmp_path, key, fmt):
 
 
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="the read-back seam is posix_fadvise (Linux)")
-def test_a_medium_that_returns_other_bytes_fails_the_read_back(tmp_path, key, monkeypatch):
+@pytest.mark.parametrize("direct", [True, False], ids=["O_DIRECT", "through-the-cache"])
+def test_a_medium_that_returns_other_bytes_fails_the_read_back(tmp_path, key, monkeypatch, direct):
     # Given a stick that corrupts what it stores (injected where the agent drops its cache
-    # before reading back)
+    # before reading back), read back with O_DIRECT or, where that is refused, through the cache
     import yomitori_agent.package as package
+
+    if not direct:
+        monkeypatch.delattr(package.os, "O_DIRECT", raising=False)
 
     real = os.posix_fadvise
 
