@@ -30,8 +30,8 @@ _PIPE_SIZE = 1 << 20  # Linux: fewer, larger pipe transfers (the default is 64 K
 
 def spawn(*args: str) -> subprocess.Popen:
     """Start the filter (``encrypt RECIPIENT...`` or ``decrypt PACKAGE``) with pipes on stdin,
-    stdout and stderr. The caller writes/reads the pipes, then ``wait()``s and checks the exit
-    status (0: complete and authenticated) and reads ``stderr`` for the reason."""
+    stdout and stderr. The caller writes stdin and reads stdout to the end (or kills the child),
+    then calls :func:`finish` for the outcome."""
     proc = subprocess.Popen([sys.executable, "-m", "yomitori_agent.agefilter", *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -116,14 +116,11 @@ def start_writeback(fd: int) -> None:
 
 
 def _overwrite(path: Path, size: int) -> None:
-    zeros = bytes(_WIPE_CHUNK)
-    with open(path, "r+b") as fh:
+    zeros = memoryview(bytes(_WIPE_CHUNK))  # slices of a view: no 1 MiB copy per write
+    with open(path, "r+b", buffering=0) as fh:
         left = size
         while left > 0:
-            n = min(left, _WIPE_CHUNK)
-            fh.write(zeros[:n])
-            left -= n
-        fh.flush()
+            left -= fh.write(zeros[: min(left, _WIPE_CHUNK)])
 
 
 def wipe_file(path: Path, mode: str = "full") -> None:
