@@ -21,7 +21,7 @@ from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.steps.review import (
     Correction,
     ReviewRefused,
-    keep_gate_alive,
+    lease_document,
     reveal_my_number,
     submit_review,
 )
@@ -29,6 +29,7 @@ from yomitori.store.base import (
     AuditAction,
     AuditRecord,
     GateReleaser,
+    Lease,
     LeaseConflict,
     ResultStore,
     ReviewStore,
@@ -108,6 +109,10 @@ class ReviewService:
             ],
         }
 
+    def _lease(self, batch_id: str, document_id: str) -> Lease | None:
+        return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
+                              document_id=document_id, seconds=self.lease_seconds)
+
     def open_next(self, after: tuple[str, str] | None = None) -> dict | None:
         """Lease and open the next document free for this reviewer (after ``after`` in queue
         order when given); None when nothing is left."""
@@ -125,8 +130,7 @@ class ReviewService:
     def open(self, batch_id: str, document_id: str) -> dict:
         """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it),
         audit the view, and return what the page shows (My Numbers masked)."""
-        keep_gate_alive(self.reviews, self.releaser, batch_id=batch_id)
-        self.reviews.lease(batch_id, self.reviewer, document_id=document_id, seconds=self.lease_seconds)
+        self._lease(batch_id, document_id)
         doc = self.results.get_document(batch_id, document_id)
         form = load_form(doc.form_id)
         with self._lock:
@@ -310,10 +314,7 @@ class ReviewService:
         """Extend the lease of an open document (the page calls this while the reviewer works);
         LeaseConflict when it was lost (expired and taken by someone else)."""
         self._doc(batch_id, document_id)
-        keep_gate_alive(self.reviews, self.releaser, batch_id=batch_id)
-        lease = self.reviews.lease(
-            batch_id, self.reviewer, document_id=document_id, seconds=self.lease_seconds
-        )
+        lease = self._lease(batch_id, document_id)
         return {"expires_at": lease.expires_at.isoformat() if lease else None}
 
     def leave(self, batch_id: str, document_id: str) -> None:

@@ -25,6 +25,7 @@ from yomitori.store.base import (
     AuditRecord,
     GateMissing,
     GateReleaser,
+    Lease,
     ResultStore,
     ReviewStore,
     utcnow,
@@ -287,6 +288,22 @@ def keep_gate_alive(reviews: ReviewStore, releaser: GateReleaser, *, batch_id: s
     if gate is None or gate.released_at is not None:
         raise GateMissing(f"Batch '{batch_id}' is not waiting for review.")
     releaser.heartbeat(gate.task_token)
+
+
+def lease_document(
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    *,
+    batch_id: str,
+    reviewer: str,
+    document_id: str | None = None,
+    seconds: int = 900,
+) -> Lease | None:
+    """Lease ``document_id`` (or the next free one) to ``reviewer`` (see
+    :meth:`ReviewStore.lease`), or renew the lease; each time, the gate hears a heartbeat
+    (:func:`keep_gate_alive`), because a person is at work on the batch."""
+    keep_gate_alive(reviews, releaser, batch_id=batch_id)
+    return reviews.lease(batch_id, reviewer, document_id=document_id, seconds=seconds)
 
 
 def release_if_done(

@@ -97,8 +97,14 @@ def review(req: Any, context: Any = None) -> dict:
     if isinstance(req, events.ReviewQueue):
         return {"queue": [q.model_dump(mode="json") for q in reviews.queue(req.batch_id)]}
     if isinstance(req, events.ReviewLease):
-        rv.keep_gate_alive(reviews, releaser, batch_id=req.batch_id)
-        lease = reviews.lease(req.batch_id, req.reviewer, document_id=req.document_id, seconds=req.seconds)
+        lease = rv.lease_document(
+            reviews,
+            releaser,
+            batch_id=req.batch_id,
+            reviewer=req.reviewer,
+            document_id=req.document_id,
+            seconds=req.seconds,
+        )
         return {"lease": lease.model_dump(mode="json") if lease else None}
     if isinstance(req, events.ReviewReveal):
         rv.reveal_my_number(
