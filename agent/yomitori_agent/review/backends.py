@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from yomitori.batch import page_key
+from yomitori.batch import SUMMARY_NAME, page_key
 from yomitori.errors import ExitCode, YomitoriError
 from yomitori.results import DocumentResult
 from yomitori.store.base import GateReleaser, ResultStore, ReviewStore
@@ -53,13 +53,13 @@ def os_user() -> str:
 
 
 def _read_batch(out_dir: Path) -> dict:
-    info_path = out_dir / "batch.json"
+    info_path = out_dir / SUMMARY_NAME
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
         return {"batch_id": str(info["batch_id"]), "scans_dir": Path(info["scans_dir"]),
                 "encoding": info.get("csv_encoding", "utf-8-sig"), "form_id": info.get("form_id")}
     except FileNotFoundError:
-        raise BackendError(f"{out_dir} has no batch.json.") from None
+        raise BackendError(f"{out_dir} has no {SUMMARY_NAME}.") from None
     except (ValueError, KeyError, TypeError):
         raise BackendError(f"{info_path} is not a batch description written by `yomitori process`.") from None
 
@@ -67,7 +67,7 @@ def _read_batch(out_dir: Path) -> dict:
 def _documents(out_dir: Path) -> list[DocumentResult]:
     docs = []
     for p in sorted(out_dir.glob("*.json")):
-        if p.name in ("batch.json", "results.json", "review.json", "metrics.json"):
+        if p.name in (SUMMARY_NAME, "results.json", "review.json", "metrics.json"):
             continue
         try:
             docs.append(DocumentResult.model_validate_json(p.read_bytes()))

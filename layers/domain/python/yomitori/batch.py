@@ -22,6 +22,9 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MANIFEST_NAME = "manifest.json"
+# What `yomitori process` (and the local cloud runner) write next to the results of a folder:
+# batch id, form, scans folder, counts, CSV encoding. Review and eval read it.
+SUMMARY_NAME = "batch.json"
 MANIFEST_SUFFIX = "/" + MANIFEST_NAME
 BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yomitori.batch import document_id_for
+from yomitori.batch import SUMMARY_NAME, document_id_for
 from yomitori.errors import DocumentError, ExitCode, YomitoriError
 from yomitori.export import CsvReport, write_results_csv
 from yomitori.forms.schema import FormDefinition, load_form
@@ -205,5 +205,5 @@ def process_directory(in_dir: Path, *, form_id: str, out_dir: Path, engine: str 
              "pages_per_minute": report.pages_per_minute, "engine": engine, "workers": n, "errors": errors,
              "csv_encoding": encoding, "csv_replaced_characters": csv_report.replaced_total}
     text = json.dumps(batch, ensure_ascii=False, indent=2) + "\n"
-    (out_dir / "batch.json").write_text(text, encoding="utf-8")
+    (out_dir / SUMMARY_NAME).write_text(text, encoding="utf-8")
     return report

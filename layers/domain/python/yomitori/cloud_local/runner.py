@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori import settings
-from yomitori.batch import BatchManifest, PageEntry, sha256_file
+from yomitori.batch import SUMMARY_NAME, BatchManifest, PageEntry, sha256_file
 from yomitori.cloud_local.server import (
     FLOW,
     LocalCloud,
@@ -107,7 +107,7 @@ def _write_batch_json(run: BatchRun, scans_dir: Path | None, engine: str, encodi
         "csv_encoding": encoding,
         "deletion": run.deletion,
     }
-    old = run.out_dir / "batch.json"
+    old = run.out_dir / SUMMARY_NAME
     if scans_dir is None and old.exists():
         scans_dir = Path(json.loads(old.read_text(encoding="utf-8")).get("scans_dir", ""))
     info["scans_dir"] = str(Path(scans_dir).resolve()) if scans_dir else ""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from yomitori.batch import SUMMARY_NAME
 from yomitori.errors import ExitCode, YomitoriError
 from yomitori.evaluate.metrics import Metrics, Observation, Tally, edit_distance
 from yomitori.forms import load_form
@@ -25,7 +26,6 @@ from yomitori.validation.routing import LOW_CONFIDENCE
 
 __all__ = ["EvaluationError", "Metrics", "evaluate_directory", "score_field"]
 
-BATCH_FILE = "batch.json"
 _WHITE = re.compile(r"\s+")
 
 
@@ -70,7 +70,7 @@ def _read_json(path: Path, what: str) -> dict:
 
 def _truth_dir(results_dir: Path, batch: dict | None) -> Path:
     if batch is None or not batch.get("scans_dir"):
-        raise EvaluationError(f"{results_dir} has no {BATCH_FILE} naming the scans folder, so the truth "
+        raise EvaluationError(f"{results_dir} has no {SUMMARY_NAME} naming the scans folder, so the truth "
                               "folder is unknown.", action="Pass the truth folder with --truth.")
     scans = Path(batch["scans_dir"])
     if not scans.is_absolute():
@@ -110,7 +110,7 @@ def evaluate_directory(
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise EvaluationError(f"{results_dir} is not a folder.")
-    batch_path = results_dir / BATCH_FILE
+    batch_path = results_dir / SUMMARY_NAME
     batch = _read_json(batch_path, "batch summary") if batch_path.is_file() else None
     truth_dir = Path(truth_dir) if truth_dir else _truth_dir(results_dir, batch)
     truth_files = sorted(truth_dir.glob("*.json")) if truth_dir.is_dir() else []
