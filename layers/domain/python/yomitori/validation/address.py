@@ -77,6 +77,13 @@ def suggested_address(address: str, areas: tuple[postal.Area, ...]) -> str:
     return derived_prefix(areas, address) + (address[block.start() :] if block else "")
 
 
+def _the_one_code(candidates: list[str]) -> Suggestion | None:
+    """The postal code an address names, as a suggestion, when it names exactly one."""
+    if len(candidates) != 1:
+        return None
+    return Suggestion(value=candidates[0], reason="postal_code_from_address")
+
+
 @rule("postal_address")
 def postal_address(
     ctx: ValidationContext,
@@ -93,36 +100,16 @@ def postal_address(
         candidates = postal.codes_for_address(address)
         if not candidates:
             return [Finding("address_not_found", Severity.REVIEW, field=address_field)]
-        if len(candidates) == 1:
-            return [
-                Finding(
-                    "postal_code_suggested",
-                    Severity.REVIEW,
-                    Suggestion(value=candidates[0], reason="postal_code_from_address"),
-                    field=postal_field,
-                )
-            ]
-        return []
+        hint = _the_one_code(candidates)
+        return [Finding("postal_code_suggested", Severity.REVIEW, hint, field=postal_field)] if hint else []
     areas = postal.areas(code)
     if not areas:
         # The field validator reports the unknown code; add the code the address names.
-        candidates = postal.codes_for_address(address)
-        if len(candidates) == 1:
-            return [
-                Finding(
-                    "postal_code_unknown",
-                    Severity.INVALID,
-                    Suggestion(value=candidates[0], reason="postal_code_from_address"),
-                    field=postal_field,
-                )
-            ]
-        return []
+        hint = _the_one_code(postal.codes_for_address(address))
+        return [Finding("postal_code_unknown", Severity.INVALID, hint, field=postal_field)] if hint else []
     if postal.split_address(address, areas) is not None:
         return []
-    candidates = postal.codes_for_address(address)
-    code_suggestion = (
-        Suggestion(value=candidates[0], reason="postal_code_from_address") if len(candidates) == 1 else None
-    )
+    code_suggestion = _the_one_code(postal.codes_for_address(address))
     return [
         Finding("postal_code_address_mismatch", Severity.REVIEW, code_suggestion, field=postal_field),
         Finding(
