@@ -43,8 +43,7 @@ def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: lis
     staging.mkdir(mode=0o700)
     try:
         with progress(f"import {package.name}", package.stat().st_size, enabled=show_progress) as advance:
-            manifest = open_package(package, identities, staging, progress=advance, info=opened,
-                                    writeback=not dry_run)
+            manifest = open_package(package, identities, staging, progress=advance, info=opened)
         manifest_sha = opened["manifest_sha256"]
         if manifest.kind != "results":
             raise PackageRejected(f"{package.name} holds scans, not results: "

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yomitori_agent import agefilter
+from yomitori_agent.directio import DirectFile, aligned
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
 from yomitori_agent.fsutil import check_writable_dir, fsync_dir, temp_name
 from yomitori_agent.manifests import MANIFEST_MEMBER
@@ -39,7 +40,6 @@ _MAX_MANIFEST = 64 << 20
 _BUF = 1 << 20
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
-_DIRECT_ALIGN = 4096  # O_DIRECT: buffer, offset and length in whole blocks
 
 Progress = Callable[[int], None]
 ManifestFn = Callable[[dict[str, str]], bytes]  # member name -> SHA-256 hex  =>  manifest.json
@@ -127,63 +127,21 @@ class _TarSource:
                                   action="Wait until scanning has finished, then run pack again.")
 
 
-class _ReadBack:
-    """Reads a range of a file back from the medium, not from the OS cache: on Linux with
-    O_DIRECT into a page-aligned buffer (one large read at disk speed), elsewhere (or where the
-    file system refuses O_DIRECT) after dropping the range from the cache with
-    ``posix_fadvise`` where there is one (on Windows the read comes from the cache)."""
-
-    def __init__(self, path: Path, most: int):
-        self._fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in __exit__
-        self._direct = -1
-        self._buf = mmap.mmap(-1, most + _DIRECT_ALIGN)  # page-aligned, as O_DIRECT wants
-        if hasattr(os, "O_DIRECT"):
-            with contextlib.suppress(OSError):  # e.g. tmpfs: no O_DIRECT
-                self._direct = os.open(path, os.O_RDONLY | os.O_DIRECT)
-
-    def read(self, offset: int, length: int) -> memoryview:
-        """The bytes at ``offset`` (which is a multiple of the segment size) from the medium."""
-        if hasattr(os, "posix_fadvise"):  # drop the cached copy (the range was synced just before)
-            os.posix_fadvise(self._fh.fileno(), offset, length, os.POSIX_FADV_DONTNEED)
-        view = memoryview(self._buf)
-        if self._direct >= 0:
-            want = length + (-length % _DIRECT_ALIGN)  # O_DIRECT reads whole blocks
-            try:
-                n = os.preadv(self._direct, [view[:want]], offset)
-                return view[: min(n, length)]
-            except OSError:
-                os.close(self._direct)  # refused after all: read through the cache below
-                self._direct = -1
-        self._fh.seek(offset)
-        n = 0
-        while n < length and (got := self._fh.readinto(view[n:length])):
-            n += got
-        return view[:n]
-
-    def __enter__(self) -> _ReadBack:
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._fh.close()
-        if self._direct >= 0:
-            os.close(self._direct)
-        with contextlib.suppress(BufferError):  # a view still held after an error: GC frees it
-            self._buf.close()
-
-
 class _VerifyingWriter:
     """Takes the ciphertext in segments and hands them to a second thread that writes them and
     checks them on the medium while the rest is still being encrypted ("verify behind"):
-    every ``SYNC_EVERY`` bytes it syncs the file, drops those pages from the OS cache, reads
-    them back from the medium and compares them with the segments it kept. Memory is bounded
-    by the queue and ``SYNC_EVERY``."""
+    every ``SYNC_EVERY`` bytes it syncs the file and reads those bytes back from the medium
+    (past the OS cache, :mod:`yomitori_agent.directio`), comparing them with the segments it
+    kept. The writes go past the cache too where the system allows, which costs a tenth of
+    the CPU time of cached writes. Memory is bounded by the queue and ``SYNC_EVERY``."""
 
     SEGMENT = 4 << 20
     SYNC_EVERY = 16 << 20
 
     def __init__(self, path: Path):
-        self.path = self._path = path
-        self._fh = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in finish()
+        self.path = path
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # never reuse a file
+        self._file = DirectFile(path, write=True)
         self._offset = 0
         self.size = 0
         self.error: str | None = None
@@ -195,7 +153,7 @@ class _VerifyingWriter:
     def add(self, seg: bytearray) -> None:
         """Queue one segment (kept, unchanged, until it was read back)."""
         if self.error:  # stop encrypting into a stick that already failed
-            raise TargetNotWritable(f"{self._path.name}: {self.error}.",
+            raise TargetNotWritable(f"{self.path.name}: {self.error}.",
                                     action="The stick may be failing: use another one and run again.")
         self._queue.put((self._offset, seg))  # blocks while the writer is behind
         self._offset += len(seg)
@@ -203,37 +161,39 @@ class _VerifyingWriter:
 
     def _verify(self) -> None:
         # The write system calls happen here too, so they overlap with encryption (they
-        # release the GIL); writes stay in order because only this thread writes.
+        # release the GIL); only this thread touches the file.
         pending: list[tuple[int, bytearray]] = []  # (offset, segment) written, not yet checked
-        with _ReadBack(self._path, self.SYNC_EVERY) as back:
-            while (item := self._queue.get()) is not None:
-                if self.error or self._aborted:
-                    continue
-                try:
-                    with memoryview(item[1]) as view:
-                        done = 0
-                        while done < len(view):
-                            done += self._fh.write(view[done:])
-                except OSError as e:
-                    self.error = f"writing failed ({e.strerror})"
-                    continue
-                pending.append(item)
-                if sum(len(seg) for _, seg in pending) >= self.SYNC_EVERY:
-                    self._check(back, pending)
-            self._check(back, pending)
+        staging = aligned(self.SEGMENT)  # O_DIRECT writes from page-aligned memory
+        back = aligned(self.SYNC_EVERY)
+        while (item := self._queue.get()) is not None:
+            if self.error or self._aborted:
+                continue
+            offset, seg = item
+            staging[: len(seg)] = seg
+            try:
+                self._file.pwrite(memoryview(staging)[: len(seg)], offset)
+            except OSError as e:
+                self.error = f"writing failed ({e.strerror})"
+                continue
+            pending.append(item)
+            if sum(len(s) for _, s in pending) >= self.SYNC_EVERY:
+                self._check(back, pending)
+        self._check(back, pending)
 
-    def _check(self, back: _ReadBack, pending: list[tuple[int, bytearray]]) -> None:
+    def _check(self, back: mmap.mmap, pending: list[tuple[int, bytearray]]) -> None:
         if self.error or self._aborted or not pending:
             pending.clear()
             return
         try:
-            getattr(os, "fdatasync", os.fsync)(self._fh.fileno())
+            self._file.sync()
             start = pending[0][0]
-            got = back.read(start, sum(len(seg) for _, seg in pending))
-            for offset, seg in pending:
-                if seg != got[offset - start : offset - start + len(seg)]:  # bytearray ==: memcmp
-                    self.error = f"bytes from {offset} read back differ from those written"
-                    break
+            length = sum(len(seg) for _, seg in pending)
+            with memoryview(back) as got:
+                got = got[: self._file.read_from_medium(back, start, length)]
+                for offset, seg in pending:
+                    if seg != got[offset - start : offset - start + len(seg)]:  # bytearray ==: memcmp
+                        self.error = f"bytes from {offset} read back differ from those written"
+                        break
         except OSError as e:
             self.error = f"read-back failed ({e.strerror})"
         pending.clear()
@@ -243,18 +203,18 @@ class _VerifyingWriter:
         try:
             self._queue.put(None)
             self._thread.join()
-            os.fsync(self._fh.fileno())
+            os.fsync(self._file.fileno())
         finally:
-            self._fh.close()
+            self._file.close()
         if self.error:
-            raise TargetNotWritable(f"{self._path.name}: {self.error}.",
+            raise TargetNotWritable(f"{self.path.name}: {self.error}.",
                                     action="The stick may be failing: use another one and run again.")
 
     def abort(self) -> None:
         self._aborted = True
         self._queue.put(None)
         self._thread.join()
-        self._fh.close()
+        self._file.close()
 
 
 def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn,

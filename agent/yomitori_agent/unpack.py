@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from yomitori_agent import agefilter
-from yomitori_agent.errors import PackageRejected
-from yomitori_agent.fsutil import start_writeback
+from yomitori_agent.directio import FileWriter
+from yomitori_agent.errors import PackageRejected, TargetNotWritable
 from yomitori_agent.manifests import MANIFEST_MEMBER, FileEntry, PackageManifest, parse_manifest
 
 _BUF = 1 << 20
@@ -83,10 +83,10 @@ def _clean_name(name: str) -> str:
 class _TarSink:
     """A push-driven tar reader: plaintext is written in, members come out as ``.part``."""
 
-    def __init__(self, staging: Path | None, progress: Progress, writeback: bool = False,
+    def __init__(self, staging: Path | None, progress: Progress,
                  on_file: OnFile | None = None, in_memory: int = 0):
         self._staging = staging  # None: check only, keep nothing
-        self._writeback = writeback
+        self._files = FileWriter() if staging is not None else None  # writes .part on its own thread
         self._on_file = on_file
         self._in_memory = in_memory if on_file else 0
         self._body: bytearray | None = None  # a small member kept in memory instead of a .part
@@ -110,6 +110,8 @@ class _TarSink:
     def write(self, b) -> int:
         try:
             self._feed(memoryview(b))
+        except OSError as e:  # the staging folder's disk, not the package
+            raise self._not_writable(e) from None
         except PackageRejected as e:
             self.failure = e
             raise
@@ -189,7 +191,7 @@ class _TarSink:
         elif self._staging is not None:
             part = self._staging / f"{name}.part"
             part.parent.mkdir(parents=True, exist_ok=True)
-            self._out = open(part, "xb", buffering=0)  # noqa: SIM115 - closed in _end_member
+            self._out = self._files.open(part)  # closed in _end_member
         self._sha = hashlib.sha256()
         self._written = 0
         self._kind, self._state = "file", "data"
@@ -204,10 +206,8 @@ class _TarSink:
     def _end_member(self) -> None:
         data = bytes(self._meta)
         if self._kind == "file":
-            if self._out is not None:
-                if self._writeback:
-                    start_writeback(self._out.fileno())
-                self._out.close()
+            if self._out is not None:  # on_file reads the .part: wait until it is complete
+                self._out.close(wait=self._on_file is not None)
                 self._out = None
             self.seen[self._name] = (self._written, self._sha.hexdigest())
             if self.manifest is not None:
@@ -232,11 +232,8 @@ class _TarSink:
         if self._body is not None:
             self._body += view
             return
-        if self._out is None:
-            return  # checking only
-        done = 0
-        while done < len(view):
-            done += self._out.write(view[done:])
+        if self._out is not None:  # else checking only
+            self._out.write(view)
 
     def _check(self, name: str) -> None:
         entry = self.expected.get(name)
@@ -253,32 +250,41 @@ class _TarSink:
         missing = set(self.expected) - set(self.seen)
         if missing:
             raise PackageRejected(f"{len(missing)} file(s) listed in the manifest are not in the package.")
+        if self._files is not None:
+            try:
+                self._files.finish()  # every .part written and closed
+            except OSError as e:
+                raise self._not_writable(e) from None
         return self.manifest
 
     def abort(self) -> None:
         self._body = None
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        self._out = None
+        if self._files is not None:
+            self._files.abort()
+
+    def _not_writable(self, e: OSError) -> TargetNotWritable:
+        return TargetNotWritable(f"writing to {self._staging.parent} failed ({e.strerror}).",
+                                 action="Free space there (or fix its permissions), then run again.")
 
 
 def open_package(package: Path, identities: list, staging: Path, *,
                  progress: Progress = lambda _n: None, info: dict | None = None,
-                 writeback: bool = False, on_file: OnFile | None = None,
+                 on_file: OnFile | None = None,
                  in_memory: int = 0) -> PackageManifest:
     """Decrypt ``package`` into the existing folder ``staging``: each file is written as
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
     wipes it). Returns the manifest; ``info["manifest_sha256"]`` receives its SHA-256 (the
-    content's identity, recorded by every machine the batch passes). ``writeback``: start
-    writing each file to the medium as soon as it is complete (the caller syncs before it
-    commits; this lets the disk work while the rest is decrypted).
+    content's identity, recorded by every machine the batch passes). The files are written
+    past the OS cache where the system allows (:class:`~yomitori_agent.directio.NewFileWriter`):
+    straight to the medium, which the caller's sync before it commits would wait for anyway.
 
     ``on_file(name, size, sha256, body)``, if given, is called as each file is complete (before
     the manifest was seen when it comes last); files of at most ``in_memory`` bytes are then
     kept in memory and passed as bytes, larger ones as the path of their ``.part`` file, and
     nothing is renamed. An exception from it stops the decryption and is raised as it is."""
-    manifest = _read(package, identities, _TarSink(staging, progress, writeback, on_file, in_memory))
+    manifest = _read(package, identities, _TarSink(staging, progress, on_file, in_memory))
     for entry in manifest.entries if on_file is None else []:
         os.replace(staging / f"{entry.name}.part", staging / entry.name)
     if info is not None:

@@ -272,3 +272,31 @@ def test_a_medium_that_returns_other_bytes_fails_the_read_back(tmp_path, key, mo
         write_package(out / "b.age", [_source(page)], lambda _d: _manifest([_source(page)]), [key[1]])
     # Then the package is not left on the stick
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["O_DIRECT", "through-the-cache"])
+def test_a_package_of_many_segments_is_written_and_read_back_whole(tmp_path, key, monkeypatch, direct):
+    # Given segments of 16 KiB read back every 64 KiB (so 1.2 MB of scans take ~75 segments,
+    # each written past the cache where the system allows, the last one through it)
+    import yomitori_agent.package as package
+
+    monkeypatch.setattr(package._VerifyingWriter, "SEGMENT", 16 << 10)
+    monkeypatch.setattr(package._VerifyingWriter, "SYNC_EVERY", 64 << 10)
+    if not direct:
+        monkeypatch.delattr(package.os, "O_DIRECT", raising=False)
+    pages = []
+    for i in range(4):
+        p = tmp_path / f"p{i}.png"
+        p.write_bytes(os.urandom(300_000 + i))
+        pages.append(_source(p))
+    out = tmp_path / "usb"
+    out.mkdir()
+    # When the package is written
+    info = write_package(out / "b.age", pages, lambda _d: _manifest(pages), [key[1]])
+    # Then it is whole: it opens, and every page comes out byte for byte
+    assert info.size == (out / "b.age").stat().st_size > 1_200_000
+    staging = tmp_path / "st"
+    staging.mkdir()
+    open_package(out / "b.age", [key[0]], staging)
+    for f in pages:
+        assert (staging / f.name).read_bytes() == f.path.read_bytes()
