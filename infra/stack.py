@@ -227,6 +227,17 @@ class YomitoriStack(Stack):
                 iam.PolicyStatement(
                     sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects("*")]
                 ),
+                # HEAD (resume, manifest last, status) needs GetObject, and ListBucket so that a
+                # missing object answers 404, not 403; DeleteObject takes back the pages of a
+                # package that failed at its end (upload's single pass).
+                iam.PolicyStatement(
+                    sid="CheckAndWithdrawUploads",
+                    actions=["s3:GetObject", "s3:DeleteObject"],
+                    resources=[s.intake.arn_for_objects("*")],
+                ),
+                iam.PolicyStatement(
+                    sid="ListIntake", actions=["s3:ListBucket"], resources=[s.intake.bucket_arn]
+                ),
                 iam.PolicyStatement(
                     sid="ReadResultsAndReviewDocuments",
                     actions=["s3:GetObject"],

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
-from yomitori.batch import BatchManifest, PageEntry
+from yomitori.batch import BATCH_ID_PATTERN, BatchManifest, PageEntry
 
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import BadInputError
@@ -66,6 +67,18 @@ def find_batches(scans_dir: Path, suffixes: list[str]) -> list[tuple[Path, list[
 def new_batch_id(client_id: str, now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.UTC)
     return f"{client_id}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+_PACKED_NAME = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{6}$")  # the tail of new_batch_id
+
+
+def batch_id_from_name(package: Path) -> str | None:
+    """The batch id in a package's name as ``pack`` writes it (``<batch_id>.age``), else None.
+    Only a hint: the manifest inside is what counts."""
+    if not package.name.endswith(PACKAGE_SUFFIX):
+        return None
+    stem = package.name.removesuffix(PACKAGE_SUFFIX)
+    return stem if _PACKED_NAME.search(stem) and re.fullmatch(BATCH_ID_PATTERN, stem) else None
 
 
 def plan_pages(pages: list[Path]) -> list[SourceFile]:

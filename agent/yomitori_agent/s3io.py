@@ -131,6 +131,15 @@ def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_t
                       ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **extra)
 
 
+def delete_keys(client, bucket: str, keys: list[str]) -> None:
+    """Delete ``keys`` (DeleteObjects, 1,000 per request); raise if any was not deleted."""
+    for i in range(0, len(keys), 1000):
+        delete = {"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+        errors = client.delete_objects(Bucket=bucket, Delete=delete).get("Errors")
+        if errors:
+            raise RuntimeError(f"{len(errors)} object(s) not deleted ({errors[0].get('Code')})")
+
+
 def list_keys(client, bucket: str, prefix: str) -> list[dict]:
     """Every object under ``prefix`` (Key, Size), following pagination."""
     out: list[dict] = []

@@ -13,12 +13,17 @@ Resumable and never uploading a page twice:
   journal says ``manifest_uploaded`` the batch is never uploaded again;
 - the package is wiped from the stick only after that.
 
-Two passes over the package, so that nothing is sent from a package that fails and no
-decrypted page needs to touch the disk: the first authenticates it whole and checks every page
-against the manifest, keeping nothing; the second decrypts again and PUTs each page from memory
-as soon as it is complete and equal to its (now verified) manifest entry, while the rest is
-still being decrypted (at most 16 MiB of pages in memory). Only pages larger than 8 MiB (or
-than the multipart threshold) go through the private work folder, which is wiped afterwards.
+One pass for a new batch: the pages are PUT from memory as age releases them (every chunk
+authenticated), each with the SHA-256 computed while it was decrypted, so S3 checks the body.
+The batch id comes from the package's name (``<batch_id>.age``, as ``pack`` names it) and must
+equal the manifest's, which comes last: if the package then fails (it is truncated, a page
+does not match the manifest, the name was changed), the pages this pass sent are deleted
+again, and because the batch manifest was never sent, no flow started. A package with another
+name, a resumed batch and ``--dry-run`` take two passes instead: the first authenticates the
+whole package and checks every page against the manifest, keeping nothing; the second
+decrypts again and sends what S3 lacks. Either way at most 16 MiB of pages wait in memory and
+no decrypted page up to 8 MiB touches the disk; larger pages (or above the multipart
+threshold) go through the private work folder, which is wiped afterwards.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from yomitori_agent.journal import BatchJournal, audit
 from yomitori_agent.keys import load_identities
 from yomitori_agent.log import log
 from yomitori_agent.manifests import FileEntry, PackageManifest
+from yomitori_agent.pack import batch_id_from_name
 from yomitori_agent.package import list_packages
 from yomitori_agent.progress import progress
 from yomitori_agent.unpack import open_package, verify_package
@@ -86,20 +92,93 @@ def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
 
 def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
                     show_progress) -> UploadResult:
-    # First pass: authenticate the whole package and check every page against the manifest,
-    # keeping nothing. Nothing is sent from a package that fails.
+    named = batch_id_from_name(pkg)
+    if named and not dry_run:
+        with exclusive_lock(cfg.state_dir / "locks" / f"{named}.lock"):
+            if _is_new_batch(cfg, client, bucket, named):
+                return _upload_new_batch(cfg, client, bucket, pkg, identities, named, work, show_progress)
+    # Two passes. First: authenticate the whole package and check every page against the
+    # manifest, keeping nothing. Nothing is sent from a package that fails.
     started = time.perf_counter()
     with progress(f"verify {pkg.name}", pkg.stat().st_size, enabled=show_progress) as advance:
         manifest = verify_package(pkg, identities, progress=advance)
     verified = time.perf_counter()
-    if manifest.kind != "scans":
-        raise PackageRejected(f"{pkg.name} holds results, not scans: it is for `import` "
-                              "on the contract server.")
+    _check_kind(manifest, pkg)
     with exclusive_lock(cfg.state_dir / "locks" / f"{manifest.batch_id}.lock"):
         result = _upload_batch(cfg, client, bucket, pkg, identities, manifest, work, dry_run, show_progress)
     result.seconds_decrypt = round(verified - started, 3)
     result.seconds_upload = round(time.perf_counter() - verified, 3)
     return result
+
+
+def _check_kind(manifest: PackageManifest, pkg: Path) -> None:
+    if manifest.kind != "scans":
+        raise PackageRejected(f"{pkg.name} holds results, not scans: it is for `import` "
+                              "on the contract server.")
+
+
+def _is_new_batch(cfg, client, bucket: str, batch_id: str) -> bool:
+    """No journal here and no batch manifest in S3: nothing of it was sent before, so one pass
+    is safe (its pages cannot overwrite another run's)."""
+    if BatchJournal(cfg.state_dir, batch_id).path.exists():
+        return False
+    try:
+        return s3io.head(client, bucket, manifest_key(batch_id)) is None
+    except Exception as e:
+        raise s3io.translate(e, "checking the batch in S3") from None
+
+
+def _upload_new_batch(cfg, client, bucket, pkg: Path, identities, batch_id: str, work: Path,
+                      show_progress) -> UploadResult:
+    """One pass (see the module docstring): decrypt and PUT, then the manifest; on a rejected
+    package the pages sent are deleted again."""
+    journal = BatchJournal(cfg.state_dir, batch_id)
+    journal.record("started", package=pkg.name, passes=1)
+    started = time.perf_counter()
+    staging = private_dir(work, "upload-")
+    try:
+        with progress(f"upload {batch_id}", pkg.stat().st_size, enabled=show_progress) as advance:
+            sender = _PageSender(cfg, client, bucket, batch_id, journal, None, _locked(advance))
+            try:
+                manifest = open_package(pkg, identities, staging, on_file=sender.send,
+                                        in_memory=_in_memory(cfg))
+                _check_kind(manifest, pkg)
+                if manifest.batch_id != batch_id:
+                    raise PackageRejected(f"{pkg.name} holds batch {manifest.batch_id}: "
+                                          "the package was renamed.", action="Give it back its name.")
+            except BaseException:
+                sender.stop()  # finish what is in flight, start nothing new
+                raise
+            sender.close()
+        decrypted = time.perf_counter()
+        big = [e for e in manifest.entries if e.size > _in_memory(cfg)]
+        if big:
+            _upload_pages(cfg, client, bucket, batch_id, big, staging, journal, show_progress)
+    except PackageRejected:
+        _withdraw_pages(cfg, client, bucket, journal)
+        raise
+    finally:
+        wipe_tree(staging)
+    result = UploadResult(batch_id, str(pkg), len(manifest.entries), len(manifest.entries), 0, "", False)
+    result.manifest = _upload_manifest(client, bucket, manifest, journal, cfg.aws.sse_args())
+    _wipe_package(cfg, pkg, journal, result)
+    result.seconds_decrypt = round(decrypted - started, 3)
+    result.seconds_upload = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _withdraw_pages(cfg, client, bucket: str, journal: BatchJournal) -> None:
+    """Delete the pages of a rejected package that this pass sent. They were inert (no batch
+    manifest, so no flow), and the intake bucket's lifecycle rule is the backstop if this fails."""
+    keys = [page_key(journal.batch_id, name) for name in journal.uploaded_pages()]
+    try:
+        s3io.delete_keys(client, bucket, keys)
+    except Exception as e:
+        log.warning("batch=%s: deleting %d page(s) of a rejected package failed (%s); "
+                    "the lifecycle rule removes them", journal.batch_id, len(keys), type(e).__name__)
+        return
+    journal.record("pages_withdrawn", pages=len(keys))
+    audit(cfg.state_dir, "upload_rejected_pages_withdrawn", batch_id=journal.batch_id, pages=len(keys))
 
 
 def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifest, work: Path, dry_run,
@@ -119,16 +198,20 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
             _send_pages(cfg, client, bucket, pkg, identities, todo, work, journal, show_progress)
         result.uploaded = len(todo)
         result.manifest = _upload_manifest(client, bucket, manifest, journal, cfg.aws.sse_args())
-    if dry_run:
-        return result
+    if not dry_run:
+        _wipe_package(cfg, pkg, journal, result)
+    return result
+
+
+def _wipe_package(cfg, pkg: Path, journal: BatchJournal, result: UploadResult) -> None:
+    """The batch is in S3 whole: overwrite and delete the package, and record it all."""
     wipe_file(pkg, cfg.package_wipe)
     journal.record("package_wiped", package=pkg.name)
     result.package_wiped = True
-    audit(cfg.state_dir, "uploaded", batch_id=batch_id, pages=result.pages, uploaded=result.uploaded,
+    audit(cfg.state_dir, "uploaded", batch_id=result.batch_id, pages=result.pages, uploaded=result.uploaded,
           skipped_present=result.skipped_present, manifest=result.manifest)
-    log.info("upload batch=%s pages=%d uploaded=%d skipped=%d manifest=%s", batch_id, result.pages,
+    log.info("upload batch=%s pages=%d uploaded=%d skipped=%d manifest=%s", result.batch_id, result.pages,
              result.uploaded, result.skipped_present, result.manifest)
-    return result
 
 
 _IN_MEMORY = 8 << 20  # pages up to this size go up from memory, never touching the disk
@@ -170,13 +253,15 @@ def _send_pages(cfg, client, bucket, pkg: Path, identities, todo: list[FileEntry
 class _PageSender:
     """Sends pages from the decrypting thread to a pool of PUT threads. At most ``_BUDGET``
     bytes of pages wait or travel at once (the decryption waits for room), so memory stays
-    constant; the first failure is raised at the next page, which stops the decryption."""
+    constant; the first failure is raised at the next page, which stops the decryption.
+    ``todo``: the pages to send, checked against their verified entries; None: every page,
+    with the size and SHA-256 found while decrypting it (one pass)."""
 
     def __init__(self, cfg, client, bucket: str, batch_id: str, journal: BatchJournal,
-                 todo: list[FileEntry], advance):
+                 todo: list[FileEntry] | None, advance):
         self._cfg, self._client, self._bucket, self._batch_id = cfg, client, bucket, batch_id
         self._journal, self._advance = journal, advance
-        self._todo = {e.name: e for e in todo}
+        self._todo = None if todo is None else {e.name: e for e in todo}
         self.seen: set[str] = set()  # pages of todo that this pass produced, equal to the check
         self._pool = ThreadPoolExecutor(max_workers=cfg.aws.upload_concurrency)
         self._room = threading.Condition()
@@ -186,10 +271,11 @@ class _PageSender:
 
     def send(self, name: str, size: int, sha256: str, body: bytes | Path) -> None:
         self._raise_failure()
-        entry = self._todo.get(name)
-        if entry is None:
+        if self._todo is None:
+            entry = FileEntry(name=name, size=size, sha256=sha256)
+        elif (entry := self._todo.get(name)) is None:
             return  # S3 has it already
-        if (size, sha256) != (entry.size, entry.sha256):
+        elif (size, sha256) != (entry.size, entry.sha256):
             raise PackageRejected(f"{name} changed on the stick since the package was checked.")
         self.seen.add(name)
         if not isinstance(body, bytes):

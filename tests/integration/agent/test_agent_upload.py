@@ -222,3 +222,50 @@ def test_with_the_deployment_key_every_put_asks_for_sse_kms_and_large_files_go_i
         assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
     head = s3.head_object(Bucket=site.intake, Key=f"{batch_id}/pages/{scans[0].name}", PartNumber=1)
     assert head.get("PartsCount", 1) == 1
+
+
+def test_a_package_cut_short_takes_back_the_pages_it_already_sent(site):
+    # Given a packed batch of 40 scans whose package lost its last bytes on the stick: age
+    # releases (authenticated) pages before it reaches the cut, and they go up at once
+    scans, batch_id = _pack(site, 40)
+    pkg = next(site.usb.glob("*.age"))
+    pkg.write_bytes(pkg.read_bytes()[:-100])
+    # When the external PC uploads
+    r = site.run("upload", str(site.usb))
+    # Then the package is rejected, the pages it sent were deleted again, the batch manifest
+    # never went up (so no flow started), and the package stays on the stick
+    assert r.returncode == ExitCode.PACKAGE_REJECTED, r.stderr
+    assert site.s3().list_objects_v2(Bucket=site.intake).get("KeyCount", 0) == 0
+    events = {e["event"]: e for e in _journal(site, batch_id)}
+    assert "manifest_uploaded" not in events
+    assert events["pages_withdrawn"]["pages"] == sum(
+        1 for e in _journal(site, batch_id) if e["event"] == "page_uploaded"
+    )
+    assert pkg.exists()
+
+
+def test_a_renamed_package_is_refused_and_leaves_nothing_in_the_bucket(site):
+    # Given a package renamed to another (well-formed) batch id
+    _scans, batch_id = _pack(site, 6)
+    pkg = next(site.usb.glob("*.age"))
+    other = "city-20990101-000000-abcdef"
+    pkg.rename(site.usb / f"{other}.age")
+    # When uploaded
+    r = site.run("upload", str(site.usb))
+    # Then it says the package was renamed, and nothing stays under either batch id
+    assert r.returncode == ExitCode.PACKAGE_REJECTED
+    assert "renamed" in r.stderr and batch_id in r.stderr
+    assert site.s3().list_objects_v2(Bucket=site.intake).get("KeyCount", 0) == 0
+
+
+def test_a_package_with_another_name_goes_up_in_two_passes(site):
+    # Given a package whose name is not a batch id (copied by hand as "scans.age")
+    scans, batch_id = _pack(site, 5)
+    next(site.usb.glob("*.age")).rename(site.usb / "scans.age")
+    # When uploaded
+    r = site.run("upload", str(site.usb))
+    # Then it was checked whole first (the journal knows the page count from the start) and
+    # the batch is complete
+    assert r.returncode == 0, r.stderr
+    assert _journal(site, batch_id)[0] == {**_journal(site, batch_id)[0], "event": "started", "pages": 5}
+    _assert_batch_complete(site, scans, batch_id)
