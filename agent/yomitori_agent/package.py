@@ -137,6 +137,7 @@ class _VerifyingWriter:
 
     SEGMENT = 4 << 20
     SYNC_EVERY = 16 << 20
+    _QUEUED = 3
 
     def __init__(self, path: Path):
         self.path = path
@@ -146,9 +147,24 @@ class _VerifyingWriter:
         self.size = 0
         self.error: str | None = None
         self._aborted = False
-        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._queue: queue.Queue = queue.Queue(maxsize=self._QUEUED)
+        # Segments go round (a fresh 4 MiB buffer costs zeroing and page faults every time):
+        # queued + waiting for the read-back + one being written + one being filled.
+        self._free: queue.Queue = queue.Queue()
+        self._unmade = self._QUEUED + -(-self.SYNC_EVERY // self.SEGMENT) + 2
         self._thread = threading.Thread(target=self._verify, name="read-back", daemon=True)
         self._thread.start()
+
+    def segment(self) -> bytearray:
+        """An empty segment to fill and :meth:`add`: one the read-back is done with, else a new
+        one while fewer than the pool's size exist, else wait for one."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._unmade:
+                self._unmade -= 1
+                return bytearray(self.SEGMENT)
+            return self._free.get()
 
     def add(self, seg: bytearray) -> None:
         """Queue one segment (kept, unchanged, until it was read back)."""
@@ -167,6 +183,7 @@ class _VerifyingWriter:
         back = aligned(self.SYNC_EVERY)
         while (item := self._queue.get()) is not None:
             if self.error or self._aborted:
+                self._recycle(item[1])
                 continue
             offset, seg = item
             staging[: len(seg)] = seg
@@ -174,6 +191,7 @@ class _VerifyingWriter:
                 self._file.pwrite(memoryview(staging)[: len(seg)], offset)
             except OSError as e:
                 self.error = f"writing failed ({e.strerror})"
+                self._recycle(seg)
                 continue
             pending.append(item)
             if sum(len(s) for _, s in pending) >= self.SYNC_EVERY:
@@ -181,9 +199,19 @@ class _VerifyingWriter:
         self._check(back, pending)
 
     def _check(self, back: mmap.mmap, pending: list[tuple[int, bytearray]]) -> None:
-        if self.error or self._aborted or not pending:
+        try:
+            if not (self.error or self._aborted or not pending):
+                self._read_back(back, pending)
+        finally:
+            for _, seg in pending:
+                self._recycle(seg)
             pending.clear()
-            return
+
+    def _recycle(self, seg: bytearray) -> None:
+        if len(seg) == self.SEGMENT:  # the short last one is not worth keeping
+            self._free.put(seg)
+
+    def _read_back(self, back: mmap.mmap, pending: list[tuple[int, bytearray]]) -> None:
         try:
             self._file.sync()
             start = pending[0][0]
@@ -196,7 +224,6 @@ class _VerifyingWriter:
                         break
         except OSError as e:
             self.error = f"read-back failed ({e.strerror})"
-        pending.clear()
 
     def finish(self) -> None:
         """Wait for the writes and the read-back, close. TargetNotWritable if it differed."""
@@ -264,7 +291,7 @@ def _encrypt(source: _TarSource, writer: _VerifyingWriter, recipients: list) -> 
     feeder.start()
     try:
         while True:
-            seg = bytearray(_VerifyingWriter.SEGMENT)
+            seg = writer.segment()
             n = proc.stdout.readinto(seg)  # fills the segment unless the stream ends
             if not n:
                 break

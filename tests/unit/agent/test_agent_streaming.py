@@ -300,3 +300,26 @@ def test_a_package_of_many_segments_is_written_and_read_back_whole(tmp_path, key
     open_package(out / "b.age", [key[0]], staging)
     for f in pages:
         assert (staging / f.name).read_bytes() == f.path.read_bytes()
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["*_file via /dev/std*", "*_io (Windows)"])
+def test_both_ways_of_the_age_child_make_and_open_the_same_package(tmp_path, key, monkeypatch, portable):
+    # Given the age child moving bytes through /dev/stdin and /dev/stdout (Linux, macOS) or
+    # through Python file objects (where the standard streams have no names)
+    if portable:
+        monkeypatch.setenv("YOMITORI_AGEFILTER_PORTABLE", "1")
+    page = tmp_path / "p.png"
+    page.write_bytes(os.urandom(200_000))
+    out = tmp_path / "usb"
+    out.mkdir()
+    # When a package is written and opened again, and then opened after losing its last bytes
+    write_package(out / "b.age", [_source(page)], lambda _d: _manifest([_source(page)]), [key[1]])
+    staging = tmp_path / "st"
+    staging.mkdir()
+    open_package(out / "b.age", [key[0]], staging)
+    (out / "c.age").write_bytes((out / "b.age").read_bytes()[:-50])
+    (tmp_path / "st2").mkdir()
+    # Then the page comes out whole, and the cut package is refused
+    assert (staging / "p.png").read_bytes() == page.read_bytes()
+    with pytest.raises(PackageRejected, match="failed authentication"):
+        open_package(out / "c.age", [key[0]], tmp_path / "st2")
