@@ -59,7 +59,8 @@ class UploadResult:
     skipped_present: int
     manifest: str  # "uploaded" | "present" | "done-before"
     package_wiped: bool
-    seconds_decrypt: float = 0.0
+    passes: int = 2  # 1: pages went up as they were decrypted (a new batch named by pack)
+    seconds_verify: float = 0.0  # the checking pass of two
     seconds_upload: float = 0.0
 
 
@@ -106,7 +107,7 @@ def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_
     _check_kind(manifest, pkg)
     with exclusive_lock(cfg.state_dir / "locks" / f"{manifest.batch_id}.lock"):
         result = _upload_batch(cfg, client, bucket, pkg, identities, manifest, work, dry_run, show_progress)
-    result.seconds_decrypt = round(verified - started, 3)
+    result.seconds_verify = round(verified - started, 3)
     result.seconds_upload = round(time.perf_counter() - verified, 3)
     return result
 
@@ -150,7 +151,6 @@ def _upload_new_batch(cfg, client, bucket, pkg: Path, identities, batch_id: str,
                 sender.stop()  # finish what is in flight, start nothing new
                 raise
             sender.close()
-        decrypted = time.perf_counter()
         big = [e for e in manifest.entries if e.size > _in_memory(cfg)]
         if big:
             _upload_pages(cfg, client, bucket, batch_id, big, staging, journal, show_progress)
@@ -162,7 +162,7 @@ def _upload_new_batch(cfg, client, bucket, pkg: Path, identities, batch_id: str,
     result = UploadResult(batch_id, str(pkg), len(manifest.entries), len(manifest.entries), 0, "", False)
     result.manifest = _upload_manifest(client, bucket, manifest, journal, cfg.aws.sse_args())
     _wipe_package(cfg, pkg, journal, result)
-    result.seconds_decrypt = round(decrypted - started, 3)
+    result.passes = 1
     result.seconds_upload = round(time.perf_counter() - started, 3)
     return result
 
