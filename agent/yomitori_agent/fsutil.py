@@ -108,15 +108,6 @@ def make_durable(files: list[Path]) -> None:
             os.fsync(fh.fileno())
 
 
-def start_writeback(fd: int) -> None:
-    """Ask the OS to start writing the file's dirty pages to the medium now, without waiting
-    (Linux: ``POSIX_FADV_DONTNEED`` starts writeback and drops what is already clean), so a
-    later sync has little left to do. Elsewhere nothing: the sync does all the work."""
-    if hasattr(os, "posix_fadvise"):
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
 def _overwrite(path: Path, size: int, *, chunk: int = _WIPE_CHUNK, sync: bool = True) -> None:
     """Zeros over the first ``size`` bytes, past the OS cache where the system allows
     (nothing overwritten is read again; see :mod:`yomitori_agent.directio`)."""

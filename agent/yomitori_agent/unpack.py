@@ -276,9 +276,10 @@ def open_package(package: Path, identities: list, staging: Path, *,
     ``NAME.part``, hashed against the manifest, and renamed to ``NAME`` only after the whole
     package authenticated. Raises PackageRejected (staging may then hold parts: the caller
     wipes it). Returns the manifest; ``info["manifest_sha256"]`` receives its SHA-256 (the
-    content's identity, recorded by every machine the batch passes). The files are written
-    past the OS cache where the system allows (:class:`~yomitori_agent.directio.NewFileWriter`):
-    straight to the medium, which the caller's sync before it commits would wait for anyway.
+    content's identity, recorded by every machine the batch passes). The files are written on
+    a thread of their own, past the OS cache where the system allows
+    (:class:`~yomitori_agent.directio.FileWriter`): straight to the medium, which the caller's
+    sync before it commits would wait for anyway.
 
     ``on_file(name, size, sha256, body)``, if given, is called as each file is complete (before
     the manifest was seen when it comes last); files of at most ``in_memory`` bytes are then
