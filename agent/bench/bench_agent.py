@@ -250,6 +250,18 @@ def bench_pack_import(args) -> dict:
     return res
 
 
+def _pack_then_upload(cfg: Path, scans: Path, usb: Path, env: dict) -> tuple[float, int, dict]:
+    """Pack ``scans`` onto an empty ``usb`` (untimed), then time the upload: wall seconds,
+    peak RSS (KB) and the batch's result."""
+    _clean(usb)
+    base = [*AGENT, "--config", str(cfg), "--no-progress"]
+    subprocess.run([*base, "pack", str(scans), "--to", str(usb), "--again"], check=True,
+                   capture_output=True, env=env)
+    settle()
+    wall, rss, out = timed([*base, "upload", str(usb)], env=env)
+    return wall, rss, json.loads(out)["batches"][0]
+
+
 def bench_upload(args) -> dict:
     sys.path.insert(0, str(REPO / "tests"))  # the test helper that runs a real moto server
     from support.moto_server import MotoServer
@@ -288,28 +300,7 @@ def bench_upload(args) -> dict:
             )
             cfg = write_config(root, k, identity="external", endpoint=server.url, bucket=bucket)
             usb = root / "usb"
-            _clean(usb)
-            subprocess.run(
-                [
-                    *AGENT,
-                    "--config",
-                    str(cfg),
-                    "--no-progress",
-                    "pack",
-                    str(scans),
-                    "--to",
-                    str(usb),
-                    "--again",
-                ],
-                check=True,
-                capture_output=True,
-                env=env,
-            )
-            settle()
-            wall, rss, out = timed(
-                [*AGENT, "--config", str(cfg), "--no-progress", "upload", str(usb)], env=env
-            )
-            batch = json.loads(out)["batches"][0]
+            wall, rss, batch = _pack_then_upload(cfg, scans, usb, env)
             assert batch["uploaded"] == args.files, batch
             res["agent_upload"].append(wall)
             res["agent_passes"].append(batch["passes"])
@@ -326,28 +317,8 @@ def bench_upload(args) -> dict:
                         'state_dir = "state-external"\nwork_dir = "/dev/shm/yomitori-bench"',
                     )
                 )
-                _clean(usb)
-                subprocess.run(
-                    [
-                        *AGENT,
-                        "--config",
-                        str(cfg2),
-                        "--no-progress",
-                        "pack",
-                        str(scans),
-                        "--to",
-                        str(usb),
-                        "--again",
-                    ],
-                    check=True,
-                    capture_output=True,
-                    env=env,
-                )
-                settle()
-                wall, _, out = timed(
-                    [*AGENT, "--config", str(cfg2), "--no-progress", "upload", str(usb)], env=env
-                )
-                assert json.loads(out)["batches"][0]["uploaded"] == args.files
+                wall, _, batch = _pack_then_upload(cfg2, scans, usb, env)
+                assert batch["uploaded"] == args.files, batch
                 res["agent_upload_ramdisk_work"].append(wall)
     _empty_trash(root)
     return res
