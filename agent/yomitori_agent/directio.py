@@ -51,12 +51,14 @@ class DirectFile:
         return self._direct >= 0
 
     def pwrite(self, data, offset: int) -> None:
-        """Write all of ``data`` at ``offset``."""
+        """Write all of ``data`` at ``offset``: its whole blocks past the cache where ``data``
+        is aligned, a partial last block (a file's tail) through it."""
         view = memoryview(data)
-        if self._direct >= 0 and self._whole_blocks(view, offset):
+        whole = len(view) - len(view) % ALIGN
+        if self._direct >= 0 and whole and self._whole_blocks(view[:whole], offset):
             try:
-                self._all(self._direct, view, offset)
-                return
+                self._all(self._direct, view[:whole], offset)
+                view, offset = view[whole:], offset + whole
             except OSError:
                 self._give_up_direct()  # refused after all: write through the cache below
         self._all(self._fd, view, offset)
@@ -205,12 +207,8 @@ class FileWriter:
         if f is None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666))
             f = files[path] = DirectFile(path, write=True)
-        whole = fill - fill % ALIGN
         with memoryview(buf) as view:
-            if whole:
-                f.pwrite(view[:whole], offset)
-            if whole < fill:
-                f.pwrite(view[whole:fill], offset + whole)  # the last partial block: cached
+            f.pwrite(view[:fill], offset)
         if last:
             files.pop(path).close()
 

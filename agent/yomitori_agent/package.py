@@ -19,6 +19,7 @@ authenticated the last chunk (which also proves the file is not truncated).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import mmap
 import os
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yomitori_agent import agefilter
-from yomitori_agent.directio import DirectFile, aligned
+from yomitori_agent.directio import ALIGN, DirectFile, aligned
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
 from yomitori_agent.fsutil import check_writable_dir, fsync_dir, temp_name
 from yomitori_agent.manifests import MANIFEST_MEMBER
@@ -75,7 +76,7 @@ def _tarinfo(name: str, size: int, mtime: int) -> bytes:
 
 
 class _TarSource:
-    """The tar stream of the files and the manifest, produced file by file in chunks of at most
+    """The tar stream of the files and the manifest, produced file by file in pieces of at most
     1 MiB (constant memory); each file is hashed as it passes, and ``make_manifest`` turns the
     hashes into the last member."""
 
@@ -85,8 +86,12 @@ class _TarSource:
         self._progress = progress
         self.digests: dict[str, str] = {}
         self.manifest_sha256 = ""
+        self._buf = memoryview(bytearray(_BUF))
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The tar stream in pieces; a file's pieces share one buffer, so each piece must be
+        used (written) before the next is asked for. (Reading into the same memory every time
+        spares the page faults of a fresh 1 MiB per read.)"""
         total = 0
         for f in self._files:
             header = _tarinfo(f.name, f.size, f.mtime_ns // 1_000_000_000)
@@ -104,18 +109,19 @@ class _TarSource:
         total += len(header) + len(manifest) + (-len(manifest) % _BLOCK) + 2 * _BLOCK
         yield bytes(2 * _BLOCK + (-total % _RECORD))
 
-    def _file_chunks(self, f: SourceFile) -> Iterator[bytes]:
+    def _file_chunks(self, f: SourceFile) -> Iterator[memoryview]:
         sha = hashlib.sha256()
         with open(f.path, "rb", buffering=0) as fh:
             self._check_unchanged(f, os.fstat(fh.fileno()))
             left = f.size
             while left:
-                chunk = fh.read(min(_BUF, left))
-                if not chunk:
+                n = fh.readinto(self._buf[: min(_BUF, left)])
+                if not n:
                     raise PackageRejected(f"{f.path.name} became shorter while it was packed.")
+                chunk = self._buf[:n]
                 sha.update(chunk)  # hashlib releases the GIL: runs beside the other threads
-                left -= len(chunk)
-                self._progress(len(chunk))
+                left -= n
+                self._progress(n)
                 yield chunk
             self._check_unchanged(f, os.fstat(fh.fileno()))
         self.digests[f.name] = sha.hexdigest()
@@ -127,13 +133,34 @@ class _TarSource:
                                   action="Wait until scanning has finished, then run pack again.")
 
 
+class _ReadBackBuffer:
+    """Where the read-back lands: a page-aligned stretch of a bytearray. Aligned because the
+    medium reads into aligned memory only; a bytearray because it compares a range with
+    ``memcmp`` (``startswith(data, at)``), where two memoryviews compare byte by byte."""
+
+    def __init__(self, size: int):
+        self._raw = bytearray(size + ALIGN)
+        self._view = memoryview(self._raw)  # also pins the bytearray's memory in place
+        self._base = -ctypes.addressof(ctypes.c_char.from_buffer(self._raw)) % ALIGN
+        self._size = size
+
+    def read(self, file: DirectFile, offset: int, length: int) -> int:
+        """Read ``length`` bytes at ``offset`` from the medium; the count read."""
+        return file.read_from_medium(self._view[self._base : self._base + self._size], offset, length)
+
+    def holds(self, data: memoryview, at: int, count: int) -> bool:
+        """Whether the bytes read, from ``at`` on, are ``data``."""
+        return at + len(data) <= count and self._raw.startswith(data, self._base + at)
+
+
 class _VerifyingWriter:
-    """Takes the ciphertext in segments and hands them to a second thread that writes them and
-    checks them on the medium while the rest is still being encrypted ("verify behind"):
-    every ``SYNC_EVERY`` bytes it syncs the file and reads those bytes back from the medium
-    (past the OS cache, :mod:`yomitori_agent.directio`), comparing them with the segments it
-    kept. The writes go past the cache too where the system allows, which costs a tenth of
-    the CPU time of cached writes. Memory is bounded by the queue and ``SYNC_EVERY``."""
+    """Takes the ciphertext in segments and checks it on the medium while the rest is still
+    being encrypted ("verify behind"). One thread writes the segments; every ``SYNC_EVERY``
+    bytes it syncs the file and hands those segments to a second thread, which reads the
+    bytes back from the medium (past the OS cache, :mod:`yomitori_agent.directio`) and
+    compares them, while the first writes on (a disk serves a read beside a write). The
+    writes go past the cache too where the system allows, which costs a tenth of the CPU time
+    of cached writes. Memory is bounded by the pool of segments."""
 
     SEGMENT = 4 << 20
     SYNC_EVERY = 16 << 20
@@ -142,84 +169,99 @@ class _VerifyingWriter:
     def __init__(self, path: Path):
         self.path = path
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # never reuse a file
-        self._file = DirectFile(path, write=True)
+        self._out = DirectFile(path, write=True)
+        self._back = DirectFile(path, write=False)  # its own descriptors: no sharing between threads
         self._offset = 0
         self.size = 0
         self.error: str | None = None
         self._aborted = False
         self._queue: queue.Queue = queue.Queue(maxsize=self._QUEUED)
+        self._checks: queue.Queue = queue.Queue(maxsize=1)
         # Segments go round (a fresh 4 MiB buffer costs zeroing and page faults every time):
-        # queued + waiting for the read-back + one being written + one being filled.
+        # queued + being written + a stretch waiting for its check + one being checked + one
+        # being filled.
         self._free: queue.Queue = queue.Queue()
-        self._unmade = self._QUEUED + -(-self.SYNC_EVERY // self.SEGMENT) + 2
-        self._thread = threading.Thread(target=self._verify, name="read-back", daemon=True)
-        self._thread.start()
+        self._unmade = self._QUEUED + 3 * -(-self.SYNC_EVERY // self.SEGMENT) + 2
+        self._threads = [threading.Thread(target=self._write_all, name="write", daemon=True),
+                         threading.Thread(target=self._check_all, name="read-back", daemon=True)]
+        for t in self._threads:
+            t.start()
 
-    def segment(self) -> bytearray:
-        """An empty segment to fill and :meth:`add`: one the read-back is done with, else a new
-        one while fewer than the pool's size exist, else wait for one."""
+    def segment(self) -> mmap.mmap:
+        """An empty, page-aligned segment (written from where it is, no copy) to fill and
+        :meth:`add`: one the read-back is done with, else a new one while fewer than the
+        pool's size exist, else wait for one."""
         try:
             return self._free.get_nowait()
         except queue.Empty:
             if self._unmade:
                 self._unmade -= 1
-                return bytearray(self.SEGMENT)
+                return aligned(self.SEGMENT)
             return self._free.get()
 
-    def add(self, seg: bytearray) -> None:
-        """Queue one segment (kept, unchanged, until it was read back)."""
+    def add(self, seg: mmap.mmap, fill: int) -> None:
+        """Queue the first ``fill`` bytes of a segment (kept, unchanged, until read back)."""
         if self.error:  # stop encrypting into a stick that already failed
             raise TargetNotWritable(f"{self.path.name}: {self.error}.",
                                     action="The stick may be failing: use another one and run again.")
-        self._queue.put((self._offset, seg))  # blocks while the writer is behind
-        self._offset += len(seg)
-        self.size += len(seg)
+        self._queue.put((self._offset, seg, fill))  # blocks while the writer is behind
+        self._offset += fill
+        self.size += fill
 
-    def _verify(self) -> None:
-        # The write system calls happen here too, so they overlap with encryption (they
-        # release the GIL); only this thread touches the file.
-        pending: list[tuple[int, bytearray]] = []  # (offset, segment) written, not yet checked
-        staging = aligned(self.SEGMENT)  # O_DIRECT writes from page-aligned memory
-        back = aligned(self.SYNC_EVERY)
-        while (item := self._queue.get()) is not None:
-            if self.error or self._aborted:
-                self._recycle(item[1])
-                continue
-            offset, seg = item
-            staging[: len(seg)] = seg
+    def recycle(self, seg: mmap.mmap) -> None:
+        """Give back a segment that was not added."""
+        self._free.put(seg)
+
+    def _stopped(self) -> bool:
+        return bool(self.error) or self._aborted
+
+    def _write_all(self) -> None:
+        stretch: list[tuple[int, mmap.mmap, int]] = []  # (offset, segment, fill) written, unsynced
+        try:
+            while (item := self._queue.get()) is not None:
+                offset, seg, fill = item
+                stretch.append(item)
+                if self._stopped():
+                    continue
+                try:
+                    with memoryview(seg) as view:
+                        self._out.pwrite(view[:fill], offset)
+                except OSError as e:
+                    self.error = f"writing failed ({e.strerror})"
+                if sum(fill for _, _, fill in stretch) >= self.SYNC_EVERY:
+                    self._hand_over(stretch)
+                    stretch = []
+            self._hand_over(stretch)
+        finally:
+            self._checks.put(None)
+
+    def _hand_over(self, stretch: list[tuple[int, mmap.mmap, int]]) -> None:
+        """Sync what was written and give it to the read-back thread (waits while that one is
+        still checking the stretch before)."""
+        if stretch and not self._stopped():
             try:
-                self._file.pwrite(memoryview(staging)[: len(seg)], offset)
+                self._out.sync()
             except OSError as e:
                 self.error = f"writing failed ({e.strerror})"
-                self._recycle(seg)
-                continue
-            pending.append(item)
-            if sum(len(s) for _, s in pending) >= self.SYNC_EVERY:
-                self._check(back, pending)
-        self._check(back, pending)
+        self._checks.put(stretch)
 
-    def _check(self, back: mmap.mmap, pending: list[tuple[int, bytearray]]) -> None:
+    def _check_all(self) -> None:
+        back = _ReadBackBuffer(self.SYNC_EVERY + self.SEGMENT)  # a stretch can run a segment over
+        while (stretch := self._checks.get()) is not None:
+            try:
+                if stretch and not self._stopped():
+                    self._read_back(back, stretch)
+            finally:
+                for _, seg, _ in stretch:
+                    self.recycle(seg)
+
+    def _read_back(self, back: _ReadBackBuffer, stretch: list[tuple[int, mmap.mmap, int]]) -> None:
         try:
-            if not (self.error or self._aborted or not pending):
-                self._read_back(back, pending)
-        finally:
-            for _, seg in pending:
-                self._recycle(seg)
-            pending.clear()
-
-    def _recycle(self, seg: bytearray) -> None:
-        if len(seg) == self.SEGMENT:  # the short last one is not worth keeping
-            self._free.put(seg)
-
-    def _read_back(self, back: mmap.mmap, pending: list[tuple[int, bytearray]]) -> None:
-        try:
-            self._file.sync()
-            start = pending[0][0]
-            length = sum(len(seg) for _, seg in pending)
-            with memoryview(back) as got:
-                got = got[: self._file.read_from_medium(back, start, length)]
-                for offset, seg in pending:
-                    if seg != got[offset - start : offset - start + len(seg)]:  # bytearray ==: memcmp
+            start = stretch[0][0]
+            got = back.read(self._back, start, sum(fill for _, _, fill in stretch))
+            for offset, seg, fill in stretch:
+                with memoryview(seg) as view:
+                    if not back.holds(view[:fill], offset - start, got):
                         self.error = f"bytes from {offset} read back differ from those written"
                         break
         except OSError as e:
@@ -228,20 +270,27 @@ class _VerifyingWriter:
     def finish(self) -> None:
         """Wait for the writes and the read-back, close. TargetNotWritable if it differed."""
         try:
-            self._queue.put(None)
-            self._thread.join()
-            os.fsync(self._file.fileno())
+            self._join()
+            os.fsync(self._out.fileno())
         finally:
-            self._file.close()
+            self._close()
         if self.error:
             raise TargetNotWritable(f"{self.path.name}: {self.error}.",
                                     action="The stick may be failing: use another one and run again.")
 
     def abort(self) -> None:
         self._aborted = True
+        self._join()
+        self._close()
+
+    def _join(self) -> None:
         self._queue.put(None)
-        self._thread.join()
-        self._file.close()
+        for t in self._threads:
+            t.join()
+
+    def _close(self) -> None:
+        self._out.close()
+        self._back.close()
 
 
 def write_package(dest: Path, files: list[SourceFile], make_manifest: ManifestFn,
@@ -294,8 +343,9 @@ def _encrypt(source: _TarSource, writer: _VerifyingWriter, recipients: list) -> 
             seg = writer.segment()
             n = proc.stdout.readinto(seg)  # fills the segment unless the stream ends
             if not n:
+                writer.recycle(seg)
                 break
-            writer.add(seg if n == len(seg) else seg[:n])
+            writer.add(seg, n)
     except BaseException:
         proc.kill()
         raise

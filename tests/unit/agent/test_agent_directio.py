@@ -101,3 +101,19 @@ def test_read_from_medium_returns_what_was_written_at_aligned_offsets(tmp_path, 
         n = f.read_from_medium(back, 0, len(data))
     # Then the bytes are the same (the read is short only at the end of the file)
     assert n == len(data) and bytes(back[:n]) == data
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_one_write_of_any_length_lands_whole_after_what_is_there(tmp_path, direct, size):
+    # Given a file of two whole blocks and an aligned buffer whose length need not be blocks
+    path = tmp_path / "pkg.age"
+    head = os.urandom(2 * ALIGN)
+    path.write_bytes(head)
+    data = os.urandom(size)
+    buf = aligned(size)
+    buf[:size] = data
+    # When it is written in one call behind them (whole blocks past the cache, the rest not)
+    with DirectFile(path, write=True) as f:
+        f.pwrite(memoryview(buf)[:size], len(head))
+    # Then the file is exactly both
+    assert path.read_bytes() == head + data

@@ -274,6 +274,39 @@ def test_a_medium_that_returns_other_bytes_fails_the_read_back(tmp_path, key, mo
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.timeout(60)
+def test_a_stick_that_stops_taking_writes_fails_the_package_and_leaves_nothing(tmp_path, key, monkeypatch):
+    # Given a stick that refuses every write after the first few (small segments and
+    # stretches, so the failure comes while later stretches are being read back)
+    import errno
+
+    import yomitori_agent.package as package
+
+    monkeypatch.setattr(package._VerifyingWriter, "SEGMENT", 16 << 10)
+    monkeypatch.setattr(package._VerifyingWriter, "SYNC_EVERY", 64 << 10)
+    real, calls = package.DirectFile.pwrite, []
+
+    def failing(self, data, offset):
+        calls.append(offset)
+        if len(calls) > 6:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(self, data, offset)
+
+    monkeypatch.setattr(package.DirectFile, "pwrite", failing)
+    pages = []
+    for i in range(4):
+        p = tmp_path / f"p{i}.png"
+        p.write_bytes(os.urandom(300_000))
+        pages.append(_source(p))
+    out = tmp_path / "usb"
+    out.mkdir()
+    # When a package is written, Then it fails with what went wrong (and does not hang)
+    with pytest.raises(TargetNotWritable, match="writing failed"):
+        write_package(out / "b.age", pages, lambda _d: _manifest(pages), [key[1]])
+    # And nothing is left on the stick
+    assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("direct", [True, False], ids=["O_DIRECT", "through-the-cache"])
 def test_a_package_of_many_segments_is_written_and_read_back_whole(tmp_path, key, monkeypatch, direct):
     # Given segments of 16 KiB read back every 64 KiB (so 1.2 MB of scans take ~75 segments,
