@@ -1,6 +1,6 @@
 """Benchmarks of yomitori-agent against the reference tools (not collected by pytest).
 
-    .venv/bin/python agent/bench/bench_agent.py pack-import --mb 1000 --runs 3
+    .venv/bin/python agent/bench/bench_agent.py pack-import --mb 1000 --runs 5
     .venv/bin/python agent/bench/bench_agent.py upload --files 1000 --size 300000 --runs 3
 
 pack-import: the same scans (300 KB files) through
@@ -9,8 +9,12 @@ pack-import: the same scans (300 KB files) through
 upload: 1,000 scans to a local moto server, `aws s3 cp --recursive` vs `yomitori-agent upload`
 (one pass for a new batch: decryption with parallel PUTs carrying SHA-256 checksums, then the
 manifest and the wipe of the package).
-Runs are interleaved (A B A B ...) and the median is reported, because the machine is shared; every
-timed step starts after a `sync`, so none pays for the writes an earlier step left in the cache.
+with, for scale, the reference tools with `sync` (the package on the stick, as pack leaves it)
+and with a read-back, and `dd` writing and reading back 1 GB past the cache (no encryption: the
+least any verified write takes on this disk).
+The machine is shared, so every run takes all steps of a kind in turn, starting one step later
+each run (no step always follows the same other), and the median is reported; every timed step
+starts after a `sync`, so none pays for the writes an earlier step left in the cache.
 Peak memory is GNU time's maximum resident set size of the agent process.
 """
 
@@ -117,6 +121,14 @@ def _clean(d: Path) -> None:
     d.mkdir(parents=True)
 
 
+def _empty_stick(usb: Path) -> None:
+    """Delete the packages on the stick right away (a few large files, unlike the folders of
+    scans), so every step writes to blocks the disk has held before, as a reused stick has."""
+    usb.mkdir(parents=True, exist_ok=True)
+    for p in usb.iterdir():
+        p.unlink()
+
+
 def _empty_trash(root: Path) -> None:
     shutil.rmtree(root / _TRASH, ignore_errors=True)
 
@@ -164,87 +176,72 @@ def bench_pack_import(args) -> dict:
             results_pkg, files, lambda _d: dump(m), [pyrage.x25519.Recipient.from_str(k["contract"][1])]
         )
 
-    res: dict = {
-        "bytes": total,
-        "files": count,
-        "age_pack": [],
-        "agent_pack": [],
-        "age_pack_sync": [],
-        "age_import": [],
-        "agent_import": [],
-        "age_encrypt_only": [],
-        "age_pack_sync_readback": [],
-        "age_import_sync": [],
-        "agent_import_keywipe": [],
-        "rss_pack_kb": [],
-        "rss_import_kb": [],
-    }
+    recipient, identity = k["external"][1], k["contract"][0]
     tarball = root / "scans.tar"
     sh(f"tar -cf {tarball} -C {scans} .")
-    for _ in range(args.runs):
-        _clean(usb)
+    out, inbox = root / "out", root / "inbox"
+
+    def on_clean_stick(cmd: str) -> float:
+        _empty_stick(usb)
         settle()
-        res["age_pack"].append(sh(f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age"))
-        _clean(usb)
+        return sh(cmd)
+
+    def agent(cfg: Path, *argv: str, rss: str | None = None) -> float:
+        wall, kb, _ = timed([*AGENT, "--config", str(cfg), "--no-progress", *argv])
+        if rss:
+            res[rss].append(kb)
+        return wall
+
+    def agent_pack() -> float:
+        _empty_stick(usb)
         settle()
-        res["age_pack_sync"].append(
-            sh(f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age && sync")
-        )
-        _clean(usb)
-        settle()
-        res["age_encrypt_only"].append(sh(f"age -r {k['external'][1]} -o {usb}/ref.age {tarball}"))
-        _clean(usb)
+        return agent(cfg_ext, "pack", str(scans), "--to", str(usb), "--again", rss="rss_pack_kb")
+
+    def with_results_package(fn):
+        def step() -> float:
+            _clean(out)
+            _clean(inbox)
+            _empty_stick(usb)
+            shutil.copy(results_pkg, usb / "results.age")
+            settle()
+            return fn()
+        return step
+
+    pack_steps = {
+        "age_pack": lambda: on_clean_stick(f"tar -cf - -C {scans} . | age -r {recipient} -o {usb}/ref.age"),
+        "agent_pack": agent_pack,
+        # the same end state as pack: the package is on the stick, not only in the cache
+        "age_pack_sync": lambda: on_clean_stick(
+            f"tar -cf - -C {scans} . | age -r {recipient} -o {usb}/ref.age && sync"),
         # the same guarantees as pack: synced, then read back from the disk (O_DIRECT)
-        settle()
-        res["age_pack_sync_readback"].append(
-            sh(
-                f"tar -cf - -C {scans} . | age -r {k['external'][1]} -o {usb}/ref.age && sync "
-                f"&& dd if={usb}/ref.age iflag=direct bs=4M of=/dev/null status=none"
-            )
-        )
-        _clean(usb)
-        settle()
-        wall, rss, _ = timed(
-            [
-                *AGENT,
-                "--config",
-                str(cfg_ext),
-                "--no-progress",
-                "pack",
-                str(scans),
-                "--to",
-                str(usb),
-                "--again",
-            ]
-        )
-        res["agent_pack"].append(wall)
-        res["rss_pack_kb"].append(rss)
-        out = root / "out"
-        _clean(out)
-        _clean(usb)
-        shutil.copy(results_pkg, usb / "results.age")
-        settle()
-        res["age_import"].append(sh(f"age -d -i {k['contract'][0]} {usb}/results.age | tar -x -C {out}"))
-        inbox = root / "inbox"
-        _clean(inbox)
-        settle()
-        wall, rss, _ = timed(
-            [*AGENT, "--config", str(cfg_con), "--no-progress", "import", str(usb), "--to", str(inbox)]
-        )
-        res["agent_import"].append(wall)
-        res["rss_import_kb"].append(rss)
-        _clean(out)
-        shutil.copy(results_pkg, usb / "results.age")
-        settle()
-        res["age_import_sync"].append(
-            sh(f"age -d -i {k['contract'][0]} {usb}/results.age | tar -x -C {out} && sync")
-        )
-        _clean(inbox)
-        settle()
-        wall, _, _ = timed(
-            [*AGENT, "--config", str(cfg_key), "--no-progress", "import", str(usb), "--to", str(inbox)]
-        )
-        res["agent_import_keywipe"].append(wall)
+        "age_pack_sync_readback": lambda: on_clean_stick(
+            f"tar -cf - -C {scans} . | age -r {recipient} -o {usb}/ref.age && sync "
+            f"&& dd if={usb}/ref.age iflag=direct bs=4M of=/dev/null status=none"),
+        "age_encrypt_only": lambda: on_clean_stick(f"age -r {recipient} -o {usb}/ref.age {tarball}"),
+        # no encryption at all: the least time any write that is read back from this disk takes
+        "disk_write_readback": lambda: on_clean_stick(
+            f"dd if={results_pkg} of={usb}/floor.bin bs=4M oflag=direct status=none && sync "
+            f"&& dd if={usb}/floor.bin iflag=direct bs=4M of=/dev/null status=none"),
+    }
+    import_steps = {
+        "age_import": with_results_package(
+            lambda: sh(f"age -d -i {identity} {usb}/results.age | tar -x -C {out}")),
+        "agent_import": with_results_package(
+            lambda: agent(cfg_con, "import", str(usb), "--to", str(inbox), rss="rss_import_kb")),
+        "age_import_sync": with_results_package(
+            lambda: sh(f"age -d -i {identity} {usb}/results.age | tar -x -C {out} && sync")),
+        "agent_import_keywipe": with_results_package(
+            lambda: agent(cfg_key, "import", str(usb), "--to", str(inbox))),
+    }
+    res: dict = {"bytes": total, "files": count, "rss_pack_kb": [], "rss_import_kb": []}
+    for steps in (pack_steps, import_steps):
+        res.update({name: [] for name in steps})
+    for run in range(args.runs):
+        for steps in (pack_steps, import_steps):
+            names = list(steps)
+            shift = run % len(names)  # each step comes at another place in every run
+            for name in names[shift:] + names[:shift]:
+                res[name].append(steps[name]())
     tarball.unlink()
     _empty_trash(root)
     return res
@@ -335,6 +332,7 @@ def summarise(res: dict) -> dict:
         out["pack_vs_age_with_sync"] = round(med["age_pack_sync"] / med["agent_pack"], 3)
         out["pack_vs_age_encrypt_only"] = round(med["age_encrypt_only"] / med["agent_pack"], 3)
         out["pack_vs_age_sync_readback"] = round(med["age_pack_sync_readback"] / med["agent_pack"], 3)
+        out["pack_vs_disk_write_readback"] = round(med["disk_write_readback"] / med["agent_pack"], 3)
         out["import_vs_age_sync"] = round(med["age_import_sync"] / med["agent_import"], 3)
         out["import_keywipe_vs_age"] = round(med["age_import"] / med["agent_import_keywipe"], 3)
         out["import_keywipe_vs_age_sync"] = round(med["age_import_sync"] / med["agent_import_keywipe"], 3)
