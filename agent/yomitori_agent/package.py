@@ -133,6 +133,10 @@ class _TarSource:
                                   action="Wait until scanning has finished, then run pack again.")
 
 
+def _why(e: Exception) -> str:
+    return (e.strerror if isinstance(e, OSError) else None) or type(e).__name__
+
+
 class _ReadBackBuffer:
     """Where the read-back lands: a page-aligned stretch of a bytearray. Aligned because the
     medium reads into aligned memory only; a bytearray because it compares a range with
@@ -226,8 +230,8 @@ class _VerifyingWriter:
                 try:
                     with memoryview(seg) as view:
                         self._out.pwrite(view[:fill], offset)
-                except OSError as e:
-                    self.error = f"writing failed ({e.strerror})"
+                except Exception as e:  # anything, or an unwritten package could pass as verified
+                    self.error = f"writing failed ({_why(e)})"
                 if sum(fill for _, _, fill in stretch) >= self.SYNC_EVERY:
                     self._hand_over(stretch)
                     stretch = []
@@ -241,8 +245,8 @@ class _VerifyingWriter:
         if stretch and not self._stopped():
             try:
                 self._out.sync()
-            except OSError as e:
-                self.error = f"writing failed ({e.strerror})"
+            except Exception as e:
+                self.error = f"writing failed ({_why(e)})"
         self._checks.put(stretch)
 
     def _check_all(self) -> None:
@@ -264,8 +268,8 @@ class _VerifyingWriter:
                     if not back.holds(view[:fill], offset - start, got):
                         self.error = f"bytes from {offset} read back differ from those written"
                         break
-        except OSError as e:
-            self.error = f"read-back failed ({e.strerror})"
+        except Exception as e:  # anything, or an unchecked package could pass as verified
+            self.error = f"read-back failed ({_why(e)})"
 
     def finish(self) -> None:
         """Wait for the writes and the read-back, close. TargetNotWritable if it differed."""

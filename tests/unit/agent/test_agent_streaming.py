@@ -307,6 +307,25 @@ def test_a_stick_that_stops_taking_writes_fails_the_package_and_leaves_nothing(t
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.timeout(60)
+def test_a_read_back_that_breaks_unexpectedly_never_passes_for_verified(tmp_path, key, monkeypatch):
+    # Given a read-back that fails with something other than an OS error (a bug, say)
+    import yomitori_agent.package as package
+
+    def broken(self, buf, offset, length):
+        raise ValueError("unexpected")
+
+    monkeypatch.setattr(package.DirectFile, "read_from_medium", broken)
+    page = tmp_path / "p.png"
+    page.write_bytes(os.urandom(300_000))
+    out = tmp_path / "usb"
+    out.mkdir()
+    # When a package is written, Then it fails as unverified, and nothing is left
+    with pytest.raises(TargetNotWritable, match=r"read-back failed \(ValueError\)"):
+        write_package(out / "b.age", [_source(page)], lambda _d: _manifest([_source(page)]), [key[1]])
+    assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("direct", [True, False], ids=["O_DIRECT", "through-the-cache"])
 def test_a_package_of_many_segments_is_written_and_read_back_whole(tmp_path, key, monkeypatch, direct):
     # Given segments of 16 KiB read back every 64 KiB (so 1.2 MB of scans take ~75 segments,
