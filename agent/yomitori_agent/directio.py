@@ -150,7 +150,7 @@ class FileWriter:
         for _ in range(buffers):
             self._free.put(aligned(size))
         self._jobs: queue.Queue = queue.Queue()
-        self._error: OSError | None = None
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="file-writer", daemon=True)
         self._thread.start()
 
@@ -191,7 +191,7 @@ class FileWriter:
                 try:
                     if self._error is None:
                         self._write(files, path, buf, fill, offset, last=done is not None)
-                except OSError as e:
+                except Exception as e:  # kept for the caller: a file must never pass as written
                     self._error = e
                 finally:
                     self._free.put(buf)

@@ -61,6 +61,21 @@ def test_an_error_on_the_writer_thread_comes_back_to_the_caller(tmp_path, direct
         writer.finish()
 
 
+def test_an_unexpected_failure_on_the_writer_thread_comes_back_too(tmp_path, direct, monkeypatch):
+    # Given a write that breaks with something other than an OS error (a bug, say)
+    def broken(self, data, offset):
+        raise ValueError("unexpected")
+
+    monkeypatch.setattr(DirectFile, "pwrite", broken)
+    writer = FileWriter()
+    handle = writer.open(tmp_path / "page.png")
+    handle.write(b"x" * 70_000)
+    # When the file is closed and the writer finishes, Then the caller hears of it
+    with pytest.raises(ValueError):
+        handle.close(wait=True)
+    writer.abort()
+
+
 def test_an_existing_file_is_never_overwritten(tmp_path, direct):
     # Given a file that is already there
     (tmp_path / "page.png").write_bytes(b"keep")
