@@ -32,6 +32,7 @@ ENV_ALLOWED_REGIONS = "YOMITORI_ALLOWED_REGIONS"  # comma-separated
 ENV_THRESHOLDS = "YOMITORI_THRESHOLDS"  # JSON object {field type: 0..1}
 ENV_RETENTION_DAYS = "YOMITORI_RETENTION_DAYS"
 ENV_FORMS_DIR = "YOMITORI_FORMS_DIR"  # same key as yomitori.forms.schema.FORMS_DIR_ENV
+ENV_MODELS_DIR = "YOMITORI_MODELS_DIR"  # folder holding the ppocr model (yomitori.ocr.models)
 # Powertools reads these itself; listed so the stack and the tests use the same spelling.
 ENV_POWERTOOLS_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -39,6 +40,8 @@ ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 # Where the domain layer puts the form definitions inside a Lambda (/opt is the layer root).
 LAMBDA_FORMS_DIR = "/opt/forms"
+# Where the ocr function's model layer puts the recognition model (yomitori.ocr.models).
+LAMBDA_MODELS_DIR = "/opt/models"
 
 # --- functions ----------------------------------------------------------------------------
 FUNCTION_NAMES = ("ocr", "validate", "review", "finalize", "purge")
