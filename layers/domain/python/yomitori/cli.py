@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from yomitori.errors import EngineError, ExitCode, YomitoriError
+from yomitori.ocr.engine import DEFAULT_ENGINE, ENGINE_NAMES
 
 
 def _forms_list(args: argparse.Namespace) -> int:
@@ -126,7 +127,7 @@ def _add_local(sub) -> None:
     r.add_argument("dir")
     r.add_argument("--form", required=True)
     r.add_argument("--out", required=True)
-    r.add_argument("--engine", default="tesseract", choices=("tesseract", "fake"))
+    r.add_argument("--engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES)
     r.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"))
     r.set_defaults(func=_local_run)
     rs = lsub.add_parser("resume", help="continue a batch after its review: finalize, download, purge")
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("dir")
     pr.add_argument("--form", required=True)
     pr.add_argument("--out", required=True)
-    pr.add_argument("--engine", default="tesseract", choices=("tesseract", "fake"))
+    pr.add_argument("--engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES)
     pr.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"),
                     help="results.csv encoding (utf-8 with BOM, or cp932 for older systems)")
     pr.set_defaults(func=_process)

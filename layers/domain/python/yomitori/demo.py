@@ -17,6 +17,7 @@ from pathlib import Path
 from yomitori.errors import ExitCode, YomitoriError
 from yomitori.evaluate import Metrics, evaluate_directory, write_metrics
 from yomitori.forms import available_forms, load_form
+from yomitori.ocr.engine import DEFAULT_ENGINE
 from yomitori.synth import generate
 
 DEMO_DEGRADE = "light"
@@ -52,7 +53,7 @@ def run_demo(
     seed: int = 7,
     forms: list[str] | None = None,
     cloud_local: bool = False,
-    engine: str = "tesseract",
+    engine: str = DEFAULT_ENGINE,
 ) -> int:
     """Synthesise ``count`` documents per form (default: every installed form), read them
     with ``engine``, score them and print the tables. Writes the overall metrics JSON (with a
