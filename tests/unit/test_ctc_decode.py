@@ -66,6 +66,16 @@ def test_tails_of_the_neighbours_do_not_count_as_dropped_characters():
     assert d.blank_confidence == pytest.approx(1.0)
 
 
+def test_ink_the_mask_refuses_does_not_vanish_into_a_confident_empty_reading():
+    # Given a letter written in a digit field
+    p = probs({"A": 0.97}, {"-": 1.0})
+    # When decoded with only digits allowed
+    d = decode(p, allowed_mask(CHARS, allowed={"1", "7"}))
+    # Then nothing is read, and the field is far from sure of that
+    assert d.indices == []
+    assert field_confidence(d) == pytest.approx(0.03)
+
+
 def test_confidence_never_reaches_one():
     d = decode(probs({"1": 1.0}), np.ones(len(CHARS), dtype=bool))
     assert field_confidence(d) == MAX_CONFIDENCE < 1.0

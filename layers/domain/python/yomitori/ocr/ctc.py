@@ -22,8 +22,8 @@ class Decoded:
     indices: list[int] = field(default_factory=list)  # class of each character read
     char_probs: list[float] = field(default_factory=list)  # its best probability over its timesteps
     spans: list[tuple[int, int]] = field(default_factory=list)  # its timesteps [start, end)
-    # 1 - the strongest other character between (or around) the characters read: low when the
-    # decoder may have dropped a character
+    # 1 - the most probability any other character had where blank was decoded: low when the
+    # decoder may have dropped a character, or when the mask refused what was written
     blank_confidence: float = 1.0
 
 
@@ -60,12 +60,14 @@ def decode(probs: np.ndarray, mask: np.ndarray) -> Decoded:
             indices.append(c)
             char_probs.append(float(probs[start:t, c].max()))
             spans.append((start, t))
-    return Decoded(indices, char_probs, spans, _blank_confidence(probs, mask, best))
+    return Decoded(indices, char_probs, spans, _blank_confidence(probs, best))
 
 
-def _blank_confidence(probs: np.ndarray, mask: np.ndarray, best: np.ndarray) -> float:
-    """1 - the highest probability of an allowed character at a timestep decoded as blank,
-    other than the characters emitted right before and after it (their own tails)."""
+def _blank_confidence(probs: np.ndarray, best: np.ndarray) -> float:
+    """The least sure blank: 1 - the probability of any character (allowed or not) at a
+    timestep decoded as blank, leaving out the characters emitted right before and after it
+    (their own tails). Characters the mask refuses count too: ink the field cannot hold must
+    not vanish into a confident empty reading."""
     n = best.size
     worst = 0.0
     prev = BLANK
@@ -79,12 +81,10 @@ def _blank_confidence(probs: np.ndarray, mask: np.ndarray, best: np.ndarray) -> 
         while t < n and best[t] == BLANK:
             t += 1
         nxt = int(best[t]) if t < n else BLANK
-        run = probs[start:t].copy()
-        run[:, ~mask] = 0.0
-        run[:, BLANK] = 0.0
+        other = 1.0 - probs[start:t, BLANK]
         if prev != BLANK:
-            run[:, prev] = 0.0
-        if nxt != BLANK:
-            run[:, nxt] = 0.0
-        worst = max(worst, float(run.max()))
+            other = other - probs[start:t, prev]
+        if nxt != BLANK and nxt != prev:
+            other = other - probs[start:t, nxt]
+        worst = max(worst, float(other.max()))
     return 1.0 - worst
