@@ -80,7 +80,8 @@ def _demo(args: argparse.Namespace) -> int:
     from yomitori.demo import run_demo
 
     return run_demo(count=args.count, out=Path(args.out), metrics_out=args.metrics_out, seed=args.seed,
-                    forms=args.form, cloud_local=args.cloud_local)
+                    forms=args.form, cloud_local=args.cloud_local, engine=args.engine, compare=args.compare,
+                    degrade=args.degrade, fonts=args.font)
 
 
 def _local_up(args: argparse.Namespace) -> int:
@@ -203,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--form", action="append", help="forms to include (default: all)")
     d.add_argument("--metrics-out")
     d.add_argument("--cloud-local", action="store_true", help="go through the local cloud path (moto)")
+    d.add_argument("--engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES)
+    d.add_argument("--compare", action="append", choices=ENGINE_NAMES,
+                   help="another engine to read the same scans in the same run (repeatable)")
+    d.add_argument("--degrade", choices=("none", "light", "heavy"), default="light")
+    d.add_argument("--font", action="append", help="a handwriting font file for the scans (repeatable)")
     d.set_defaults(func=_demo)
     _add_local(sub)
 
