@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from yomitori.extract.address import fix_prefecture
-from yomitori.extract.checkbox import decide_checkbox, decide_choice, is_ticked, tick_confidence, tick_ratio
+from yomitori.extract.checkbox import is_ticked, tick_confidence
 from yomitori.extract.crops import (
     box_px,
     crop,
@@ -30,6 +30,8 @@ from yomitori.extract.crops import (
 from yomitori.extract.dates import SEIREKI, assemble_date
 from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
 from yomitori.extract.kana import fix_small_kana
+from yomitori.extract.marks import read_marks
+from yomitori.extract.messes import erase_correction, flag_correction
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_value
@@ -210,7 +212,7 @@ def _bounding(boxes: list[Box]) -> Box:
 
 def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     lay = date_layout(f)
-    era, era_conf = decide_choice([(name, tick_ratio(page, box)) for name, box in lay.eras])
+    era, era_conf = read_marks(page, f)  # a tick in the box or a circle around 令和
     hint = FieldHint(field_type="digits", single_char=True, name=f.name)
     parts, confs = [], [era_conf]
     for group in lay.digit_groups:
@@ -233,15 +235,12 @@ def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
 def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     """Value (normalised), raw text and confidence of one field; box and status are left to
     the caller and to routing."""
-    if f.type is FieldType.CHECKBOX:
-        ratio = tick_ratio(page, f.box)
-        value, conf = decide_checkbox(ratio)
-        return FieldResult(value=value, raw=value, confidence=conf)
-    if f.type is FieldType.CHOICE:
-        value, conf = decide_choice([(o.value, tick_ratio(page, o.box)) for o in f.options])
+    if f.type in (FieldType.CHECKBOX, FieldType.CHOICE):
+        value, conf = read_marks(page, f)
         return FieldResult(value=value, raw=value, confidence=conf)
     if f.type is FieldType.DATE:
         return read_date(reader, page, f)
+    corrected = erase_correction(page, f)  # only the new value of a struck-through field is read
     if f.cells:
         raw, conf = _read_cells(reader, cell_boxes(f), _hint(f, single=True))
     else:
@@ -251,7 +250,8 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     elif f.type is FieldType.TEXT:
         raw = fix_prefecture(raw)
     value = normalise_value(str(f.type), raw, f.charset)
-    return FieldResult(value=value, raw=raw, confidence=conf)
+    result = FieldResult(value=value, raw=raw, confidence=conf)
+    return flag_correction(result) if corrected else result
 
 
 __all__ = ["CropReader", "PageWordsReader", "combine", "is_ticked", "read_field", "tick_confidence"]
