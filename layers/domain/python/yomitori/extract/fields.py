@@ -31,7 +31,7 @@ from yomitori.extract.dates import SEIREKI, assemble_date
 from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
 from yomitori.extract.kana import fix_small_kana
 from yomitori.extract.marks import read_marks
-from yomitori.extract.messes import erase_correction, flag_correction
+from yomitori.extract.messes import erase_correction, flag_correction, read_gan
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_value
@@ -217,6 +217,8 @@ def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     parts, confs = [], [era_conf]
     for group in lay.digit_groups:
         text, conf = _read_cells(reader, group, hint)
+        if group is lay.year and not text and era != SEIREKI:
+            text, conf = read_gan(reader, page, group, f.name) or (text, conf)  # 令和元年
         parts.append(text)
         confs.append(conf)
     year, month, day = parts

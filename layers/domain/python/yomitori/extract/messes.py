@@ -4,7 +4,8 @@ A correction — the old value struck through with one or two lines, the right o
 beside it (sometimes with a small 訂正印, which is red and drops out) — is found by its long
 horizontal stroke. The struck part is erased before the field is read, so only the new value
 is read and old and new are never joined; the field still goes to a person with the reason
-``correction_mark`` (訂正あり), who sees the scan. Runs in Lambda and on one machine.
+``correction_mark`` (訂正あり), who sees the scan. An era's first year written 元 in the
+year's cells is read as 元 (digit readers cannot). Runs in Lambda and on one machine.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from yomitori.extract.crops import INK, box_px, crop, drop_out
+from yomitori.extract.crops import INK, box_px, crop, drop_out, field_crop, has_writing
 from yomitori.forms.layout import mm_to_px
-from yomitori.forms.schema import FieldDef, FieldType
+from yomitori.forms.schema import Box, FieldDef, FieldType
+from yomitori.ocr.engine import FieldHint
 from yomitori.results import CORRECTION_MARK, FieldResult
 
 CORRECTION_CONFIDENCE = 0.5  # below every type's threshold: a person confirms the new value
@@ -26,6 +28,7 @@ STRIKE_WOBBLE_MM = 0.35  # a hand-drawn line wanders up and down this much
 STRIKE_PAD_MM = 1.0  # struck characters reach a little beyond the line's ends
 INSET_MM = 0.5
 LINE_TYPES = (FieldType.TEXT, FieldType.KANA, FieldType.DIGITS)
+GAN_CELL_INSET_MM = 0.7
 
 
 def find_strikes(arr: np.ndarray, box_height_px: float, dpi: int = 300) -> list[tuple[int, int]]:
@@ -76,3 +79,18 @@ def flag_correction(result: FieldResult) -> FieldResult:
     if CORRECTION_MARK not in result.reasons:
         result.reasons.append(CORRECTION_MARK)
     return result
+
+
+GAN = "元"  # an era's first year, as people write it (令和元年)
+GAN_CHARSET = GAN + "0123456789"
+
+
+def read_gan(reader, page: np.ndarray, cells: list[Box], name: str) -> tuple[str, float] | None:
+    """("元", confidence) when the one written cell of an era year the digit reader could not
+    read holds 元 (digit readers cannot read it); None otherwise."""
+    written = [c for c in cells if has_writing(field_crop(page, c, GAN_CELL_INSET_MM))]
+    if len(written) != 1:
+        return None
+    text, conf = reader.read_cells(written, FieldHint(field_type="text", charset=GAN_CHARSET,
+                                                      single_char=True, name=name))
+    return (GAN, conf) if text.strip() == GAN else None
