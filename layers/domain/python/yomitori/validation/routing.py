@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
-from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.results import READER_REASONS, DocumentResult, FieldResult, FieldStatus
 from yomitori.validation.address import fold_address_variants
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
 
@@ -47,7 +47,8 @@ def decide(
     f: FieldDef, result: FieldResult, findings: list[Finding], thresholds: Mapping[str, float]
 ) -> None:
     """Set status, reasons and suggestion of ``result`` from its findings and confidence."""
-    reasons = list(dict.fromkeys(x.code for x in findings))
+    reader = [r for r in result.reasons if r in READER_REASONS]  # e.g. 訂正あり, from extraction
+    reasons = list(dict.fromkeys([*reader, *(x.code for x in findings)]))
     threshold = f.threshold if f.threshold is not None else thresholds.get(f.type, 0.9)
     if result.confidence < threshold:
         reasons.append(LOW_CONFIDENCE)
