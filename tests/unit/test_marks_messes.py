@@ -215,3 +215,17 @@ def test_heavy_synth_records_its_messes_and_light_has_none(tmp_path, water):
     # the truth stays what the writer meant: katakana readings
     katakana = {chr(c) for c in range(0x30A1, 0x30F7)} | {"ー", "\u3000"}
     assert all(set(t["fields"]["name_kana"]) <= katakana for t in heavy)
+
+
+@pytest.mark.parametrize("read, capped", [("イノウェ\u3000アイ", True), ("イノウエ\u3000アイ", False)])
+def test_a_small_vowel_kana_is_a_guess_at_size_and_goes_to_a_person(water, read, capped):
+    # Given a フリガナ box with writing in it, read confidently as a name with or without a small ェ
+    f = field(water, "name_kana")
+    page = np.full((3508, 2480), 255, np.uint8)
+    y0, x0 = round(mm_to_px(f.box.y + 3, DPI)), round(mm_to_px(f.box.x + 5, DPI))
+    for k in range(4):  # four character-sized blots (a long bar would look like a strike-through)
+        page[y0:y0 + 50, x0 + 70 * k:x0 + 70 * k + 40] = 0
+    # When the field is read
+    result = read_field(CropReader(page, FakeEngine({"name_kana": (read, 0.99)})), page, f)
+    # Then a small ァィゥェォ (spelling allows ウェ, but its size is a guess) caps the confidence
+    assert (result.confidence <= 0.6) is capped

@@ -29,7 +29,7 @@ from yomitori.extract.crops import (
 )
 from yomitori.extract.dates import SEIREKI, assemble_date
 from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
-from yomitori.extract.kana import fix_small_kana
+from yomitori.extract.kana import fix_small_kana, has_small_vowel
 from yomitori.extract.marks import read_marks
 from yomitori.extract.messes import erase_correction, flag_correction, read_gan
 from yomitori.forms.layout import cell_boxes, date_layout
@@ -47,6 +47,7 @@ CELL_HEIGHT = 48
 CELL_LINE_HEIGHT = 64  # px per character when cells are set on one line (engines scale it down)
 CELL_LINE_GAP = 0.3  # gap between composed cells, as a share of the line height
 CELL_MISMATCH_CONFIDENCE = 0.4
+SMALL_VOWEL_CONFIDENCE = 0.6
 # A white gap this many line heights wide is a space (measured on synth: spaces >= 1.04, others <= 0.95).
 SPACE_GAP = 1.0
 
@@ -249,6 +250,10 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
         raw, conf = reader.read_line(f.box, _hint(f))
     if f.type is FieldType.KANA:
         raw = fix_small_kana(raw)
+        if has_small_vowel(raw):
+            # a small ァィゥェォ that spelling allows (ウェ, フィ) is still a guess at a
+            # handwritten size, and rare in names: a person looks
+            conf = min(conf, SMALL_VOWEL_CONFIDENCE)
     elif f.type is FieldType.TEXT:
         raw = fix_prefecture(raw)
     value = normalise_value(str(f.type), raw, f.charset)

@@ -47,6 +47,12 @@ def fix_small_kana(text: str) -> str:
     return "".join(out)
 
 
+def has_small_vowel(text: str) -> bool:
+    """Whether ``text`` holds a small ァィゥェォ (kept by :func:`fix_small_kana` because spelling
+    allows it, e.g. ウェ, but its size is the reader's guess)."""
+    return any(ch in _SMALL_V for ch in text)
+
+
 def hira_to_kata(text: str) -> str:
     """Hiragana (ぁ..ゖ, ゝゞ) as katakana; everything else unchanged."""
     return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "ゝゞ" else c for c in text)
