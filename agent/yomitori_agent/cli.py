@@ -88,7 +88,7 @@ def _review(args) -> int:
     # The review page belongs to yomitori_agent.review (docs/review.md); this is only its door.
     from yomitori_agent.review import cloud_backend, serve
 
-    backend = cloud_backend(batch_id=args.batch, reviewer=args.reviewer)
+    backend = cloud_backend(batch_id=args.batch)
     _print(serve(backend, port=args.port, open_browser=not args.no_browser))
     return ExitCode.OK
 
@@ -167,7 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("review", help="external PC: the local review page (see docs/review.md)")
     c.add_argument("batch", nargs="?", help="only this batch (default: every batch waiting)")
-    c.add_argument("--reviewer", help="name recorded in the audit trail (default: the AWS principal)")
     c.add_argument("--port", type=int, default=0)
     c.add_argument("--no-browser", action="store_true")
     c.set_defaults(func=_review)

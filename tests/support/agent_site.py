@@ -56,6 +56,8 @@ class Site:
     def env(self) -> dict[str, str]:
         env = {**os.environ, **self.server.env(), "PYTHONIOENCODING": "utf-8"}
         env.pop("AWS_PROFILE", None)
+        if "AWS_SESSION_TOKEN" not in self.server.env():
+            env.pop("AWS_SESSION_TOKEN", None)
         return env
 
     def run(
@@ -86,6 +88,11 @@ class Site:
         return subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
         )
+
+    @property
+    def batches_table(self) -> str:
+        """The name a test gives the batches table when it makes one for this site."""
+        return f"batches-{self.intake[-8:]}"
 
     def s3(self):
         return self.server.client("s3")

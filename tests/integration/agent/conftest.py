@@ -1,5 +1,7 @@
 """Fixtures for the agent's integration tests: real `age` keys, a real moto server process,
-and a complete agent site (config file, folders, buckets) per test."""
+and a complete agent site (config file, folders, buckets) per test. The agent reaches the
+server through the policy guard as the synthesized agent policy: any call outside that policy
+fails the test (tests/support/policy_guard.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.agent_site import AGE, AGE_KEYGEN, Site, make_key, make_site
 from support.moto_server import MotoServer
+from support.policy_guard import Deployment, GuardedServer, guard_agent
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +32,22 @@ def moto_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def site(tmp_path, moto_server, age_keys) -> Site:
-    s = make_site(tmp_path, moto_server, age_keys)
+def guarded_site(root, server, guard, template, keys) -> Site:
+    """A site whose agent runs as the agent policy through ``guard`` (buckets created)."""
+    s = make_site(root, GuardedServer(server, guard), keys)
     s.create_buckets()
+    guard_agent(guard, template, Deployment(intake=s.intake, results=s.results,
+                                            tables={"batches": s.batches_table}))
+    guard.reset()
     return s
+
+
+@pytest.fixture
+def site(tmp_path, moto_server, guard_for, stack_template, age_keys) -> Site:
+    guard = guard_for(moto_server)
+    s = guarded_site(tmp_path, moto_server, guard, stack_template, age_keys)
+    yield s
+    guard.check()
 
 
 @pytest.fixture
