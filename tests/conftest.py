@@ -40,3 +40,17 @@ def guard_for():
     yield get
     for g in guards.values():
         g.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """One real moto server process for the whole session (tests/support/moto_server.py),
+    shared by the agent, handler and cloud review tests: each test uses its own buckets or
+    batch ids, so they do not see each other. Starting a server costs about a second; tests
+    that kill or restart a server start their own."""
+    from support.moto_server import MotoServer
+
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    server.start()
+    yield server
+    server.stop()

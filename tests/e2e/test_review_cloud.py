@@ -12,30 +12,26 @@ import os
 
 import pytest
 from PIL import Image
-from support.moto_server import MotoServer
 from support.policy_guard import Deployment, acting_as_agent, guard_agent
 
 from tests.unit.test_review_server import MY_NUMBER, _doc
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
+def cloud(moto_server):
     from yomitori.cloud_local import LocalCloud, provision
     from yomitori.steps import config
 
     saved = dict(os.environ)
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto-review") / "moto.log")
-    server.start()
     try:
-        c = provision(LocalCloud(endpoint=server.url))
+        c = provision(LocalCloud(endpoint=moto_server.url))
         c.activate("tesseract")
-        c.server = server
+        c.server = moto_server
         yield c
     finally:
         os.environ.clear()
         os.environ.update(saved)
         config.reset()
-        server.stop()
 
 
 def deployment_of(cloud) -> Deployment:

@@ -155,3 +155,16 @@ def make_site(root: Path, server: MotoServer, keys: dict) -> Site:
         d.mkdir(parents=True, exist_ok=True)
     write_config(site.config, server_url=server.url, keys=keys, intake=site.intake, results=site.results)
     return site
+
+
+def make_guarded_site(root: Path, server: MotoServer, guard, template: dict, keys: dict) -> Site:
+    """A site (buckets created) whose agent reaches ``server`` through ``guard`` as the
+    synthesized agent policy (tests/support/policy_guard.py); ``site.s3()`` stays unchecked."""
+    from support.policy_guard import Deployment, GuardedServer, guard_agent
+
+    site = make_site(root, GuardedServer(server, guard), keys)
+    site.create_buckets()
+    guard_agent(guard, template, Deployment(intake=site.intake, results=site.results,
+                                            tables={"batches": site.batches_table}))
+    guard.reset()
+    return site

@@ -8,9 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.agent_site import AGE, AGE_KEYGEN, Site, make_key, make_site
-from support.moto_server import MotoServer
-from support.policy_guard import Deployment, GuardedServer, guard_agent
+from support.agent_site import AGE, AGE_KEYGEN, Site, make_guarded_site, make_key
 
 
 @pytest.fixture(scope="session")
@@ -24,28 +22,10 @@ def age_keys(tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
-    server.start()
-    yield server
-    server.stop()
-
-
-def guarded_site(root, server, guard, template, keys) -> Site:
-    """A site whose agent runs as the agent policy through ``guard`` (buckets created)."""
-    s = make_site(root, GuardedServer(server, guard), keys)
-    s.create_buckets()
-    guard_agent(guard, template, Deployment(intake=s.intake, results=s.results,
-                                            tables={"batches": s.batches_table}))
-    guard.reset()
-    return s
-
-
 @pytest.fixture
 def site(tmp_path, moto_server, guard_for, stack_template, age_keys) -> Site:
     guard = guard_for(moto_server)
-    s = guarded_site(tmp_path, moto_server, guard, stack_template, age_keys)
+    s = make_guarded_site(tmp_path, moto_server, guard, stack_template, age_keys)
     yield s
     guard.check()
 
