@@ -2,7 +2,8 @@
 """CDK entry point: reads the typed config from cdk.json context and builds the stack.
 
 Synth runs offline (no AWS credentials, no Docker), also with ``account`` set: AZs come from
-config (infra/app.py answers the AZ lookup from it), there are no context lookups, and cdk-nag (AwsSolutions) runs as a policy-validation plugin on every synth.
+config (infra/app.py answers the AZ lookup from it), there are no context lookups, and
+cdk-nag (AwsSolutions) runs as a policy-validation plugin on every synth.
 """
 
 from __future__ import annotations

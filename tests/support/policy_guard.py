@@ -11,7 +11,8 @@ How a request is judged:
   ``sts:GetCallerIdentity`` needs no permission in AWS and is always allowed;
 * each (action, resource) is evaluated against the policy with the project's evaluator
   (``tests/infra/policy_eval.py``), conditions included, with the context AWS would supply
-  (TLS, the principal's ARN, the client's address through the endpoint, S3 encryption headers and prefix, DynamoDB leading keys);
+  (TLS, the principal's ARN, the client's address through the endpoint, S3 encryption
+  headers and prefix, DynamoDB leading keys);
   it is allowed when an Allow statement matches and no Deny does;
 * a request the guard cannot map to an action is refused too (map it here when the agent
   starts using a new API, then let the policy decide).
@@ -85,7 +86,9 @@ def resolve(value, binding: Binding):
             return PSEUDO.get(ref) or binding.refs.get(ref, f"unbound:{ref}")
         if "Fn::GetAtt" in value:
             logical, attr = value["Fn::GetAtt"]
-            return binding.arns.get(logical, f"unbound:{logical}") if attr == "Arn" else f"unbound:{logical}.{attr}"
+            if attr != "Arn":
+                return f"unbound:{logical}.{attr}"
+            return binding.arns.get(logical, f"unbound:{logical}")
         if "Fn::Join" in value:
             sep, parts = value["Fn::Join"]
             return sep.join(str(resolve(p, binding)) for p in parts)
@@ -101,7 +104,8 @@ def policy_statements(template: dict, logical_prefix: str = "AgentPolicy") -> li
         if r["Type"] == "AWS::IAM::ManagedPolicy" and k.startswith(logical_prefix)
     ]
     if len(found) != 1:
-        raise LookupError(f"expected one managed policy {logical_prefix}* in the template, found {len(found)}")
+        raise LookupError(f"expected one managed policy {logical_prefix}* in the template, "
+                          f"found {len(found)}")
     return found[0]
 
 
@@ -132,7 +136,10 @@ class Call:
     allowed: bool
 
 
-def _s3_requests(method: str, path: str, query: dict, headers: dict, body: bytes) -> list[tuple[str, str, dict]]:
+Requests = list[tuple[str, str, dict]]
+
+
+def _s3_requests(method: str, path: str, query: dict, headers: dict, body: bytes) -> Requests:
     bucket, _, key = urllib.parse.unquote(path.lstrip("/")).partition("/")
     ctx = {k: headers[h] for k, h in (
         ("s3:x-amz-server-side-encryption", "x-amz-server-side-encryption"),
@@ -198,7 +205,7 @@ def _tables(op: str, req: dict) -> list[tuple[str, dict]]:
     return [(name, {"dynamodb:LeadingKeys": leading(req.get("Key") or req.get("Item"))})]
 
 
-def requests_of(service: str, method: str, path: str, headers: dict, body: bytes) -> list[tuple[str, str, dict]]:
+def requests_of(service: str, method: str, path: str, headers: dict, body: bytes) -> Requests:
     """The (IAM action, resource ARN, condition context) pairs AWS would authorize for one
     HTTP request; an action starting with ``?`` means the guard cannot map it."""
     parsed = urllib.parse.urlsplit(path)
@@ -361,7 +368,8 @@ def _error_body(service: str, host: str) -> tuple[bytes, str]:
     if service == "s3" or service == "sts":
         xml = f"<Error><Code>AccessDenied</Code><Message>{msg}</Message></Error>"
         return xml.encode(), "application/xml"
-    return json.dumps({"__type": "AccessDeniedException", "message": msg}).encode(), "application/x-amz-json-1.0"
+    body = json.dumps({"__type": "AccessDeniedException", "message": msg}).encode()
+    return body, "application/x-amz-json-1.0"
 
 
 class _Forward(BaseHTTPRequestHandler):
@@ -411,10 +419,8 @@ class _Forward(BaseHTTPRequestHandler):
         except (OSError, http.client.HTTPException):
             # the server is gone or froze past the timeout: cut the line, as a dead server would
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         finally:
             conn.close()
@@ -514,7 +520,8 @@ def acting_as_agent(guard: PolicyGuard):
     from yomitori.steps import config
     from yomitori.store import clients
 
-    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+            "AWS_PROFILE")
     saved = {k: os.environ.get(k) for k in keys}
     for k in keys:
         os.environ.pop(k, None)

@@ -5,6 +5,7 @@ executed state machine) pay for jsii once per change, not once per session."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,10 +28,8 @@ def _fingerprint() -> str:
                 h.update(str(f.relative_to(ROOT)).encode())
                 h.update(f.read_bytes())
     for dist in ("aws-cdk-lib", "cdk-nag"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             h.update(f"{dist}={metadata.version(dist)}".encode())
-        except metadata.PackageNotFoundError:
-            pass
     return h.hexdigest()[:20]
 
 
@@ -42,15 +41,12 @@ def synthesized_template() -> dict:
         return json.loads(cache.read_text(encoding="utf-8"))
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from infra.app import build_app
-
     from tests.infra.conftest import context
 
     with tempfile.TemporaryDirectory(prefix="yomitori-synth-") as out:
         app = build_app(context=context(), outdir=out)
-        try:
-            app.synth()
-        except RuntimeError:
-            pass  # a cdk-nag finding: the infra tests report it; the template is written anyway
+        with contextlib.suppress(RuntimeError):
+            app.synth()  # a cdk-nag finding is the infra tests' business; the template is written
         template = json.loads((Path(out) / "Yomitori.template.json").read_text(encoding="utf-8"))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")

@@ -4,9 +4,7 @@ requires; so the local cloud path and the deployed flow cannot drift apart."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 
 import pytest
