@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """CDK entry point: reads the typed config from cdk.json context and builds the stack.
 
-Synth runs offline (no AWS credentials, no Docker): AZs come from config, there are no
-context lookups, and cdk-nag (AwsSolutions) runs as a policy-validation plugin on every synth.
+Synth runs offline (no AWS credentials, no Docker), also with ``account`` set: AZs come from
+config (infra/app.py answers the AZ lookup from it), there are no context lookups, and
+cdk-nag (AwsSolutions) runs as a policy-validation plugin on every synth.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from infra.app import build_app  # noqa: E402
 from infra.config import ConfigError  # noqa: E402
 
 if __name__ == "__main__":
+    # The CDK CLI passes its output folder in CDK_OUTDIR; run alone (`python app.py`), write
+    # where the CLI would, ./cdk.out, so `cfn-lint cdk.out/*.template.json` finds the template.
+    outdir = None if os.environ.get("CDK_OUTDIR") else "cdk.out"
     try:
-        build_app().synth()
+        build_app(outdir=outdir).synth()
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

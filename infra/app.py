@@ -30,6 +30,12 @@ def build_app(*, context: dict | None = None, outdir: str | None = None, acknowl
         # `python app.py` without the CDK CLI: the CLI would have passed cdk.json's context.
         raw = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {}).get(CONTEXT_KEY)
     config = load_config(raw)
+    if config.account:
+        # The VPC checks its AZs against the stack's, which for a stack with an account the CDK
+        # CLI would look up in that account (credentials needed). They are configuration here:
+        # answer the lookup from the config, so synth stays offline with `account` set.
+        app.node.set_context(f"availability-zones:account={config.account}:region={config.region}",
+                             list(config.azs))
     YomitoriStack(
         app,
         config.stack_name,

@@ -64,7 +64,7 @@ def arn_of(resource: IConstruct) -> str:
 
 def acknowledge_stack(stack: YomitoriStack) -> None:
     """Acknowledge the deliberate findings of the yomitori stack, each on its own construct."""
-    from infra.stack import DOCUMENTS, MANIFEST, OCR, PAGES, RESULTS
+    from infra.stack import ACK, DOCUMENTS, MANIFEST, OCR, PAGES, RESULTS
 
     storage, fns, pipeline = stack.storage, stack.functions.functions, stack.pipeline
     intake, results = arn_of(storage.intake), arn_of(storage.results)
@@ -141,6 +141,11 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
         agent,
         f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
         f"the review page reads documents and saves corrections; {BATCH_PREFIX}",
+    )
+    ack(
+        agent,
+        f"{IAM5}[Resource::{results}/{ACK}]",
+        f"the agent acknowledges a verified download with the batch's ack.json; {BATCH_PREFIX}",
     )
 
     ack(

@@ -21,6 +21,7 @@ OCR = "*/ocr/*"
 DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
 MANIFEST = "*" + MANIFEST_SUFFIX
+ACK = "*/ack.json"
 
 
 KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
@@ -264,5 +265,47 @@ class YomitoriStack(Stack):
                     actions=["lambda:InvokeFunction"],
                     resources=[review.function_arn],
                 ),
+                *self._agent_review_statements(),
             ],
         )
+
+    def _agent_review_statements(self) -> list[iam.PolicyStatement]:
+        """The review page in cloud mode (docs/review.md): it reads and updates the review
+        gate (queue, leases, done documents), appends audit records, and releases the gate or
+        keeps it alive, as the reviewer's own AWS principal (STS GetCallerIdentity names them
+        in the audit trail). Only from the client allow-list: a copied key is useless elsewhere.
+        It cannot open, delete or forge a gate (no PutItem/DeleteItem on the review table),
+        read, change or delete the audit trail (PutItem only), or fail an execution."""
+        s, tables = self.storage, self.storage.tables
+        from_clients = {"IpAddress": {"aws:VpcSourceIp": list(self.config.client_cidrs)}}
+        return [
+            # `download` acknowledges the verified package by writing <batch>/ack.json (ids and a
+            # checksum only); nothing else of the results bucket can be written by the agent
+            iam.PolicyStatement(
+                sid="AcknowledgeDownload",
+                actions=["s3:PutObject"],
+                resources=[s.results.arn_for_objects(ACK)],
+            ),
+            # status counts the documents waiting for a person (ids only, no values)
+            iam.PolicyStatement(
+                sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
+            ),
+            iam.PolicyStatement(
+                sid="ReviewQueueAndLeases",
+                actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions=from_clients,
+            ),
+            iam.PolicyStatement(
+                sid="AppendReviewAudit",
+                actions=["dynamodb:PutItem"],
+                resources=[tables[settings.AUDIT.role].table_arn],
+                conditions=from_clients,
+            ),
+            iam.PolicyStatement(
+                sid="ReleaseOrKeepReviewGate",
+                actions=["states:SendTaskSuccess", "states:SendTaskHeartbeat"],
+                resources=[self.pipeline.state_machine_arn],
+                conditions=from_clients,
+            ),
+        ]

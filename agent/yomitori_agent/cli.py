@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -29,8 +30,22 @@ def _progress(args) -> bool | None:
     return False if args.no_progress else None
 
 
+class _StdoutClosed(Exception):
+    """Whoever read our stdout stopped reading (``yomitori-agent status | head``)."""
+
+
 def _print(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    try:
+        print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is seen while we can handle it
+    except BrokenPipeError:
+        raise _StdoutClosed from None
+
+
+def _drop_stdout() -> None:
+    # the reader is gone: later writes (and the flush at exit) go nowhere, without a traceback
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _pack(args) -> int:
@@ -88,7 +103,7 @@ def _review(args) -> int:
     # The review page belongs to yomitori_agent.review (docs/review.md); this is only its door.
     from yomitori_agent.review import cloud_backend, serve
 
-    backend = cloud_backend(batch_id=args.batch, reviewer=args.reviewer)
+    backend = cloud_backend(batch_id=args.batch)
     _print(serve(backend, port=args.port, open_browser=not args.no_browser))
     return ExitCode.OK
 
@@ -167,7 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("review", help="external PC: the local review page (see docs/review.md)")
     c.add_argument("batch", nargs="?", help="only this batch (default: every batch waiting)")
-    c.add_argument("--reviewer", help="name recorded in the audit trail (default: the AWS principal)")
     c.add_argument("--port", type=int, default=0)
     c.add_argument("--no-browser", action="store_true")
     c.set_defaults(func=_review)
@@ -206,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s failed: %s (%s)", args.command, type(e).__name__, e.code)
         print(f"yomitori-agent: {e.message}\n  what to do: {e.action}", file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
+    except _StdoutClosed:
+        # the command did its work; only the summary found no reader: not an error
+        _drop_stdout()
+        return int(ExitCode.OK)
     except KeyboardInterrupt:
         log.warning("%s interrupted", args.command)
         print("yomitori-agent: interrupted; run the same command again to continue.", file=sys.stderr)

@@ -1,6 +1,8 @@
 """The review page's service over the cloud stores (S3 with SSE-KMS, DynamoDB, Step Functions)
 on a real moto server: the reviewer is the AWS principal, the audit trail lands in the audit
-table, and the last document sends SendTaskSuccess once with the gate's token."""
+table, and the last document sends SendTaskSuccess once with the gate's token. The review page
+runs as the agent through the policy guard: every call it makes must be allowed by the
+synthesized agent policy (tests/support/policy_guard.py)."""
 
 from __future__ import annotations
 
@@ -10,31 +12,48 @@ import os
 
 import pytest
 from PIL import Image
-from support.moto_server import MotoServer
+from support.policy_guard import Deployment, acting_as_agent, guard_agent
 
 from tests.unit.test_review_server import MY_NUMBER, _doc
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
+def cloud(moto_server):
     from yomitori.cloud_local import LocalCloud, provision
     from yomitori.steps import config
 
     saved = dict(os.environ)
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto-review") / "moto.log")
-    server.start()
     try:
-        c = provision(LocalCloud(endpoint=server.url))
+        c = provision(LocalCloud(endpoint=moto_server.url))
         c.activate("tesseract")
+        c.server = moto_server
         yield c
     finally:
         os.environ.clear()
         os.environ.update(saved)
         config.reset()
-        server.stop()
 
 
-def test_review_over_the_cloud_stores(cloud):
+def deployment_of(cloud) -> Deployment:
+    from yomitori import settings
+
+    return Deployment(
+        intake=cloud.bucket(settings.BUCKET_INTAKE),
+        results=cloud.bucket(settings.BUCKET_RESULTS),
+        tables={t.role: cloud.table(t) for t in settings.TABLES},
+        key_arn=cloud.environment()[settings.ENV_KMS_KEY_ARN],
+    )
+
+
+@pytest.fixture
+def agent_guard(cloud, guard_for, stack_template):
+    guard = guard_agent(guard_for(cloud.server), stack_template, deployment_of(cloud))
+    guard.reset()
+    yield guard
+    guard.check()
+
+
+def test_review_over_the_cloud_stores(cloud, agent_guard):
     from yomitori.steps import config
     from yomitori.steps.review import open_review_gate
     from yomitori.store.base import AuditAction
@@ -56,10 +75,10 @@ def test_review_over_the_cloud_stores(cloud):
         if model.name == "SendTaskSuccess":
             sent.append(params)
 
-    sfn = client("stepfunctions")
-    sfn.meta.events.register("before-parameter-build", record)
-    try:
-        # When the review page's service runs over the cloud backend
+    # When the review page's service runs over the cloud backend, as the agent (its policy only)
+    with acting_as_agent(agent_guard):
+        sfn = client("stepfunctions")
+        sfn.meta.events.register("before-parameter-build", record)
         backend = cloud_backend(batch_id=batch)
         svc = ReviewService(backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer,
                             batch_id=batch)
@@ -74,7 +93,6 @@ def test_review_over_the_cloud_stores(cloud):
             outs.append(svc.submit(batch, doc["document_id"], [
                 {"field": "my_number", "action": "confirm"},
                 {"field": "phone", "action": "correct", "value": "03-9876-5432"}]))
-    finally:
         sfn.meta.events.unregister("before-parameter-build", record)
 
     # Then both documents are stored corrected (in S3), and the gate released exactly once
@@ -89,3 +107,7 @@ def test_review_over_the_cloud_stores(cloud):
     assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
     assert MY_NUMBER not in dumped and "9876" not in dumped
+    # And every call went through the agent policy: documents, pages, the gate, the audit, the token
+    actions = {c.action for c in agent_guard.checked("agent")}
+    assert {"s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem", "dynamodb:PutItem",
+            "states:SendTaskSuccess", "states:SendTaskHeartbeat", "sts:GetCallerIdentity"} <= actions

@@ -56,6 +56,8 @@ def _condition(op: str, key: str, expected, ctx: dict) -> bool:
         return str(actual) in expected
     if base == "StringNotEquals":
         return str(actual) not in expected
+    if base == "StringLike":
+        return any(fnmatch.fnmatchcase(str(actual), e) for e in expected)
     if base == "ArnLike":
         return any(fnmatch.fnmatchcase(actual, e) for e in expected)
     if base == "ArnNotLike":

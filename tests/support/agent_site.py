@@ -56,6 +56,8 @@ class Site:
     def env(self) -> dict[str, str]:
         env = {**os.environ, **self.server.env(), "PYTHONIOENCODING": "utf-8"}
         env.pop("AWS_PROFILE", None)
+        if "AWS_SESSION_TOKEN" not in self.server.env():
+            env.pop("AWS_SESSION_TOKEN", None)
         return env
 
     def run(
@@ -86,6 +88,11 @@ class Site:
         return subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
         )
+
+    @property
+    def batches_table(self) -> str:
+        """The name a test gives the batches table when it makes one for this site."""
+        return f"batches-{self.intake[-8:]}"
 
     def s3(self):
         return self.server.client("s3")
@@ -147,4 +154,17 @@ def make_site(root: Path, server: MotoServer, keys: dict) -> Site:
     for d in (site.scans, site.usb):
         d.mkdir(parents=True, exist_ok=True)
     write_config(site.config, server_url=server.url, keys=keys, intake=site.intake, results=site.results)
+    return site
+
+
+def make_guarded_site(root: Path, server: MotoServer, guard, template: dict, keys: dict) -> Site:
+    """A site (buckets created) whose agent reaches ``server`` through ``guard`` as the
+    synthesized agent policy (tests/support/policy_guard.py); ``site.s3()`` stays unchecked."""
+    from support.policy_guard import Deployment, GuardedServer, guard_agent
+
+    site = make_site(root, GuardedServer(server, guard), keys)
+    site.create_buckets()
+    guard_agent(guard, template, Deployment(intake=site.intake, results=site.results,
+                                            tables={"batches": site.batches_table}))
+    guard.reset()
     return site

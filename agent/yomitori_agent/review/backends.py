@@ -9,7 +9,8 @@
   Functions stores named by the same environment variables the Lambdas read
   (:mod:`yomitori.settings`); releasing the gate is ``SendTaskSuccess``.
 
-The reviewer is the OS user on one machine and the AWS principal (its ARN) in the cloud.
+The reviewer is the OS user on one machine and, in the cloud, the AWS principal (its ARN from
+STS GetCallerIdentity of the credentials in use); the cloud reviewer cannot be named by hand.
 """
 
 from __future__ import annotations
@@ -148,8 +149,12 @@ def aws_principal() -> str:
         ) from None
 
 
-def cloud_backend(*, batch_id: str | None = None, reviewer: str | None = None) -> Backend:
-    """The cloud stores from the ``YOMITORI_*`` environment variables (as the Lambdas)."""
+def cloud_backend(*, batch_id: str | None = None) -> Backend:
+    """The cloud stores from the ``YOMITORI_*`` environment variables (as the Lambdas), used
+    directly with the rights the stack's agent policy grants (review table: read and update
+    the gate; audit table: append; the state machine: SendTaskSuccess/Heartbeat). The
+    reviewer is always the authenticated AWS principal of this process (STS), never a name
+    the caller passes: the audit trail names who really held the credentials."""
     from yomitori.steps import config
 
     try:
@@ -157,6 +162,6 @@ def cloud_backend(*, batch_id: str | None = None, reviewer: str | None = None) -
     except YomitoriError as e:
         raise BackendError(e.message, action="Set the bucket, table and key variables (see docs/review.md), "
                            "or review on one machine with `yomitori review OUT`.") from None
-    who = reviewer or aws_principal()
+    who = aws_principal()
     return Backend(config.result_store(), config.review_store(), config.gate_releaser(), who, batch_id,
                    describe=f"batch {batch_id}" if batch_id else "all batches waiting for review")

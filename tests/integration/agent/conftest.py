@@ -1,13 +1,14 @@
 """Fixtures for the agent's integration tests: real `age` keys, a real moto server process,
-and a complete agent site (config file, folders, buckets) per test."""
+and a complete agent site (config file, folders, buckets) per test. The agent reaches the
+server through the policy guard as the synthesized agent policy: any call outside that policy
+fails the test (tests/support/policy_guard.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from support.agent_site import AGE, AGE_KEYGEN, Site, make_key, make_site
-from support.moto_server import MotoServer
+from support.agent_site import AGE, AGE_KEYGEN, Site, make_guarded_site, make_key
 
 
 @pytest.fixture(scope="session")
@@ -21,19 +22,12 @@ def age_keys(tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def site(tmp_path, moto_server, age_keys) -> Site:
-    s = make_site(tmp_path, moto_server, age_keys)
-    s.create_buckets()
-    return s
+def site(tmp_path, moto_server, guard_for, stack_template, age_keys) -> Site:
+    guard = guard_for(moto_server)
+    s = make_guarded_site(tmp_path, moto_server, guard, stack_template, age_keys)
+    yield s
+    guard.check()
 
 
 @pytest.fixture

@@ -199,7 +199,7 @@ def test_status_reads_the_batches_table_when_configured(site):
     # Given a batches table (moto DynamoDB on the same server) with the state machine's item
     b = "city-test-20260101-000000-eeeeee"
     ddb = site.server.client("dynamodb")
-    table = f"batches-{site.intake[-8:]}"
+    table = site.batches_table
     ddb.create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "batch_id", "KeyType": "HASH"}],

@@ -11,7 +11,7 @@ import signal
 import time
 
 import pytest
-from support.agent_site import make_scans, make_site
+from support.agent_site import make_guarded_site, make_scans
 from support.moto_server import MotoServer
 from yomitori_agent.errors import ExitCode
 
@@ -173,10 +173,14 @@ def own_server(tmp_path):
     server.stop()
 
 
-def test_fault_server_killed_mid_upload_then_restarted_empty(tmp_path, own_server, age_keys):
-    # Given a site on its own moto server, versioned buckets, and a packed batch of 60 scans
-    site = make_site(tmp_path, own_server, age_keys)
-    site.create_buckets(versioned=True)
+def test_fault_server_killed_mid_upload_then_restarted_empty(tmp_path, own_server, age_keys, guard_for,
+                                                             stack_template):
+    # Given a site on its own moto server (the agent as its policy), versioned buckets, and a
+    # packed batch of 60 scans
+    guard = guard_for(own_server)
+    site = make_guarded_site(tmp_path, own_server, guard, stack_template, age_keys)
+    for b in (site.intake, site.results):
+        site.s3().put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
     scans, batch_id = _pack(site, 60)
     # When the server dies (SIGKILL) in the middle of the upload
     proc = site.popen("upload", str(site.usb))
@@ -200,6 +204,7 @@ def test_fault_server_killed_mid_upload_then_restarted_empty(tmp_path, own_serve
     assert (res["uploaded"], res["skipped_present"], res["manifest"]) == (60, 0, "uploaded")
     _assert_batch_complete(site, scans, batch_id)
     assert "missing or different" in (site.state / "agent.log").read_text()
+    guard.check()
 
 
 def test_with_the_deployment_key_every_put_asks_for_sse_kms_and_large_files_go_in_one_put(site):

@@ -8,15 +8,12 @@ import os
 import uuid
 
 import pytest
-from support.moto_server import MotoServer
 
 
 @pytest.fixture(scope="session")
-def cloud_server(tmp_path_factory):
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto-cloud") / "moto.log")
-    server.start()
-    yield server
-    server.stop()
+def cloud_server(moto_server):
+    """The session's moto server (tests/conftest.py)."""
+    return moto_server
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ requires; so the local cloud path and the deployed flow cannot drift apart."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 
 import pytest
@@ -42,17 +40,10 @@ def _render(value) -> str:
 
 
 @pytest.fixture(scope="module")
-def machine(tmp_path_factory) -> tuple[dict, dict[str, str]]:
-    """The state machine definition from the synthesized template, and logical id -> function."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from infra.app import build_app
-
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(context=CONTEXT, outdir=str(outdir))
-    # a cdk-nag finding is the infra tests' business; the template is written all the same
-    with contextlib.suppress(RuntimeError):
-        app.synth()
-    template = json.loads(next(outdir.glob("*.template.json")).read_text())
+def machine(stack_template) -> tuple[dict, dict[str, str]]:
+    """The state machine definition from the synthesized template (synthesized once per change
+    of the infra sources: tests/support/synthesized.py), and logical id -> function."""
+    template = stack_template
     resources = template["Resources"]
     [sm] = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     definition = json.loads(_render(sm["Properties"]["DefinitionString"]))

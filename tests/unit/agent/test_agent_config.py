@@ -21,6 +21,9 @@ def test_the_example_configuration_loads_with_paths_relative_to_the_file():
     assert cfg.registration.watch_dir == EXAMPLE.parent / "robot-watch"
     assert cfg.aws.upload_concurrency == 8 and cfg.aws.region == "ap-northeast-1"
     assert len(cfg.recipients.contract_server) == 1
+    # And it names the stack's data key, so every PUT asks for SSE-KMS as the bucket policy demands
+    assert cfg.aws.kms_key_arn.startswith("arn:aws:kms:ap-northeast-1:")
+    assert cfg.aws.sse_args() == {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.aws.kms_key_arn}
 
 
 @pytest.mark.parametrize(

@@ -224,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # now, so a reader that went away is seen here and not at exit
+        return code
     except YomitoriError as e:
         print(f"yomitori: {e.message}\n  what to do: {e.action}", file=sys.stderr)
         return int(e.exit_code)
