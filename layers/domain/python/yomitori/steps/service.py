@@ -11,6 +11,20 @@ from yomitori.observability import add_metric, logger
 from yomitori.steps import config, events
 from yomitori.steps.runtime import idempotent
 
+_load_reported: set[int] = set()
+
+
+def _report_model_load(engine: Any) -> None:
+    """Once per engine (so once per container): how long its model took to load. Engines that
+    load a model on first use (ppocr) set ``load_seconds`` when they have."""
+    seconds = getattr(engine, "load_seconds", None)
+    if seconds is None or id(engine) in _load_reported:
+        return
+    _load_reported.add(id(engine))
+    ms = int(round(seconds * 1000))
+    add_metric("ModelLoadTime", ms, "Milliseconds")
+    logger().info("ocr model loaded", extra={"engine": engine.name, "load_ms": ms})
+
 
 @idempotent("[batch_id, page.name, page.sha256]")
 def _ocr(event: dict) -> dict:
@@ -20,13 +34,15 @@ def _ocr(event: dict) -> dict:
     s = config.get_settings()
     # refuse before any image leaves the function: a misconfigured deployment fails closed
     settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
+    engine = engine_for(s.ocr_engine, s.ocr_region)  # built once per container, model on first use
     outcome = ocr_page(
         config.result_store(),
-        engine_for(s.ocr_engine, s.ocr_region),
+        engine,
         batch_id=req.batch_id,
         form_id=req.form_id,
         page=req.page,
     )
+    _report_model_load(engine)
     add_metric("PagesProcessed", 1)
     add_metric("PagesFailed", 1 if outcome.error else 0)
     add_metric("OcrLatency", outcome.ocr_ms, "Milliseconds")
