@@ -11,20 +11,6 @@ from yomitori.observability import add_metric, logger
 from yomitori.steps import config, events
 from yomitori.steps.runtime import idempotent
 
-_load_reported: set[int] = set()
-
-
-def _report_model_load(engine: Any) -> None:
-    """Once per engine (so once per container): how long its model took to load. Engines that
-    load a model on first use (ppocr) set ``load_seconds`` when they have."""
-    seconds = getattr(engine, "load_seconds", None)
-    if seconds is None or id(engine) in _load_reported:
-        return
-    _load_reported.add(id(engine))
-    ms = int(round(seconds * 1000))
-    add_metric("ModelLoadTime", ms, "Milliseconds")
-    logger().info("ocr model loaded", extra={"engine": engine.name, "load_ms": ms})
-
 
 @idempotent("[batch_id, page.name, page.sha256]")
 def _ocr(event: dict) -> dict:
@@ -42,10 +28,14 @@ def _ocr(event: dict) -> dict:
         form_id=req.form_id,
         page=req.page,
     )
-    _report_model_load(engine)
     add_metric("PagesProcessed", 1)
     add_metric("PagesFailed", 1 if outcome.error else 0)
     add_metric("OcrLatency", outcome.ocr_ms, "Milliseconds")
+    load_seconds = engine.new_load_seconds()  # once per container: the cold model load
+    if load_seconds is not None:
+        load_ms = round(load_seconds * 1000)
+        add_metric("ModelLoadTime", load_ms, "Milliseconds")
+        logger().info("ocr model loaded", extra={"engine": outcome.engine, "load_ms": load_ms})
     logger().info(
         "page read", extra={"error": outcome.error, "engine": outcome.engine, "ocr_ms": outcome.ocr_ms}
     )

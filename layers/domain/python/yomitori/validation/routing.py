@@ -11,6 +11,7 @@ from typing import Any
 
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.validation.address import fold_address_variants
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
 
 # Chosen from `yomitori eval --plot` on the demo set (see README); overridable per deployment
@@ -60,6 +61,17 @@ def decide(
         result.status = FieldStatus.ACCEPTED
 
 
+def fold_addresses(form: FormDefinition, doc: DocumentResult) -> None:
+    """Address fields (those validated by ``address_jp``) as read, with old kanji in the
+    forms Japan Post's data uses (see :func:`fold_address_variants`)."""
+    for f in form.fields:
+        result = doc.fields.get(f.name)
+        if (result is None or result.status in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
+                or not any(v.name == "address_jp" for v in f.validators)):
+            continue
+        result.value = fold_address_variants(result.value)
+
+
 def route_document(
     form: FormDefinition,
     doc: DocumentResult,
@@ -71,6 +83,7 @@ def route_document(
     """Validate every field of ``doc`` and route it. Fields a person already settled
     (``corrected``, ``illegible``) keep their status. Returns the same object."""
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    fold_addresses(form, doc)
     values = {name: fr.value for name, fr in doc.fields.items()}
     raws = {name: fr.raw for name, fr in doc.fields.items()}
     ctx = ValidationContext(
