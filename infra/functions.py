@@ -197,6 +197,14 @@ class PythonFunctions(Construct):
                 file=sys.stderr,
             )
 
+    def _environment_of(self, name: str) -> dict[str, str]:
+        env = dict(self.environment)
+        if settings.needs_model_layer(name, self.config.ocr_engine):
+            # where the model layer puts the model (also the engine's default in Lambda; explicit
+            # so that a runner that maps /opt paths to layer folders finds it)
+            env[settings.ENV_MODELS_DIR] = settings.LAMBDA_MODELS_DIR
+        return env
+
     def layers_of(self, name: str) -> list[str]:
         """The third-party (and model) layers of function ``name`` with the configured engine."""
         engine = self.config.ocr_engine
@@ -266,7 +274,7 @@ class PythonFunctions(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
-            environment=dict(self.environment),
+            environment=self._environment_of(name),
             timeout=timeout or Duration.seconds(30),
             memory_size=memory_size,
             reserved_concurrent_executions=reserved_concurrency,

@@ -49,6 +49,7 @@ def test_ppocr_is_the_default_engine_and_reads_inside_the_function(synth):
     assert "ocr_engine" not in context()
     # Then the ocr function reads with ppocr, carries onnxruntime and the model ...
     assert _ocr_env(synth)[settings.ENV_OCR_ENGINE] == "ppocr"
+    assert _ocr_env(synth)[settings.ENV_MODELS_DIR] == settings.LAMBDA_MODELS_DIR
     assert {"ppocr", "models"} <= tpl.layer_groups(synth, "FunctionsOcr")
     assert "textract" not in tpl.layer_groups(synth, "FunctionsOcr")
     # ... may call no Textract API, and synth warns about nothing engine-related
@@ -93,6 +94,7 @@ def test_textract_for_forms_with_japanese_fields_warns_at_synth(textract_synth):
 def test_textract_deployment_has_its_layer_permissions_and_endpoint_and_passes_cdk_nag(textract_synth):
     s = textract_synth
     assert _ocr_env(s)[settings.ENV_OCR_ENGINE] == "textract"
+    assert settings.ENV_MODELS_DIR not in _ocr_env(s)
     assert tpl.layer_groups(s, "FunctionsOcr") == {"base", "imaging", "textract", "domain"}
     assert [sorted(st["Action"]) for st in _textract_statements(s)] == [
         ["textract:AnalyzeDocument", "textract:DetectDocumentText"]

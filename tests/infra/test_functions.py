@@ -78,6 +78,7 @@ def test_each_function_gets_only_its_layers(synth):
     # the default engine (ppocr): onnxruntime and the model, no textractor (test_engines.py)
     assert groups("FunctionsOcr") == {"base", "imaging", "ppocr", "models", "domain"}
     assert groups("FunctionsValidate") == {"base", "reference", "domain"}
-    for name in ("Review", "Finalize", "Purge"):
+    assert groups("FunctionsReview") == {"base", "reference", "domain"}  # re-validates corrections
+    for name in ("Finalize", "Purge"):
         assert groups(f"Functions{name}") == {"base", "domain"}
     assert all(len(fn["Properties"]["Layers"]) <= 5 for fn in tpl.functions(synth).values())

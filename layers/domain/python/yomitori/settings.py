@@ -63,6 +63,8 @@ MODEL_LAYER = "models"
 FUNCTION_LAYER_GROUPS: dict[str, tuple[str, ...]] = {
     "ocr": (LAYER_BASE, LAYER_IMAGING),
     "validate": (LAYER_BASE, LAYER_REFERENCE),
+    # a submitted correction is validated again (postal codes, banks, phones)
+    "review": (LAYER_BASE, LAYER_REFERENCE),
 }
 # What each engine adds to the ocr function (tesseract is in no layer: it cannot run there).
 ENGINE_LAYER_GROUPS: dict[str, tuple[str, ...]] = {
