@@ -132,7 +132,9 @@ def test_an_engine_that_crashes_costs_one_page(cloud, scans, batch_id, monkeypat
     assert config.result_store().get_ocr(batch_id, page.stem)["result"]["error"]["code"] == "engine_failed"
 
 
-def test_the_model_load_time_is_reported_once_per_container(cloud, scans, batch_id, monkeypatch, capfd):
+def test_the_model_load_time_is_reported_once_per_container(
+    cloud, scans, batch_id, monkeypatch, capfd, caplog
+):
     # Given an engine that loads its model on first use (as ppocr does), built once
     from yomitori.ocr.engine import OcrEngine, Reading
     from yomitori.steps import ocr as ocr_step
@@ -149,6 +151,7 @@ def test_the_model_load_time_is_reported_once_per_container(cloud, scans, batch_
     engine = LoadsOnFirstUse()
     monkeypatch.setattr(ocr_step, "engine_for", lambda *a: engine)
     capfd.readouterr()
+    caplog.clear()
     # When two pages are read by the same container
     for page in pages(scans)[:2]:
         upload(batch_id, page)
@@ -160,8 +163,8 @@ def test_the_model_load_time_is_reported_once_per_container(cloud, scans, batch_
     assert len(emf) == 1 and emf[0]["ModelLoadTime"] == [250.0]
     declared = emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
     assert {"Name": "ModelLoadTime", "Unit": "Milliseconds"} in declared
-    loaded = [line for line in lines if line.get("message") == "ocr model loaded"]
-    assert len(loaded) == 1 and loaded[0]["load_ms"] == 250 and loaded[0]["engine"] == engine.name
+    loaded = [r for r in caplog.records if r.getMessage() == "ocr model loaded"]
+    assert len(loaded) == 1 and loaded[0].load_ms == 250 and loaded[0].engine == engine.name
 
 
 @pytest.mark.parametrize("engine,region", [("textract", "us-east-1")])
