@@ -10,6 +10,7 @@ from __future__ import annotations
 REASON_TEXTS: dict[str, str] = {
     # routing
     "low_confidence": "読み取りの確信度が低い",
+    "correction_mark": "訂正あり（二重線で消した値の横の新しい値を確認してください）",
     "required": "必須項目が空欄",
     # review
     "not_settled": "確認されていない（値を確認・修正するか保留にしてください）",

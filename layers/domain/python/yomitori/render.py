@@ -12,7 +12,12 @@ from PIL import Image, ImageDraw
 
 from yomitori.fonts import font, label_font_path
 from yomitori.forms.layout import (
+    CHOICE_LABEL_GAP_MM,
+    CHOICE_LABEL_MM,
+    DATE_ERA_LABEL_MM,
     DROPOUT_RGB,
+    HINT_GAP_MM,
+    HINT_MM,
     INK_RGB,
     MARK_SIZE_MM,
     ORIENTATION_DOT_MM,
@@ -51,7 +56,7 @@ def _draw_field(draw: ImageDraw.ImageDraw, f: FieldDef, dpi: int) -> None:
         lay = date_layout(f)
         for (_, tick), (era, lb) in zip(lay.eras, lay.era_labels, strict=True):
             _rect(draw, tick, dpi)
-            _text(draw, (lb.x, lb.y + lb.h / 2), era, 2.8, dpi)
+            _text(draw, (lb.x, lb.y + lb.h / 2), era, DATE_ERA_LABEL_MM, dpi)
         for group in lay.digit_groups:
             for cell in group:
                 _rect(draw, cell, dpi, width_mm=0.2)
@@ -60,7 +65,8 @@ def _draw_field(draw: ImageDraw.ImageDraw, f: FieldDef, dpi: int) -> None:
     elif f.type is FieldType.CHOICE:
         for opt in f.options:
             _rect(draw, opt.box, dpi)
-            _text(draw, (opt.box.right + 1.5, opt.box.y + opt.box.h / 2), opt.label, 3.0, dpi)
+            label_at = (opt.box.right + CHOICE_LABEL_GAP_MM, opt.box.y + opt.box.h / 2)
+            _text(draw, label_at, opt.label, CHOICE_LABEL_MM, dpi)
     elif f.type is FieldType.CHECKBOX:
         _rect(draw, f.box, dpi)
     else:
@@ -70,7 +76,7 @@ def _draw_field(draw: ImageDraw.ImageDraw, f: FieldDef, dpi: int) -> None:
             top, bottom = round(mm_to_px(cell.y, dpi)), round(mm_to_px(cell.bottom, dpi))
             draw.line([(x, top), (x, bottom)], fill=DROPOUT_RGB, width=max(1, round(mm_to_px(0.2, dpi))))
     if f.hint:
-        _text(draw, (f.box.right + 2, label_y), f.hint, 2.4, dpi)
+        _text(draw, (f.box.right + HINT_GAP_MM, label_y), f.hint, HINT_MM, dpi)
 
 
 def render_form(form: FormDefinition, dpi: int = 300) -> Image.Image:

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 RESULT_SCHEMA_VERSION = 1
 
 
+# Reasons the reader itself gives (the page shows a mess a person must look at); routing keeps
+# them next to the validators' findings.
+CORRECTION_MARK = "correction_mark"  # 訂正あり: a value struck through and rewritten
+READER_REASONS = frozenset({CORRECTION_MARK})
+
+
 class FieldStatus(StrEnum):
     ACCEPTED = "accepted"
     NEEDS_REVIEW = "needs_review"

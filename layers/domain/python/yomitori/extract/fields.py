@@ -15,21 +15,23 @@ import numpy as np
 from PIL import Image
 
 from yomitori.extract.address import fix_prefecture
-from yomitori.extract.checkbox import decide_checkbox, decide_choice, is_ticked, tick_confidence, tick_ratio
+from yomitori.extract.checkbox import is_ticked, tick_confidence
 from yomitori.extract.crops import (
     box_px,
     crop,
     drop_out,
+    field_crop,
     has_writing,
     ink_bounds,
     ink_pixels,
-    remove_specks,
     split_at_gaps,
     to_ocr_image,
 )
 from yomitori.extract.dates import SEIREKI, assemble_date
 from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
 from yomitori.extract.kana import fix_small_kana
+from yomitori.extract.marks import read_marks
+from yomitori.extract.messes import erase_correction, flag_correction, read_gan
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_value
@@ -67,10 +69,9 @@ class CropReader:
         return "", (EMPTY_CONFIDENCE if ink_pixels(arr) == 0 else SPECK_CONFIDENCE)
 
     def read_line(self, box: Box, hint: FieldHint) -> tuple[str, float]:
-        raw = drop_out(crop(self.page, box_px(box, LINE_INSET_MM)))
-        arr = remove_specks(raw)
+        arr = field_crop(self.page, box, LINE_INSET_MM)
         if not has_writing(arr):
-            return self._empty(raw)
+            return self._empty(arr)
         if hint.field_type == "digits":
             img = to_ocr_image(arr, max_height=LINE_MAX_HEIGHT)
             if self.engine.reads_digit_votes:
@@ -94,7 +95,7 @@ class CropReader:
         reads a line far better than lone characters); if the count of characters read does
         not match the count of written cells, each cell is read alone and the field is left
         for a person."""
-        arrs = [remove_specks(drop_out(crop(self.page, box_px(c, CELL_INSET_MM)))) for c in cells]
+        arrs = [field_crop(self.page, c, CELL_INSET_MM) for c in cells]
         written = [a for a in arrs if has_writing(a)]
         blank_conf = min((self._empty(a)[1] for a in arrs if not has_writing(a)), default=EMPTY_CONFIDENCE)
         if not written:
@@ -211,11 +212,13 @@ def _bounding(boxes: list[Box]) -> Box:
 
 def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     lay = date_layout(f)
-    era, era_conf = decide_choice([(name, tick_ratio(page, box)) for name, box in lay.eras])
+    era, era_conf = read_marks(page, f)  # a tick in the box or a circle around 令和
     hint = FieldHint(field_type="digits", single_char=True, name=f.name)
     parts, confs = [], [era_conf]
     for group in lay.digit_groups:
         text, conf = _read_cells(reader, group, hint)
+        if group is lay.year and not text and era != SEIREKI:
+            text, conf = read_gan(reader, page, group, f.name) or (text, conf)  # 令和元年
         parts.append(text)
         confs.append(conf)
     year, month, day = parts
@@ -234,15 +237,12 @@ def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
 def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     """Value (normalised), raw text and confidence of one field; box and status are left to
     the caller and to routing."""
-    if f.type is FieldType.CHECKBOX:
-        ratio = tick_ratio(page, f.box)
-        value, conf = decide_checkbox(ratio)
-        return FieldResult(value=value, raw=value, confidence=conf)
-    if f.type is FieldType.CHOICE:
-        value, conf = decide_choice([(o.value, tick_ratio(page, o.box)) for o in f.options])
+    if f.type in (FieldType.CHECKBOX, FieldType.CHOICE):
+        value, conf = read_marks(page, f)
         return FieldResult(value=value, raw=value, confidence=conf)
     if f.type is FieldType.DATE:
         return read_date(reader, page, f)
+    corrected = erase_correction(page, f)  # only the new value of a struck-through field is read
     if f.cells:
         raw, conf = _read_cells(reader, cell_boxes(f), _hint(f, single=True))
     else:
@@ -252,7 +252,8 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     elif f.type is FieldType.TEXT:
         raw = fix_prefecture(raw)
     value = normalise_value(str(f.type), raw, f.charset)
-    return FieldResult(value=value, raw=raw, confidence=conf)
+    result = FieldResult(value=value, raw=raw, confidence=conf)
+    return flag_correction(result) if corrected else result
 
 
 __all__ = ["CropReader", "PageWordsReader", "combine", "is_ticked", "read_field", "tick_confidence"]

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from yomitori.errors import DocumentError
+from yomitori.forms.layout import SCANNER_GREY_MATRIX
 
 # A4 at 600 dpi is 35 MP, A3 at 400 dpi 31 MP: anything far above is not a page scan, and
 # decoding it would blow the memory budget of a worker.
@@ -58,7 +59,7 @@ def load_grey(image: bytes | Path, *, name: str = "the file") -> np.ndarray:
             raise _too_large(name, w, h)
         try:
             img.load()
-            grey = img.convert("L") if img.mode != "L" else img
+            grey = to_grey(img)
             return np.asarray(grey, dtype=np.uint8).copy()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_large(name) from None
@@ -66,6 +67,19 @@ def load_grey(image: bytes | Path, *, name: str = "the file") -> np.ndarray:
             raise _corrupt(name) from None
         finally:
             img.close()
+
+
+COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def to_grey(img: Image.Image) -> Image.Image:
+    """Greyscale as a drop-out scanner sees it: a colour scan loses its red (the printed boxes,
+    a 印 seal over a field) the way the scanner's drop-out would, black and blue ink stay dark."""
+    if img.mode == "L":
+        return img
+    if img.mode in COLOUR_MODES:
+        return img.convert("RGB").convert("L", matrix=SCANNER_GREY_MATRIX)
+    return img.convert("L")
 
 
 def _too_large(name: str, w: int | None = None, h: int | None = None) -> DocumentError:

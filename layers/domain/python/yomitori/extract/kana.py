@@ -20,18 +20,33 @@ _NOT_AFTER_SOKUON = set("アイウエオナニヌネノマミムメモヤユヨ�
 
 
 def fix_small_kana(text: str) -> str:
-    """``text`` with impossible small kana replaced by full-size ones (word by word)."""
+    """``text`` with impossible small kana replaced by full-size ones (word by word).
+
+    Hiragana (a reading written in hiragana in a フリガナ box) is turned into katakana first.
+    A small ッ is judged against the character after it as that one is finally spelt
+    (テッャ: ャ cannot follow ッ, so it is ヤ, and ッ cannot stand before ヤ: テツヤ)."""
+    text = hira_to_kata(text)
     out = []
-    for i, ch in enumerate(text):
+    for ch in text:
         prev = out[-1] if out and out[-1] not in " \u3000" else ""
-        nxt = text[i + 1] if i + 1 < len(text) and text[i + 1] not in " \u3000" else ""
         if ch in _RARE:
             ch = _RARE[ch]
         elif ch in _SMALL_Y and prev not in _BEFORE_Y:
             ch = _SMALL_Y[ch]
         elif ch in _SMALL_V and prev not in _BEFORE_V:
             ch = _SMALL_V[ch]
-        elif ch == "ッ" and (not prev or not nxt or nxt in _NOT_AFTER_SOKUON):
-            ch = "ツ"
         out.append(ch)
+    # ッ last, right to left, so each one sees the fixed character after it.
+    for i in range(len(out) - 1, -1, -1):
+        if out[i] != "ッ":
+            continue
+        prev = out[i - 1] if i > 0 and out[i - 1] not in " \u3000" else ""
+        nxt = out[i + 1] if i + 1 < len(out) and out[i + 1] not in " \u3000" else ""
+        if not prev or not nxt or nxt in _NOT_AFTER_SOKUON:
+            out[i] = "ツ"
     return "".join(out)
+
+
+def hira_to_kata(text: str) -> str:
+    """Hiragana (ぁ..ゖ, ゝゞ) as katakana; everything else unchanged."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "ゝゞ" else c for c in text)

@@ -31,6 +31,9 @@ FORM_CODE_Y_MM = MARK_INSET_MM - FORM_CODE_CELL_MM / 2
 # Boxes and cell lines are printed in a drop-out colour: the scanner's grey conversion makes
 # them light enough to threshold away, so only the writing reaches the OCR engine.
 DROPOUT_RGB = (240, 140, 140)
+# Colour to grey the way a drop-out scanner does: mostly the red channel, so the pale red boxes
+# and red seals (印) turn light and drop out, while black and blue ink stay dark.
+SCANNER_GREY_MATRIX = (0.8, 0.2, 0.0, 0.0)
 INK_RGB = (20, 20, 20)
 
 # Date fields: tick boxes for the calendar, then year/month/day cells.
@@ -38,9 +41,18 @@ DATE_ERA_WIDTH_MM = 13.0
 DATE_TICK_MM = 4.0
 DATE_CELL_MM = 7.0
 DATE_UNIT_MM = 6.0
+DATE_ERA_LABEL_MM = 2.8  # type size of the calendar names
 DATE_YEAR_CELLS = 4
 DATE_MONTH_CELLS = 2
 DATE_DAY_CELLS = 2
+
+
+# Choice options: the label prints this far right of the tick box, at this type size; a
+# checkbox's hint (its statement) prints HINT_GAP_MM right of the box.
+CHOICE_LABEL_GAP_MM = 1.5
+CHOICE_LABEL_MM = 3.0
+HINT_GAP_MM = 2.0
+HINT_MM = 2.4
 
 
 def mm_to_px(value_mm: float, dpi: int) -> float:
@@ -152,4 +164,36 @@ def tick_boxes(field: FieldDef) -> list[tuple[str, Box]]:
         return [(o.value, o.box) for o in field.options]
     if field.type is FieldType.DATE:
         return date_layout(field).eras
+    return []
+
+
+@dataclass(frozen=True)
+class MarkTarget:
+    """One thing a person can mark: its value, its printed tick box and where its label prints
+    (None when it has none). A mark may go in the box or around the box or the label."""
+
+    value: str
+    box: Box
+    label: Box | None
+
+
+def text_box(left: float, middle: float, text: str, size_mm: float) -> Box:
+    """Where ``text`` printed left-middle anchored at (``left``, ``middle``) lies, in mm: a full
+    em per character (Japanese labels), so it covers half-width text too."""
+    return Box(x=left, y=middle - size_mm / 2, w=max(1, len(text)) * size_mm, h=size_mm)
+
+
+def mark_targets(field: FieldDef) -> list[MarkTarget]:
+    """The markable options of a checkbox, choice or date (its calendars), with their labels."""
+    if field.type is FieldType.CHECKBOX:
+        b = field.box
+        label = text_box(b.right + HINT_GAP_MM, b.y + b.h / 2, field.hint, HINT_MM) if field.hint else None
+        return [MarkTarget("true", b, label)]
+    if field.type is FieldType.CHOICE:
+        return [MarkTarget(o.value, o.box, text_box(o.box.right + CHOICE_LABEL_GAP_MM, o.box.y + o.box.h / 2,
+                                                    o.label, CHOICE_LABEL_MM)) for o in field.options]
+    if field.type is FieldType.DATE:
+        lay = date_layout(field)
+        return [MarkTarget(era, box, text_box(lb.x, lb.y + lb.h / 2, era, DATE_ERA_LABEL_MM))
+                for (era, box), (_, lb) in zip(lay.eras, lay.era_labels, strict=True)]
     return []

@@ -20,12 +20,13 @@ from PIL import Image
 
 from yomitori.errors import ExitCode, YomitoriError
 from yomitori.fonts import FontNotFound, font, handwriting_font_paths
-from yomitori.forms.layout import cell_boxes, date_layout
+from yomitori.forms.layout import SCANNER_GREY_MATRIX, cell_boxes, date_layout, mark_targets
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
 from yomitori.render import render_form
 from yomitori.synth.degrade import apply_degradation, level
 from yomitori.synth.handwriting import Pen
-from yomitori.synth.values import Value, WrittenDate, generate_values, truth_value
+from yomitori.synth.messes import MessyWriter, messes
+from yomitori.synth.values import WESTERN, Value, WrittenDate, generate_values, truth_value
 
 TRUTH_SCHEMA_VERSION = 1
 TRUTH_DIR = "truth"
@@ -48,26 +49,32 @@ def document_id(form: FormDefinition, index: int) -> str:
 def to_scanner_grey(page: Image.Image) -> np.ndarray:
     """Greyscale the way a drop-out scanner sees the page: mostly the red channel, so the pale
     red boxes almost vanish while dark ink stays dark."""
-    return np.asarray(page.convert("L", matrix=(0.8, 0.2, 0.0, 0.0)))
+    return np.asarray(page.convert("L", matrix=SCANNER_GREY_MATRIX))
 
 
-def write_field(pen: Pen, page: Image.Image, field: FieldDef, value: Value) -> None:
-    """Put ``value`` onto ``page`` the way a person fills in ``field``."""
+def write_field(pen: Pen, page: Image.Image, field: FieldDef, value: Value,
+                mess: MessyWriter | None = None) -> None:
+    """Put ``value`` onto ``page`` the way a person fills in ``field`` (with ``mess``: the way a
+    person in a hurry does)."""
     if value == "" or value == "false":
         return
+    targets = {t.value: t for t in mark_targets(field)}
     if isinstance(value, WrittenDate):
         lay = date_layout(field)
-        pen.tick(page, dict(lay.eras)[value.calendar])
-        for cells, number in zip(lay.digit_groups, (value.year_written, value.date.month, value.date.day),
-                                 strict=True):
+        era = targets[value.calendar]
+        pen.mark(page, era.box, era.label)
+        era_year = value.year_written
+        year = mess.year(field, era_year, value.calendar != WESTERN) if mess else str(era_year)
+        for cells, number in zip(lay.digit_groups, (year, value.date.month, value.date.day), strict=True):
             pen.write_cells(page, cells, str(number), align="right")
-    elif field.type is FieldType.CHECKBOX:
-        pen.tick(page, field.box)
-    elif field.type is FieldType.CHOICE:
-        pen.tick(page, next(o.box for o in field.options if o.value == value))
+    elif field.type in (FieldType.CHECKBOX, FieldType.CHOICE):
+        target = targets[value]
+        pen.mark(page, target.box, target.label if field.type is FieldType.CHOICE else None)
     elif field.cells:
         align = "right" if field.type in RIGHT_ALIGNED_TYPES and len(value) < field.cells else "left"
-        pen.write_cells(page, cell_boxes(field), value, align=align)
+        pen.write_cells(page, cell_boxes(field), mess.spelling(field, value) if mess else value, align=align)
+    elif mess is not None:
+        mess.write_line(page, field, mess.spelling(field, value))
     else:
         pen.write_line(page, field.box, value)
 
@@ -87,7 +94,7 @@ def _check_fonts(fonts: Sequence[str | Path] | None) -> list[str]:
 
 def _encode(page: np.ndarray, quality: int | None, dpi: int) -> tuple[bytes, str]:
     buf = io.BytesIO()
-    image = Image.fromarray(page, mode="L")
+    image = Image.fromarray(page)  # L, or RGB for a colour scan
     if quality is None:
         image.save(buf, "PNG", dpi=(dpi, dpi), compress_level=1)
         return buf.getvalue(), ".png"
@@ -120,6 +127,7 @@ def generate(
     if not 100 <= dpi <= 600:
         raise SynthUsageError(f"--dpi must be between 100 and 600 (got {dpi}).")
     spec = level(degrade)
+    mess_spec = messes(degrade)
     font_paths = _check_fonts(fonts)
     today = today or dt.date.today()
     out_dir = Path(out_dir)
@@ -132,10 +140,14 @@ def generate(
         values = generate_values(form, rng, today)
         font_path = font_paths[(index - 1) % len(font_paths)]
         pen = Pen.for_document(font_path, rng, dpi)
+        mess = MessyWriter(mess_spec, pen, seed, index) if mess_spec else None
         page = blank.copy()
         for field in form.fields:
-            write_field(pen, page, field, values[field.name])
-        grey, flipped, quality = apply_degradation(to_scanner_grey(page), spec, rng, form, dpi)
+            write_field(pen, page, field, values[field.name], mess)
+        if mess is not None:
+            mess.finish(page)
+        scan = np.asarray(page.convert("RGB")) if mess is not None and mess.colour else to_scanner_grey(page)
+        grey, flipped, quality = apply_degradation(scan, spec, rng, form, dpi)
         data, suffix = _encode(grey, quality, dpi)
         image_path = out_dir / f"{doc_id}{suffix}"
         image_path.write_bytes(data)
@@ -153,6 +165,8 @@ def generate(
             "degrade": degrade,
             "rotated_180": flipped,
         }
+        if mess is not None:
+            truth["messes"] = mess.log
         (out_dir / TRUTH_DIR / f"{doc_id}.json").write_text(
             json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         paths.append(image_path)

@@ -80,21 +80,24 @@ def _affine(spec: Degradation, rng: np.random.Generator, form: FormDefinition, d
 
 def apply_degradation(page: np.ndarray, spec: Degradation | None, rng: np.random.Generator,
                       form: FormDefinition, dpi: int) -> tuple[np.ndarray, bool, int | None]:
-    """Apply ``spec`` to a greyscale page (uint8, white paper). Returns the page, whether it was
-    turned upside down, and the JPEG quality to save it with (None: save as PNG)."""
+    """Apply ``spec`` to a greyscale (or RGB: a colour scan) page (uint8, white paper). Returns
+    the page, whether it was turned upside down, and the JPEG quality to save it with (None:
+    save as PNG)."""
     if spec is None:
         return page, False, None
-    h, w = page.shape
+    h, w = page.shape[:2]
+    colour = page.ndim == 3
     m = _affine(spec, rng, form, dpi, (w, h))
     out = cv2.warpAffine(page, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=255)
+                         borderValue=(255, 255, 255) if colour else 255)
     sigma = rng.uniform(*spec.blur_sigma) * dpi / 300
     out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma)
     noisy = out.astype(np.float32)
     noisy += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(*spec.noise_sigma))
     for _ in range(spec.specks):
         x, y = int(rng.integers(w)), int(rng.integers(h))
-        cv2.circle(noisy, (x, y), int(rng.integers(1, 4)), float(rng.uniform(40, 160)), -1)
+        v = float(rng.uniform(40, 160))
+        cv2.circle(noisy, (x, y), int(rng.integers(1, 4)), (v, v, v) if colour else v, -1)
     out = np.clip(noisy, 0, 255).astype(np.uint8)
     flipped = bool(rng.random() < spec.upside_down)
     if flipped:

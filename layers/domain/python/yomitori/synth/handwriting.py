@@ -18,6 +18,10 @@ from yomitori.forms.layout import mm_to_px
 from yomitori.forms.schema import Box
 
 INKS = ((28, 28, 32), (40, 40, 44), (22, 30, 72), (30, 36, 90))  # dark grey, blue-black
+BLUE_INKS = ((20, 50, 170), (30, 70, 200))  # a ballpoint's bright blue
+# How a choice is marked: in the box (✓, filled, ×, scribbled) or by a circle around the box
+# or around the printed label (○ around 普通 or 令和: the most common mark on Japanese forms).
+MARK_STYLES = ("check", "fill", "cross", "scribble", "circle_box", "circle_label")
 FREE_TEXT_MARGIN_MM = 1.5
 
 
@@ -51,7 +55,7 @@ class Pen:
     size_jitter: float = 0.06
     angle_jitter: float = 3.0  # degrees
     shift_jitter: float = 0.05  # share of the character size
-    check_style: str = "check"  # "check" (✓) or "fill"
+    check_style: str = "check"  # see MARK_STYLES
 
     @classmethod
     def for_document(cls, font_path: str, rng: np.random.Generator, dpi: int) -> Pen:
@@ -92,8 +96,9 @@ class Pen:
         page.paste(self.ink, (x, y, x + mask.width, y + mask.height), mask)
 
     # -- fields -------------------------------------------------------------------------
-    def write_line(self, page: Image.Image, box: Box, text: str) -> None:
-        """``text`` left-aligned in ``box`` with a margin, shrunk to fit the box."""
+    def write_line(self, page: Image.Image, box: Box, text: str) -> tuple[float, float]:
+        """``text`` left-aligned in ``box`` with a margin, shrunk to fit the box. Returns the
+        left and right end of the written text in page pixels."""
         left, top = mm_to_px(box.x, self.dpi), mm_to_px(box.y, self.dpi)
         width, height = mm_to_px(box.w, self.dpi), mm_to_px(box.h, self.dpi)
         margin = mm_to_px(FREE_TEXT_MARGIN_MM, self.dpi)
@@ -107,6 +112,7 @@ class Pen:
         ascent, descent = self._font(text[:1] or "あ", size).getmetrics()
         baseline = top + height / 2 + (ascent - descent) / 2 - (ascent + descent) * 0.1
         x = left + margin + self.rng.uniform(0, max(0.0, min(room - advance, 4 * margin)))
+        start = x
         for ch in text:
             step = self._font(ch, size).getlength(ch) * (1 + spacing)
             glyph = None if ch.isspace() else self._glyph(ch, size)
@@ -115,6 +121,7 @@ class Pen:
                 jitter = self.rng.normal(0, self.shift_jitter * size, 2)
                 self._stamp(page, mask, (x + cx + jitter[0], baseline + cy + jitter[1]))
             x += step
+        return start, x
 
     def write_cell(self, page: Image.Image, cell: Box, ch: str) -> None:
         """One character centred in a cell (with jitter), shrunk to fit it."""
@@ -139,6 +146,60 @@ class Pen:
         start = len(cells) - len(chars) if align == "right" else 0
         for cell, ch in zip(cells[start:], chars, strict=False):
             self.write_cell(page, cell, ch)
+
+    def mark(self, page: Image.Image, box: Box, label: Box | None = None) -> None:
+        """Mark an option in this writer's style: in its ``box``, or by a circle around the box
+        or around its printed ``label`` (the box when it has none)."""
+        if self.check_style == "circle_label":
+            self.circle(page, label or box)
+        elif self.check_style == "circle_box":
+            self.circle(page, box)
+        elif self.check_style == "cross":
+            self._strokes(page, box, [[(0.15, 0.15), (0.85, 0.85)], [(0.85, 0.15), (0.15, 0.85)]])
+        elif self.check_style == "scribble":
+            zig = [(0.15 + 0.7 * (k % 2), 0.15 + 0.7 * k / 7) for k in range(8)]
+            self._strokes(page, box, [zig])
+        else:
+            self.tick(page, box)
+
+    def _pen_width(self) -> int:
+        return max(2, round(mm_to_px(self.rng.uniform(0.35, 0.6), self.dpi)))
+
+    def _strokes(self, page: Image.Image, box: Box, lines: list[list[tuple[float, float]]]) -> None:
+        x0, y0 = mm_to_px(box.x, self.dpi), mm_to_px(box.y, self.dpi)
+        w, h = mm_to_px(box.w, self.dpi), mm_to_px(box.h, self.dpi)
+        draw = ImageDraw.Draw(page)
+        width = self._pen_width()
+        for line in lines:
+            xy = [(x0 + w * (px + self.rng.normal(0, 0.04)), y0 + h * (py + self.rng.normal(0, 0.04)))
+                  for px, py in line]
+            draw.line(xy, fill=self.ink, width=width, joint="curve")
+
+    def circle(self, page: Image.Image, around: Box) -> None:
+        """A hand-drawn ellipse around ``around`` (a little wobbly, its ends overlapping)."""
+        margin = mm_to_px(self.rng.uniform(0.7, 1.3), self.dpi)
+        cx = mm_to_px(around.x + around.w / 2, self.dpi)
+        cy = mm_to_px(around.y + around.h / 2, self.dpi)
+        rx = mm_to_px(around.w / 2, self.dpi) * 1.15 + margin
+        ry = mm_to_px(around.h / 2, self.dpi) * 1.15 + margin
+        start = self.rng.uniform(0, 2 * np.pi)
+        turn = 2 * np.pi * self.rng.uniform(1.03, 1.15)
+        t = start + np.linspace(0, turn, 48)
+        wobble = 1 + np.cumsum(self.rng.normal(0, 0.008, t.size))
+        xy = [(float(cx + rx * wb * np.cos(a)), float(cy + ry * wb * np.sin(a)))
+              for a, wb in zip(t, wobble, strict=True)]
+        ImageDraw.Draw(page).line(xy, fill=self.ink, width=self._pen_width(), joint="curve")
+
+    def strike(self, page: Image.Image, left: float, right: float, middle: float, lines: int = 1) -> None:
+        """One or two lines struck through text between ``left`` and ``right`` (page pixels)
+        at height ``middle``: how a wrong value is corrected on Japanese forms."""
+        draw = ImageDraw.Draw(page)
+        width = max(2, round(mm_to_px(self.rng.uniform(0.3, 0.5), self.dpi)))
+        gap = mm_to_px(0.9, self.dpi)
+        for k in range(lines):
+            y = middle + (k - (lines - 1) / 2) * gap
+            tilt = self.rng.normal(0, mm_to_px(0.25, self.dpi))
+            draw.line([(left, y - tilt), (right, y + tilt)], fill=self.ink, width=width)
 
     def tick(self, page: Image.Image, box: Box) -> None:
         """A hand-drawn check mark, or a filled-in tick, inside ``box``."""

@@ -13,8 +13,8 @@ from yomitori.results import Suggestion
 from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
 from yomitori.variants import everyday_forms, variants_in
 
-# 目 read as 日 in 丁目 is the classic confusion; nothing else ends a block number with 丁日.
-_SUSPICIOUS = (("丁日", "丁目"),)
+# 目 read as 日 (or 自, 月) in 丁目 is the classic confusion; nothing else ends a block number so.
+_SUSPICIOUS = (("丁日", "丁目"), ("丁自", "丁目"), ("丁月", "丁目"))
 # A block number: digits, or kanji numerals before 丁目/番/号 (not the 千 of 千代田).
 _BLOCK_NUMBER = re.compile(r"[0-9０-９]|[一二三四五六七八九十]+(?:丁目|番|号)")
 

@@ -10,17 +10,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
-from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori.results import READER_REASONS, DocumentResult, FieldResult, FieldStatus
 from yomitori.validation.address import fold_address_variants
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
 
-# Chosen from `yomitori eval --plot` on the demo set (see README); overridable per deployment
-# and per field (`threshold:` in the form definition).
+# Chosen for the ppocr engine from `yomitori demo --degrade heavy` (seen and unseen handwriting
+# fonts, docs/ocr.md): the lowest value of each type with no accepted-but-wrong field on either
+# set, rounded up with a margin. Overridable per deployment and per field (`threshold:`).
 DEFAULT_THRESHOLDS: dict[str, float] = {
     FieldType.TEXT: 0.80,
-    FieldType.KANA: 0.80,
-    FieldType.DIGITS: 0.85,
-    FieldType.DATE: 0.85,
+    FieldType.KANA: 0.75,
+    FieldType.DIGITS: 0.80,
+    FieldType.DATE: 0.80,
     FieldType.CHECKBOX: 0.90,
     FieldType.CHOICE: 0.90,
 }
@@ -46,7 +47,8 @@ def decide(
     f: FieldDef, result: FieldResult, findings: list[Finding], thresholds: Mapping[str, float]
 ) -> None:
     """Set status, reasons and suggestion of ``result`` from its findings and confidence."""
-    reasons = list(dict.fromkeys(x.code for x in findings))
+    reader = [r for r in result.reasons if r in READER_REASONS]  # e.g. 訂正あり, from extraction
+    reasons = list(dict.fromkeys([*reader, *(x.code for x in findings)]))
     threshold = f.threshold if f.threshold is not None else thresholds.get(f.type, 0.9)
     if result.confidence < threshold:
         reasons.append(LOW_CONFIDENCE)
