@@ -155,15 +155,8 @@ class PythonFunctions(Construct):
         )
         built_dir = (REPO / config.third_party_layers_dir).resolve()
         # only the layers some function takes with this engine (no textract layer for ppocr ...)
-        used = [
-            g
-            for g in (*THIRD_PARTY_GROUPS, settings.MODEL_LAYER)
-            if any(
-                g in settings.layer_groups(f, config.ocr_engine)
-                or (g == settings.MODEL_LAYER and settings.needs_model_layer(f, config.ocr_engine))
-                for f in settings.FUNCTION_NAMES
-            )
-        ]
+        wanted = {g for f in settings.FUNCTION_NAMES for g in self.layers_of(f)}
+        used = [g for g in (*THIRD_PARTY_GROUPS, settings.MODEL_LAYER) if g in wanted]
         self.third_party_layers: dict[str, lambda_.LayerVersion] = {}
         missing = []
         for group in used:
