@@ -66,7 +66,10 @@ class YomitoriConfig(BaseModel):
     dynamodb_prefix_list_id: str | None = Field(default=None, pattern=r"^pl-[0-9a-f]{8,17}$")
     direct_connect: DirectConnect = Field(default_factory=DirectConnect)
     allowed_regions: list[str] = Field(default_factory=lambda: list(settings.DEFAULT_ALLOWED_REGIONS))
-    ocr_engine: Literal["textract", "tesseract"] = "textract"
+    # ppocr: reads inside the ocr function, sends page images nowhere (the default).
+    # textract: does not read Japanese handwriting (synth warns, see infra/engine.py).
+    # tesseract: is in no Lambda layer; every page fails (synth warns).
+    ocr_engine: Literal["ppocr", "textract", "tesseract"] = "ppocr"
     ocr_region: str | None = None  # default: the stack's region
     allow_region_outside_residency: bool = False
     review_thresholds: dict[str, float] = Field(default_factory=dict)

@@ -2,9 +2,11 @@
 least-privilege role, explicit encrypted log group with retention, JSON logging, X-Ray.
 
 The domain layer is staged from the repository at synth (``layers/domain/python`` plus the
-form definitions under ``forms/``) into ``build/layers/domain``; the third-party layer is
-built beforehand by ``layers/build.py`` (pip for the Lambda platform, no Docker). Synth works
-offline: without a built third-party layer it uses an empty placeholder and warns.
+form definitions under ``forms/``) into ``build/layers/domain``; the third-party layers and
+the ppocr model layer are built beforehand by ``layers/build.py`` (pip for the Lambda
+platform, no Docker). Which layers a function takes depends on the configured engine
+(``yomitori.settings.layer_groups``). Synth works offline: without a built layer it uses an
+empty placeholder and warns.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from yomitori import settings
+from yomitori.ocr.models import PPOCR_REC
 
 from infra.config import YomitoriConfig
 
@@ -30,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "layers"
 # One layer per group of layers/requirements/ (built by layers/build.py): all of them
 # together exceed Lambda's 250 MiB unzipped limit, so each function takes only its groups.
-THIRD_PARTY_GROUPS = ("base", "imaging", "reference")
+THIRD_PARTY_GROUPS = settings.LAYER_GROUPS
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # layers/build.py installs wheels for the same version
 ARCHITECTURE = lambda_.Architecture.ARM_64  # ... and the same platform (manylinux2014_aarch64)
 
@@ -84,17 +87,19 @@ def stage_domain_layer(out: Path = BUILD / "domain") -> Path:
 
 def third_party_layer_dir(group: str, *, built_dir: Path, required: bool) -> tuple[Path, bool]:
     """``built_dir/<group>`` as built by layers/build.py, or an empty placeholder (offline
-    synth, tests); raises when the layer is ``required`` but missing."""
-    if (built_dir / group / "python").is_dir():
+    synth, tests); raises when the layer is ``required`` but missing. The model layer holds
+    ``models/`` (Lambda: /opt/models), the others ``python/``."""
+    content = "models" if group == settings.MODEL_LAYER else "python"
+    if (built_dir / group / content).is_dir():
         return built_dir / group, True
     if required:
         raise RuntimeError(
-            f"{built_dir / group}/python is missing: run `.venv/bin/python layers/build.py` "
+            f"{built_dir / group}/{content} is missing: run `.venv/bin/python layers/build.py` "
             "before deploying (it needs PyPI access once)."
         )
     placeholder = BUILD / "placeholder" / group
-    (placeholder / "python").mkdir(parents=True, exist_ok=True)
-    (placeholder / "python" / "PLACEHOLDER.txt").write_text(
+    (placeholder / content).mkdir(parents=True, exist_ok=True)
+    (placeholder / content / "PLACEHOLDER.txt").write_text(
         f"Empty placeholder: run layers/build.py to build the '{group}' layer.\n"
     )
     return placeholder, False
@@ -149,11 +154,20 @@ class PythonFunctions(Construct):
             description="yomitori domain package and form definitions",
         )
         built_dir = (REPO / config.third_party_layers_dir).resolve()
+        # only the layers some function takes with this engine (no textract layer for ppocr ...)
+        wanted = {g for f in settings.FUNCTION_NAMES for g in self.layers_of(f)}
+        used = [g for g in (*THIRD_PARTY_GROUPS, settings.MODEL_LAYER) if g in wanted]
         self.third_party_layers: dict[str, lambda_.LayerVersion] = {}
         missing = []
-        for group in THIRD_PARTY_GROUPS:
+        for group in used:
             path, built = third_party_layer_dir(
                 group, built_dir=built_dir, required=config.require_third_party_layer
+            )
+            description = (
+                f"yomitori model: {group} ({PPOCR_REC.file_name} from {PPOCR_REC.source}, at "
+                f"{settings.LAMBDA_MODELS_DIR})"
+                if group == settings.MODEL_LAYER
+                else f"yomitori third-party packages: {group} (layers/requirements/{group}.txt)"
             )
             layer = lambda_.LayerVersion(
                 self,
@@ -161,7 +175,7 @@ class PythonFunctions(Construct):
                 code=lambda_.Code.from_asset(str(path)),
                 compatible_runtimes=platforms,
                 compatible_architectures=[ARCHITECTURE],
-                description=f"yomitori third-party packages: {group} (layers/requirements/{group}.txt)",
+                description=description,
             )
             self.third_party_layers[group] = layer
             if not built:
@@ -171,10 +185,24 @@ class PythonFunctions(Construct):
                 )
         if missing:
             print(
-                f"warning: third-party layers not built ({', '.join(missing)}): synth used empty "
+                f"warning: layers not built ({', '.join(missing)}): synth used empty "
                 "placeholders. Run `.venv/bin/python layers/build.py` before `npx cdk deploy`.",
                 file=sys.stderr,
             )
+
+    def _environment_of(self, name: str) -> dict[str, str]:
+        env = dict(self.environment)
+        if settings.needs_model_layer(name, self.config.ocr_engine):
+            # where the model layer puts the model (also the engine's default in Lambda; explicit
+            # so that a runner that maps /opt paths to layer folders finds it)
+            env[settings.ENV_MODELS_DIR] = settings.LAMBDA_MODELS_DIR
+        return env
+
+    def layers_of(self, name: str) -> list[str]:
+        """The third-party (and model) layers of function ``name`` with the configured engine."""
+        engine = self.config.ocr_engine
+        model = [settings.MODEL_LAYER] if settings.needs_model_layer(name, engine) else []
+        return [*settings.layer_groups(name, engine), *model]
 
     def add(
         self,
@@ -184,10 +212,9 @@ class PythonFunctions(Construct):
         timeout: Duration | None = None,
         memory_size: int = 512,
         reserved_concurrency: int | None = None,
-        extra_layers: tuple[str, ...] = (),
     ) -> lambda_.Function:
-        """A function from ``lambdas/<name>/handler.py`` with its own role and log group, the
-        ``base`` and ``extra_layers`` third-party layers and the domain layer."""
+        """A function from ``lambdas/<name>/handler.py`` with its own role and log group, its
+        third-party layers (:meth:`layers_of`) and the domain layer."""
         title = name.capitalize()
         function_name = f"{self.config.name_prefix}-{name}"
         log_group = logs.LogGroup(
@@ -230,7 +257,7 @@ class PythonFunctions(Construct):
             architecture=ARCHITECTURE,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(REPO / "lambdas" / name), exclude=["__pycache__", "*.pyc"]),
-            layers=[*(self.third_party_layers[g] for g in ("base", *extra_layers)), self.domain_layer],
+            layers=[*(self.third_party_layers[g] for g in self.layers_of(name)), self.domain_layer],
             role=role,
             vpc=self.vpc,
             vpc_subnets=self.subnets,
@@ -240,7 +267,7 @@ class PythonFunctions(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
-            environment=dict(self.environment),
+            environment=self._environment_of(name),
             timeout=timeout or Duration.seconds(30),
             memory_size=memory_size,
             reserved_concurrent_executions=reserved_concurrency,

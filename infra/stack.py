@@ -9,6 +9,7 @@ from yomitori import settings
 from yomitori.batch import MANIFEST_SUFFIX
 
 from infra.config import YomitoriConfig
+from infra.engine import warn_about_engine
 from infra.functions import PythonFunctions
 from infra.nag import acknowledge_stack
 from infra.network import Network
@@ -88,13 +89,12 @@ class YomitoriStack(Stack):
             memory_size=1536,
             # sized to the engine's quota: the Distributed Map never runs more at once
             reserved_concurrency=config.max_concurrency,
-            extra_layers=("imaging",),
         )
+        warn_about_engine(ocr, config)
         validate = fns.add(
             "validate",
             description="Validate and route one document",
             memory_size=1024,
-            extra_layers=("reference",),
         )
         review = fns.add("review", description="Store and complete review/ack task tokens")
         finalize = fns.add(

@@ -25,7 +25,6 @@ TEST_CONTEXT = {
     "on_prem_cidrs": ON_PREM,
     "client_cidrs": CLIENTS,
     "direct_connect": {"dx_gateway_id": "5f2a3c1e-1111-2222-3333-444455556666"},
-    "ocr_engine": "textract",
     "review_thresholds": {"digits": 0.9},
     "retention_days": 1,
     "alarm_email": "ops@example.jp",
@@ -53,13 +52,12 @@ class Synth:
         return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory) -> Synth:
-    """The full stack, synthesized once with cdk-nag registered (as app.py does)."""
+def synthesize(outdir: Path, **overrides) -> Synth:
+    """The full stack with the test config (``overrides`` replace keys), cdk-nag registered
+    as app.py does; a validation failure is kept in ``error``, not raised."""
     from infra.app import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(context=context(), outdir=str(outdir))
+    app = build_app(context=context(**overrides), outdir=str(outdir))
     stack = app.node.find_child(app.node.children[0].node.id)
     error = None
     try:
@@ -70,6 +68,12 @@ def synth(tmp_path_factory) -> Synth:
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     template = json.loads((outdir / "Yomitori.template.json").read_text())
     return Synth(template=template, report=report, error=error, outdir=outdir, stack=stack)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory) -> Synth:
+    """The full stack as configured by default (ocr_engine ppocr), synthesized once."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="session")

@@ -71,3 +71,17 @@ def ctx(synth, **kw) -> dict:
 
 def functions(synth) -> dict[str, dict]:
     return {k: v for k, v in synth.resources("AWS::Lambda::Function").items()}
+
+
+def layer_groups(synth, fn_prefix: str) -> set[str]:
+    """The layers of the function whose logical id starts with ``fn_prefix``, by the group name
+    in their description (``domain`` for the domain layer)."""
+    layers = {
+        k: v["Properties"]["Description"] for k, v in synth.resources("AWS::Lambda::LayerVersion").items()
+    }
+    fn = next(v for k, v in functions(synth).items() if k.startswith(fn_prefix))
+    names = set()
+    for ref in fn["Properties"]["Layers"]:
+        desc = layers[ref["Ref"]]
+        names.add("domain" if "domain package" in desc else desc.split(": ")[1].split(" ")[0])
+    return names

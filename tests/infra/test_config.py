@@ -49,14 +49,16 @@ def test_public_vpc_range_is_refused():
 
 def test_ocr_region_outside_residency_fails():
     # Given Textract in a US region / When loading / Then synth refuses and names the override
-    message = _error(ocr_region="us-east-1")
+    message = _error(ocr_engine="textract", ocr_region="us-east-1")
     assert "would send page images outside the data-residency list" in message
     assert "allow_region_outside_residency" in message
 
 
 def test_residency_override_allows_it_explicitly():
     # Given the explicit override / When loading / Then it passes (cross-region endpoint)
-    c = load_config(context(ocr_region="us-east-1", allow_region_outside_residency=True))
+    c = load_config(
+        context(ocr_engine="textract", ocr_region="us-east-1", allow_region_outside_residency=True)
+    )
     assert c.engine_region == "us-east-1"
 
 
@@ -67,6 +69,16 @@ def test_stack_region_outside_residency_fails():
 def test_tesseract_runs_in_the_function_and_needs_no_residency_region():
     c = load_config(context(ocr_engine="tesseract", ocr_region="us-east-1"))
     assert c.ocr_engine == "tesseract"
+
+
+def test_ppocr_is_the_default_and_needs_no_residency_region():
+    # Given no ocr_engine and an engine region outside the list / Then ppocr sends nothing: it passes
+    c = load_config(context(ocr_region="us-east-1"))
+    assert c.ocr_engine == "ppocr"
+
+
+def test_unknown_engine_is_refused():
+    assert "ocr_engine" in _error(ocr_engine="rapidocr")
 
 
 def test_missing_allow_list_fails():

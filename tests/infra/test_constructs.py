@@ -72,7 +72,9 @@ def test_network_alone_with_tesseract_and_an_existing_vgw():
 def test_network_alone_textract_in_another_region_uses_a_cross_region_endpoint():
     from infra.network import Network
 
-    cfg = load_config(context(ocr_region="us-east-1", allow_region_outside_residency=True))
+    cfg = load_config(
+        context(ocr_engine="textract", ocr_region="us-east-1", allow_region_outside_residency=True)
+    )
     stack = _bare()
     Network(stack, "Net", config=cfg)
     Template.from_stack(stack).has_resource_properties(
@@ -125,7 +127,9 @@ def test_functions_alone_build_vpc_functions_with_layers():
     )
     fns.add("purge", description="test", reserved_concurrency=2)
     t = Template.from_stack(stack)
-    t.resource_count_is("AWS::Lambda::LayerVersion", 4)  # domain + base, imaging, reference
+    # domain + base, imaging, reference + the default engine's: ppocr, models (no textract)
+    t.resource_count_is("AWS::Lambda::LayerVersion", 6)
+    assert set(fns.third_party_layers) == {"base", "imaging", "reference", "ppocr", "models"}
     t.has_resource_properties(
         "AWS::Lambda::Function",
         {

@@ -70,20 +70,15 @@ def test_no_function_policy_grants_wildcard_s3_or_kms_actions(synth):
 
 
 def test_each_function_gets_only_its_layers(synth):
-    # Given the layers by description / Then ocr has imaging, validate reference, all base + domain
-    layers = {
-        k: v["Properties"]["Description"] for k, v in synth.resources("AWS::Lambda::LayerVersion").items()
-    }
-
+    # Given the layers by description / Then ocr has imaging and its engine's layers, validate
+    # reference, all base + domain, and no function more than Lambda's 5 layers
     def groups(fn_prefix: str) -> set[str]:
-        fn = next(v for k, v in tpl.functions(synth).items() if k.startswith(fn_prefix))
-        names = set()
-        for ref in fn["Properties"]["Layers"]:
-            desc = layers[ref["Ref"]]
-            names.add("domain" if "domain package" in desc else desc.split(": ")[1].split(" ")[0])
-        return names
+        return tpl.layer_groups(synth, fn_prefix)
 
-    assert groups("FunctionsOcr") == {"base", "imaging", "domain"}
+    # the default engine (ppocr): onnxruntime and the model, no textractor (test_engines.py)
+    assert groups("FunctionsOcr") == {"base", "imaging", "ppocr", "models", "domain"}
     assert groups("FunctionsValidate") == {"base", "reference", "domain"}
-    for name in ("Review", "Finalize", "Purge"):
+    assert groups("FunctionsReview") == {"base", "reference", "domain"}  # re-validates corrections
+    for name in ("Finalize", "Purge"):
         assert groups(f"Functions{name}") == {"base", "domain"}
+    assert all(len(fn["Properties"]["Layers"]) <= 5 for fn in tpl.functions(synth).values())

@@ -43,3 +43,19 @@ def test_the_one_machine_path_imports_no_boto3():
         check=True,
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_importing_the_ocr_handler_loads_no_engine(repo_root):
+    # Given a fresh interpreter in the ocr function's folder / When the handler is imported
+    engines = ("onnxruntime", "cv2", "numpy", "PIL", "textractor", "tesserocr", "yomitori.ocr.ppocr")
+    probe = f"import sys; import handler; print(sorted(m for m in {engines!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=repo_root / "lambdas" / "ocr",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Then no engine or image library was loaded: the engine and its model load on first use,
+    # which keeps the handler's import (the cold start) short
+    assert out.stdout.strip() == "[]", out.stdout

@@ -132,6 +132,41 @@ def test_an_engine_that_crashes_costs_one_page(cloud, scans, batch_id, monkeypat
     assert config.result_store().get_ocr(batch_id, page.stem)["result"]["error"]["code"] == "engine_failed"
 
 
+def test_the_model_load_time_is_reported_once_per_container(
+    cloud, scans, batch_id, monkeypatch, capfd, caplog
+):
+    # Given an engine that loads its model on first use (as ppocr does), built once
+    from yomitori.ocr.engine import OcrEngine, Reading
+    from yomitori.steps import ocr as ocr_step
+
+    class LoadsOnFirstUse(OcrEngine):
+        name = "loads-on-first-use"
+        load_seconds = None
+
+        def read_field(self, crop, hint):
+            if self.load_seconds is None:
+                self.load_seconds = 0.25
+            return Reading(text="", confidence=0.0)
+
+    engine = LoadsOnFirstUse()
+    monkeypatch.setattr(ocr_step, "engine_for", lambda *a: engine)
+    capfd.readouterr()
+    caplog.clear()
+    # When two pages are read by the same container
+    for page in pages(scans)[:2]:
+        upload(batch_id, page)
+        assert invoke("ocr", event("ocr", batch_id=batch_id, page=page))["error"] is None
+    # Then the load time is one metric (milliseconds) and one log line, after the first page only
+    captured = capfd.readouterr()  # Powertools writes to stdout (the local runner: stderr)
+    lines = [json.loads(line) for line in (captured.out + captured.err).splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "ModelLoadTime" in line]
+    assert len(emf) == 1 and emf[0]["ModelLoadTime"] == [250.0]
+    declared = emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    assert {"Name": "ModelLoadTime", "Unit": "Milliseconds"} in declared
+    loaded = [r for r in caplog.records if r.getMessage() == "ocr model loaded"]
+    assert len(loaded) == 1 and loaded[0].load_ms == 250 and loaded[0].engine == engine.name
+
+
 @pytest.mark.parametrize("engine,region", [("textract", "us-east-1")])
 def test_a_deployment_outside_residency_fails_closed(cloud, scans, batch_id, monkeypatch, engine, region):
     # Given the function is configured to send pages to Textract in us-east-1

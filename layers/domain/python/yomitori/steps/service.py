@@ -20,7 +20,7 @@ def _ocr(event: dict) -> dict:
     s = config.get_settings()
     # refuse before any image leaves the function: a misconfigured deployment fails closed
     settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
-    engine = engine_for(s.ocr_engine, s.ocr_region)
+    engine = engine_for(s.ocr_engine, s.ocr_region)  # built once per container, model on first use
     outcome = ocr_page(
         config.result_store(),
         engine,
