@@ -31,7 +31,7 @@ def test_demo_with_the_fake_engine_lays_out_scans_results_and_metrics(tmp_path, 
     assert data["field_accuracy"] < 0.8  # a fake engine that reads nothing cannot score well
     assert (out / "thresholds.png").is_file()
     printed = capsys.readouterr().out
-    assert "== water_stop (fake) ==" in printed and "== all forms (water_stop) (fake) ==" in printed
+    assert "== water_stop ==" in printed and "== all forms (water_stop) ==" in printed
 
 
 def test_a_rerun_with_fewer_documents_does_not_score_old_scans(tmp_path):

@@ -72,6 +72,7 @@ def run_demo(
     form_ids = forms or available_forms()
     engines = [engine, *[e for e in (compare or []) if e != engine]]
     per_engine: dict[str, dict[str, Metrics]] = {e: {} for e in engines}
+    tag = {e: f" ({e})" if len(engines) > 1 else "" for e in engines}  # headings name engines when compared
     for form_id in form_ids:
         form = load_form(form_id)
         scans = _fresh(out / form_id / "scans")
@@ -83,12 +84,12 @@ def run_demo(
             process(scans, form_id=form_id, out_dir=results, engine=e)
             _progress(f"[{form_id}] scoring against the truth")
             per_engine[e][form_id] = evaluate_directory(results, metrics_out=results / "metrics.json")
-            print(f"== {form_id} ({e}) ==")
+            print(f"== {form_id}{tag[e]} ==")
             print(per_engine[e][form_id].table())
             print()
     overall = {e: Metrics.combine(list(per_engine[e].values())) for e in engines}
     for e in engines:
-        print(f"== all forms ({', '.join(form_ids)}) ({e}) ==")
+        print(f"== all forms ({', '.join(form_ids)}){tag[e]} ==")
         print(overall[e].table())
         print()
     if len(engines) > 1:
