@@ -141,7 +141,8 @@ def test_a_struck_through_value_is_erased_and_the_field_goes_to_a_person(water, 
 def test_clean_handwriting_is_never_taken_for_a_correction(water, blank):
     # Given every line field written normally, in both default hands
     values = {"address": "東京都千代田区一番町二丁目三番", "name": "三田\u3000一二三",
-              "name_kana": "サンダ\u3000ヒフミ", "phone": "03-1111-2222", "account_holder": "ニシ\u3000ミチヨ"}
+              "name_kana": "サンダ\u3000ヒフミ", "phone": "03-1111-2222",
+              "account_holder": "ニシ\u3000ミチヨ"}
     for font in (0, 1):
         page = blank.copy()
         p = pen(font=font)
