@@ -31,7 +31,7 @@ def test_demo_with_the_fake_engine_lays_out_scans_results_and_metrics(tmp_path, 
     assert data["field_accuracy"] < 0.8  # a fake engine that reads nothing cannot score well
     assert (out / "thresholds.png").is_file()
     printed = capsys.readouterr().out
-    assert "== water_stop ==" in printed and "== all forms (water_stop) ==" in printed
+    assert "== water_stop (fake) ==" in printed and "== all forms (water_stop) (fake) ==" in printed
 
 
 def test_a_rerun_with_fewer_documents_does_not_score_old_scans(tmp_path):
@@ -43,11 +43,13 @@ def test_a_rerun_with_fewer_documents_does_not_score_old_scans(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_reads_two_forms_with_tesseract(tmp_path, capsys):
-    # Given two forms, two synthetic documents each, read by the real Tesseract engine
+def test_demo_reads_two_forms_with_the_default_engine_and_tesseract_side_by_side(tmp_path, capsys):
+    # Given two forms, two heavily degraded synthetic documents each, read by the default engine
+    # (ppocr) and, on the same scans in the same run, by the real Tesseract engine
     metrics = tmp_path / "metrics.json"
     code = main(["demo", "--count", "2", "--out", str(tmp_path / "demo"), "--metrics-out", str(metrics),
-                 "--form", "water_start", "--form", "water_stop"])
+                 "--form", "water_start", "--form", "water_stop", "--degrade", "heavy",
+                 "--compare", "tesseract"])
     # Then every document is read and most fields come out right
     assert code == 0
     data = json.loads(metrics.read_text(encoding="utf-8"))
@@ -55,4 +57,13 @@ def test_demo_reads_two_forms_with_tesseract(tmp_path, capsys):
     assert set(data["forms"]) == {"water_start", "water_stop"}
     assert data["field_accuracy"] > 0.5
     assert data["pages_per_minute"] > 0
-    assert "== all forms (water_start, water_stop) ==" in capsys.readouterr().out
+    assert data["engine"] == "ppocr" and data["degrade"] == "heavy"
+    assert data["compare"]["tesseract"]["documents"] == 4
+    assert (tmp_path / "demo" / "water_stop" / "results-tesseract" / "results.csv").is_file()
+    printed = capsys.readouterr().out
+    assert "== all forms (water_start, water_stop) (ppocr) ==" in printed
+    assert "== all forms (water_start, water_stop) (tesseract) ==" in printed
+    # and a side-by-side line per engine, with the speed ratio against the default engine
+    side = printed[printed.index("speed ÷ ppocr"):].splitlines()
+    assert side[1].split()[0] == "ppocr" and side[1].split()[-1] == "1.00"
+    assert side[2].split()[0] == "tesseract"

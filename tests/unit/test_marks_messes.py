@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from yomitori.extract.crops import DROPOUT_CUT, clean_specks, has_writing, split_at_gaps
+from yomitori.extract.crops import DROPOUT_CUT, has_writing, remove_specks, split_at_gaps
 from yomitori.extract.fields import CropReader, read_field
 from yomitori.extract.images import load_grey
 from yomitori.extract.kana import fix_small_kana
@@ -168,7 +168,7 @@ def test_isolated_specks_are_cleaned_but_dots_by_a_stroke_stay():
     arr[30:90, 50:56] = 30  # a stroke
     arr[30:34, 62:66] = 30  # a dakuten-like dot beside it
     arr[100:104, 300:304] = 30  # dust far away
-    out = clean_specks(arr)
+    out = remove_specks(arr)
     assert (out[30:34, 62:66] == 30).all() and (out[100:104, 300:304] == 255).all()
 
 

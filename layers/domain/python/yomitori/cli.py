@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from yomitori.errors import EngineError, ExitCode, YomitoriError
+from yomitori.ocr.engine import DEFAULT_ENGINE, ENGINE_NAMES
 
 
 def _forms_list(args: argparse.Namespace) -> int:
@@ -79,7 +80,8 @@ def _demo(args: argparse.Namespace) -> int:
     from yomitori.demo import run_demo
 
     return run_demo(count=args.count, out=Path(args.out), metrics_out=args.metrics_out, seed=args.seed,
-                    forms=args.form, cloud_local=args.cloud_local)
+                    forms=args.form, cloud_local=args.cloud_local, engine=args.engine, compare=args.compare,
+                    degrade=args.degrade, fonts=args.font)
 
 
 def _local_up(args: argparse.Namespace) -> int:
@@ -126,7 +128,7 @@ def _add_local(sub) -> None:
     r.add_argument("dir")
     r.add_argument("--form", required=True)
     r.add_argument("--out", required=True)
-    r.add_argument("--engine", default="tesseract", choices=("tesseract", "fake"))
+    r.add_argument("--engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES)
     r.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"))
     r.set_defaults(func=_local_run)
     rs = lsub.add_parser("resume", help="continue a batch after its review: finalize, download, purge")
@@ -181,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("dir")
     pr.add_argument("--form", required=True)
     pr.add_argument("--out", required=True)
-    pr.add_argument("--engine", default="tesseract", choices=("tesseract", "fake"))
+    pr.add_argument("--engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES)
     pr.add_argument("--encoding", default="utf-8-sig", choices=("utf-8-sig", "cp932"),
                     help="results.csv encoding (utf-8 with BOM, or cp932 for older systems)")
     pr.set_defaults(func=_process)
@@ -202,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--form", action="append", help="forms to include (default: all)")
     d.add_argument("--metrics-out")
     d.add_argument("--cloud-local", action="store_true", help="go through the local cloud path (moto)")
+    d.add_argument("--engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES)
+    d.add_argument("--compare", action="append", choices=ENGINE_NAMES,
+                   help="another engine to read the same scans in the same run (repeatable)")
+    d.add_argument("--degrade", choices=("none", "light", "heavy"), default="light")
+    d.add_argument("--font", action="append", help="a handwriting font file for the scans (repeatable)")
     d.set_defaults(func=_demo)
     _add_local(sub)
 

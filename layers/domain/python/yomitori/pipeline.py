@@ -22,7 +22,7 @@ from yomitori.batch import SUMMARY_NAME, document_id_for
 from yomitori.errors import DocumentError, ExitCode, YomitoriError
 from yomitori.export import CsvReport, write_results_csv
 from yomitori.forms.schema import FormDefinition, load_form
-from yomitori.ocr.engine import OcrEngine, get_engine
+from yomitori.ocr.engine import DEFAULT_ENGINE, OcrEngine, get_engine
 from yomitori.results import DocumentError as ErrorInfo
 from yomitori.results import DocumentResult
 
@@ -149,7 +149,7 @@ def _workers(requested: int | None, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def process_directory(in_dir: Path, *, form_id: str, out_dir: Path, engine: str = "tesseract",
+def process_directory(in_dir: Path, *, form_id: str, out_dir: Path, engine: str = DEFAULT_ENGINE,
                       encoding: str = "utf-8-sig", workers: int | None = None) -> BatchReport:
     """Read every file in ``in_dir`` as a ``form_id`` page into ``out_dir`` (one machine).
 
@@ -165,7 +165,9 @@ def process_directory(in_dir: Path, *, form_id: str, out_dir: Path, engine: str 
     paths = list_inputs(in_dir)
     if not paths:
         raise BatchInputError(f"{in_dir} holds no files to read.")
-    get_engine(engine).close()  # fail before any work when the engine is not installed
+    probe = get_engine(engine)
+    probe.probe()  # fail before any work when the engine or its model is not installed
+    probe.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     batch_id = "local-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     ids = document_ids(paths)

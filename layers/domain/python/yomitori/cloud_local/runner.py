@@ -31,6 +31,7 @@ from yomitori.cloud_local.server import (
     provision,
     start_server,
 )
+from yomitori.ocr.engine import DEFAULT_ENGINE
 
 Reviewer = Callable[[str, list[str]], None]  # (batch_id, document ids waiting) -> None
 
@@ -119,7 +120,7 @@ def run_batch_dir(
     *,
     form_id: str,
     out_dir: Path,
-    engine: str = "tesseract",
+    engine: str = DEFAULT_ENGINE,
     encoding: str = "utf-8-sig",
     cloud: LocalCloud | None = None,
     reviewer: Reviewer | None = None,
@@ -211,7 +212,7 @@ def resume_batch(
     out_dir: Path,
     cloud: LocalCloud | None = None,
     encoding: str = "utf-8-sig",
-    engine: str = "tesseract",
+    engine: str = DEFAULT_ENGINE,
     _trace: list | None = None,
 ) -> BatchRun:
     """Continue a batch past its review gate: finalize, download the results into

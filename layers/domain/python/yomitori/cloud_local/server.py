@@ -23,6 +23,7 @@ from typing import Any
 
 from yomitori import settings
 from yomitori.errors import YomitoriError
+from yomitori.ocr.engine import DEFAULT_ENGINE
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -105,7 +106,7 @@ class LocalCloud:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
 
-    def activate(self, engine: str = "tesseract") -> None:
+    def activate(self, engine: str = DEFAULT_ENGINE) -> None:
         """Set this process's environment as the functions see it and forget cached clients."""
         from yomitori import observability
         from yomitori.steps import config

@@ -20,10 +20,10 @@ from yomitori.extract.crops import (
     box_px,
     crop,
     drop_out,
-    field_crop,
     has_writing,
     ink_bounds,
     ink_pixels,
+    remove_specks,
     split_at_gaps,
     to_ocr_image,
 )
@@ -69,9 +69,10 @@ class CropReader:
         return "", (EMPTY_CONFIDENCE if ink_pixels(arr) == 0 else SPECK_CONFIDENCE)
 
     def read_line(self, box: Box, hint: FieldHint) -> tuple[str, float]:
-        arr = field_crop(self.page, box, LINE_INSET_MM)
+        raw = drop_out(crop(self.page, box_px(box, LINE_INSET_MM)))
+        arr = remove_specks(raw)
         if not has_writing(arr):
-            return self._empty(arr)
+            return self._empty(raw)
         if hint.field_type == "digits":
             img = to_ocr_image(arr, max_height=LINE_MAX_HEIGHT)
             if self.engine.reads_digit_votes:
@@ -95,7 +96,7 @@ class CropReader:
         reads a line far better than lone characters); if the count of characters read does
         not match the count of written cells, each cell is read alone and the field is left
         for a person."""
-        arrs = [field_crop(self.page, c, CELL_INSET_MM) for c in cells]
+        arrs = [remove_specks(drop_out(crop(self.page, box_px(c, CELL_INSET_MM)))) for c in cells]
         written = [a for a in arrs if has_writing(a)]
         blank_conf = min((self._empty(a)[1] for a in arrs if not has_writing(a)), default=EMPTY_CONFIDENCE)
         if not written:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from yomitori.errors import EngineError
@@ -55,6 +56,9 @@ class OcrEngine(ABC):
     reads_cells: bool = True
     #: gives several independent readings of a digit line (``digit_readings``) for a vote
     reads_digit_votes: bool = False
+    #: seconds its model took to load, once loaded (engines that load a model on first use)
+    load_seconds: float | None = None
+    _load_reported: bool = False
 
     @abstractmethod
     def read_field(self, crop: Image.Image, hint: FieldHint) -> Reading:
@@ -69,22 +73,40 @@ class OcrEngine(ABC):
         further ones, asked for when the first disagree). Only engines with ``reads_digit_votes``."""
         raise NotImplementedError(f"the {self.name} engine gives one reading per field")
 
+    def probe(self) -> None:  # noqa: B027 - optional hook; most engines check themselves when built
+        """Check that the engine can run (its model is installed and intact) without reading
+        anything; raises EngineError (exit code 5) with what to install."""
+
+    def new_load_seconds(self) -> float | None:
+        """The model's load time the first time it is asked for after the load, else None (so
+        a long-lived process reports it once)."""
+        if self.load_seconds is None or self._load_reported:
+            return None
+        self._load_reported = True
+        return self.load_seconds
+
     def close(self) -> None:  # noqa: B027 - optional hook; engines without resources keep it
         """Release models and handles."""
 
 
-def get_engine(name: str, **options) -> OcrEngine:
-    """Build the engine ``name`` (``tesseract``, ``textract`` or ``fake``)."""
-    if name == "tesseract":
-        from yomitori.ocr.tesseract import TesseractEngine
+# name -> engine class, filled by each engine's module when it is imported (``register_engine``)
+_REGISTRY: dict[str, type[OcrEngine]] = {}
+ENGINE_NAMES = ("ppocr", "tesseract", "textract", "fake")  # the engines shipped with yomitori
+DEFAULT_ENGINE = "ppocr"
 
-        return TesseractEngine(**options)
-    if name == "fake":
-        from yomitori.ocr.fake import FakeEngine
 
-        return FakeEngine(**options)
-    if name == "textract":
-        from yomitori.ocr.textract import TextractEngine
+def register_engine(name: str, cls: type[OcrEngine]) -> None:
+    """Make ``cls`` available to :func:`get_engine` as ``name`` (called by the engine's module)."""
+    _REGISTRY[name] = cls
 
-        return TextractEngine(**options)
-    raise EngineError(f"Unknown OCR engine '{name}'.", action="Use one of: tesseract, textract, fake.")
+
+def get_engine(name: str = DEFAULT_ENGINE, **options) -> OcrEngine:
+    """Build the engine ``name``. An engine is a plug-in: the module ``yomitori.ocr.<name>``
+    registers its class when imported, so adding an engine adds a module, not a branch here.
+    Modules are imported only when asked for (each pulls in its own heavy dependencies)."""
+    if name not in _REGISTRY and name.isidentifier() and name in ENGINE_NAMES:
+        import_module(f"yomitori.ocr.{name}")
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise EngineError(f"Unknown OCR engine '{name}'.", action=f"Use one of: {', '.join(ENGINE_NAMES)}.")
+    return cls(**options)

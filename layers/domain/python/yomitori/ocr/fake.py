@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from yomitori.ocr.engine import FieldHint, OcrEngine, Reading
+from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, register_engine
 
 
 class FakeEngine(OcrEngine):
@@ -27,3 +27,6 @@ class FakeEngine(OcrEngine):
         if self.reader is not None:
             return self.reader(crop, hint)
         return self.answers.get(hint.name, self.default)
+
+
+register_engine("fake", FakeEngine)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yomitori.errors import EngineError
-from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word
+from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word, register_engine
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -242,3 +242,6 @@ def _fit(img: Image.Image, height: int, pad: int) -> Image.Image:
     canvas = _Image.new("L", (ink.width + 2 * pad, height + 2 * pad), 255)
     canvas.paste(ink, (pad, pad))
     return canvas
+
+
+register_engine("tesseract", TesseractEngine)

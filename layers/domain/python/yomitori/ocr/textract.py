@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from yomitori import settings
 from yomitori.errors import EngineError
-from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word
+from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word, register_engine
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -151,3 +151,6 @@ class TextractEngine(OcrEngine):
             return Reading("", 0.0)
         text = "".join(w.text for w in words)
         return Reading(text, min(w.confidence for w in words), words)
+
+
+register_engine("textract", TextractEngine)

@@ -34,7 +34,7 @@ class CloudSettings(BaseModel):
     audit_table: str = Field(min_length=3)
     batches_table: str | None = None
     idempotency_table: str | None = None  # unset: no idempotency layer (one-off local runs)
-    ocr_engine: str = "tesseract"
+    ocr_engine: str = "ppocr"  # yomitori.ocr.engine.DEFAULT_ENGINE
     ocr_region: str = ""
     allowed_regions: tuple[str, ...] = settings.DEFAULT_ALLOWED_REGIONS
     thresholds: dict[str, float] = Field(default_factory=dict)

@@ -20,9 +20,10 @@ def _ocr(event: dict) -> dict:
     s = config.get_settings()
     # refuse before any image leaves the function: a misconfigured deployment fails closed
     settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
+    engine = engine_for(s.ocr_engine, s.ocr_region)
     outcome = ocr_page(
         config.result_store(),
-        engine_for(s.ocr_engine, s.ocr_region),
+        engine,
         batch_id=req.batch_id,
         form_id=req.form_id,
         page=req.page,
@@ -30,6 +31,11 @@ def _ocr(event: dict) -> dict:
     add_metric("PagesProcessed", 1)
     add_metric("PagesFailed", 1 if outcome.error else 0)
     add_metric("OcrLatency", outcome.ocr_ms, "Milliseconds")
+    load_seconds = engine.new_load_seconds()  # once per container: the cold model load
+    if load_seconds is not None:
+        load_ms = round(load_seconds * 1000)
+        add_metric("ModelLoadTime", load_ms, "Milliseconds")
+        logger().info("ocr model loaded", extra={"engine": outcome.engine, "load_ms": load_ms})
     logger().info(
         "page read", extra={"error": outcome.error, "engine": outcome.engine, "ocr_ms": outcome.ocr_ms}
     )

@@ -11,9 +11,10 @@ from difflib import SequenceMatcher
 from yomitori.refdata import postal
 from yomitori.results import Suggestion
 from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
+from yomitori.variants import everyday_forms, variants_in
 
-# 目 read as 日 in 丁目 is the classic confusion; nothing else ends a block number with 丁日.
-_SUSPICIOUS = (("丁日", "丁目"),)
+# 目 read as 日 (or 自, 月) in 丁目 is the classic confusion; nothing else ends a block number so.
+_SUSPICIOUS = (("丁日", "丁目"), ("丁自", "丁目"), ("丁月", "丁目"))
 # A block number: digits, or kanji numerals before 丁目/番/号 (not the 千 of 千代田).
 _BLOCK_NUMBER = re.compile(r"[0-9０-９]|[一二三四五六七八九十]+(?:丁目|番|号)")
 
@@ -119,3 +120,15 @@ def postal_address(
             field=address_field,
         ),
     ]
+
+
+def fold_address_variants(address: str) -> str:
+    """``address`` with old or variant kanji (曾, 靜, 澤 ...) in their everyday forms, as Japan
+    Post's data writes place names, unless the address as read is itself a listed area (a
+    few places keep an old form). The recogniser prefers old forms; an address is a place,
+    not a person's own spelling, so it is folded rather than sent to a person."""
+    if not variants_in(address):
+        return address
+    if postal.match_address(address)[1]:
+        return address
+    return everyday_forms(address)

@@ -14,7 +14,8 @@ from functools import cache, lru_cache
 
 import jaconv
 
-from yomitori.validation.registry import Finding, Severity, ValidationContext, rule
+from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
+from yomitori.variants import variants_in
 
 _SMALL = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
 _VOICED = str.maketrans("ヂヅ", "ジズ")
@@ -108,3 +109,13 @@ def account_holder_reading(
         Finding("account_holder_mismatch", Severity.REVIEW, field=holder),
         Finding("account_holder_mismatch", Severity.REVIEW, field=reading),
     ]
+
+
+@validator("person_name")
+def person_name(value: str, ctx: ValidationContext) -> list[Finding]:
+    """A name holding an old or variant kanji (榮, 髙, 﨑, 惠 ...) goes to a person: people do
+    write their names so, and the reader also answers with old forms for everyday ones, so
+    only a person can tell which it is. A name is never "modernised" silently."""
+    if variants_in(value):
+        return [Finding("kanji_variant", Severity.REVIEW)]
+    return []

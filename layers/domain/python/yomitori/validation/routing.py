@@ -11,15 +11,17 @@ from typing import Any
 
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
 from yomitori.results import READER_REASONS, DocumentResult, FieldResult, FieldStatus
+from yomitori.validation.address import fold_address_variants
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
 
-# Chosen from `yomitori eval --plot` on the demo set (see README); overridable per deployment
-# and per field (`threshold:` in the form definition).
+# Chosen for the ppocr engine from `yomitori demo --degrade heavy` (seen and unseen handwriting
+# fonts, docs/ocr.md): the lowest value of each type with no accepted-but-wrong field on either
+# set, rounded up with a margin. Overridable per deployment and per field (`threshold:`).
 DEFAULT_THRESHOLDS: dict[str, float] = {
     FieldType.TEXT: 0.80,
-    FieldType.KANA: 0.80,
-    FieldType.DIGITS: 0.85,
-    FieldType.DATE: 0.85,
+    FieldType.KANA: 0.75,
+    FieldType.DIGITS: 0.80,
+    FieldType.DATE: 0.80,
     FieldType.CHECKBOX: 0.90,
     FieldType.CHOICE: 0.90,
 }
@@ -61,6 +63,17 @@ def decide(
         result.status = FieldStatus.ACCEPTED
 
 
+def fold_addresses(form: FormDefinition, doc: DocumentResult) -> None:
+    """Address fields (those validated by ``address_jp``) as read, with old kanji in the
+    forms Japan Post's data uses (see :func:`fold_address_variants`)."""
+    for f in form.fields:
+        result = doc.fields.get(f.name)
+        if (result is None or result.status in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
+                or not any(v.name == "address_jp" for v in f.validators)):
+            continue
+        result.value = fold_address_variants(result.value)
+
+
 def route_document(
     form: FormDefinition,
     doc: DocumentResult,
@@ -72,6 +85,7 @@ def route_document(
     """Validate every field of ``doc`` and route it. Fields a person already settled
     (``corrected``, ``illegible``) keep their status. Returns the same object."""
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    fold_addresses(form, doc)
     values = {name: fr.value for name, fr in doc.fields.items()}
     raws = {name: fr.raw for name, fr in doc.fields.items()}
     ctx = ValidationContext(

@@ -1,0 +1,54 @@
+"""Old and variant kanji: addresses folded to Japan Post's forms, names sent to a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from yomitori.forms import load_form
+from yomitori.results import DocumentResult, FieldResult
+from yomitori.validation import route_document
+from yomitori.validation.address import fold_address_variants
+from yomitori.variants import everyday_forms, variants_in
+
+
+def test_variants_are_found_once_each_in_order():
+    assert variants_in("惠子と榮一と惠") == ["惠", "榮"]
+    assert everyday_forms("靜岡縣") == "静岡県"
+
+
+def test_an_address_read_with_old_forms_is_folded_to_the_postal_data():
+    # Given addresses the reader gave with old or variant forms
+    # Then they are written as Japan Post writes the places
+    assert fold_address_variants("奈良県宇陀郡曾爾村長野1186-8") == "奈良県宇陀郡曽爾村長野1186-8"
+    assert fold_address_variants("靜岡県藤枝市潮602-8") == "静岡県藤枝市潮602-8"
+
+
+def test_a_place_that_keeps_an_old_form_is_left_as_written():
+    # Given an address whose listed town is written with 澤 itself (Japan Post: 上目内澤)
+    assert fold_address_variants("青森県黒石市上目内澤12-3") == "青森県黒石市上目内澤12-3"
+
+
+def _doc(**values: tuple[str, float]) -> DocumentResult:
+    fields = {k: FieldResult(value=v, raw=v, confidence=c) for k, (v, c) in values.items()}
+    return DocumentResult(batch_id="b", document_id="d", source="d.png", form_id="water_stop", fields=fields)
+
+
+def test_a_name_with_an_old_form_goes_to_a_person_and_is_not_modernised():
+    # Given a water_stop document whose name was read with 惠, confidently
+    form = load_form("water_stop")
+    doc = _doc(name=("阿部 惠子", 0.99))
+    # When routed
+    route_document(form, doc, thresholds={"text": 0.5}, today=dt.date(2026, 6, 1))
+    # Then the name is kept as read and a person decides, told why
+    name = doc.fields["name"]
+    assert name.value == "阿部 惠子"
+    assert name.status == "needs_review"
+    assert "kanji_variant" in name.reasons
+
+
+def test_the_folded_address_is_what_routing_validates_and_stores():
+    form = load_form("water_stop")
+    doc = _doc(address=("靜岡県藤枝市潮602-8", 0.99))
+    route_document(form, doc, today=dt.date(2026, 6, 1))
+    assert doc.fields["address"].value == "静岡県藤枝市潮602-8"
+    assert doc.fields["address"].raw == "靜岡県藤枝市潮602-8"
