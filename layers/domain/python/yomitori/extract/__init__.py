@@ -1,7 +1,8 @@
 """Template-driven extraction: one scanned page in, one :class:`DocumentResult` out.
 
-load safely -> find the registration marks -> orientation -> warp onto the template ->
-check the form code -> read every field by type -> normalise. Routing (statuses) is left to
+load safely -> find the registration marks -> orientation -> warp onto the template -> grey
+levels of a too light or too dark scan stretched back -> check the form code -> read every
+field by type -> normalise. Routing (statuses) is left to
 :func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
+from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code, normalise_levels
 from yomitori.extract.crops import box_px, drop_out
 from yomitori.extract.fields import CropReader, PageWordsReader, read_field
 from yomitori.extract.images import load_grey
@@ -40,6 +41,7 @@ def extract_document(
     grey = load_grey(image, name=source)
     page, alignment = align_page(grey, form)
     del grey
+    page = normalise_levels(page)
     check_form_code(page, form)
     if engine.reads_pages:
         words = engine.read_page(Image.fromarray(drop_out(page)))
