@@ -6,7 +6,7 @@ from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
-from yomitori.batch import MANIFEST_SUFFIX
+from yomitori.batch import ACK_NAME, MANIFEST_SUFFIX
 
 from infra.config import YomitoriConfig
 from infra.functions import PythonFunctions
@@ -21,6 +21,7 @@ OCR = "*/ocr/*"
 DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
 MANIFEST = "*" + MANIFEST_SUFFIX
+ACK = "*/" + ACK_NAME
 
 
 KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
@@ -95,7 +96,12 @@ class YomitoriStack(Stack):
             memory_size=1024,
             extra_layers=("reference",),
         )
-        review = fns.add("review", description="Store and complete review/ack task tokens")
+        # reference: a submitted correction is validated again (postal codes, banks, phones)
+        review = fns.add(
+            "review",
+            description="Store and complete review/ack task tokens",
+            extra_layers=("reference",),
+        )
         finalize = fns.add(
             "finalize",
             description="Write the batch results (JSON + CSV)",
@@ -112,6 +118,8 @@ class YomitoriStack(Stack):
         # Explicit least-privilege statements instead of grant_read/grant_put, which would add
         # s3:GetObject*, s3:List*, s3:Abort*, kms:ReEncrypt* and friends that no function uses.
         _objects(ocr, "ReadPages", ["s3:GetObject"], intake, PAGES)
+        # The flow sends page ordinals, not names: ocr looks the page up in the manifest.
+        _objects(ocr, "ReadManifest", ["s3:GetObject"], intake, MANIFEST)
         _objects(ocr, "WriteOcr", ["s3:PutObject"], results, OCR)
         _objects(validate, "ReadOcr", ["s3:GetObject"], results, OCR)
         _objects(validate, "WriteDocuments", ["s3:PutObject"], results, DOCUMENTS)
@@ -159,6 +167,7 @@ class YomitoriStack(Stack):
             "Pipeline",
             config=config,
             intake=intake,
+            results=results,
             audit_table=tables[settings.AUDIT.role],
             functions=fns.functions,
             key=storage.key,
@@ -242,6 +251,12 @@ class YomitoriStack(Stack):
                     sid="ReadResultsAndReviewDocuments",
                     actions=["s3:GetObject"],
                     resources=[s.results.arn_for_objects(RESULTS), s.results.arn_for_objects(DOCUMENTS)],
+                ),
+                # The download's acknowledgement: its arrival resumes the flow (Pipeline.ack_rule).
+                iam.PolicyStatement(
+                    sid="AcknowledgeDownloads",
+                    actions=["s3:PutObject"],
+                    resources=[s.results.arn_for_objects(ACK)],
                 ),
                 iam.PolicyStatement(
                     sid="SaveCorrections",

@@ -163,8 +163,8 @@ def _run(in_dir, form_id, out_dir, engine, encoding, cloud, reviewer, batch_id) 
     for page in manifest.pages:  # what `yomitori-agent upload` does: pages first, manifest last
         store.put_page(batch_id, page.name, files[page.name].read_bytes())
     store.put_manifest(manifest)
-    for page in manifest.pages:  # the Map; each item: the state machine's item selector
-        item = {"batch_id": batch_id, "form_id": form_id, "page": page.model_dump(mode="json")}
+    for ordinal in range(1, len(manifest.pages) + 1):  # the Map; each item as its item selector
+        item = {"batch_id": batch_id, "form_id": form_id, "ordinal": ordinal}
         out = item
         for step in (s for s in FLOW if s.per_page):
             out = invoke(step.function, out, run.trace)

@@ -188,8 +188,8 @@ def start_server(port: int = 0, *, log: Path | None = None) -> LocalCloud:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
-    cmd = [exe] if exe else [sys.executable, "-m", "moto.server"]
+    # moto's server with the function runner and EventBridge delivery of the stack's targets
+    cmd = [sys.executable, "-m", "yomitori.cloud_local.moto_host"]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen(
         [*cmd, "-H", "127.0.0.1", "-p", str(port)],

@@ -60,10 +60,34 @@ def boundary(*translate: type[YomitoriError]) -> Callable[[Handler], Handler]:
                 add_metric("BadEvents" if isinstance(e, BadEvent) else "RefusedRequests", 1)
                 ids = _safe_ids(event)
                 return failure(e, **ids)
+            except Exception as e:
+                # Step Functions records the error's type and message in the execution history
+                # (90 days, cannot be deleted): raise it again under its own type name (retries
+                # and catches match on it) with a message that holds no value and no file name.
+                raise scrubbed(e) from None
 
         return inner
 
     return deco
+
+
+_scrubbed_types: dict[str, type] = {}
+
+
+def scrubbed(e: Exception) -> Exception:
+    """An exception of the same type name as ``e`` whose message is only a code and where it
+    was raised (file and line); the original is logged the same way, never its message."""
+    import traceback
+
+    from yomitori.observability import logger
+
+    name = type(e).__name__
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+    code = getattr(e, "code", None) or name
+    logger().error("step failed", extra={"error": name, "code": code, "where": where})
+    cls = _scrubbed_types.setdefault(name, type(name, (Exception,), {"__module__": "yomitori.scrubbed"}))
+    return cls(f"{code} at {where} (details withheld: they may hold personal data)")
 
 
 def idempotent(key_jmespath: str, *, expires_after_seconds: int = 86400) -> Callable[[Callable], Callable]:
