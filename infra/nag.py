@@ -64,7 +64,7 @@ def arn_of(resource: IConstruct) -> str:
 
 def acknowledge_stack(stack: YomitoriStack) -> None:
     """Acknowledge the deliberate findings of the yomitori stack, each on its own construct."""
-    from infra.stack import DOCUMENTS, MANIFEST, OCR, PAGES, RESULTS
+    from infra.stack import ACK, DOCUMENTS, MANIFEST, OCR, PAGES, RESULTS
 
     storage, fns, pipeline = stack.storage, stack.functions.functions, stack.pipeline
     intake, results = arn_of(storage.intake), arn_of(storage.results)
@@ -78,6 +78,7 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     per_function = {
         "ocr": [
             (intake, PAGES, "reads the page images of the batch it is given"),
+            (intake, MANIFEST, "looks up the page it is given (by ordinal) in the batch manifest"),
             (results, OCR, "writes the OCR output of each page"),
         ],
         "validate": [
@@ -141,6 +142,11 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
         agent,
         f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
         f"the review page reads documents and saves corrections; {BATCH_PREFIX}",
+    )
+    ack(
+        agent,
+        f"{IAM5}[Resource::{results}/{ACK}]",
+        f"the agent acknowledges a batch's verified download (ack.json resumes the flow); {BATCH_PREFIX}",
     )
 
     ack(

@@ -106,7 +106,10 @@ def spec_for(fn) -> FunctionSpec:
 
 class _Worker:
     def __init__(self, spec: FunctionSpec, endpoint: str):
-        runtime = host_layer(RUNTIME)
+        with _layers_lock:  # built once per process; concurrent first invocations wait here
+            if RUNTIME not in _layer_roots:
+                _layer_roots[RUNTIME] = host_layer(RUNTIME)
+            runtime = _layer_roots[RUNTIME]
         path = [str(spec.code), *(str(r / "python") for r in spec.layers), str(runtime / "python")]
         env = {k: os.environ[k] for k in HOST_VARIABLES if k in os.environ}
         env.update(dict(spec.environment))

@@ -91,7 +91,9 @@ def _top_levels(dist: md.Distribution) -> set[str]:
 
 
 def _link_layer(dists: dict[str, md.Distribution], dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}-{os.getpid()}")
+    import threading
+
+    tmp = dest.with_name(f".{dest.name}-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "python").mkdir(parents=True)
     for dist in dists.values():

@@ -46,6 +46,9 @@ def transform(transformer: dict, event: dict) -> dict:
     return json.loads(text)
 
 
+_events_lock = threading.Lock()
+
+
 def _install(endpoint: str) -> None:
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
@@ -69,6 +72,12 @@ def _install(endpoint: str) -> None:
     original = Rule.send_to_targets
 
     def _deliver(rule, target: dict, payload: dict) -> None:
+        from yomitori.cloud_local.evidence import EVENTS_LOG
+        from yomitori.cloud_local.server import state_dir
+
+        state_dir().mkdir(parents=True, exist_ok=True)
+        with _events_lock, open(state_dir() / EVENTS_LOG, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"rule": rule.name, "target": target["Arn"], "input": payload}) + "\n")
         arn = parse_arn(target["Arn"])
         for attempt in range(3):  # EventBridge retries a failed delivery
             try:

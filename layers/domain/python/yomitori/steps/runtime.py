@@ -85,6 +85,8 @@ def scrubbed(e: Exception) -> Exception:
     frames = traceback.extract_tb(e.__traceback__)
     where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
     code = getattr(e, "code", None) or name
+    if isinstance(e, ImportError) and e.name:  # a module name is no personal data, and says what is missing
+        code = f"{name}({e.name})"
     logger().error("step failed", extra={"error": name, "code": code, "where": where})
     cls = _scrubbed_types.setdefault(name, type(name, (Exception,), {"__module__": "yomitori.scrubbed"}))
     return cls(f"{code} at {where} (details withheld: they may hold personal data)")
