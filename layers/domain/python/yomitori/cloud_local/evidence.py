@@ -11,6 +11,7 @@ import json
 from yomitori.cloud_local.server import LocalCloud, state_dir
 
 EVENTS_LOG = "events.jsonl"  # moto_host appends every event it delivers
+INVOCATIONS_LOG = "invocations.jsonl"  # the function runner: every payload and result
 
 
 def objects_left(cloud: LocalCloud) -> int:
@@ -39,7 +40,8 @@ def needles(truth: dict, form_id: str) -> list[str]:
     for name, t in truth.items():
         out.update({name, name.rsplit(".", 1)[0]})
         for field, value in t.get("fields", {}).items():
-            if field in personal and isinstance(value, str) and len(value.strip()) >= 3:
+            # short digit strings (a branch code "001") would match ids and times by chance
+            if field in personal and isinstance(value, str) and len(value.strip()) >= (5 if value.isdigit() else 3):
                 out.add(value)
                 out.add(json.dumps(value)[1:-1])  # as it looks inside JSON text (\\u escapes)
     return sorted(out)
@@ -59,9 +61,9 @@ def _history_texts(cloud: LocalCloud, state_machine_arn: str) -> list[str]:
                 break
         desc = sfn.describe_execution(executionArn=arn)
         texts.append(json.dumps(desc, default=str, ensure_ascii=False))
-        for run in sfn.list_map_runs(executionArn=arn).get("mapRuns", []):
-            for child in sfn.list_executions(mapRunArn=run["mapRunArn"]).get("executions", []):
-                one(child["executionArn"])
+        # moto keeps no child executions for a Distributed Map's items (ListExecutions by map
+        # run fails): what their history would hold (each Lambda task's payload and result) is
+        # in the function runner's invocation record instead (INVOCATIONS_LOG).
 
     for ex in sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]:
         one(ex["executionArn"])
@@ -88,8 +90,10 @@ def _table_texts(cloud: LocalCloud) -> list[str]:
 def pii_report(cloud: LocalCloud, state_machine_arn: str, truth: dict, form_id: str) -> dict[str, int]:
     """How many seeded values / file names were found where, by place."""
     events = state_dir() / EVENTS_LOG
+    invocations = state_dir() / INVOCATIONS_LOG
     places = {
-        "execution_history": _history_texts(cloud, state_machine_arn),
+        "execution_history": _history_texts(cloud, state_machine_arn)
+        + ([invocations.read_text("utf-8")] if invocations.exists() else []),
         "handler_logs": _log_texts(cloud),
         "events": [events.read_text("utf-8")] if events.exists() else [],
         "tables": _table_texts(cloud),

@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from yomitori.cloud_local.evidence import INVOCATIONS_LOG
 from yomitori.cloud_local.layers import RUNTIME, host_layer
 from yomitori.cloud_local.server import state_dir
 
@@ -169,8 +170,9 @@ class FunctionRunner:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def invoke(self, spec: FunctionSpec, event) -> tuple[dict | None, dict | None, str]:
-        """(payload, error, logs) of one invocation; ``error`` is Lambda's error object."""
+    def invoke(self, spec: FunctionSpec, event, *, from_states: bool = False) -> tuple[dict | None, dict | None, str]:
+        """(payload, error, logs) of one invocation; ``error`` is Lambda's error object.
+        ``from_states``: a Step Functions task (recorded as its history would record it)."""
         with self._lock:
             idle = self._idle.setdefault(spec, [])
             worker = idle.pop() if idle else None
@@ -185,6 +187,10 @@ class FunctionRunner:
             return None, {"errorType": "Runtime.ExitError", "errorMessage": str(e)}, ""
         with self._lock:
             self._idle[spec].append(worker)
+        if from_states:  # what Step Functions records of a Lambda task (its payload and its result)
+            with self._lock, open(state_dir() / INVOCATIONS_LOG, "a", encoding="utf-8") as fh:
+                record = {"function": spec.name, "event": event, "result": reply["payload"], "error": reply["error"]}
+                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         return reply["payload"], reply["error"], reply["logs"]
 
     def close(self) -> None:

@@ -58,9 +58,20 @@ def _install(endpoint: str) -> None:
 
     runner = FunctionRunner(endpoint)
 
+    caller = threading.local()
+    original_invoke = LambdaFunction.invoke
+
+    def invoke(self, body, request_headers, response_headers):
+        # moto's Step Functions interpreter signs its calls with the access key "ak"
+        auth = (request_headers or {}).get("Authorization", "") or ""
+        caller.states = "Credential=ak/" in auth
+        return original_invoke(self, body, request_headers, response_headers)
+
     def _invoke_lambda(self, event=None):
         self.logs_backend.ensure_log_group(self.logs_group_name)
-        payload, error, logs = runner.invoke(spec_for(self), event if event is not None else {})
+        payload, error, logs = runner.invoke(
+            spec_for(self), event if event is not None else {}, from_states=getattr(caller, "states", False)
+        )
         if logs:
             self.save_logs(logs)
         if error is not None:
@@ -68,6 +79,7 @@ def _install(endpoint: str) -> None:
         return json.dumps(payload), False, logs
 
     LambdaFunction._invoke_lambda = _invoke_lambda
+    LambdaFunction.invoke = invoke
 
     original = Rule.send_to_targets
 
