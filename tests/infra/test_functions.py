@@ -85,5 +85,7 @@ def test_each_function_gets_only_its_layers(synth):
 
     assert groups("FunctionsOcr") == {"base", "imaging", "domain"}
     assert groups("FunctionsValidate") == {"base", "reference", "domain"}
-    for name in ("Review", "Finalize", "Purge"):
+    # a submitted correction is validated again: postal codes, banks, phones
+    assert groups("FunctionsReview") == {"base", "reference", "domain"}
+    for name in ("Finalize", "Purge"):
         assert groups(f"Functions{name}") == {"base", "domain"}

@@ -55,7 +55,10 @@ def machine(tmp_path_factory) -> tuple[dict, dict[str, str]]:
     template = json.loads(next(outdir.glob("*.template.json")).read_text())
     resources = template["Resources"]
     [sm] = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    definition = json.loads(_render(sm["Properties"]["DefinitionString"]))
+    text = _render(sm["Properties"]["DefinitionString"])
+    for key, value in sm["Properties"].get("DefinitionSubstitutions", {}).items():
+        text = text.replace("${" + key + "}", _render(value))
+    definition = json.loads(text)
     names = {}
     for logical_id, r in resources.items():
         fn_name = (
