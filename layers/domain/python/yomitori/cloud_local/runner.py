@@ -89,7 +89,10 @@ def _download_documents(batch_id: str, out_dir: Path) -> list:
     docs = [store.get_document(batch_id, d) for d in store.list_documents(batch_id)]
     out_dir.mkdir(parents=True, exist_ok=True)
     for doc in docs:
-        (out_dir / f"{doc.document_id}.json").write_text(doc.model_dump_json(indent=2), encoding="utf-8")
+        # named by the scan, as `yomitori process` names them: OUT sits next to the scans, and
+        # `yomitori eval` finds each result by its truth file's name
+        name = Path(doc.source).stem if doc.source else doc.document_id
+        (out_dir / f"{name}.json").write_text(doc.model_dump_json(indent=2), encoding="utf-8")
     return docs
 
 

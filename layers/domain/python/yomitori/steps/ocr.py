@@ -141,7 +141,7 @@ _manifests: dict[str, list[PageEntry]] = {}
 def manifest_page(store: ResultStore, batch_id: str, ordinal: int) -> PageEntry:
     """The ``ordinal``-th page (from 1) of the batch's manifest (read once per batch and
     process: a manifest never changes). Raises YomitoriError when there is no such page."""
-    if batch_id not in _manifests:
+    if ordinal > len(_manifests.get(batch_id, ())):  # not read yet (or a retry after a re-upload)
         if len(_manifests) > 64:
             _manifests.clear()
         _manifests[batch_id] = list(store.get_manifest(batch_id).pages)

@@ -88,8 +88,20 @@ def scrubbed(e: Exception) -> Exception:
     if isinstance(e, ImportError) and e.name:  # a module name is no personal data, and says what is missing
         code = f"{name}({e.name})"
     logger().error("step failed", extra={"error": name, "code": code, "where": where})
-    cls = _scrubbed_types.setdefault(name, type(name, (Exception,), {"__module__": "yomitori.scrubbed"}))
-    return cls(f"{code} at {where} (details withheld: they may hold personal data)")
+    # a subclass of the original type (callers and tests still catch it as such), same name
+    key = f"{type(e).__module__}.{type(e).__qualname__}"
+    if key not in _scrubbed_types:
+        try:
+            _scrubbed_types[key] = type(name, (type(e),), {"__module__": "yomitori.scrubbed"})
+        except TypeError:  # a type that cannot be subclassed
+            _scrubbed_types[key] = type(name, (Exception,), {"__module__": "yomitori.scrubbed"})
+    cls = _scrubbed_types[key]
+    out = cls.__new__(cls)
+    message = f"{code} at {where} (details withheld: they may hold personal data)"
+    Exception.__init__(out, message)
+    if isinstance(e, YomitoriError):
+        out.code, out.action, out.message = e.code, e.action, message
+    return out
 
 
 def idempotent(key_jmespath: str, *, expires_after_seconds: int = 86400) -> Callable[[Callable], Callable]:
