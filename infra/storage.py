@@ -72,7 +72,9 @@ class Storage(Construct):
         # The acknowledgement object's arrival in the results bucket resumes the flow the same way.
         for bucket in (self.intake, self.results):
             cfn: s3.CfnBucket = bucket.node.default_child
-            cfn.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+            cfn.add_property_override(
+                "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+            )
 
         self.tables: dict[str, ddb.Table] = {spec.role: self._table(spec) for spec in settings.TABLES}
 

@@ -108,7 +108,7 @@ def put_file(client, bucket: str, key: str, path: Path, size: int, sha256: str, 
     if size < multipart_threshold:
         with open(path, "rb") as fh:
             client.put_object(Bucket=bucket, Key=key, Body=fh, ContentLength=size, ChecksumAlgorithm="SHA256",
-                              ChecksumSHA256=b64_sha256(sha256), Metadata={**(metadata or {}), META_SHA: sha256}, **extra)
+                              ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **extra)
         if callback:
             callback(size)
         return
@@ -129,7 +129,8 @@ def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_t
     ``metadata``: user metadata besides the SHA-256."""
     extra = {**(extra or {}), **({"ContentType": content_type} if content_type else {})}
     client.put_object(Bucket=bucket, Key=key, Body=data, ContentLength=len(data), ChecksumAlgorithm="SHA256",
-                      ChecksumSHA256=b64_sha256(sha256), Metadata={**(metadata or {}), META_SHA: sha256}, **extra)
+                      ChecksumSHA256=b64_sha256(sha256), Metadata={**(metadata or {}), META_SHA: sha256},
+                      **extra)
 
 
 def delete_keys(client, bucket: str, keys: list[str]) -> None:

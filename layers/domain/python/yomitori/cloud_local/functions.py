@@ -13,6 +13,7 @@ are kept per function and configuration, as Lambda keeps execution environments.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -54,10 +55,8 @@ def _unzip(data: bytes, root: Path) -> Path:
         tmp = dest.with_name(f".{dest.name}-{os.getpid()}-{threading.get_ident()}")
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             z.extractall(tmp)
-        try:
+        with contextlib.suppress(OSError):  # another thread unpacked it first
             tmp.rename(dest)
-        except OSError:  # another thread unpacked it first
-            pass
     return dest
 
 
@@ -139,8 +138,13 @@ class _Worker:
             env=env,
             cwd=str(spec.code),
         )
-        config = {"path": path, "handler": spec.handler, "function_name": spec.name,
-                  "timeout": spec.timeout, "memory": spec.memory}
+        config = {
+            "path": path,
+            "handler": spec.handler,
+            "function_name": spec.name,
+            "timeout": spec.timeout,
+            "memory": spec.memory,
+        }
         self._send(config)
 
     def _send(self, obj: dict) -> None:
@@ -170,7 +174,9 @@ class FunctionRunner:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def invoke(self, spec: FunctionSpec, event, *, from_states: bool = False) -> tuple[dict | None, dict | None, str]:
+    def invoke(
+        self, spec: FunctionSpec, event, *, from_states: bool = False
+    ) -> tuple[dict | None, dict | None, str]:
         """(payload, error, logs) of one invocation; ``error`` is Lambda's error object.
         ``from_states``: a Step Functions task (recorded as its history would record it)."""
         with self._lock:
@@ -189,7 +195,12 @@ class FunctionRunner:
             self._idle[spec].append(worker)
         if from_states:  # what Step Functions records of a Lambda task (its payload and its result)
             with self._lock, open(state_dir() / INVOCATIONS_LOG, "a", encoding="utf-8") as fh:
-                record = {"function": spec.name, "event": event, "result": reply["payload"], "error": reply["error"]}
+                record = {
+                    "function": spec.name,
+                    "event": event,
+                    "result": reply["payload"],
+                    "error": reply["error"],
+                }
                 fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         return reply["payload"], reply["error"], reply["logs"]
 

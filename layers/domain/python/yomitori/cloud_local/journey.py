@@ -75,7 +75,9 @@ def _agent(config: Path, *args: str) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         code = main(["--config", str(config), "--no-progress", *args])
     if code != 0:
-        raise LocalCloudError(f"yomitori-agent {args[0]} exited with {code}.", action="See its message above.")
+        raise LocalCloudError(
+            f"yomitori-agent {args[0]} exited with {code}.", action="See its message above."
+        )
 
 
 def _wait(predicate, what: str, timeout: float, every: float = 0.2):
@@ -150,10 +152,16 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
             from yomitori.synth import generate
 
             scans = work / "scans"
-            pages = generate(load_form(form_id), count=count, out_dir=scans, seed=count, dpi=300, degrade="light")
-            truth = {p.name: json.loads((scans / "truth" / f"{p.stem}.json").read_text("utf-8")) for p in pages}
+            pages = generate(
+                load_form(form_id), count=count, out_dir=scans, seed=count, dpi=300, degrade="light"
+            )
+            truth = {
+                p.name: json.loads((scans / "truth" / f"{p.stem}.json").read_text("utf-8")) for p in pages
+            }
         with clock.stage("pack"):
-            _agent(configs["external_pc"], "pack", str(scans), "--to", str(work / "usb-in"), "--form", form_id)
+            _agent(
+                configs["external_pc"], "pack", str(scans), "--to", str(work / "usb-in"), "--form", form_id
+            )
         with clock.stage("upload"):
             _agent(configs["external_pc"], "upload", str(work / "usb-in"))
         sfn, lam = cloud.client("stepfunctions"), cloud.client("lambda")
@@ -163,16 +171,22 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
             r = lam.invoke(FunctionName=review_fn, Payload=json.dumps(event))
             body = json.loads(r["Payload"].read())
             if r.get("FunctionError"):
-                raise LocalCloudError(f"the review function failed: {body.get('errorType')}: {body.get('errorMessage')}")
+                raise LocalCloudError(
+                    f"the review function failed: {body.get('errorType')}: {body.get('errorMessage')}"
+                )
             return body
 
         with clock.stage("flow"):
             execution = _wait(
-                lambda: (sfn.list_executions(stateMachineArn=deployment.state_machine_arn)["executions"] or [None])[0],
+                lambda: (
+                    sfn.list_executions(stateMachineArn=deployment.state_machine_arn)["executions"] or [None]
+                )[0],
                 "the state machine to start (manifest -> EventBridge -> Step Functions)",
                 60,
             )["executionArn"]
-            batch_id = json.loads(sfn.describe_execution(executionArn=execution)["input"])["manifest_key"].split("/")[0]
+            batch_id = json.loads(sfn.describe_execution(executionArn=execution)["input"])[
+                "manifest_key"
+            ].split("/")[0]
 
             def at_gate():
                 st = sfn.describe_execution(executionArn=execution)["status"]
@@ -189,7 +203,9 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
 
             def results_ready():
                 with contextlib.suppress(results.exceptions.ClientError):
-                    results.head_object(Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/results.json")
+                    results.head_object(
+                        Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/results.json"
+                    )
                     return True
                 return False
 
@@ -202,6 +218,7 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
             _agent(configs["contract_server"], "register", str(work / "inbox"), "--db", f"sqlite:///{db}")
             j.registered = _count_rows(db)
         with clock.stage("ack+purge"):
+
             def ended():
                 st = sfn.describe_execution(executionArn=execution)["status"]
                 return st if st != "RUNNING" else None
@@ -229,7 +246,11 @@ def _count_rows(db: Path) -> int:
 
     with contextlib.closing(sqlite3.connect(db)) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return sum(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables if t.startswith("yomitori_"))
+        return sum(
+            conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
+            for t in tables
+            if t.startswith("yomitori_")
+        )
 
 
 def _review(cloud: LocalCloud, invoke, batch_id: str, truth: dict, correct: int) -> tuple[int, int]:
@@ -244,7 +265,9 @@ def _review(cloud: LocalCloud, invoke, batch_id: str, truth: dict, correct: int)
     for n, item in enumerate(queue):
         doc_id = item["document_id"]
         invoke({"action": "lease", "batch_id": batch_id, "reviewer": REVIEWER, "document_id": doc_id})
-        body = s3.get_object(Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/documents/{doc_id}.json")
+        body = s3.get_object(
+            Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/documents/{doc_id}.json"
+        )
         doc = DocumentResult.model_validate_json(body["Body"].read())
         paper = truth.get(doc.source, {}).get("fields", {})
         todo = [(name, f) for name, f in doc.fields.items() if f.status.value in ("needs_review", "invalid")]
@@ -259,14 +282,32 @@ def _review(cloud: LocalCloud, invoke, batch_id: str, truth: dict, correct: int)
             else:
                 out.append({"field": name, "action": "illegible", "reason": "unreadable"})
         fields += len(out)
-        r = invoke({"action": "submit", "batch_id": batch_id, "document_id": doc_id, "reviewer": REVIEWER,
-                    "corrections": out})
+        r = invoke(
+            {
+                "action": "submit",
+                "batch_id": batch_id,
+                "document_id": doc_id,
+                "reviewer": REVIEWER,
+                "corrections": out,
+            }
+        )
         if r.get("ok") is False:  # a typed value a validator refuses: the person marks it illegible
             refused = set(r.get("refused", {}))
-            out = [c if c["field"] not in refused else {"field": c["field"], "action": "illegible",
-                                                          "reason": "unreadable"} for c in out]
-            r = invoke({"action": "submit", "batch_id": batch_id, "document_id": doc_id, "reviewer": REVIEWER,
-                        "corrections": out})
+            out = [
+                c
+                if c["field"] not in refused
+                else {"field": c["field"], "action": "illegible", "reason": "unreadable"}
+                for c in out
+            ]
+            r = invoke(
+                {
+                    "action": "submit",
+                    "batch_id": batch_id,
+                    "document_id": doc_id,
+                    "reviewer": REVIEWER,
+                    "corrections": out,
+                }
+            )
             if r.get("ok") is False:
                 raise LocalCloudError(f"the review of a document was refused ({r.get('error')}).")
     return fields, corrections

@@ -56,7 +56,11 @@ class _Context:
 
 
 def _error(error_type, message):
-    return {"errorType": error_type, "errorMessage": message, "stackTrace": traceback.format_exc().splitlines()}
+    return {
+        "errorType": error_type,
+        "errorMessage": message,
+        "stackTrace": traceback.format_exc().splitlines(),
+    }
 
 
 def main():
@@ -78,7 +82,9 @@ def main():
         if import_error is not None:
             reply["error"] = import_error
         else:
-            ctx = _Context(config["function_name"], request["request_id"], config["timeout"], config["memory"])
+            ctx = _Context(
+                config["function_name"], request["request_id"], config["timeout"], config["memory"]
+            )
             try:
                 reply["payload"] = handler(request["event"], ctx)
             except Exception as e:
