@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -236,8 +235,9 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
         j.error = f"{type(e).__name__}: {e}"
     finally:
         if cloud is not None and cloud.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(cloud.pid, signal.SIGTERM)
+            from yomitori.cloud_local.server import stop_process
+
+            stop_process(cloud.pid)
     return j
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -151,7 +149,9 @@ def run_batch_dir(
         return run
     finally:
         if own is not None and own.pid:
-            os.kill(own.pid, signal.SIGTERM)  # its memory (the unfinished batch) goes with it
+            from yomitori.cloud_local.server import stop_process
+
+            stop_process(own.pid)  # its memory (the unfinished batch) goes with it
 
 
 def _run(in_dir, form_id, out_dir, engine, encoding, cloud, reviewer, batch_id) -> BatchRun:
