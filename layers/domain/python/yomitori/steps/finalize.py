@@ -8,7 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from yomitori.batch import document_id_for, page_key
+from yomitori.batch import cloud_document_id, page_key
 from yomitori.results import DocumentError, DocumentResult
 from yomitori.store.base import ResultStore, StoreError
 
@@ -43,7 +43,7 @@ def unprocessed_pages(
     return [
         DocumentResult(
             batch_id=batch_id,
-            document_id=document_id_for(p.name),
+            document_id=cloud_document_id(batch_id, i),
             source=p.name,
             form_id=form_id,
             page_keys=[page_key(batch_id, p.name)],
@@ -53,8 +53,8 @@ def unprocessed_pages(
                 action="Rescan the page and add it to a new batch.",
             ),
         )
-        for p in manifest.pages
-        if document_id_for(p.name) not in seen
+        for i, p in enumerate(manifest.pages, start=1)
+        if cloud_document_id(batch_id, i) not in seen
     ]
 
 

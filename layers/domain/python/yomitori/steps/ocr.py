@@ -125,7 +125,6 @@ class OcrOutcome:
     batch_id: str
     document_id: str
     form_id: str
-    page_key: str
     ocr_key: str
     error: str | None
     engine: str
@@ -136,17 +135,43 @@ class OcrOutcome:
         return dict(self.__dict__)
 
 
+_manifests: dict[str, list[PageEntry]] = {}
+
+
+def manifest_page(store: ResultStore, batch_id: str, ordinal: int) -> PageEntry:
+    """The ``ordinal``-th page (from 1) of the batch's manifest (read once per batch and
+    process: a manifest never changes). Raises YomitoriError when there is no such page."""
+    if ordinal > len(_manifests.get(batch_id, ())):  # not read yet (or a retry after a re-upload)
+        if len(_manifests) > 64:
+            _manifests.clear()
+        _manifests[batch_id] = list(store.get_manifest(batch_id).pages)
+    pages = _manifests[batch_id]
+    if not 1 <= ordinal <= len(pages):
+        raise YomitoriError(
+            f"Page {ordinal} of the batch is not in its manifest ({len(pages)} pages).",
+            code=PAGE_MISSING,
+            action=_REUPLOAD,
+        )
+    return pages[ordinal - 1]
+
+
 def _failure(code: str, message: str, action: str) -> DocumentError:
     return DocumentError(code=code, message=message, action=action)
 
 
 def ocr_page(
-    store: ResultStore, engine: OcrEngine, *, batch_id: str, form_id: str, page: PageEntry
+    store: ResultStore,
+    engine: OcrEngine,
+    *,
+    batch_id: str,
+    form_id: str,
+    page: PageEntry,
+    document_id: str | None = None,
 ) -> OcrOutcome:
     """Read one page and store ``{"engine", "words", "readings", "result"}`` at the OCR key.
     ``result`` is the extracted :class:`DocumentResult` (no statuses yet) or one with
     ``error`` set. Idempotent: a retry overwrites the same object with the same content."""
-    document_id = document_id_for(page.name)
+    document_id = document_id or document_id_for(page.name)
     doc = DocumentResult(
         batch_id=batch_id,
         document_id=document_id,
@@ -196,7 +221,6 @@ def ocr_page(
         batch_id=batch_id,
         document_id=document_id,
         form_id=doc.form_id or form_id,
-        page_key=page_key(batch_id, page.name),
         ocr_key=key,
         error=doc.error.code if doc.error else None,
         engine=engine.name,
