@@ -26,6 +26,7 @@ MAX_PIXELS = 60_000_000
 # A scanner's multi-page file holds a batch of forms; far more pages is not a scan.
 MAX_PAGES = 500
 PDF_DPI = 300
+SAVE_AS = "Save the scan as PNG, JPEG, TIFF or PDF and add it to a new batch."
 
 RESCAN = "Rescan the page (whole page, 200-300 dpi, PNG, JPEG, TIFF or PDF) and add it to a new batch."
 
@@ -144,8 +145,7 @@ def open_scan(image: bytes | Path, *, name: str = "the file", dpi: int = PDF_DPI
                 raise _too_large(name) from None
             except UnidentifiedImageError:
                 raise doc_error("not_an_image", f"{name} is not an image or PDF that can be read "
-                                "(PNG, JPEG, TIFF, PDF).",
-                                "Save the scan as PNG, JPEG, TIFF or PDF and add it to a new batch.") from None
+                                "(PNG, JPEG, TIFF, PDF).", SAVE_AS) from None
             except Exception:  # noqa: BLE001 - any decoder failure on the header is a corrupt file
                 raise _corrupt(name) from None
         pdf = False
@@ -153,7 +153,7 @@ def open_scan(image: bytes | Path, *, name: str = "the file", dpi: int = PDF_DPI
         raise doc_error("empty_file", f"{name} holds no pages.")
     if count > MAX_PAGES:
         raise doc_error("too_many_pages", f"{name} holds {count} pages; the limit is {MAX_PAGES} per file.",
-                        f"Split the scan into files of at most {MAX_PAGES} pages and add them to a new batch.")
+                        f"Split the scan into files of at most {MAX_PAGES} pages; add them to a new batch.")
     return ScanFile(data, name, count, pdf, dpi)
 
 
