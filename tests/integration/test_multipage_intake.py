@@ -19,6 +19,7 @@ from yomitori.synth import generate
 
 pytestmark = pytest.mark.slow
 TODAY = dt.date(2025, 6, 1)
+FORMS = ("water_start", "water_stop", "furusato_onestop", "salary_report", "childcare_application")
 
 
 def _pages(paths):
@@ -52,7 +53,8 @@ def test_a_20_page_file_gives_20_documents_in_page_order(stop_scans, tmp_path, k
     else:
         first.save(scans / "batch.tif", "TIFF", compression="tiff_deflate", save_all=True, append_images=rest)
     # When the folder is processed
-    report = process_directory(scans, form_id="water_stop", out_dir=tmp_path / "out", engine="fake", workers=2)
+    out = tmp_path / "out"
+    report = process_directory(scans, form_id="water_stop", out_dir=out, engine="fake", workers=2)
     # Then there are 20 documents, one per page, named by page, none failed
     docs = _docs(tmp_path / "out")
     assert report.documents == 20 and report.failed == 0
@@ -82,8 +84,7 @@ def mixed(tmp_path_factory):
     root = tmp_path_factory.mktemp("mixed")
     scans = root / "scans"
     made = {}
-    for k, form_id in enumerate(["water_start", "water_stop", "furusato_onestop", "salary_report",
-                                 "childcare_application"]):
+    for k, form_id in enumerate(FORMS):
         made[form_id] = generate(load_form(form_id), count=2, out_dir=root / form_id, seed=20 + k, dpi=200,
                                  degrade="none", today=TODAY)
     scans.mkdir()
@@ -120,7 +121,7 @@ def test_auto_sorts_a_mixed_folder_and_accounts_for_every_page(mixed, tmp_path):
     # and a turned page is read upright (turned 90° counter-clockwise: 90° clockwise to right it)
     assert docs["tray-p03"]["page_rotation"] == 90 and docs["tray-p05"]["page_rotation"] == 180
     # and each form has its own CSV with its own columns; pages of no form have theirs
-    for form_id in ("water_start", "water_stop", "furusato_onestop", "salary_report", "childcare_application"):
+    for form_id in FORMS:
         with open(out / f"results-{form_id}.csv", encoding="utf-8-sig", newline="") as fh:
             rows = list(csv.reader(fh))
         assert rows[0][4:] == [f.name for f in load_form(form_id).fields]
@@ -138,8 +139,9 @@ def test_auto_sorts_a_mixed_folder_and_accounts_for_every_page(mixed, tmp_path):
 def test_with_one_form_the_other_pages_are_wrong_form_and_still_accounted_for(mixed, tmp_path):
     # Given the same folder, When it is processed as water_stop
     scans, expected = mixed
-    report = process_directory(scans, form_id="water_stop", out_dir=tmp_path / "out", engine="fake", workers=1)
-    docs = _docs(tmp_path / "out")
+    out = tmp_path / "out"
+    report = process_directory(scans, form_id="water_stop", out_dir=out, engine="fake", workers=1)
+    docs = _docs(out)
     # Then every page is still there; water_stop pages are read, the others refused by code
     assert set(docs) == set(expected) and report.documents == len(expected)
     codes = {d: (doc["error"]["code"] if doc["error"] else "ok") for d, doc in docs.items()}

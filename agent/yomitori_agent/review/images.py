@@ -7,9 +7,10 @@ pixels wide and the field being read is cropped from the full scan. My Number bo
 painted over in the display image: the number is shown only after an audited reveal.
 
 A page fed in upside down or sideways (``DocumentResult.page_rotation`` 180, 90 or 270) is
-turned upright once when it is decoded, so the display image and every crop are upright. Field boxes in results are in
-scan pixels; :meth:`PageImages.upright` maps them onto the upright page, and everything the
-page is sent (boxes, painted-over areas, crops) uses the upright coordinates.
+turned upright once when it is decoded, so the display image and every crop are upright. Field
+boxes in results are in scan pixels; :meth:`PageImages.upright` maps them onto the upright
+page, and everything the page is sent (boxes, painted-over areas, crops) uses the upright
+coordinates. A multi-page TIFF or PDF shows the document's own page (``source_page``).
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ def render(data: bytes, hidden: list[Box], rotation: int = 0, page: int = 1) -> 
     scan = _decode(data, page)
     size = scan.size
     if rotation:
-        turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
-        scan = scan.transpose(turn[rotation])  # PIL's ROTATE_n turns counter-clockwise
+        # PIL's ROTATE_n turns counter-clockwise
+        turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+                270: Image.Transpose.ROTATE_90}
+        scan = scan.transpose(turn[rotation])
     w, h = scan.size
     hidden = [upright_box(b, size, rotation) for b in hidden]
     scale = min(1.0, DISPLAY_WIDTH / w)
