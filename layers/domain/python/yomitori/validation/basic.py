@@ -68,7 +68,7 @@ def amount(
     ``review_above`` (if set) are possible but unusual and go to a person."""
     if not (value.isascii() and value.isdigit()):
         return [Finding("not_digits")]
-    if value.startswith("0") and value != "0":
+    if value.startswith("0") and (value != "0" or minimum > 0):  # 0 is an amount where allowed
         return [Finding("amount_leading_zero")]
     n = int(value)
     if n < minimum or n > maximum:
