@@ -125,3 +125,48 @@ def test_a_sideways_page_is_turned_and_its_boxes_map_back_onto_the_scan(form_id,
     assert inside.size and inside.mean() < 30
     # and the warped page holds the block where the template says
     assert page[tpl[1] + 5:tpl[3] - 5, tpl[0] + 5:tpl[2] - 5].mean() < 30
+
+
+def test_a_page_scanned_too_light_or_too_dark_gets_nominal_levels_back():
+    from yomitori.extract.align import TARGET_BLACK, TARGET_PAPER, normalise_levels
+
+    # Given a page of paper (250), drop-out print (170) and ink (20), and the same page scanned
+    # too light (ink at 125) and too dark (paper at 185)
+    page = np.full((400, 400), 250, np.uint8)
+    page[:, :40] = 170
+    page[100:200, 100:200] = 20
+    faint = (255 - (255 - page.astype(np.float32)) * 0.5).astype(np.uint8)
+    dark = (page.astype(np.float32) * 0.74).astype(np.uint8)
+    # When their levels are normalised
+    # Then ink is dark again, print stays lighter than the drop-out cut, paper is white
+    for scan in (faint, dark):
+        out = normalise_levels(scan)
+        assert out[150, 150] <= TARGET_BLACK + 5 and out[300, 300] >= TARGET_PAPER - 5
+        assert 145 <= out[10, 10] < out[300, 300]
+    # and a normal page is left exactly as it is
+    assert normalise_levels(page) is page
+
+
+def test_a_sparse_page_keeps_its_drop_out_print_light():
+    # Given an aligned page with nothing on it but its corner marks and drop-out boxes (a form's
+    # second page before anyone wrote on it): the darkest half per cent is the drop-out print
+    from yomitori.extract.align import mark_black, normalise_levels
+    from yomitori.forms.layout import box_to_px
+
+    form = load_form("water_stop")
+    page = np.full((3508, 2480), 255, np.uint8)
+    for centre in registration_mark_centres(form):
+        cx, cy = (round(mm_to_px(c, WORK_DPI)) for c in centre)
+        page[cy - 35:cy + 35, cx - 35:cx + 35] = 10
+    for f in form.fields:
+        x0, y0, x1, y1 = box_to_px(f.box, WORK_DPI)
+        page[y0:y1, x0:x0 + 6] = page[y0:y1, x1 - 6:x1] = 170
+        page[y0:y0 + 6, x0:x1] = page[y1 - 6:y1, x0:x1] = 170
+    x0, y0, _, _ = box_to_px(form.field("name").box, WORK_DPI)
+    # When its levels are normalised against the marks' black
+    out = normalise_levels(page, mark_black(page, form))
+    # Then nothing is stretched: the drop-out print stays above the cut (145)
+    assert mark_black(page, form) == 10
+    assert out[y0 + 20, x0 + 2] == 170
+    # (the darkest half per cent alone takes the print for black and would darken it)
+    assert normalise_levels(page)[y0 + 20, x0 + 2] < 145

@@ -1,7 +1,8 @@
 """Template-driven extraction: scanned page(s) in, one :class:`DocumentResult` out.
 
-load safely -> find the registration marks -> orientation -> warp onto the template ->
-check the form code -> read every field by type -> normalise. Routing (statuses) is left to
+load safely -> find the registration marks -> orientation -> warp onto the template -> grey
+levels of a too light or too dark scan stretched back -> check the form code -> read every
+field by type -> normalise. Routing (statuses) is left to
 :func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
 A form of several pages (``pages: N``) reads each page's fields from its own page.
 """
@@ -15,7 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
+from yomitori.extract.align import (
+    WORK_DPI,
+    Alignment,
+    align_page,
+    check_form_code,
+    mark_black,
+    normalise_levels,
+)
 from yomitori.extract.crops import box_px, drop_out
 from yomitori.extract.fields import CropReader, PageWordsReader, read_field
 from yomitori.extract.images import load_grey
@@ -63,6 +71,7 @@ def extract_pages(
     rotation = 0
     for number, grey in enumerate(greys, start=1):
         page, alignment = align_page(grey, form)
+        page = normalise_levels(page, mark_black(page, form))
         check_form_code(page, form)
         if number == 1:
             rotation = alignment.rotation

@@ -216,3 +216,38 @@ def check_form_code(page: np.ndarray, form: FormDefinition, work_dpi: int = WORK
                         f"match; {wrong} of {FORM_CODE_BITS} marks differ).",
                         f"Put the page in a batch of its own form, or process this batch with the right "
                         f"--form (the batch was processed as '{form.id}').")
+
+
+# A scan whose darkest ink is lighter than this, or whose paper is darker than PAPER_MIN, was
+# scanned too light or too dark; its grey levels are stretched back before any field is read
+# (the drop-out cut and the ink threshold assume black ink on white paper).
+INK_MAX_BLACK = 60
+PAPER_MIN = 225
+TARGET_BLACK, TARGET_PAPER = 15, 245
+
+
+def mark_black(page: np.ndarray, form: FormDefinition, work_dpi: int = WORK_DPI) -> float:
+    """The grey level of the solid corner marks of an aligned page (the median of their middle
+    halves): the page's own black, whatever else is (or is not) on the page."""
+    half = mm_to_px(MARK_SIZE_MM, work_dpi) / 4
+    values = []
+    for x, y in registration_mark_centres(form):
+        cx, cy = mm_to_px(x, work_dpi), mm_to_px(y, work_dpi)
+        values.append(page[round(cy - half):round(cy + half), round(cx - half):round(cx + half)].ravel())
+    return float(np.median(np.concatenate(values)))
+
+
+def normalise_levels(page: np.ndarray, black: float | None = None) -> np.ndarray:
+    """``page`` with its black (``black``, e.g. :func:`mark_black`; else the darkest half per
+    cent: marks, print, writing) and its paper (the 90th percentile) moved to nominal levels,
+    when a scanner setting left them far off (faint writing otherwise falls under the drop-out
+    cut and vanishes). Pages with normal levels are returned unchanged. Give ``black`` for
+    sparse pages: with little ink the darkest half per cent is drop-out print, not black."""
+    sample = page[::4, ::4]
+    darkest, paper = np.percentile(sample, (0.5, 90))
+    black = darkest if black is None else black
+    if (black <= INK_MAX_BLACK and paper >= PAPER_MIN) or paper - black < 40:
+        return page
+    scale = (TARGET_PAPER - TARGET_BLACK) / (paper - black)
+    lut = np.clip((np.arange(256, dtype=np.float32) - black) * scale + TARGET_BLACK, 0, 255).astype(np.uint8)
+    return cv2.LUT(page, lut)

@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from yomitori.errors import DocumentError
-from yomitori.extract.align import FORM_CODE_TOLERANCE, align_page, read_form_code
+from yomitori.extract.align import (
+    FORM_CODE_TOLERANCE,
+    align_page,
+    mark_black,
+    normalise_levels,
+    read_form_code,
+)
 from yomitori.extract.images import doc_error
 from yomitori.forms.layout import form_code_bits
 from yomitori.forms.schema import FormDefinition
@@ -33,7 +39,8 @@ def form_code_classifier(grey: np.ndarray, forms: Sequence[FormDefinition]) -> s
     for form in forms:
         if form.paper not in pages:
             try:
-                pages[form.paper] = align_page(grey, form)[0]
+                page = align_page(grey, form)[0]
+                pages[form.paper] = normalise_levels(page, mark_black(page, form))
             except DocumentError as e:
                 if e.code == "blank_page":
                     raise
