@@ -95,3 +95,25 @@ def test_a_sparse_page_keeps_its_drop_out_print_light():
     # When its levels are normalised
     # Then nothing is stretched: the marks are black enough, the drop-out print stays light
     assert normalise_levels(page) is page
+
+
+def test_pencil_writing_is_read_as_a_suggestion_for_a_person_never_accepted():
+    from yomitori.extract.fields import FAINT_CONFIDENCE, CropReader, read_field
+    from yomitori.ocr.fake import FakeEngine
+
+    # Given a name box written in pencil: strokes at grey ~170, which the drop-out cut removes
+    form = load_form("water_start")
+    f = form.field("name")
+    page = np.full((3508, 2480), 250, np.uint8)
+    x0, y0, _, _ = box_to_px(f.box, WORK_DPI)
+    for k in range(3):
+        cv2.line(page, (x0 + 60 + 90 * k, y0 + 30), (x0 + 100 + 90 * k, y0 + 110), 172, 5)
+    engine = FakeEngine({"name": ("山田", 0.99)})
+    # When the field is read
+    result = read_field(CropReader(page, engine), page, f)
+    # Then the engine did see the darkened writing, and its reading is only a suggestion
+    assert engine.calls and result.value == "山田"
+    assert result.confidence <= FAINT_CONFIDENCE
+    # and a truly empty box stays a confident empty
+    blank = np.full((3508, 2480), 250, np.uint8)
+    assert read_field(CropReader(blank, FakeEngine()), blank, f).confidence > 0.9
