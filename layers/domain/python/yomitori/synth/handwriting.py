@@ -19,6 +19,7 @@ from yomitori.forms.schema import Box
 
 INKS = ((28, 28, 32), (40, 40, 44), (22, 30, 72), (30, 36, 90))  # dark grey, blue-black
 BLUE_INKS = ((20, 50, 170), (30, 70, 200))  # a ballpoint's bright blue
+PENCIL = (160, 160, 165)  # HB pencil: lighter than the drop-out cut once scanned
 # How a choice is marked: in the box (✓, filled, ×, scribbled) or by a circle around the box
 # or around the printed label (○ around 普通 or 令和: the most common mark on Japanese forms).
 MARK_STYLES = ("check", "fill", "cross", "scribble", "circle_box", "circle_label")

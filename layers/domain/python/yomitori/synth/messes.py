@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from yomitori.fonts import font, label_font_path
 from yomitori.forms.layout import mm_to_px
 from yomitori.forms.schema import Box, FieldDef, FieldType
-from yomitori.synth.handwriting import BLUE_INKS, MARK_STYLES, Pen
+from yomitori.synth.handwriting import BLUE_INKS, MARK_STYLES, PENCIL, Pen
 
 SEAL_RGB = (205, 45, 40)  # shuin-niku vermilion
 MESS_STREAM = 99  # the third seed word of the messes' own random stream
@@ -41,13 +41,15 @@ class Messes:
     blue_ink: float
     thick_pen: float
     colour: float  # the page is scanned in colour (the seal stays red on it)
+    pencil: float = 0.0  # the whole form written in pencil (strokes lighter than the drop-out cut)
 
 
 LEVELS: dict[str, Messes | None] = {
     "none": None,
     "light": None,
     "heavy": Messes(marks=(0.5, 0.1, 0.08, 0.05, 0.1, 0.17), correction=0.03, correction_seal=0.4, seal=0.15,
-                    box_specks=0.05, hiragana=0.05, gan=0.5, blue_ink=0.15, thick_pen=0.2, colour=0.3),
+                    box_specks=0.05, hiragana=0.05, gan=0.5, blue_ink=0.15, thick_pen=0.2, colour=0.3,
+                    pencil=0.03),
 }
 
 
@@ -68,6 +70,8 @@ class MessyWriter:
         pen.check_style = MARK_STYLES[int(self.rng.choice(len(MARK_STYLES), p=weights))]
         if self.rng.random() < spec.blue_ink:
             pen.ink = BLUE_INKS[int(self.rng.integers(len(BLUE_INKS)))]
+        if self.rng.random() < spec.pencil:
+            pen.ink = PENCIL
         if self.rng.random() < spec.thick_pen:
             pen.stroke = 2 if pen.dpi >= 250 else 1
         self.colour = bool(self.rng.random() < spec.colour)
@@ -75,6 +79,8 @@ class MessyWriter:
         self.log: list[list[str]] = [["", f"mark:{pen.check_style}"]]
         if self.colour:
             self.log.append(["", "colour"])
+        if pen.ink == PENCIL:
+            self.log.append(["", "pencil"])
 
     def happens(self, rate: float) -> bool:
         return bool(self.rng.random() < rate)
