@@ -20,6 +20,10 @@ from yomitori.batch import BATCH_ID_PATTERN, BatchManifest
 from yomitori_agent.errors import PackageRejected
 
 MANIFEST_MEMBER = "manifest.json"
+# A batch of 20 000 pages (or documents) is far above any office's day; its manifest is about
+# 4 MiB. Both bounds are checked before parsing, so a crafted manifest costs constant memory.
+MAX_MEMBERS = 20_000
+MAX_MANIFEST_BYTES = 8 << 20
 _RESULT_NAME = re.compile(r"^(documents/)?[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -70,6 +74,11 @@ class PackageManifest:
 
 def parse_manifest(data: bytes) -> PackageManifest:
     """Parse and validate ``manifest.json``; PackageRejected (no details of values) if invalid."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise PackageRejected(f"manifest.json is larger than {MAX_MANIFEST_BYTES >> 20} MiB.")
+    if data.count(b'"sha256"') > MAX_MEMBERS:  # every entry has one: counted before parsing
+        raise PackageRejected(f"manifest.json lists more than {MAX_MEMBERS} files.",
+                              action=f"Split the batch into packages of at most {MAX_MEMBERS} files.")
     try:
         obj = json.loads(data.decode("utf-8"))
         if isinstance(obj, dict) and obj.get("kind") == "results":

@@ -16,6 +16,7 @@ import io
 import json
 from pathlib import Path
 
+from yomitori.csvcell import neutralise_cell
 from yomitori.errors import UnknownFormError
 from yomitori.export import CP932_LOOKALIKES
 from yomitori.forms import load_form
@@ -68,7 +69,7 @@ def _csv_bytes(mapping: ExportMapping, rows: list[list[str]], encoding: str) -> 
     writer = csv.writer(buf, lineterminator="\r\n" if mapping.newline == "crlf" else "\n",
                         quoting=csv.QUOTE_MINIMAL)
     writer.writerow([c.header for c in mapping.columns])
-    writer.writerows(rows)
+    writer.writerows([neutralise_cell(c) for c in r] for r in rows)  # the database keeps raw values
     return buf.getvalue().encode(encoding)
 
 

@@ -9,6 +9,7 @@ pool of worker processes, each holding one engine for its whole life (models loa
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -73,17 +74,31 @@ class BatchReport:
 
 
 def list_inputs(in_dir: Path) -> list[Path]:
-    """Every regular, non-hidden file directly in ``in_dir``, sorted by name."""
+    """Every regular, non-hidden file directly in ``in_dir``, sorted by name; also every link
+    (a dangling or looping one becomes a result that says so, never silence)."""
     if not in_dir.is_dir():
         raise BatchInputError(f"{in_dir} is not a folder.")
-    return sorted(p for p in in_dir.iterdir() if not p.name.startswith(".") and p.is_file())
+    return sorted(p for p in in_dir.iterdir() if not p.name.startswith(".")
+                  and (p.is_symlink() or p.is_file()))
+
+
+def _ascii_stem(stem: str) -> str:
+    """A file-name-safe form of ``stem``: Japanese in Hepburn romaji (pykakasi, stable), plus a
+    short hash of the original when it was not plain ASCII, so ids stay distinct and readable."""
+    if stem.isascii():
+        return _UNSAFE.sub("_", stem).strip("_")
+    import pykakasi  # only for non-ASCII names (its dictionary loads in ~0.3 s)
+
+    roman = "".join(item["hepburn"] or item["orig"] for item in pykakasi.kakasi().convert(stem))
+    tag = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:6]
+    return "-".join(x for x in (_UNSAFE.sub("_", roman).strip("_")[:60], tag) if x)
 
 
 def document_ids(paths: list[Path]) -> list[str]:
     """One unique, file-name-safe id per input (the file name without its suffix)."""
     ids, seen = [], set()
     for p in paths:
-        base = _UNSAFE.sub("_", document_id_for(p.name)).strip("_") or "document"
+        base = _ascii_stem(document_id_for(p.name)) or "document"
         doc_id, k = base, 1
         while doc_id in seen:
             k += 1
@@ -110,6 +125,10 @@ def read_one(path: Path, form: FormDefinition, engine: OcrEngine, *, batch_id: s
     from yomitori.extract import extract_document
 
     try:
+        if path.is_symlink() and not path.is_file():  # is_file follows the link
+            raise DocumentError(f"{path.name} is a link that leads nowhere (dangling or looping).",
+                                code="unreadable_file",
+                                action="Copy the scan itself into the folder, then run again.")
         return extract_document(path, form, engine, batch_id=batch_id, document_id=document_id,
                                 source=path.name)
     except DocumentError as e:
