@@ -62,6 +62,7 @@ class UploadResult:
     passes: int = 2  # 1: pages went up as they were decrypted (a new batch named by pack)
     seconds_verify: float = 0.0  # the checking pass of two
     seconds_upload: float = 0.0
+    message: str = ""
 
 
 def _sweep_stale_work(work: Path) -> None:
@@ -87,8 +88,43 @@ def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
     with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"):
         _sweep_stale_work(work)
         work.mkdir(parents=True, exist_ok=True)
-        return [_upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
+        return [_upload_or_finish(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
                 for pkg in packages]
+
+
+def _upload_or_finish(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
+                      show_progress) -> UploadResult:
+    try:
+        return _upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
+    except PackageRejected:
+        batch_id = None if dry_run else _interrupted_wipe(cfg, pkg)
+        if batch_id is None:
+            raise
+    # The batch went up whole (the journal says manifest_uploaded) and the wipe of its package
+    # was cut short, which left the header partly zeros: not a damaged package. Finish the wipe.
+    journal = BatchJournal(cfg.state_dir, batch_id)
+    result = UploadResult(batch_id, str(pkg), 0, 0, 0, "done-before", False,
+                          message="already uploaded: the earlier run was interrupted while wiping "
+                                  "the package; the wipe is finished now.")
+    result.pages = len(journal.uploaded_pages())
+    _wipe_package(cfg, pkg, journal, result)
+    return result
+
+
+def _interrupted_wipe(cfg, pkg: Path) -> str | None:
+    """The batch whose package ``pkg`` this machine uploaded whole and began to wipe without
+    finishing, according to the journals; else None."""
+    named = batch_id_from_name(pkg)
+    for batch_id in BatchJournal.known_batches(cfg.state_dir):
+        records = BatchJournal(cfg.state_dir, batch_id).records()
+        if not any(r.get("event") == "manifest_uploaded" for r in records):
+            continue
+        about = [r.get("event") for r in records if r.get("package") == pkg.name]
+        if about and about[-1] != "package_wiped":
+            return batch_id
+        if not about and batch_id == named and not any(r.get("event") == "package_wiped" for r in records):
+            return batch_id
+    return None
 
 
 def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
@@ -189,7 +225,7 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
     if journal.has("manifest_uploaded"):
         result.manifest = "done-before"
     else:
-        todo = _pages_to_upload(client, bucket, manifest, journal, dry_run)
+        todo = _pages_to_upload(client, bucket, manifest, journal, dry_run, pkg.name)
         result.skipped_present = len(manifest.entries) - len(todo)
         if dry_run:
             result.uploaded = len(todo)
@@ -205,6 +241,7 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
 
 def _wipe_package(cfg, pkg: Path, journal: BatchJournal, result: UploadResult) -> None:
     """The batch is in S3 whole: overwrite and delete the package, and record it all."""
+    journal.record("package_wipe_started", package=pkg.name)  # a cut-short wipe is finished next run
     wipe_file(pkg, cfg.package_wipe)
     journal.record("package_wiped", package=pkg.name)
     result.package_wiped = True
@@ -322,11 +359,11 @@ class _PageSender:
 
 
 def _pages_to_upload(client, bucket, manifest: PackageManifest, journal: BatchJournal,
-                     dry_run: bool) -> list[FileEntry]:
+                     dry_run: bool, pkg_name: str) -> list[FileEntry]:
     """The pages S3 does not hold yet. Only a resumed batch pays for HEAD requests."""
     if not journal.path.exists():
         if not dry_run:
-            journal.record("started", pages=len(manifest.entries))
+            journal.record("started", pages=len(manifest.entries), package=pkg_name)
         return list(manifest.entries)
     confirmed = journal.uploaded_pages()
 
