@@ -193,8 +193,8 @@ def _huge_manifest() -> bytes:  # ~60 MB of valid JSON
     return member("manifest.json", results_manifest(BATCH, {}, pad="x" * (60 << 20))) + end()
 
 
-def _many_entries() -> bytes:  # under the size bound, far over the member bound
-    files = {f"documents/d{i:06d}.json": b"" for i in range(60_000)}
+def _many_entries() -> bytes:  # under the size bound, over the member bound
+    files = {f"documents/d{i:06d}.json": b"" for i in range(10_000)}
     return member("manifest.json", results_manifest(BATCH, files).replace(b" ", b"")) + end()
 
 
@@ -204,7 +204,7 @@ def _many_members() -> bytes:  # 100 000 empty files and no manifest
 
 CRAFTED = {
     "manifest_60MB": _huge_manifest,
-    "manifest_60k_entries": _many_entries,
+    "manifest_10k_entries": _many_entries,
     "pax_header_64MB": lambda: pax_member("results.json", b"{}", {"comment": "x" * (64 << 20)}) + end(),
     "gnu_long_name_64MB": lambda: member("././@LongLink", b"a" * (64 << 20), tarfile.GNUTYPE_LONGNAME)
     + member("results.json", b"{}") + end(),
@@ -240,3 +240,68 @@ def test_a_crafted_package_is_refused_fast_in_bounded_memory(site, age_keys, con
     assert pkg.exists() and not (site.inbox.exists() and any(site.inbox.iterdir()))
     assert r.peak_mb < PEAK_MB, f"peak {r.peak_mb:.0f} MB"
     assert r.seconds < SECONDS, f"{r.seconds:.1f} s"
+
+
+# -- 5 and 7. junk in a scans folder: huge non-images, links, Japanese names ------------------------
+def test_process_checks_junk_before_reading_it_and_answers_every_file(tmp_path):
+    # Given a scans folder with a 1 GB non-image, a 300 MB "PNG", a dangling and a looping link,
+    # and two Japanese file names
+    scans, out = tmp_path / "scans", tmp_path / "out"
+    scans.mkdir()
+    sparse_file(scans / "junk.png", 1 << 30, b"MZ this is not a scan")
+    sparse_file(scans / "huge.png", 300 << 20, b"\x89PNG\r\n\x1a\n")
+    (scans / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (scans / "loop.png").symlink_to(scans / "loop.png")
+    for name in ("申込書.png", "届出書.png", "申込書.jpg"):
+        (scans / name).write_text("not an image")
+    env = {**os.environ, "YOMITORI_WORKERS": "1", "PYTHONIOENCODING": "utf-8"}
+    # When the one-machine batch reads it
+    r = peak_rss_mb_of([sys.executable, "-m", "yomitori.cli", "process", str(scans), "--form", "water_start",
+                        "--out", str(out), "--engine", "fake"], env, timeout=120)
+    print(f"process with a 1 GB junk file: peak {r.peak_mb:.0f} MB, {r.seconds:.1f} s")
+    # Then every file has a result with its reason, without reading the junk whole
+    docs = {json.loads(p.read_text())["source"]: json.loads(p.read_text()) for p in out.glob("*.json")
+            if p.name != "batch.json"}
+    codes = {src: d["error"]["code"] for src, d in docs.items()}
+    assert codes["junk.png"] == "not_an_image" and codes["huge.png"] == "image_too_large"
+    assert codes["dangling.png"] == codes["loop.png"] == "unreadable_file"
+    assert "link" in docs["loop.png"]["error"]["message"]
+    assert r.peak_mb < PEAK_MB, f"peak {r.peak_mb:.0f} MB"
+    # And the Japanese names have distinct, readable ids (romaji and a short hash), stable across runs
+    ids = {src: d["document_id"] for src, d in docs.items()}
+    jp = [ids["申込書.png"], ids["届出書.png"], ids["申込書.jpg"]]
+    assert len(set(jp)) == 3 and "document" not in jp
+    assert jp[0].startswith("moushikomisho-") and jp[1].startswith("todokede")
+    from yomitori.pipeline import document_ids
+
+    assert document_ids([scans / "届出書.png", scans / "申込書.png"]) == [jp[1], jp[0]]
+
+
+# -- 7. armored packages, escaped member names -------------------------------------------------------
+def test_an_armored_package_is_refused_as_documented(site, age_keys, contract_config, tmp_path):
+    # Given a well-formed results package encrypted by the age CLI with -a (ASCII armor)
+    plain = tmp_path / "plain.tar"
+    plain.write_bytes(results_tar(BATCH, {"results.json": b"{}"}))
+    pkg = site.usb / "armored.age"
+    subprocess.run([AGE, "-a", "-r", age_keys["contract"][1], "-o", str(pkg), str(plain)], check=True)
+    # When it is imported
+    r = _agent(site, "import", str(site.usb), "--to", str(site.inbox), config=contract_config)
+    # Then it is refused, with the reason, and kept
+    assert r.returncode == ExitCode.PACKAGE_REJECTED, r.stderr
+    assert "armored" in r.stderr and pkg.exists() and not (site.inbox / BATCH).exists()
+
+
+def test_control_characters_in_member_names_are_escaped_on_stderr_and_in_the_log(site, age_keys,
+                                                                                   contract_config):
+    # Given a package whose member name holds an ANSI sequence that would erase the next line
+    evil = "documents/\x1b[1A\x1b[2K\x1b[8mhidden\x07.json"
+    plain = pax_member(evil, b"{}", {"path": evil}) + member("manifest.json", results_manifest(BATCH, {})) + end()
+    encrypt(plain, age_keys["contract"][1], site.usb / "evil.age")
+    # When it is imported
+    r = _agent(site, "import", str(site.usb), "--to", str(site.inbox), config=contract_config)
+    # Then the refusal shows the name escaped, and the "what to do" line is intact
+    assert r.returncode == ExitCode.PACKAGE_REJECTED
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "\\x1b[2K" in r.stderr
+    assert r.stderr.splitlines()[-1].startswith("  what to do:")
+    log = next(site.state.rglob("*.log")).read_text(encoding="utf-8")
+    assert "\x1b" not in log and "\\x1b" in log
