@@ -244,37 +244,40 @@ def test_a_crafted_package_is_refused_fast_in_bounded_memory(site, age_keys, con
 
 # -- 5 and 7. junk in a scans folder: huge non-images, links, Japanese names ------------------------
 def test_process_checks_junk_before_reading_it_and_answers_every_file(tmp_path):
-    # Given a scans folder with a 1 GB non-image, a 300 MB "PNG", a dangling and a looping link,
-    # and two Japanese file names
+    # Given a scans folder with a 1 GB non-image, a 300 MB "PNG", a dangling and a looping link
     scans, out = tmp_path / "scans", tmp_path / "out"
     scans.mkdir()
     sparse_file(scans / "junk.png", 1 << 30, b"MZ this is not a scan")
     sparse_file(scans / "huge.png", 300 << 20, b"\x89PNG\r\n\x1a\n")
     (scans / "dangling.png").symlink_to(tmp_path / "gone.png")
     (scans / "loop.png").symlink_to(scans / "loop.png")
-    for name in ("申込書.png", "届出書.png", "申込書.jpg"):
-        (scans / name).write_text("not an image")
     env = {**os.environ, "YOMITORI_WORKERS": "1", "PYTHONIOENCODING": "utf-8"}
     # When the one-machine batch reads it
     r = peak_rss_mb_of([sys.executable, "-m", "yomitori.cli", "process", str(scans), "--form", "water_start",
                         "--out", str(out), "--engine", "fake"], env, timeout=120)
     print(f"process with a 1 GB junk file: peak {r.peak_mb:.0f} MB, {r.seconds:.1f} s")
-    # Then every file has a result with its reason, without reading the junk whole
+    # Then every file has a result with its reason, and the junk was never read whole
     docs = {json.loads(p.read_text())["source"]: json.loads(p.read_text()) for p in out.glob("*.json")
             if p.name != "batch.json"}
     codes = {src: d["error"]["code"] for src, d in docs.items()}
-    assert codes["junk.png"] == "not_an_image" and codes["huge.png"] == "image_too_large"
-    assert codes["dangling.png"] == codes["loop.png"] == "unreadable_file"
+    assert codes == {"junk.png": "not_an_image", "huge.png": "image_too_large", "dangling.png": "unreadable_file",
+                     "loop.png": "unreadable_file"}
     assert "link" in docs["loop.png"]["error"]["message"]
     assert r.peak_mb < PEAK_MB, f"peak {r.peak_mb:.0f} MB"
-    # And the Japanese names have distinct, readable ids (romaji and a short hash), stable across runs
-    ids = {src: d["document_id"] for src, d in docs.items()}
-    jp = [ids["申込書.png"], ids["届出書.png"], ids["申込書.jpg"]]
-    assert len(set(jp)) == 3 and "document" not in jp
-    assert jp[0].startswith("moushikomisho-") and jp[1].startswith("todokede")
+
+
+def test_japanese_file_names_get_distinct_readable_stable_ids(tmp_path):
     from yomitori.pipeline import document_ids
 
-    assert document_ids([scans / "届出書.png", scans / "申込書.png"]) == [jp[1], jp[0]]
+    # Given scans named in Japanese (and one ASCII name)
+    names = ["申込書.png", "届出書.png", "申込書２.png", "page-1.png"]
+    # When they get document ids, alone and among others
+    ids = document_ids([tmp_path / n for n in names])
+    alone = document_ids([tmp_path / "届出書.png"])
+    # Then the ids are distinct, romaji plus a short hash, the same whatever else is in the folder
+    assert len(set(ids)) == 4 and "document" not in ids
+    assert ids[0].startswith("moushikomisho-") and ids[1].startswith("todokede") and ids[3] == "page-1"
+    assert alone == [ids[1]]
 
 
 # -- 7. armored packages, escaped member names -------------------------------------------------------
@@ -305,3 +308,44 @@ def test_control_characters_in_member_names_are_escaped_on_stderr_and_in_the_log
     assert r.stderr.splitlines()[-1].startswith("  what to do:")
     log = next(site.state.rglob("*.log")).read_text(encoding="utf-8")
     assert "\x1b" not in log and "\\x1b" in log
+
+
+# -- what held: inner-tar attacks and tampered ciphertext stay rejected, with nothing written --------
+_OK = {"results.json": b"{}"}
+_M = member("manifest.json", results_manifest(BATCH, _OK))
+HELD = {
+    "traversal": member("../evil.json", b"x") + _M + end(),
+    "absolute_path": member("/tmp/evil.json", b"x") + _M + end(),
+    "pax_path_traversal": pax_member("results.json", b"{}", {"path": "../../evil.json"}) + _M + end(),
+    "symlink": member("results.json", b"", tarfile.SYMTYPE, linkname="/etc/passwd") + _M + end(),
+    "hardlink": member("results.json", b"", tarfile.LNKTYPE, linkname="manifest.json") + _M + end(),
+    "device": member("results.json", b"", tarfile.CHRTYPE) + _M + end(),
+    "fifo": member("results.json", b"", tarfile.FIFOTYPE) + _M + end(),
+    "repeated_member": member("results.json", b"{}") + member("results.json", b"{}") + _M + end(),
+    "unlisted_member": member("results.json", b"{}") + member("extra.json", b"{}") + _M + end(),
+    "content_differs": member("results.json", b"[]") + _M + end(),
+    "no_manifest": member("results.json", b"{}") + end(),
+    "data_after_the_end": member("results.json", b"{}") + _M + end() + b"x" * 512,
+    "cut_in_a_member": (member("results.json", b"{}" * 400) + _M)[:700],
+}
+TAMPER = {"flipped_payload_byte": lambda b: b[:-40] + bytes([b[-40] ^ 1]) + b[-39:],
+          "flipped_header_byte": lambda b: b[:30] + bytes([b[30] ^ 1]) + b[31:],
+          "truncated": lambda b: b[:-17], "appended": lambda b: b + b"\0"}
+
+
+@pytest.mark.parametrize("case", sorted(HELD) + sorted(TAMPER) + ["another_key"])
+def test_what_held_stays_rejected_with_nothing_written(site, age_keys, contract_config, case):
+    from yomitori_agent.config import load_config
+    from yomitori_agent.errors import PackageRejected
+    from yomitori_agent.importer import import_packages
+
+    # Given a package with an inner-tar attack, tampered ciphertext, or for another machine
+    plain = HELD.get(case) or results_tar(BATCH, _OK)
+    recipient = age_keys["external" if case == "another_key" else "contract"][1]
+    pkg = encrypt(plain, recipient, site.usb / f"{BATCH}-results.age")
+    if case in TAMPER:
+        pkg.write_bytes(TAMPER[case](pkg.read_bytes()))
+    # When it is imported, Then it is rejected, kept, and the inbox holds nothing
+    with pytest.raises(PackageRejected):
+        import_packages(load_config(contract_config), site.usb, site.inbox, show_progress=False)
+    assert pkg.exists() and not any(site.inbox.iterdir())
