@@ -42,6 +42,7 @@ from yomitori_agent.errors import AgentError, BadInputError, PackageRejected
 from yomitori_agent.fsutil import exclusive_lock, private_dir, wipe_file, wipe_tree
 from yomitori_agent.journal import BatchJournal, audit
 from yomitori_agent.keys import load_identities
+from yomitori_agent.linewatch import LineWatch
 from yomitori_agent.log import log
 from yomitori_agent.manifests import FileEntry, PackageManifest
 from yomitori_agent.pack import batch_id_from_name
@@ -84,8 +85,10 @@ def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
         raise BadInputError(f"no packages (*.age) in {usb_dir}.")
     work = cfg.work_path
     client = client or s3io.s3_client(cfg)
+    watch = LineWatch("upload", notice=cfg.aws.stall_notice_seconds, give_up=cfg.aws.give_up_seconds)
+    watch.attach(client)
     # One upload per machine at a time: the sweep must not wipe another run's pages.
-    with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"):
+    with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"), watch:
         _sweep_stale_work(work)
         work.mkdir(parents=True, exist_ok=True)
         return [_upload_or_finish(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)

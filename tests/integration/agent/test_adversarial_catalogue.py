@@ -349,3 +349,28 @@ def test_what_held_stays_rejected_with_nothing_written(site, age_keys, contract_
     with pytest.raises(PackageRejected):
         import_packages(load_config(contract_config), site.usb, site.inbox, show_progress=False)
     assert pkg.exists() and not any(site.inbox.iterdir())
+
+
+# -- 7. a frozen line: progress notices and a bounded total ------------------------------------------
+def test_a_frozen_line_is_reported_and_the_upload_stops_within_its_bound(site):
+    # Given an upload whose line freezes (the server stops answering) with short timeouts
+    text = site.config.read_text(encoding="utf-8").replace(
+        "connect_timeout = 2\nread_timeout = 10",
+        "connect_timeout = 1\nread_timeout = 2\nstall_notice_seconds = 1\ngive_up_seconds = 3")
+    site.config.write_text(text.replace("max_attempts = 2", "max_attempts = 10"), encoding="utf-8")
+    make_scans(site.scans, 3)
+    assert site.run("pack", str(site.scans), "--to", str(site.usb)).returncode == 0
+    site.server.pause()
+    try:
+        # When upload runs
+        r = _agent(site, "upload", str(site.usb))
+    finally:
+        site.server.resume()
+    # Then it said so while waiting, and stopped with exit 7 within give_up + connect + read timeout
+    # (ten attempts of three seconds each would have been 30 s and more of silence)
+    assert r.returncode == ExitCode.NETWORK, r.stderr
+    assert "no answer from the line" in r.stderr and "still trying" in r.stderr and "run the same command" in r.stderr
+    assert r.seconds < 3 + 1 + 2 + 4, f"{r.seconds:.1f} s"
+    # And when the line is back, running it again finishes the batch
+    r = site.run("upload", str(site.usb))
+    assert r.returncode == 0, r.stderr
