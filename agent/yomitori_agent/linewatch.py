@@ -68,5 +68,6 @@ class LineWatch:
                       "(requests in flight end within their timeout).", file=sys.stderr, flush=True)
             elif idle - told >= self._notice and not self.gave_up:
                 told = idle
-                print(f"yomitori-agent: {self._what}: no answer from the line for {idle:.0f} s; still trying "
-                      f"(gives up after {self._give_up:.0f} s without an answer).", file=sys.stderr, flush=True)
+                print(f"yomitori-agent: {self._what}: no answer from the line for {idle:.0f} s; "
+                      f"still trying (gives up after {self._give_up:.0f} s without an answer).",
+                      file=sys.stderr, flush=True)

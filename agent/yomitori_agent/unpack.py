@@ -207,7 +207,8 @@ class _TarSink:
                                   action="Split the batch into packages of at most "
                                          f"{MAX_MEMBERS} files; keep this one for inspection.")
         if ti.type not in _REGULAR or name in self.seen:
-            raise PackageRejected(f"the package holds an unexpected or repeated member ({printable(name, 80)}).")
+            raise PackageRejected(
+                f"the package holds an unexpected or repeated member ({printable(name, 80)}).")
         self._name = name
         if name == MANIFEST_MEMBER:
             if self.manifest is not None or size > MAX_MANIFEST_BYTES:
@@ -218,9 +219,11 @@ class _TarSink:
         try:
             FileEntry(name=name, size=0, sha256="0" * 64)
         except ValueError:
-            raise PackageRejected(f"the package holds an unexpected member ({printable(name, 80)}).") from None
+            raise PackageRejected(
+                f"the package holds an unexpected member ({printable(name, 80)}).") from None
         if self.manifest is not None and name not in self.expected:
-            raise PackageRejected(f"the package holds a file the manifest does not list ({printable(name, 80)}).")
+            raise PackageRejected(
+                f"the package holds a file the manifest does not list ({printable(name, 80)}).")
         if self._on_file and size <= self._in_memory:
             self._body = bytearray()
         elif self._staging is not None:
@@ -273,9 +276,11 @@ class _TarSink:
     def _check(self, name: str) -> None:
         entry = self.expected.get(name)
         if entry is None:
-            raise PackageRejected(f"the package holds a file the manifest does not list ({printable(name, 80)}).")
+            raise PackageRejected(
+                f"the package holds a file the manifest does not list ({printable(name, 80)}).")
         if self.seen[name] != (entry.size, entry.sha256):
-            raise PackageRejected(f"{printable(name, 80)} does not match the size or SHA-256 in the manifest.")
+            raise PackageRejected(
+                f"{printable(name, 80)} does not match the size or SHA-256 in the manifest.")
 
     def finish(self) -> PackageManifest:
         if self._state not in ("end", "header") or self._hdr:

@@ -47,10 +47,18 @@ def end() -> bytes:
 
 
 def results_manifest(batch_id: str, files: dict[str, bytes], **extra) -> bytes:
-    return json.dumps({"kind": "results", "batch_id": batch_id, "client_id": "city-test",
-                       "created_at": dt.datetime.now(dt.UTC).isoformat(),
-                       "files": [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                                 for n, d in files.items()], **extra}).encode()
+    return json.dumps(
+        {
+            "kind": "results",
+            "batch_id": batch_id,
+            "client_id": "city-test",
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "files": [
+                {"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()
+            ],
+            **extra,
+        }
+    ).encode()
 
 
 def results_tar(batch_id: str, files: dict[str, bytes]) -> bytes:
@@ -62,8 +70,11 @@ def results_tar(batch_id: str, files: dict[str, bytes]) -> bytes:
 def encrypt(plain: bytes, recipient: str, dest: Path, *, armor: bool = False) -> Path:
     import pyrage
 
-    data = pyrage.encrypt(plain, [pyrage.x25519.Recipient.from_str(recipient)], armored=armor) if armor \
+    data = (
+        pyrage.encrypt(plain, [pyrage.x25519.Recipient.from_str(recipient)], armored=armor)
+        if armor
         else pyrage.encrypt(plain, [pyrage.x25519.Recipient.from_str(recipient)])
+    )
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
     return dest
@@ -91,18 +102,21 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float = 60) -> Me
         raise
     seconds = time.perf_counter() - started
     # communicate() reaped it; the children's rusage of this test process then holds it
-    return Measured(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                    seconds, 0.0)
+    return Measured(
+        proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), seconds, 0.0
+    )
 
 
 def peak_rss_mb_of(cmd: list[str], env: dict[str, str], timeout: float = 60) -> Measured:
     """Like :func:`run_measured`, through a small wrapper process that reports its children's
     maximum RSS (so earlier children of the test process do not count)."""
-    wrapper = ("import resource, subprocess, sys, json\n"
-               "p = subprocess.run(sys.argv[1:], capture_output=True)\n"
-               "sys.stderr.buffer.write(p.stderr)\n"
-               "sys.stdout.write(json.dumps({'rc': p.returncode, 'out': p.stdout.decode('utf-8', 'replace'),"
-               " 'kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n")
+    wrapper = (
+        "import resource, subprocess, sys, json\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True)\n"
+        "sys.stderr.buffer.write(p.stderr)\n"
+        "sys.stdout.write(json.dumps({'rc': p.returncode, 'out': p.stdout.decode('utf-8', 'replace'),"
+        " 'kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+    )
     import sys
 
     m = run_measured([sys.executable, "-c", wrapper, *cmd], env, timeout)
@@ -118,5 +132,17 @@ def sparse_file(path: Path, size: int, head: bytes = b"") -> Path:
     return path
 
 
-__all__ = ["BLOCK", "Measured", "encrypt", "end", "header", "member", "os", "pax_member",
-           "peak_rss_mb_of", "results_manifest", "results_tar", "sparse_file"]
+__all__ = [
+    "BLOCK",
+    "Measured",
+    "encrypt",
+    "end",
+    "header",
+    "member",
+    "os",
+    "pax_member",
+    "peak_rss_mb_of",
+    "results_manifest",
+    "results_tar",
+    "sparse_file",
+]

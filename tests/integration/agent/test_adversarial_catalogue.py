@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -37,11 +36,23 @@ PEAK_MB, SECONDS = 200, 10
 
 
 def _doc(doc_id: str, **values) -> DocumentResult:
-    base = {"postal_code": "1000001", "address": "東京都千代田区千代田1-1", "name": "山田\u3000太郎",
-            "phone": "03-1234-5678", **values}
-    return DocumentResult(batch_id=BATCH, document_id=doc_id, source=f"{doc_id}.png", form_id="water_start",
-                          fields={k: FieldResult(value=v, raw=v, confidence=0.99, status=FieldStatus.CORRECTED)
-                                  for k, v in base.items()})
+    base = {
+        "postal_code": "1000001",
+        "address": "東京都千代田区千代田1-1",
+        "name": "山田\u3000太郎",
+        "phone": "03-1234-5678",
+        **values,
+    }
+    return DocumentResult(
+        batch_id=BATCH,
+        document_id=doc_id,
+        source=f"{doc_id}.png",
+        form_id="water_start",
+        fields={
+            k: FieldResult(value=v, raw=v, confidence=0.99, status=FieldStatus.CORRECTED)
+            for k, v in base.items()
+        },
+    )
 
 
 def _inbox_batch(inbox, docs: list[DocumentResult]):
@@ -54,8 +65,15 @@ def _inbox_batch(inbox, docs: list[DocumentResult]):
 
 
 def _agent(site, *args, config=None):
-    cmd = [sys.executable, "-m", "yomitori_agent.cli", "--config", str(config or site.config), "--no-progress",
-           *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "yomitori_agent.cli",
+        "--config",
+        str(config or site.config),
+        "--no-progress",
+        *args,
+    ]
     return peak_rss_mb_of(cmd, site.env(), timeout=120)
 
 
@@ -71,7 +89,9 @@ def test_results_csv_quotes_every_formula_cell_reversibly(tmp_path):
     docs[0].source = "=cmd|'/C calc'!A0.png"
     # When results.csv is written (process, finalize and the review page all use this writer)
     write_results_csv(docs, load_form("water_start"), tmp_path / "results.csv")
-    rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_bytes().decode("utf-8-sig"), newline="")))
+    rows = list(
+        csv.DictReader(io.StringIO((tmp_path / "results.csv").read_bytes().decode("utf-8-sig"), newline=""))
+    )
     # Then no cell starts with a formula character, and removing one quote gives the raw value
     for row, raw in zip(rows, payloads, strict=True):
         assert row["name"] == "'" + raw and restore_cell(row["name"]) == raw
@@ -80,7 +100,9 @@ def test_results_csv_quotes_every_formula_cell_reversibly(tmp_path):
     assert docs[0].fields["name"].value == FORMULA  # the JSON keeps the raw value
 
 
-def test_register_quotes_formula_cells_for_the_robot_and_keeps_them_raw_in_the_database(site, contract_config):
+def test_register_quotes_formula_cells_for_the_robot_and_keeps_them_raw_in_the_database(
+    site, contract_config
+):
     # Given an imported batch where a reviewer's correction is a formula
     _inbox_batch(site.inbox, [_doc("water_start-0001", name=FORMULA), _doc("water_start-0002", name="＠x")])
     db = site.root / "core.db"
@@ -92,8 +114,10 @@ def test_register_quotes_formula_cells_for_the_robot_and_keeps_them_raw_in_the_d
     names = [row[3] for row in csv.reader(io.StringIO(text, newline=""))][1:]
     assert names == ["'" + FORMULA, "'＠x"]
     with sa.create_engine(f"sqlite:///{db}").connect() as c:
-        assert [x[0] for x in c.execute(sa.text("select name from yomitori_water_start order by 1"))] == \
-            [FORMULA, "＠x"]
+        assert [x[0] for x in c.execute(sa.text("select name from yomitori_water_start order by 1"))] == [
+            FORMULA,
+            "＠x",
+        ]
 
 
 # -- 6. registration checks its targets, not only the ledger ----------------------------------------
@@ -121,11 +145,17 @@ def test_a_lost_ledger_does_not_deliver_a_csv_twice(site, contract_config):
 def _cut_short(package, original: bytes, journal, keep_until: str) -> None:
     """The state a kill -9 during the package wipe leaves: the package's first blocks zeros,
     the journal without the records after ``keep_until`` (and its wipe-started record)."""
-    package.write_bytes(bytes(64 << 10) + original[64 << 10:])
+    package.write_bytes(bytes(64 << 10) + original[64 << 10 :])
     lines = journal.read_text().splitlines(keepends=True)
     last = max(i for i, line in enumerate(lines) if json.loads(line)["event"] == keep_until)
-    journal.write_text("".join(lines[: last + 1]) + "".join(
-        line for line in lines[last + 1:] if json.loads(line)["event"] in ("package_wipe_started", "imported")))
+    journal.write_text(
+        "".join(lines[: last + 1])
+        + "".join(
+            line
+            for line in lines[last + 1 :]
+            if json.loads(line)["event"] in ("package_wipe_started", "imported")
+        )
+    )
 
 
 def test_upload_after_a_cut_short_wipe_says_already_uploaded_and_finishes_it(site):
@@ -205,9 +235,14 @@ def _many_members() -> bytes:  # 100 000 empty files and no manifest
 CRAFTED = {
     "manifest_60MB": _huge_manifest,
     "manifest_10k_entries": _many_entries,
-    "pax_header_just_under_64MiB": lambda: pax_member("results.json", b"{}", {"comment": "x" * ((64 << 20) - 64)}) + end(),
-    "gnu_long_name_64MB": lambda: member("././@LongLink", b"a" * (64 << 20), tarfile.GNUTYPE_LONGNAME)
-    + member("results.json", b"{}") + end(),
+    "pax_header_just_under_64MiB": lambda: (
+        pax_member("results.json", b"{}", {"comment": "x" * ((64 << 20) - 64)}) + end()
+    ),
+    "gnu_long_name_64MB": lambda: (
+        member("././@LongLink", b"a" * (64 << 20), tarfile.GNUTYPE_LONGNAME)
+        + member("results.json", b"{}")
+        + end()
+    ),
     "members_100k_no_manifest": _many_members,
     "pax_size_1PB": lambda: pax_member("results.json", b"{}" + bytes(510), {"size": str(10**15)}) + end(),
 }
@@ -220,8 +255,9 @@ def crafted_plain():
 
 @pytest.mark.parametrize("command", ["import", "upload --dry-run"])
 @pytest.mark.parametrize("kind", sorted(CRAFTED))
-def test_a_crafted_package_is_refused_fast_in_bounded_memory(site, age_keys, contract_config, crafted_plain,
-                                                            kind, command):
+def test_a_crafted_package_is_refused_fast_in_bounded_memory(
+    site, age_keys, contract_config, crafted_plain, kind, command
+):
     # Given a crafted package for this machine
     if kind not in crafted_plain:
         crafted_plain.clear()  # one at a time: the two commands of a kind run one after the other
@@ -230,8 +266,11 @@ def test_a_crafted_package_is_refused_fast_in_bounded_memory(site, age_keys, con
     importing = command == "import"
     pkg = encrypt(plain, age_keys["contract" if importing else "external"][1], site.usb / f"{BATCH}.age")
     # When the agent opens it
-    args = ["import", str(site.usb), "--to", str(site.inbox)] if importing else ["upload", "--dry-run",
-                                                                                  str(site.usb)]
+    args = (
+        ["import", str(site.usb), "--to", str(site.inbox)]
+        if importing
+        else ["upload", "--dry-run", str(site.usb)]
+    )
     r = _agent(site, *args, config=contract_config if importing else None)
     print(f"{kind} {command}: peak {r.peak_mb:.0f} MB, {r.seconds:.1f} s")
     # Then it is rejected with a clear message, nothing is written, the package is kept,
@@ -254,15 +293,37 @@ def test_process_checks_junk_before_reading_it_and_answers_every_file(tmp_path):
     (scans / "loop.png").symlink_to(scans / "loop.png")
     env = {**os.environ, "YOMITORI_WORKERS": "1", "PYTHONIOENCODING": "utf-8"}
     # When the one-machine batch reads it
-    r = peak_rss_mb_of([sys.executable, "-m", "yomitori.cli", "process", str(scans), "--form", "water_start",
-                        "--out", str(out), "--engine", "fake"], env, timeout=120)
+    r = peak_rss_mb_of(
+        [
+            sys.executable,
+            "-m",
+            "yomitori.cli",
+            "process",
+            str(scans),
+            "--form",
+            "water_start",
+            "--out",
+            str(out),
+            "--engine",
+            "fake",
+        ],
+        env,
+        timeout=120,
+    )
     print(f"process with a 1 GB junk file: peak {r.peak_mb:.0f} MB, {r.seconds:.1f} s")
     # Then every file has a result with its reason, and the junk was never read whole
-    docs = {json.loads(p.read_text())["source"]: json.loads(p.read_text()) for p in out.glob("*.json")
-            if p.name != "batch.json"}
+    docs = {
+        json.loads(p.read_text())["source"]: json.loads(p.read_text())
+        for p in out.glob("*.json")
+        if p.name != "batch.json"
+    }
     codes = {src: d["error"]["code"] for src, d in docs.items()}
-    assert codes == {"junk.png": "not_an_image", "huge.png": "image_too_large", "dangling.png": "unreadable_file",
-                     "loop.png": "unreadable_file"}
+    assert codes == {
+        "junk.png": "not_an_image",
+        "huge.png": "image_too_large",
+        "dangling.png": "unreadable_file",
+        "loop.png": "unreadable_file",
+    }
     assert "link" in docs["loop.png"]["error"]["message"]
     assert r.peak_mb < PEAK_MB, f"peak {r.peak_mb:.0f} MB"
 
@@ -295,11 +356,14 @@ def test_an_armored_package_is_refused_as_documented(site, age_keys, contract_co
     assert "armored" in r.stderr and pkg.exists() and not (site.inbox / BATCH).exists()
 
 
-def test_control_characters_in_member_names_are_escaped_on_stderr_and_in_the_log(site, age_keys,
-                                                                                   contract_config):
+def test_control_characters_in_member_names_are_escaped_on_stderr_and_in_the_log(
+    site, age_keys, contract_config
+):
     # Given a package whose member name holds an ANSI sequence that would erase the next line
     evil = "documents/\x1b[1A\x1b[2K\x1b[8mhidden\x07.json"
-    plain = pax_member(evil, b"{}", {"path": evil}) + member("manifest.json", results_manifest(BATCH, {})) + end()
+    plain = (
+        pax_member(evil, b"{}", {"path": evil}) + member("manifest.json", results_manifest(BATCH, {})) + end()
+    )
     encrypt(plain, age_keys["contract"][1], site.usb / "evil.age")
     # When it is imported
     r = _agent(site, "import", str(site.usb), "--to", str(site.inbox), config=contract_config)
@@ -329,9 +393,12 @@ HELD = {
     "data_after_the_end": member("results.json", b"{}") + _M + end() + b"x" * 512,
     "cut_in_a_member": (member("results.json", b"{}" * 400) + _M)[:700],
 }
-TAMPER = {"flipped_payload_byte": lambda b: b[:-40] + bytes([b[-40] ^ 1]) + b[-39:],
-          "flipped_header_byte": lambda b: b[:30] + bytes([b[30] ^ 1]) + b[31:],
-          "truncated": lambda b: b[:-17], "appended": lambda b: b + b"\0"}
+TAMPER = {
+    "flipped_payload_byte": lambda b: b[:-40] + bytes([b[-40] ^ 1]) + b[-39:],
+    "flipped_header_byte": lambda b: b[:30] + bytes([b[30] ^ 1]) + b[31:],
+    "truncated": lambda b: b[:-17],
+    "appended": lambda b: b + b"\0",
+}
 
 
 @pytest.mark.parametrize("case", sorted(HELD) + sorted(TAMPER) + ["another_key"])
@@ -357,7 +424,8 @@ def test_a_frozen_line_is_reported_and_the_upload_stops_within_its_bound(site):
     # Given an upload whose line freezes (the server stops answering) with short timeouts
     text = site.config.read_text(encoding="utf-8").replace(
         "connect_timeout = 2\nread_timeout = 10",
-        "connect_timeout = 1\nread_timeout = 2\nstall_notice_seconds = 1\ngive_up_seconds = 3")
+        "connect_timeout = 1\nread_timeout = 2\nstall_notice_seconds = 1\ngive_up_seconds = 3",
+    )
     site.config.write_text(text.replace("max_attempts = 2", "max_attempts = 10"), encoding="utf-8")
     make_scans(site.scans, 3)
     assert site.run("pack", str(site.scans), "--to", str(site.usb)).returncode == 0
@@ -370,7 +438,11 @@ def test_a_frozen_line_is_reported_and_the_upload_stops_within_its_bound(site):
     # Then it said so while waiting, and stopped with exit 7 within give_up + connect + read timeout
     # (ten attempts of three seconds each would have been 30 s and more of silence)
     assert r.returncode == ExitCode.NETWORK, r.stderr
-    assert "no answer from the line" in r.stderr and "still trying" in r.stderr and "run the same command" in r.stderr
+    assert (
+        "no answer from the line" in r.stderr
+        and "still trying" in r.stderr
+        and "run the same command" in r.stderr
+    )
     assert r.seconds < 3 + 1 + 2 + 4, f"{r.seconds:.1f} s"
     # And when the line is back, running it again finishes the batch
     r = site.run("upload", str(site.usb))

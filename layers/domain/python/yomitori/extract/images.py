@@ -41,10 +41,7 @@ def load_grey(image: bytes | Path, *, name: str = "the file") -> np.ndarray:
     Raises DocumentError with code ``unreadable_file``, ``empty_file``, ``not_an_image``,
     ``corrupt_image`` or ``image_too_large``; a file's size and first bytes are checked before
     it is read. Multi-page files use their first page."""
-    if isinstance(image, Path | str):
-        data = _read_checked(Path(image), name)
-    else:
-        data = bytes(image)
+    data = _read_checked(Path(image), name) if isinstance(image, Path | str) else bytes(image)
     if not data:
         raise doc_error("empty_file", f"{name} is empty (0 bytes).")
     if not data.startswith(_MAGIC):
