@@ -24,7 +24,7 @@ from yomitori_agent.fsutil import (
     wipe_file,
     wipe_tree,
 )
-from yomitori_agent.journal import BatchJournal, audit
+from yomitori_agent.journal import BatchJournal, audit, unfinished_wipe
 from yomitori_agent.keys import load_identities
 from yomitori_agent.log import log
 from yomitori_agent.package import list_packages
@@ -50,20 +50,18 @@ def _finish_interrupted_wipe(cfg: AgentConfig, package: Path, inbox: Path) -> di
     """A package this machine already imported whose wipe was cut short (its header is then
     partly zeros, so it no longer decrypts): the journal says so. Finish the wipe and return
     the summary; None when the journal knows nothing of this package."""
-    for batch_id in BatchJournal.known_batches(cfg.state_dir):
-        journal = BatchJournal(cfg.state_dir, batch_id)
-        mine = [r.get("event") for r in journal.records() if r.get("package") == package.name]
-        # cut short: the last word on this package is "imported", not "package_wiped"
-        if mine and mine[-1] == "imported" and (inbox / batch_id).is_dir():
-            wipe_file(package, cfg.package_wipe)
-            journal.record("package_wiped", package=package.name, resumed=True)
-            audit(cfg.state_dir, "import_wipe_finished", batch_id=batch_id, package=package.name)
-            log.info("import batch=%s: already imported; finished wiping the package", batch_id)
-            return {"batch_id": batch_id, "package": package.name, "result": ALREADY,
-                    "inbox": str(inbox / batch_id), "package_wiped": True,
-                    "message": "already imported: the earlier run was interrupted while wiping "
-                               "the package; the wipe is finished now."}
-    return None
+    batch_id = unfinished_wipe(cfg.state_dir, package.name, done_event="imported")
+    if batch_id is None or not (inbox / batch_id).is_dir():
+        return None
+    journal = BatchJournal(cfg.state_dir, batch_id)
+    wipe_file(package, cfg.package_wipe)
+    journal.record("package_wiped", package=package.name, resumed=True)
+    audit(cfg.state_dir, "import_wipe_finished", batch_id=batch_id, package=package.name)
+    log.info("import batch=%s: already imported; finished wiping the package", batch_id)
+    return {"batch_id": batch_id, "package": package.name, "result": ALREADY,
+            "inbox": str(inbox / batch_id), "package_wiped": True,
+            "message": "already imported: the earlier run was interrupted while wiping "
+                       "the package; the wipe is finished now."}
 
 
 def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: list, *,

@@ -40,7 +40,7 @@ from yomitori_agent import s3io
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import AgentError, BadInputError, PackageRejected
 from yomitori_agent.fsutil import exclusive_lock, private_dir, wipe_file, wipe_tree
-from yomitori_agent.journal import BatchJournal, audit
+from yomitori_agent.journal import BatchJournal, audit, unfinished_wipe
 from yomitori_agent.keys import load_identities
 from yomitori_agent.linewatch import LineWatch
 from yomitori_agent.log import log
@@ -100,7 +100,8 @@ def _upload_or_finish(cfg, client, bucket, pkg: Path, identities, work: Path, dr
     try:
         return _upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
     except PackageRejected:
-        batch_id = None if dry_run else _interrupted_wipe(cfg, pkg)
+        batch_id = None if dry_run else unfinished_wipe(
+            cfg.state_dir, pkg.name, done_event="manifest_uploaded", named_batch=batch_id_from_name(pkg))
         if batch_id is None:
             raise
     # The batch went up whole (the journal says manifest_uploaded) and the wipe of its package
@@ -112,22 +113,6 @@ def _upload_or_finish(cfg, client, bucket, pkg: Path, identities, work: Path, dr
     result.pages = len(journal.uploaded_pages())
     _wipe_package(cfg, pkg, journal, result)
     return result
-
-
-def _interrupted_wipe(cfg, pkg: Path) -> str | None:
-    """The batch whose package ``pkg`` this machine uploaded whole and began to wipe without
-    finishing, according to the journals; else None."""
-    named = batch_id_from_name(pkg)
-    for batch_id in BatchJournal.known_batches(cfg.state_dir):
-        records = BatchJournal(cfg.state_dir, batch_id).records()
-        if not any(r.get("event") == "manifest_uploaded" for r in records):
-            continue
-        about = [r.get("event") for r in records if r.get("package") == pkg.name]
-        if about and about[-1] != "package_wiped":
-            return batch_id
-        if not about and batch_id == named and not any(r.get("event") == "package_wiped" for r in records):
-            return batch_id
-    return None
 
 
 def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
