@@ -79,14 +79,20 @@ def _read_checked(path: Path, name: str) -> bytes:
             head = fh.read(16)
             if size and head and not head.startswith(_MAGIC):
                 raise _not_an_image(name)
-            if size > MAX_FILE_BYTES:
-                raise doc_error("image_too_large", f"{name} is {size // (1 << 20)} MB: too large to be a "
-                                f"page scan (the limit is {MAX_FILE_BYTES >> 20} MB).",
-                                "Scan the page at 200-300 dpi and add it to a new batch.")
+            check_file_size(size, name)
             return head + fh.read()
     except OSError as e:
         raise doc_error("unreadable_file", f"{name} could not be read ({e.strerror}).",
                         "Check that the file exists and is readable, then run again.") from None
+
+
+def check_file_size(size: int, name: str) -> None:
+    """DocumentError ``image_too_large`` when a file of ``size`` bytes cannot be a page scan
+    (one machine and Lambda: checked before the file or object is read)."""
+    if size > MAX_FILE_BYTES:
+        raise doc_error("image_too_large", f"{name} is {size // (1 << 20)} MB: too large to be a "
+                        f"page scan (the limit is {MAX_FILE_BYTES >> 20} MB).",
+                        "Scan the page at 200-300 dpi and add it to a new batch.")
 
 
 def _not_an_image(name: str) -> DocumentError:

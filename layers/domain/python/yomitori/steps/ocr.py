@@ -157,6 +157,9 @@ def ocr_page(
     recorder = RecordingEngine(engine)
     started = time.perf_counter()
     try:
+        from yomitori.extract.images import check_file_size
+
+        check_file_size(page.size, page.name)  # a huge non-scan is never fetched into memory
         data = store.get_page(batch_id, page.name)
         if len(data) != page.size:
             raise YomitoriError(
