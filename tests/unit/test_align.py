@@ -99,3 +99,4 @@ def test_blank_and_markless_pages():
         align_page(grey, form)
     assert e.value.code == "no_registration_marks"
     assert "whole page" in e.value.action
+

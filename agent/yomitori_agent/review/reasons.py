@@ -28,6 +28,8 @@ REASON_TEXTS: dict[str, str] = {
     # My Number
     "my_number_check_digit": "個人番号のチェックデジットが合わない",
     "my_number_format": "個人番号は12桁の数字",
+    # the scan
+    "scanner_streak": "スキャナの筋が項目を横切っていた（筋を消して読んだので確認してください）",
     # names
     "kanji_variant": "旧字体・異体字がある（本人の書いた字体か確認してください）",
     # dates

@@ -18,7 +18,8 @@ RESULT_SCHEMA_VERSION = 1
 # Reasons the reader itself gives (the page shows a mess a person must look at); routing keeps
 # them next to the validators' findings.
 CORRECTION_MARK = "correction_mark"  # 訂正あり: a value struck through and rewritten
-READER_REASONS = frozenset({CORRECTION_MARK})
+SCANNER_STREAK = "scanner_streak"  # スキャナの筋: a scanner streak crossed the field and was removed
+READER_REASONS = frozenset({CORRECTION_MARK, SCANNER_STREAK})
 
 
 class FieldStatus(StrEnum):

@@ -1,7 +1,8 @@
 """Template-driven extraction: one scanned page in, one :class:`DocumentResult` out.
 
-load safely -> find the registration marks -> orientation -> warp onto the template ->
-check the form code -> read every field by type -> normalise. Routing (statuses) is left to
+load safely -> find the registration marks -> orientation -> warp onto the template -> grey
+levels of a too light or too dark scan stretched back -> check the form code -> scanner
+streaks removed -> read every field by type -> normalise. Routing (statuses) is left to
 :func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
 """
 
@@ -16,6 +17,8 @@ from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_c
 from yomitori.extract.crops import box_px, drop_out
 from yomitori.extract.fields import CropReader, PageWordsReader, read_field
 from yomitori.extract.images import load_grey
+from yomitori.extract.messes import flag_streak
+from yomitori.extract.scanner import normalise_levels, remove_streaks, streak_crosses
 from yomitori.forms.schema import FormDefinition
 from yomitori.ocr.engine import OcrEngine
 from yomitori.results import DocumentResult
@@ -40,7 +43,9 @@ def extract_document(
     grey = load_grey(image, name=source)
     page, alignment = align_page(grey, form)
     del grey
+    page = normalise_levels(page)
     check_form_code(page, form)
+    page, streaks = remove_streaks(page, WORK_DPI)  # after the code strip: its cells stand in a row
     if engine.reads_pages:
         words = engine.read_page(Image.fromarray(drop_out(page)))
         reader = PageWordsReader(page, words)
@@ -49,6 +54,8 @@ def extract_document(
     fields = {}
     for f in form.fields:
         result = read_field(reader, page, f)
+        if streak_crosses(page, streaks, box_px(f.box)):
+            flag_streak(result)
         result.box = alignment.to_scan_box(box_px(f.box))
         fields[f.name] = result
     return DocumentResult(

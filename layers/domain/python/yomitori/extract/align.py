@@ -189,3 +189,4 @@ def check_form_code(page: np.ndarray, form: FormDefinition, work_dpi: int = WORK
                         f"match; {wrong} of {FORM_CODE_BITS} marks differ).",
                         f"Put the page in a batch of its own form, or process this batch with the right "
                         f"--form (the batch was processed as '{form.id}').")
+

@@ -21,7 +21,6 @@ import math
 import os
 import threading
 import time
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +37,7 @@ HEIGHT = 48  # the model's input height
 MIN_WIDTH = 96  # px at height 48; narrower inputs are padded (the model's stride is 8)
 MARGIN = 0.18  # white margin around the ink, as a share of the ink height
 WHITE = 1.0  # white in the model's normalisation ((x / 255 - 0.5) / 0.5)
+THREADS_ENV = "YOMITORI_PPOCR_THREADS"
 MAX_CONFIDENCE = 0.999  # a field is never certain: `threshold: 1.0` still means "always a person"
 
 DIGITS = "0123456789"
@@ -46,7 +46,8 @@ HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3097))  # read as katakana by
 
 
 def field_charset(hint: FieldHint) -> str | None:
-    """The characters a field of this kind may hold (None: any character CP932 can encode)."""
+    """The characters a field of this kind may hold (None: a name or address, see
+    :func:`_text_character`)."""
     extra = "".join(c for c in (hint.charset or "") if not c.isdigit())
     if hint.field_type == "digits":
         return DIGITS + extra
@@ -55,12 +56,31 @@ def field_charset(hint: FieldHint) -> str | None:
     return hint.charset or None
 
 
-def _cp932(ch: str) -> bool:
+# Punctuation no name or address holds: dust beside a digit is read as one of these (1.485-11).
+# Left out of text fields, so such a read costs confidence instead of passing as a value.
+NOT_IN_NAMES_OR_ADDRESSES = set(".,:;!?'\"`^_|\\~．，。、：；！？＇＂｀＾＿｜￣")
+
+
+def _text_character(ch: str) -> bool:
+    """A character a name or an address may hold: CP932 can encode it (no Chinese-only forms),
+    and it is not stray punctuation."""
+    if ch in NOT_IN_NAMES_OR_ADDRESSES:
+        return False
     try:
         ch.encode("cp932")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _onnxruntime():
+    """The onnxruntime module, imported on first use (the handler module must import fast)."""
+    try:
+        import onnxruntime
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise EngineError("The Python package onnxruntime is not installed.",
+                          action="Run `make setup` (it installs onnxruntime into .venv).") from e
+    return onnxruntime
 
 
 class PpocrEngine(OcrEngine):
@@ -73,7 +93,8 @@ class PpocrEngine(OcrEngine):
 
     def __init__(self, model_path: str | None = None, threads: int | None = None):
         self._model_path = model_path
-        self._threads = threads or int(os.environ.get("YOMITORI_PPOCR_THREADS", "1"))
+        # one thread: parallelism comes from worker processes (yomitori.pipeline) or Lambda
+        self._threads = threads or int(os.environ.get(THREADS_ENV, "1"))
         self._session = None
         self._chars: list[str] = []
         self._masks: dict[str | None, np.ndarray] = {}
@@ -84,15 +105,10 @@ class PpocrEngine(OcrEngine):
         with self._lock:
             if self._session is not None:
                 return self._session
-            try:
-                import onnxruntime as ort
-            except ImportError as e:  # pragma: no cover - depends on the installation
-                raise EngineError("The Python package onnxruntime is not installed.",
-                                  action="Run `make setup` (it installs onnxruntime into .venv).") from e
+            ort = _onnxruntime()
             started = time.perf_counter()
             path = self._model_path or str(locate(PPOCR_REC))
             opts = ort.SessionOptions()
-            # Parallelism comes from worker processes (yomitori.pipeline), as with Tesseract.
             opts.intra_op_num_threads = self._threads
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
@@ -111,7 +127,7 @@ class PpocrEngine(OcrEngine):
         mask = self._masks.get(charset)
         if mask is None:
             if charset is None:
-                mask = allowed_mask(self._chars, predicate=_cp932)
+                mask = allowed_mask(self._chars, predicate=_text_character)
             else:
                 mask = allowed_mask(self._chars, allowed=set(charset))
             self._masks[charset] = mask
@@ -121,11 +137,7 @@ class PpocrEngine(OcrEngine):
         """The pinned model is installed and intact (its SHA-256 is checked); onnxruntime imports."""
         if self._model_path is None:
             locate(PPOCR_REC)
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError as e:
-            raise EngineError("The Python package onnxruntime is not installed.",
-                              action="Run `make setup` (it installs onnxruntime into .venv).") from e
+        _onnxruntime()
 
     # --- reading ------------------------------------------------------------------------
     def probabilities(self, crop: Image.Image) -> np.ndarray:
@@ -173,12 +185,6 @@ def preprocess(arr: np.ndarray) -> np.ndarray:
     out = np.full((1, 3, HEIGHT, total), WHITE, dtype=np.float32)
     out[0, :, :, :width] = norm
     return out
-
-
-@lru_cache(maxsize=1)
-def shared_engine() -> PpocrEngine:
-    """One engine per process (Lambda container or worker)."""
-    return PpocrEngine()
 
 
 register_engine("ppocr", PpocrEngine)
