@@ -291,6 +291,7 @@ def test_process_checks_junk_before_reading_it_and_answers_every_file(tmp_path):
     sparse_file(scans / "huge.png", 300 << 20, b"\x89PNG\r\n\x1a\n")
     (scans / "dangling.png").symlink_to(tmp_path / "gone.png")
     (scans / "loop.png").symlink_to(scans / "loop.png")
+    (scans / "=HYPERLINK(0).png").write_text("a file name a spreadsheet would run")
     env = {**os.environ, "YOMITORI_WORKERS": "1", "PYTHONIOENCODING": "utf-8"}
     # When the one-machine batch reads it
     r = peak_rss_mb_of(
@@ -323,8 +324,14 @@ def test_process_checks_junk_before_reading_it_and_answers_every_file(tmp_path):
         "huge.png": "image_too_large",
         "dangling.png": "unreadable_file",
         "loop.png": "unreadable_file",
+        "=HYPERLINK(0).png": "not_an_image",
     }
     assert "link" in docs["loop.png"]["error"]["message"]
+    # And results.csv from the real command quotes the formula-like file name
+    rows = list(
+        csv.DictReader(io.StringIO((out / "results.csv").read_bytes().decode("utf-8-sig"), newline=""))
+    )
+    assert "'=HYPERLINK(0).png" in [row["source"] for row in rows]
     assert r.peak_mb < PEAK_MB, f"peak {r.peak_mb:.0f} MB"
 
 
