@@ -126,7 +126,8 @@ def read_one(path: Path, form: FormDefinition, engine: OcrEngine, *, batch_id: s
 
     try:
         if path.is_symlink() and not path.is_file():  # is_file follows the link
-            raise DocumentError(f"{path.name} is a link that leads nowhere (dangling or looping).",
+            raise DocumentError(f"{path.name} is a link that leads to no file (dangling, looping, "
+                                "or to a folder).",
                                 code="unreadable_file",
                                 action="Copy the scan itself into the folder, then run again.")
         return extract_document(path, form, engine, batch_id=batch_id, document_id=document_id,
