@@ -88,6 +88,7 @@ def import_package(cfg: AgentConfig, package: Path, inbox: Path, identities: lis
             return summary
         if final.exists():
             summary["result"] = ALREADY  # e.g. the stick came back after a crash before the wipe
+            summary["message"] = "already imported earlier: the inbox is unchanged; the package is wiped now."
         else:
             make_durable([staging / e.name for e in manifest.entries])  # on disk before the package goes
             os.replace(staging, final)  # atomic: the batch appears whole or not at all

@@ -212,6 +212,7 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
     result = UploadResult(batch_id, str(pkg), len(manifest.entries), 0, 0, "", False)
     if journal.has("manifest_uploaded"):
         result.manifest = "done-before"
+        result.message = "already uploaded earlier: nothing was sent again; the package is wiped now."
     else:
         todo = _pages_to_upload(client, bucket, manifest, journal, dry_run, pkg.name)
         result.skipped_present = len(manifest.entries) - len(todo)
