@@ -15,6 +15,7 @@ from pathlib import Path
 from yomitori.errors import YomitoriError
 
 from yomitori_agent.errors import AgentError, ExitCode
+from yomitori_agent.safetext import printable
 
 
 def _cfg(args):
@@ -42,6 +43,13 @@ def _print(obj) -> None:
         raise _StdoutClosed from None
 
 
+def _notes(items: list[dict]) -> None:
+    # a finished-before batch says so on stderr too, where the person looks
+    for it in items:
+        if it.get("message"):
+            print(f"yomitori-agent: batch {it.get('batch_id')}: {it['message']}", file=sys.stderr)
+
+
 def _drop_stdout() -> None:
     # the reader is gone: later writes (and the flush at exit) go nowhere, without a traceback
     with contextlib.suppress(OSError, ValueError):
@@ -61,6 +69,7 @@ def _upload(args) -> int:
     from yomitori_agent.upload import as_dicts, upload
 
     res = upload(_cfg(args), Path(args.usb_dir), dry_run=args.dry_run, show_progress=_progress(args))
+    _notes(as_dicts(res))
     _print({"dry_run": args.dry_run, "batches": as_dicts(res)})
     return ExitCode.OK
 
@@ -85,8 +94,9 @@ def _import(args) -> int:
 
     cfg = _cfg(args)
     inbox = Path(args.to) if args.to else cfg.require("inbox")
-    _print({"imported": import_packages(cfg, Path(args.usb_dir), inbox, dry_run=args.dry_run,
-                                        show_progress=_progress(args))})
+    res = import_packages(cfg, Path(args.usb_dir), inbox, dry_run=args.dry_run, show_progress=_progress(args))
+    _notes(res)
+    _print({"imported": res})
     return ExitCode.OK
 
 
@@ -213,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except AgentError as e:
-        log.error("%s failed: %s (%s)", args.command, type(e).__name__, e.message)
-        print(f"yomitori-agent: {e.message}\n  what to do: {e.action}", file=sys.stderr)
+        message, action = printable(e.message), printable(e.action)  # names from a stick may hold ESC
+        log.error("%s failed: %s (%s)", args.command, type(e).__name__, message)
+        print(f"yomitori-agent: {message}\n  what to do: {action}", file=sys.stderr)
         return int(e.exit_code)
     except YomitoriError as e:  # from the domain (forms, review gate): same one-line shape
         log.error("%s failed: %s (%s)", args.command, type(e).__name__, e.code)

@@ -58,6 +58,10 @@ class AwsSection(_Section):
     max_attempts: int = Field(default=6, ge=1, le=20)
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
+    # A frozen line: a notice on stderr every stall_notice_seconds without an answer, and the
+    # command stops after give_up_seconds without one (see yomitori_agent.linewatch).
+    stall_notice_seconds: float = Field(default=15.0, gt=0)
+    give_up_seconds: float = Field(default=180.0, gt=0)
     multipart_threshold_mb: int = Field(default=16, ge=5, le=5000)
     # The deployment's KMS key (stack output). When set, every PUT asks for SSE-KMS with it, as
     # the bucket policy demands; multipart is then off, because UploadPart requests cannot carry

@@ -22,6 +22,7 @@ from yomitori_agent.errors import AgentError, BadInputError, NotFoundError, Pack
 from yomitori_agent.fsutil import check_writable_dir, exclusive_lock, private_dir, wipe_tree
 from yomitori_agent.journal import BatchJournal, audit
 from yomitori_agent.keys import parse_recipients
+from yomitori_agent.linewatch import LineWatch
 from yomitori_agent.log import log
 from yomitori_agent.manifests import FileEntry, ResultsManifest, dump
 from yomitori_agent.package import PACKAGE_SUFFIX, SourceFile, write_package
@@ -89,10 +90,20 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
              acknowledge: bool = True, show_progress: bool | None = None, client=None) -> dict:
     """Fetch, package, verify, acknowledge. Raises NotFoundError if results are not ready.
     Run again after an interruption between the verified package and the ack (or after
-    ``--no-ack``), it only sends the ack: the journal says the package was made."""
+    ``--no-ack``), it only sends the ack: the journal says the package was made. A frozen line
+    is reported on stderr and ends the command after ``aws.give_up_seconds`` (exit 7)."""
+    client = client or s3io.s3_client(cfg)
+    watch = LineWatch(f"download {batch_id}", notice=cfg.aws.stall_notice_seconds,
+                      give_up=cfg.aws.give_up_seconds)
+    watch.attach(client)
+    with watch:
+        return _download(cfg, batch_id, usb_dir, dry_run, acknowledge, show_progress, client)
+
+
+def _download(cfg: AgentConfig, batch_id: str, usb_dir: Path, dry_run: bool, acknowledge: bool,
+              show_progress: bool | None, client) -> dict:
     recipients = parse_recipients(cfg.recipients.contract_server, "contract_server")
     bucket = cfg.require("aws.results_bucket")
-    client = client or s3io.s3_client(cfg)
     dest = Path(usb_dir) / f"{batch_id}{RESULTS_PACKAGE_SUFFIX}"
     journal = BatchJournal(cfg.state_dir, batch_id)
     done = [r for r in journal.records() if r.get("event") == "downloaded"]

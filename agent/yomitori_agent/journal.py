@@ -89,3 +89,24 @@ class BatchJournal:
     def known_batches(state_dir: Path) -> list[str]:
         folder = Path(state_dir) / "batches"
         return sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def unfinished_wipe(state_dir: Path, package_name: str, *, done_event: str,
+                    named_batch: str | None = None) -> str | None:
+    """The batch whose package ``package_name`` this machine finished with (``done_event``:
+    ``manifest_uploaded`` or ``imported``) and began to wipe without finishing, according to
+    the journals; else None. A wipe cut short leaves the package's header partly zeros, so it
+    no longer decrypts: the journal, not the package, says what it was. ``named_batch`` (the
+    batch id in the package's name) also matches journals written before records named the
+    package."""
+    for batch_id in BatchJournal.known_batches(state_dir):
+        records = BatchJournal(state_dir, batch_id).records()
+        if not any(r.get("event") == done_event for r in records):
+            continue
+        about = [r.get("event") for r in records if r.get("package") == package_name]
+        if about and about[-1] != "package_wiped":
+            return batch_id
+        if not about and batch_id == named_batch and not any(r.get("event") == "package_wiped"
+                                                              for r in records):
+            return batch_id
+    return None

@@ -20,6 +20,16 @@ from yomitori.batch import BATCH_ID_PATTERN, BatchManifest
 from yomitori_agent.errors import PackageRejected
 
 MANIFEST_MEMBER = "manifest.json"
+# A batch holds at most 4 000 pages (pack refuses more; a folder's sub-folders are separate
+# batches; the 1 GB benchmark has 3 334), a package at most that many files plus a few (a
+# results package: results.json, results.csv and perhaps one JSON per document). Its manifest
+# is then under 1 MiB. Both bounds are checked before anything is parsed, so a crafted package
+# costs constant memory, and at most MAX_MEMBERS member files are created before a package
+# without a manifest is refused: creating files is what costs (0.2-1.5 ms each on the shared
+# test machine), so this bounds the time too.
+MAX_PAGES = 4_000
+MAX_MEMBERS = MAX_PAGES + 16
+MAX_MANIFEST_BYTES = 2 << 20
 _RESULT_NAME = re.compile(r"^(documents/)?[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -70,10 +80,17 @@ class PackageManifest:
 
 def parse_manifest(data: bytes) -> PackageManifest:
     """Parse and validate ``manifest.json``; PackageRejected (no details of values) if invalid."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise PackageRejected(f"manifest.json is larger than {MAX_MANIFEST_BYTES >> 20} MiB.")
+    if data.count(b'"sha256"') > MAX_MEMBERS:  # every entry has one: counted before parsing
+        raise PackageRejected(f"manifest.json lists more than {MAX_MEMBERS} files.",
+                              action=f"Split the batch into packages of at most {MAX_MEMBERS} files.")
     try:
         obj = json.loads(data.decode("utf-8"))
         if isinstance(obj, dict) and obj.get("kind") == "results":
             res = ResultsManifest.model_validate(obj)
+            if len(res.files) > MAX_MEMBERS:
+                raise PackageRejected(f"manifest.json lists more than {MAX_MEMBERS} files.")
             return PackageManifest("results", res.batch_id, tuple(res.files), data, results=res)
         batch = BatchManifest.model_validate(obj)
     except (ValueError, ValidationError) as e:
@@ -81,6 +98,8 @@ def parse_manifest(data: bytes) -> PackageManifest:
         if isinstance(e, ValidationError) and e.errors():
             where = " at " + ".".join(str(p) for p in e.errors()[0]["loc"])
         raise PackageRejected(f"manifest.json is not a valid manifest{where}.") from None
+    if len(batch.pages) > MAX_MEMBERS:  # the count before parsing missed escaped keys
+        raise PackageRejected(f"manifest.json lists more than {MAX_MEMBERS} files.")
     entries = tuple(FileEntry(name=p.name, size=p.size, sha256=p.sha256) for p in batch.pages)
     return PackageManifest("scans", batch.batch_id, entries, data, batch=batch)
 

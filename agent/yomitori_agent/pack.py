@@ -25,7 +25,7 @@ from yomitori_agent.fsutil import check_writable_dir, is_regular_file, wait_unti
 from yomitori_agent.journal import append_record, audit, read_records
 from yomitori_agent.keys import parse_recipients
 from yomitori_agent.log import log
-from yomitori_agent.manifests import dump
+from yomitori_agent.manifests import MAX_PAGES, dump
 from yomitori_agent.package import PACKAGE_SUFFIX, SourceFile, write_package
 from yomitori_agent.progress import progress
 
@@ -84,6 +84,10 @@ def batch_id_from_name(package: Path) -> str | None:
 def plan_pages(pages: list[Path]) -> list[SourceFile]:
     """The pages as package members, with the size and mtime seen now (a page that changes
     before it has been packed is refused). BadInputError for names a batch cannot carry."""
+    if len(pages) > MAX_PAGES:
+        raise BadInputError(f"{len(pages)} scans in one folder: a batch holds at most {MAX_PAGES}.",
+                            action=f"Move the scans into sub-folders of at most {MAX_PAGES} each "
+                                   "(each becomes its own batch), then run again.")
     out = []
     for p in pages:
         try:

@@ -2,7 +2,10 @@
 
 (a) one CSV per batch and form in the column layout of the form's export mapping (headers,
 order, encoding, line ends; CP932 + CRLF by default), written atomically into the RPA robot's
-watch folder, once per batch and form (a local record stops a second copy reaching the robot);
+watch folder, once per batch and form: a local ledger, the file still in the watch folder, or
+(with a database) the documents already in the database stop a second copy reaching the
+robot. Cells a spreadsheet would evaluate get a leading quote (:mod:`yomitori.csvcell`);
+the database gets raw values;
 (b) optionally, rows in a core-system database through SQLAlchemy (SQLite file or
 PostgreSQL URL), idempotent by document id.
 Only documents nobody needs to look at any more are registered; the others are rejected with
@@ -16,6 +19,7 @@ import io
 import json
 from pathlib import Path
 
+from yomitori.csvcell import neutralise_cell
 from yomitori.errors import UnknownFormError
 from yomitori.export import CP932_LOOKALIKES
 from yomitori.forms import load_form
@@ -68,22 +72,46 @@ def _csv_bytes(mapping: ExportMapping, rows: list[list[str]], encoding: str) -> 
     writer = csv.writer(buf, lineterminator="\r\n" if mapping.newline == "crlf" else "\n",
                         quoting=csv.QUOTE_MINIMAL)
     writer.writerow([c.header for c in mapping.columns])
-    writer.writerows(rows)
+    writer.writerows([neutralise_cell(c) for c in r] for r in rows)  # the database keeps raw values
     return buf.getvalue().encode(encoding)
 
 
-def _db_register(url: str, form: FormDefinition, batch_id: str,
-                 rows: list[tuple[str, list[str]]]) -> tuple[list[str], list[str]]:
-    """Insert rows not yet present (by document id); returns (registered ids, duplicate ids)."""
+def _db_table(form: FormDefinition):
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url)
     meta = sa.MetaData()
     columns = [sa.Column(c.field, sa.Text) for c in form.export.columns if c.field != "document_id"]
     table = sa.Table(f"yomitori_{form.id}", meta, sa.Column("document_id", sa.String(80), primary_key=True),
                      sa.Column("yomitori_batch_id", sa.String(80), nullable=False),
                      sa.Column("yomitori_registered_at", sa.String(40), nullable=False),
                      *columns)
+    return meta, table
+
+
+def _db_existing(url: str, form: FormDefinition, ids: list[str]) -> set[str]:
+    """The ids of ``ids`` the core database holds already (an empty set if it has no table)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    _meta, table = _db_table(form)
+    try:
+        if not ids or not sa.inspect(engine).has_table(table.name):
+            return set()
+        with engine.connect() as conn:
+            return set(conn.execute(sa.select(table.c.document_id).where(table.c.document_id.in_(ids)))
+                       .scalars())
+    finally:
+        engine.dispose()
+
+
+def _db_register(url: str, form: FormDefinition, batch_id: str,
+                 rows: list[tuple[str, list[str]]]) -> tuple[list[str], list[str]]:
+    """Insert rows not yet present (by document id); returns (registered ids, duplicate ids).
+    Values go in raw (a CSV quotes formula cells; a database column is not evaluated)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    meta, table = _db_table(form)
     try:
         meta.create_all(engine)
         with engine.begin() as conn:
@@ -165,12 +193,18 @@ def _register_batch(cfg, bdir: Path, csv_on: bool, url, dry_run, watch, ledger, 
         outcome = {d: "registered" for d in ok_ids}
         if csv_on and rows:
             target = watch / f"{form_id}_{batch_id}.csv"
-            if (batch_id, form_id) in done_csv:
+            # Delivered before, by the ledger or by the target itself (the ledger may be lost):
+            # the file still waits in the robot's folder, or the database holds the documents
+            # (register delivers both together).
+            in_db = _db_existing(url, form, sorted(ok_ids)) if url else set()
+            fresh = [(d, r) for d, r in rows if d not in in_db]
+            if (batch_id, form_id) in done_csv or target.exists() or not fresh:
                 outcome = {d: "duplicate" for d in ok_ids}
             elif not dry_run:
-                atomic_write_bytes(target, _csv_bytes(form.export, [r for _, r in rows], encoding))
+                atomic_write_bytes(target, _csv_bytes(form.export, [r for _, r in fresh], encoding))
                 append_record(ledger, {"event": "csv_written", "batch_id": batch_id, "form_id": form_id,
-                                       "rows": len(rows), "file": target.name})
+                                       "rows": len(fresh), "file": target.name})
+                outcome |= {d: "duplicate" for d in in_db}
                 done_csv.add((batch_id, form_id))
                 report["csv_files"].append(str(target))
         if url and rows and not dry_run:

@@ -20,11 +20,24 @@ from pathlib import Path
 from yomitori_agent import agefilter
 from yomitori_agent.directio import FileWriter
 from yomitori_agent.errors import PackageRejected, TargetNotWritable
-from yomitori_agent.manifests import MANIFEST_MEMBER, FileEntry, PackageManifest, parse_manifest
+from yomitori_agent.manifests import (
+    MANIFEST_MEMBER,
+    MAX_MANIFEST_BYTES,
+    MAX_MEMBERS,
+    FileEntry,
+    PackageManifest,
+    parse_manifest,
+)
+from yomitori_agent.safetext import printable
 
 _BUF = 1 << 20
 _BLOCK = tarfile.BLOCKSIZE
-_MAX_META = 64 << 20  # manifest.json and tar extension headers
+# Bounds checked from a header, before anything is buffered or parsed: a crafted package
+# (a 60 MB manifest, a 64 MB PAX header, 100 000 empty members) is refused at once, in
+# constant memory. Real ones are far below: PAX records hold a path of <= 200 characters and
+# a few numbers; member names are <= 210 characters.
+_MAX_PAX = 64 << 10
+_MAX_LONG_NAME = 4 << 10
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
 _META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME)
 
@@ -43,6 +56,7 @@ def decrypt_into(package: Path, identities: list, sink) -> None:
     what it keeps). Raises DecryptFailed or whatever the sink raises; only a normal return
     means age authenticated the whole file, final chunk included, and the sink got all of it.
     After a failure the sink has had the plaintext released before it (all authenticated)."""
+    _check_binary_age(package)
     proc = agefilter.spawn("decrypt", str(package))
     try:
         # the secret keys go through the pipe, never the command line
@@ -58,6 +72,20 @@ def decrypt_into(package: Path, identities: list, sink) -> None:
         problem = agefilter.finish(proc)
     if problem:
         raise DecryptFailed(problem)
+
+
+_AGE_MAGIC = b"age-encryption.org/v1\n"
+
+
+def _check_binary_age(package: Path) -> None:
+    """Packages are binary age files. rage would also take the ASCII-armored form
+    (``age -a``, ``-----BEGIN AGE ENCRYPTED FILE-----``): refuse it, as documented, so that
+    only one form of a package exists (and its first MiB is the wrapped key the wipe destroys)."""
+    with open(package, "rb") as fh:
+        head = fh.read(len(_AGE_MAGIC))
+    if head != _AGE_MAGIC:
+        what = "ASCII-armored (age -a)" if head.startswith(b"-----BEGIN") else "not an age file"
+        raise DecryptFailed(f"the package is {what}")
 
 
 def _pax_fields(data: bytes) -> dict[str, str]:
@@ -161,31 +189,41 @@ class _TarSink:
     def _begin(self, ti: tarfile.TarInfo) -> None:
         size = ti.size
         if ti.type in _META:
-            if size > _MAX_META:
-                raise PackageRejected("the package holds an oversized tar header.")
+            if size > (_MAX_LONG_NAME if ti.type == tarfile.GNUTYPE_LONGNAME else _MAX_PAX):
+                raise PackageRejected(f"the package holds an oversized tar header ({size} bytes).")
             self._kind, self._state = ti.type.decode(), "meta"
             return self._start(size)
         name = _clean_name(self._long_name or self._pax.get("path") or ti.name)
         if "size" in self._pax:
             size = int(self._pax["size"])
+            if size < 0:
+                raise PackageRejected("the package holds a member with a negative size.")
         self._long_name, self._pax = None, {}
         if ti.type == tarfile.DIRTYPE and name == "documents":
             self._kind, self._state = "dir", "data"
             return self._start(0)
+        if len(self.seen) >= MAX_MEMBERS + 1:  # + the manifest
+            raise PackageRejected(f"the package holds more than {MAX_MEMBERS} files.",
+                                  action="Split the batch into packages of at most "
+                                         f"{MAX_MEMBERS} files; keep this one for inspection.")
         if ti.type not in _REGULAR or name in self.seen:
-            raise PackageRejected(f"the package holds an unexpected or repeated member ({name[:80]}).")
+            raise PackageRejected(
+                f"the package holds an unexpected or repeated member ({printable(name, 80)}).")
         self._name = name
         if name == MANIFEST_MEMBER:
-            if self.manifest is not None or size > _MAX_META:
-                raise PackageRejected("the package holds a second or oversized manifest.json.")
+            if self.manifest is not None or size > MAX_MANIFEST_BYTES:
+                raise PackageRejected("the package holds a second or oversized manifest.json "
+                                      f"(at most {MAX_MANIFEST_BYTES >> 20} MiB).")
             self._kind, self._state = "manifest", "meta"
             return self._start(size)
         try:
             FileEntry(name=name, size=0, sha256="0" * 64)
         except ValueError:
-            raise PackageRejected(f"the package holds an unexpected member ({name[:80]}).") from None
+            raise PackageRejected(
+                f"the package holds an unexpected member ({printable(name, 80)}).") from None
         if self.manifest is not None and name not in self.expected:
-            raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
+            raise PackageRejected(
+                f"the package holds a file the manifest does not list ({printable(name, 80)}).")
         if self._on_file and size <= self._in_memory:
             self._body = bytearray()
         elif self._staging is not None:
@@ -238,9 +276,11 @@ class _TarSink:
     def _check(self, name: str) -> None:
         entry = self.expected.get(name)
         if entry is None:
-            raise PackageRejected(f"the package holds a file the manifest does not list ({name[:80]}).")
+            raise PackageRejected(
+                f"the package holds a file the manifest does not list ({printable(name, 80)}).")
         if self.seen[name] != (entry.size, entry.sha256):
-            raise PackageRejected(f"{name} does not match the size or SHA-256 in the manifest.")
+            raise PackageRejected(
+                f"{printable(name, 80)} does not match the size or SHA-256 in the manifest.")
 
     def finish(self) -> PackageManifest:
         if self._state not in ("end", "header") or self._hdr:
@@ -318,6 +358,10 @@ def _read(package: Path, identities: list, sink: _TarSink) -> PackageManifest:
 
 def _describe_decrypt_error(e: BaseException) -> str:
     text = str(e).lower()
+    if "ascii-armored" in text:
+        return "it is ASCII-armored (age -a); packages are binary age files (age without -a)."
+    if "not an age file" in text:
+        return "it is not an age file (damaged header or not a package)."
     if "no matching" in text or "no identity" in text:
         return "it was not encrypted to this machine's key."
     if "header" in text or "mac" in text or "version" in text:

@@ -40,8 +40,9 @@ from yomitori_agent import s3io
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import AgentError, BadInputError, PackageRejected
 from yomitori_agent.fsutil import exclusive_lock, private_dir, wipe_file, wipe_tree
-from yomitori_agent.journal import BatchJournal, audit
+from yomitori_agent.journal import BatchJournal, audit, unfinished_wipe
 from yomitori_agent.keys import load_identities
+from yomitori_agent.linewatch import LineWatch
 from yomitori_agent.log import log
 from yomitori_agent.manifests import FileEntry, PackageManifest
 from yomitori_agent.pack import batch_id_from_name
@@ -62,6 +63,7 @@ class UploadResult:
     passes: int = 2  # 1: pages went up as they were decrypted (a new batch named by pack)
     seconds_verify: float = 0.0  # the checking pass of two
     seconds_upload: float = 0.0
+    message: str = ""
 
 
 def _sweep_stale_work(work: Path) -> None:
@@ -83,12 +85,34 @@ def upload(cfg: AgentConfig, usb_dir: Path, *, dry_run: bool = False,
         raise BadInputError(f"no packages (*.age) in {usb_dir}.")
     work = cfg.work_path
     client = client or s3io.s3_client(cfg)
+    watch = LineWatch("upload", notice=cfg.aws.stall_notice_seconds, give_up=cfg.aws.give_up_seconds)
+    watch.attach(client)
     # One upload per machine at a time: the sweep must not wipe another run's pages.
-    with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"):
+    with exclusive_lock(cfg.state_dir / "locks" / "upload.lock"), watch:
         _sweep_stale_work(work)
         work.mkdir(parents=True, exist_ok=True)
-        return [_upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
+        return [_upload_or_finish(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
                 for pkg in packages]
+
+
+def _upload_or_finish(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
+                      show_progress) -> UploadResult:
+    try:
+        return _upload_package(cfg, client, bucket, pkg, identities, work, dry_run, show_progress)
+    except PackageRejected:
+        batch_id = None if dry_run else unfinished_wipe(
+            cfg.state_dir, pkg.name, done_event="manifest_uploaded", named_batch=batch_id_from_name(pkg))
+        if batch_id is None:
+            raise
+    # The batch went up whole (the journal says manifest_uploaded) and the wipe of its package
+    # was cut short, which left the header partly zeros: not a damaged package. Finish the wipe.
+    journal = BatchJournal(cfg.state_dir, batch_id)
+    result = UploadResult(batch_id, str(pkg), 0, 0, 0, "done-before", False,
+                          message="already uploaded: the earlier run was interrupted while wiping "
+                                  "the package; the wipe is finished now.")
+    result.pages = len(journal.uploaded_pages())
+    _wipe_package(cfg, pkg, journal, result)
+    return result
 
 
 def _upload_package(cfg, client, bucket, pkg: Path, identities, work: Path, dry_run: bool,
@@ -188,8 +212,9 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
     result = UploadResult(batch_id, str(pkg), len(manifest.entries), 0, 0, "", False)
     if journal.has("manifest_uploaded"):
         result.manifest = "done-before"
+        result.message = "already uploaded earlier: nothing was sent again; the package is wiped now."
     else:
-        todo = _pages_to_upload(client, bucket, manifest, journal, dry_run)
+        todo = _pages_to_upload(client, bucket, manifest, journal, dry_run, pkg.name)
         result.skipped_present = len(manifest.entries) - len(todo)
         if dry_run:
             result.uploaded = len(todo)
@@ -205,6 +230,7 @@ def _upload_batch(cfg, client, bucket, pkg, identities, manifest: PackageManifes
 
 def _wipe_package(cfg, pkg: Path, journal: BatchJournal, result: UploadResult) -> None:
     """The batch is in S3 whole: overwrite and delete the package, and record it all."""
+    journal.record("package_wipe_started", package=pkg.name)  # a cut-short wipe is finished next run
     wipe_file(pkg, cfg.package_wipe)
     journal.record("package_wiped", package=pkg.name)
     result.package_wiped = True
@@ -322,11 +348,11 @@ class _PageSender:
 
 
 def _pages_to_upload(client, bucket, manifest: PackageManifest, journal: BatchJournal,
-                     dry_run: bool) -> list[FileEntry]:
+                     dry_run: bool, pkg_name: str) -> list[FileEntry]:
     """The pages S3 does not hold yet. Only a resumed batch pays for HEAD requests."""
     if not journal.path.exists():
         if not dry_run:
-            journal.record("started", pages=len(manifest.entries))
+            journal.record("started", pages=len(manifest.entries), package=pkg_name)
         return list(manifest.entries)
     confirmed = journal.uploaded_pages()
 

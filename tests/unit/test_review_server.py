@@ -281,3 +281,20 @@ def test_every_reason_code_of_the_validators_has_a_japanese_text():
     assert codes, "the pattern still finds the codes"
     missing = sorted(c for c in codes if c not in REASON_TEXTS)
     assert not missing, f"add Japanese texts for {missing} to yomitori_agent/review/reasons.py"
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "-100", "1e3", "１０"])
+def test_a_bad_content_length_gets_400_not_a_dropped_or_hung_connection(server, length):
+    # Given a logged-in reviewer's request whose Content-Length is not a decimal number
+    import socket
+
+    cookie = _login(server)
+    head = (f"POST /api/next HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n"
+            f"X-Yomitori-CSRF: {server.csrf}\r\nOrigin: http://127.0.0.1:{server.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{}}")
+    # When it is sent (the connection stays open, as a browser's would)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(head.encode("utf-8"))
+        reply = s.recv(4096)
+    # Then the server answers 400 at once
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:80]

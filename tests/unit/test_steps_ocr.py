@@ -78,6 +78,16 @@ def test_auto_refuses_a_page_of_a_form_that_is_not_installed(tmp_path, monkeypat
     assert e.value.code == FORM_NOT_RECOGNISED and "--form" in e.value.action
 
 
+def test_a_page_too_large_to_be_a_scan_is_refused_without_being_fetched(tmp_path):
+    # Given a manifest entry of 1 GB whose object is not even there (it must not be fetched)
+    store = LocalResultStore(tmp_path)
+    page = PageEntry(name="junk.png", size=1 << 30, sha256="0" * 64)
+    # When the OCR step handles it
+    outcome = ocr_page(store, FakeEngine(), batch_id="b-001", form_id="water_stop", page=page)
+    # Then it is an image_too_large result, not a missing page
+    assert outcome.error == "image_too_large"
+
+
 def test_a_multi_page_object_gives_one_document_per_page_through_validate_and_finalize(tmp_path):
     # Given a 3-page TIFF uploaded as one page object: a water_stop form, a blank sheet, another form
     import datetime as dt

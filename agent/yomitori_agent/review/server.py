@@ -187,7 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._deny(HTTPStatus.FORBIDDEN, "cross-site request")
         if not self.headers.get("Content-Type", "").startswith("application/json"):
             return self._deny(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "JSON only")
-        length = int(self.headers.get("Content-Length") or 0)
+        raw_length = (self.headers.get("Content-Length") or "0").strip()
+        if not raw_length.isascii() or not raw_length.isdigit():  # "-1", "abc": the body has no known end
+            self.close_connection = True
+            return self._deny(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+        length = int(raw_length)
         if length > MAX_BODY:
             return self._deny(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
         try:

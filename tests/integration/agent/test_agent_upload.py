@@ -162,6 +162,7 @@ def test_upload_after_the_manifest_went_up_never_uploads_the_batch_again(site):
     # Then nothing is uploaded a second time (the manifest would start the flow twice)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["batches"][0]["manifest"] == "done-before"
+    assert "already uploaded" in r.stderr  # said where the person looks
     _assert_batch_complete(site, scans, batch_id)
     assert not pkg.exists()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from yomitori_agent.unpack import decrypt_into
+from yomitori_agent.unpack import DecryptFailed, decrypt_into
 
 VECTORS_JS = Path(__file__).resolve().parents[3] / "node_modules" / "cctv-age" / "index.js"
 
@@ -23,10 +23,12 @@ NOT_APPLICABLE = {
     "hybrid": "ML-KEM/X25519 hybrid (post-quantum) identities: pyrage 1.4 has no hybrid identity type, "
     "and the agent's keys are X25519",
 }
+# ASCII-armored files (``age -a``): the agent refuses them before age sees them (packages are
+# binary; docs/agent.md), so every armored vector must be refused, whatever the vector expects.
+ARMORED = "armored"
+
 # Vectors where pyrage (rage) decides differently from the specification.
 EXPECTED_DEVIATIONS = {
-    "armor_whitespace_outside": "rage refuses whitespace around an ASCII-armored file; the agent writes and "
-    "reads binary packages only, so armor never reaches it",
     "stanza_missing_body": "rage accepts a malformed *unknown* stanza (no body line) instead of failing the "
     "header; the X25519 stanza and the header MAC are still checked, so no forged "
     "content is accepted",
@@ -102,6 +104,11 @@ def test_vector(tmp_path, name):
     except Exception as e:  # pyrage.DecryptError, or OSError from the payload stream
         error = e
     succeeded = error is None
+    if meta.get(ARMORED) == "yes":
+        assert isinstance(error, DecryptFailed), error
+        assert "armored" in str(error) or "not an age file" in str(error)
+        assert digest.hexdigest() == hashlib.sha256().hexdigest()  # refused before any plaintext
+        return
     # Then success and failure are as the vector expects (or as the listed deviation says), and all
     # plaintext released before a payload failure matches the vector's payload hash
     expect_success = meta["expect"] == "success"

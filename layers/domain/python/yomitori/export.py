@@ -3,7 +3,8 @@
 One row per document: document_id, source, status, error (code), then one column per field of
 the form, in form order. UTF-8 with a BOM by default (Excel opens it right); cp932 for older
 Japanese systems, where characters cp932 has no code for become 〓 (geta) and are counted, so
-the caller can report them without ever printing a value. Lines end in CRLF.
+the caller can report them without ever printing a value. Lines end in CRLF. Cells a
+spreadsheet would evaluate as a formula get a leading quote (:mod:`yomitori.csvcell`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yomitori.csvcell import neutralise_cell
 from yomitori.forms.schema import FormDefinition
 from yomitori.results import DocumentResult, FieldStatus
 
@@ -114,7 +116,7 @@ def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition | 
                     damaged = True
             if damaged:
                 report.replaced_documents.append(doc.document_id)
-            writer.writerow(row)
+            writer.writerow([neutralise_cell(c) for c in row])  # the JSON keeps the raw value
             report.rows += 1
     tmp.replace(path)
     return report

@@ -13,6 +13,7 @@ pool of worker processes, each holding one engine for its whole life (models loa
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori.batch import SUMMARY_NAME, document_id_for
-from yomitori.errors import ExitCode, YomitoriError
+from yomitori.errors import DocumentError, ExitCode, YomitoriError
 from yomitori.export import CsvReport, write_results_csv
 from yomitori.extract.classify import AUTO
 from yomitori.extract.images import open_scan
@@ -87,17 +88,31 @@ class BatchReport:
 
 
 def list_inputs(in_dir: Path) -> list[Path]:
-    """Every regular, non-hidden file directly in ``in_dir``, sorted by name."""
+    """Every regular, non-hidden file directly in ``in_dir``, sorted by name; also every link
+    (a dangling or looping one becomes a result that says so, never silence)."""
     if not in_dir.is_dir():
         raise BatchInputError(f"{in_dir} is not a folder.")
-    return sorted(p for p in in_dir.iterdir() if not p.name.startswith(".") and p.is_file())
+    return sorted(p for p in in_dir.iterdir() if not p.name.startswith(".")
+                  and (p.is_symlink() or p.is_file()))
+
+
+def _ascii_stem(stem: str) -> str:
+    """A file-name-safe form of ``stem``: Japanese in Hepburn romaji (pykakasi, stable), plus a
+    short hash of the original when it was not plain ASCII, so ids stay distinct and readable."""
+    if stem.isascii():
+        return _UNSAFE.sub("_", stem).strip("_")
+    import pykakasi  # only for non-ASCII names (its dictionary loads in ~0.3 s)
+
+    roman = "".join(item["hepburn"] or item["orig"] for item in pykakasi.kakasi().convert(stem))
+    tag = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:6]
+    return "-".join(x for x in (_UNSAFE.sub("_", roman).strip("_")[:60], tag) if x)
 
 
 def document_ids(paths: list[Path]) -> list[str]:
     """One unique, file-name-safe id per input (the file name without its suffix)."""
     ids, seen = [], set()
     for p in paths:
-        base = _UNSAFE.sub("_", document_id_for(p.name)).strip("_") or "document"
+        base = _ascii_stem(document_id_for(p.name)) or "document"
         doc_id, k = base, 1
         while doc_id in seen:
             k += 1
@@ -117,6 +132,15 @@ def _init_worker(engine: str) -> None:
     _engine = get_engine(engine)
 
 
+def check_link(path: Path) -> None:
+    """DocumentError ``unreadable_file`` for a link that leads to no file (dangling, looping,
+    a folder): its result says so instead of the file vanishing from the batch."""
+    if path.is_symlink() and not path.is_file():  # is_file follows the link
+        raise DocumentError(f"{path.name} is a link that leads to no file (dangling, looping, or to a "
+                            "folder).", code="unreadable_file",
+                            action="Copy the scan itself into the folder, then run again.")
+
+
 def read_one(path: Path, form: FormDefinition, engine: OcrEngine, *, batch_id: str,
              document_id: str) -> DocumentResult:
     """Extract a one-page file; a bad input becomes a result with ``error`` set instead of
@@ -124,6 +148,7 @@ def read_one(path: Path, form: FormDefinition, engine: OcrEngine, *, batch_id: s
     from yomitori.extract import extract_document
 
     try:
+        check_link(path)
         return extract_document(path, form, engine, batch_id=batch_id, document_id=document_id,
                                 source=path.name)
     except Exception as e:  # noqa: BLE001 - one broken page must not stop the batch
@@ -176,6 +201,7 @@ def plan_batch(paths: list[Path], form_id: str, *,
     seen: set[str] = set()
     for p, base in zip(paths, document_ids(paths), strict=True):
         try:
+            check_link(p)
             count = open_scan(p, name=p.name).count
         except Exception as e:  # noqa: BLE001 - the file's problem, reported as its result
             broken.append(failed(base, e, batch_id=batch_id, source=p.name, form_id=form_id))

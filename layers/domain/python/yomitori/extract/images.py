@@ -11,6 +11,7 @@ PDF pages are rasterised with pypdfium2 at the working resolution (300 dpi).
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,14 @@ from yomitori.forms.layout import SCANNER_GREY_MATRIX
 MAX_PIXELS = 60_000_000
 # A scanner's multi-page file holds a batch of forms; far more pages is not a scan.
 MAX_PAGES = 500
+# An uncompressed A3 colour scan at 400 dpi is ~90 MB; a file far above is not a page scan and
+# is refused from its size alone (a 1 GB file in a scans folder must not be read at all).
+MAX_FILE_BYTES = 256 << 20
+# The first bytes of the formats Pillow reads for us (PNG, JPEG, TIFF, BMP, GIF, WebP, JPEG
+# 2000); PDF is recognised by is_pdf. Anything else is refused before it is read.
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"BM", b"GIF87a", b"GIF89a",
+          b"RIFF", b"\x00\x00\x00\x0cjP  ", b"\xff\x4f\xff\x51")
+_HEAD = 1024  # enough for is_pdf, which allows leading white space
 PDF_DPI = 300
 SAVE_AS = "Save the scan as PNG, JPEG, TIFF or PDF and add it to a new batch."
 
@@ -36,17 +45,45 @@ def doc_error(code: str, message: str, action: str = RESCAN) -> DocumentError:
 
 
 def _read(image: bytes | Path, name: str) -> bytes:
-    if isinstance(image, Path | str):
-        try:
-            data = Path(image).read_bytes()
-        except OSError as e:
-            raise doc_error("unreadable_file", f"{name} could not be read ({e.strerror}).",
-                            "Check that the file exists and is readable, then run again.") from None
-    else:
-        data = bytes(image)
+    """The file's bytes, read only after its size and first bytes say it may be a scan."""
+    data = _read_checked(Path(image), name) if isinstance(image, Path | str) else bytes(image)
     if not data:
         raise doc_error("empty_file", f"{name} is empty (0 bytes).")
+    if not _may_be_scan(data[:_HEAD]):
+        raise _not_an_image(name)
     return data
+
+
+def _may_be_scan(head: bytes) -> bool:
+    return head.startswith(_MAGIC) or is_pdf(head)
+
+
+def _read_checked(path: Path, name: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(_HEAD)
+            if head and not _may_be_scan(head):
+                raise _not_an_image(name)
+            check_file_size(size, name)
+            return head + fh.read()
+    except OSError as e:
+        raise doc_error("unreadable_file", f"{name} could not be read ({e.strerror}).",
+                        "Check that the file exists and is readable, then run again.") from None
+
+
+def check_file_size(size: int, name: str) -> None:
+    """DocumentError ``image_too_large`` when a file of ``size`` bytes cannot be a page scan
+    (one machine and Lambda: checked before the file or object is read)."""
+    if size > MAX_FILE_BYTES:
+        raise doc_error("image_too_large", f"{name} is {size // (1 << 20)} MB: too large to be a "
+                        f"page scan (the limit is {MAX_FILE_BYTES >> 20} MB).",
+                        "Scan the page at 200-300 dpi and add it to a new batch.")
+
+
+def _not_an_image(name: str) -> DocumentError:
+    return doc_error("not_an_image", f"{name} is not an image or PDF that can be read "
+                     "(PNG, JPEG, TIFF, PDF).", SAVE_AS)
 
 
 def is_pdf(data: bytes) -> bool:
@@ -123,7 +160,8 @@ def open_scan(image: bytes | Path, *, name: str = "the file", dpi: int = PDF_DPI
     """Open ``image`` (bytes or a path) and count its pages (1 for PNG and JPEG).
 
     Raises DocumentError with code ``unreadable_file``, ``empty_file``, ``not_an_image``,
-    ``corrupt_image``, ``image_too_large`` or ``too_many_pages``."""
+    ``corrupt_image``, ``image_too_large`` or ``too_many_pages``. A file's size and first
+    bytes are checked before it is read (a 1 GB non-image is never read)."""
     data = _read(image, name)
     if is_pdf(data):
         import pypdfium2 as pdfium
@@ -144,8 +182,7 @@ def open_scan(image: bytes | Path, *, name: str = "the file", dpi: int = PDF_DPI
             except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                 raise _too_large(name) from None
             except UnidentifiedImageError:
-                raise doc_error("not_an_image", f"{name} is not an image or PDF that can be read "
-                                "(PNG, JPEG, TIFF, PDF).", SAVE_AS) from None
+                raise _not_an_image(name) from None
             except Exception:  # noqa: BLE001 - any decoder failure on the header is a corrupt file
                 raise _corrupt(name) from None
         pdf = False

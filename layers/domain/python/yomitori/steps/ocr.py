@@ -203,7 +203,7 @@ def ocr_page(
     ``error`` set. A multi-page object stores one such object per document and an index
     ``{"engine", "documents": [ids]}`` at its own key; the outcome's ``error`` is then set only
     when no document of it could be read. Idempotent: a retry writes the same objects."""
-    from yomitori.extract.images import open_scan
+    from yomitori.extract.images import check_file_size, open_scan
     from yomitori.extract.intake import pages_per_document, plan_documents
 
     document_id = document_id or document_id_for(page.name)
@@ -218,6 +218,7 @@ def ocr_page(
     started = time.perf_counter()
     groups: list = []
     try:
+        check_file_size(page.size, page.name)  # a huge non-scan is never fetched into memory
         data = store.get_page(batch_id, page.name)
         _check_intact(data, page)
         scan = open_scan(data, name=page.name)
