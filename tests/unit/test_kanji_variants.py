@@ -52,3 +52,9 @@ def test_the_folded_address_is_what_routing_validates_and_stores():
     route_document(form, doc, today=dt.date(2026, 6, 1))
     assert doc.fields["address"].value == "静岡県藤枝市潮602-8"
     assert doc.fields["address"].raw == "靜岡県藤枝市潮602-8"
+
+
+def test_an_old_form_japan_post_never_writes_is_folded_even_where_the_lookup_folds_it_too():
+    # Given an address read with 德 (the postal lookup folds 德 to 徳 itself, so the place is found)
+    # Then the stored value is written as Japan Post writes it
+    assert fold_address_variants("德島県德島市新蔵町1-1") == "徳島県徳島市新蔵町1-1"

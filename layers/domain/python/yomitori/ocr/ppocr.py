@@ -56,9 +56,10 @@ def field_charset(hint: FieldHint) -> str | None:
     return hint.charset or None
 
 
-# Punctuation no name or address holds: dust beside a digit is read as one of these (1.485-11).
+# Punctuation no name or address holds: dust beside a digit is read as one of these (1.485-11),
+# ノ as /.
 # Left out of text fields, so such a read costs confidence instead of passing as a value.
-NOT_IN_NAMES_OR_ADDRESSES = set(".,:;!?'\"`^_|\\~．，。、：；！？＇＂｀＾＿｜￣")
+NOT_IN_NAMES_OR_ADDRESSES = set(".,:;!?'\"`^_|\\~/．，。、：；！？＇＂｀＾＿｜￣／")
 
 
 def _text_character(ch: str) -> bool:

@@ -86,6 +86,16 @@ def areas(code: str) -> tuple[Area, ...]:
     return tuple(dict.fromkeys(found))
 
 
+@lru_cache(maxsize=1)
+def characters() -> frozenset[str]:
+    """Every character Japan Post's area names use (prefecture, city, town)."""
+    found: set[str] = set()
+    for row in _query("select prefecture, city, neighborhood from postal_data"):
+        for part in row:
+            found.update(part or "")
+    return frozenset(found)
+
+
 def exists(code: str) -> bool:
     """True when Japan Post lists ``code`` (area or office code)."""
     return bool(areas(code))

@@ -123,12 +123,14 @@ def postal_address(
 
 
 def fold_address_variants(address: str) -> str:
-    """``address`` with old or variant kanji (曾, 靜, 澤 ...) in their everyday forms, as Japan
-    Post's data writes place names, unless the address as read is itself a listed area (a
-    few places keep an old form). The recogniser prefers old forms; an address is a place,
-    not a person's own spelling, so it is folded rather than sent to a person."""
-    if not variants_in(address):
+    """``address`` with old or variant kanji (曾, 靜, 德 ...) in their everyday forms, as Japan
+    Post's data writes place names. A variant stays only where Japan Post itself writes it and
+    the address as read names a listed area (a few places keep an old form: 上目内澤). The
+    recogniser prefers old forms; an address is a place, not a person's own spelling, so it is
+    folded rather than sent to a person."""
+    variants = variants_in(address)
+    if not variants:
         return address
-    if postal.match_address(address)[1]:
-        return address
-    return everyday_forms(address)
+    listed = postal.characters()
+    keep = {ch for ch in variants if ch in listed} if postal.match_address(address)[1] else set()
+    return "".join(ch if ch in keep else everyday_forms(ch) for ch in address)
