@@ -16,6 +16,7 @@ from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_c
 from yomitori.extract.crops import box_px, drop_out
 from yomitori.extract.fields import CropReader, PageWordsReader, read_field
 from yomitori.extract.images import load_grey
+from yomitori.extract.register import load_reference, register_page, subtract_reference
 from yomitori.forms.schema import FormDefinition
 from yomitori.ocr.engine import OcrEngine
 from yomitori.results import DocumentResult
@@ -35,12 +36,21 @@ def extract_document(
     Fills value, raw, confidence and box (in pixels of the original scan) per field; statuses
     are left for routing. Raises :class:`yomitori.errors.DocumentError` with code
     ``empty_file``, ``not_an_image``, ``corrupt_image``, ``image_too_large``, ``blank_page``,
-    ``no_registration_marks`` or ``wrong_form`` when the page cannot be read."""
+    ``no_registration_marks`` or ``wrong_form`` (yomitori-printed forms), ``poor_alignment``,
+    ``reference_missing`` (existing forms) when the page cannot be read."""
     started = time.perf_counter()
     grey = load_grey(image, name=source)
-    page, alignment = align_page(grey, form)
+    if form.is_existing:
+        # the office's own form: features matched to its blank, the blank's print subtracted
+        ref = load_reference(form)
+        page, alignment = register_page(grey, form, ref)
+        page = subtract_reference(page, ref)
+        rotation = alignment.rotation
+    else:
+        page, alignment = align_page(grey, form)
+        check_form_code(page, form)
+        rotation = 180 if alignment.rotated_180 else 0
     del grey
-    check_form_code(page, form)
     if engine.reads_pages:
         words = engine.read_page(Image.fromarray(drop_out(page)))
         reader = PageWordsReader(page, words)
@@ -56,7 +66,7 @@ def extract_document(
         document_id=document_id,
         source=source,
         form_id=form.id,
-        page_rotation=180 if alignment.rotated_180 else 0,
+        page_rotation=rotation,
         fields=fields,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -231,3 +231,72 @@ def bank_names(
                 )
             )
     return out
+
+
+# -- banks and branches written as names (existing forms: 大阪信用金庫 / 住之江支店) -------------
+NEAR_NAME_RATIO = 0.75  # how alike a misread name and a listed one must be to suggest it
+
+
+def _near_names(written: str, entries: dict[str, banks.Entry], normalise) -> list[banks.Entry]:
+    """Entries whose name is closest to ``written`` (one OCR slip or so away), best first."""
+    from difflib import SequenceMatcher
+
+    w = normalise(written)
+    scored = []
+    for e in entries.values():
+        ratio = SequenceMatcher(None, w, _norm_name(e.name)).ratio()
+        if ratio >= NEAR_NAME_RATIO:
+            scored.append((ratio, e))
+    scored.sort(key=lambda re_: re_[0], reverse=True)
+    if len(scored) > 1 and scored[0][0] == scored[1][0]:
+        return []  # two equally near: no suggestion
+    return [e for _, e in scored[:1]]
+
+
+def _bank_entries() -> dict[str, banks.Entry]:
+    return banks.all_banks()
+
+
+@validator("bank_name_known")
+def bank_name_known(value: str, ctx: ValidationContext) -> list[Finding]:
+    """A bank written by name is one bank of the Zengin list (its code is then known). A name
+    not in the list is invalid, with the nearest listed name suggested when one is near; a name
+    several banks share is ambiguous (review)."""
+    if not value:
+        return []
+    codes = bank_codes_for_name(value)
+    if len(codes) == 1:
+        return []
+    if len(codes) > 1:
+        return [Finding("bank_name_ambiguous", Severity.REVIEW)]
+    near = _near_names(value, _bank_entries(), normalise_bank_name)
+    hint = Suggestion(value=near[0].name, reason="bank_name_nearest") if near else None
+    return [Finding("bank_name_unknown", Severity.INVALID, hint)]
+
+
+@validator("branch_name_known")
+def branch_name_known(value: str, ctx: ValidationContext, bank_field: str = "bank_name") -> list[Finding]:
+    """A branch written by name is one branch of the bank named in ``bank_field`` (not checked
+    while that bank is itself unknown or ambiguous: that field says so)."""
+    if not value:
+        return []
+    codes = bank_codes_for_name(ctx.values.get(bank_field, ""))
+    if len(codes) != 1:
+        return []
+    found = branch_codes_for_name(codes[0], value)
+    if len(found) == 1:
+        return []
+    if len(found) > 1:
+        return [Finding("branch_name_ambiguous", Severity.REVIEW)]
+    near = _near_names(value, banks.branches(codes[0]), normalise_branch_name)
+    hint = Suggestion(value=near[0].name, reason="branch_name_nearest") if near else None
+    return [Finding("branch_name_unknown", Severity.INVALID, hint)]
+
+
+def codes_for_names(bank_name: str, branch_name: str) -> tuple[str, str]:
+    """(bank code, branch code) of a bank and branch written by name; "" where not exactly one."""
+    bank_codes = bank_codes_for_name(bank_name) if bank_name else []
+    if len(bank_codes) != 1:
+        return "", ""
+    branch_codes = branch_codes_for_name(bank_codes[0], branch_name) if branch_name else []
+    return bank_codes[0], branch_codes[0] if len(branch_codes) == 1 else ""

@@ -1,0 +1,205 @@
+"""Registration of existing forms (no corner marks): a filled scan is matched to the form's
+reference image (the blank scan it was registered from) by ORB features and a RANSAC
+homography, checked by how much of the reference's print it lands on, then the aligned
+reference print is subtracted so the crops hold only the handwriting.
+
+Matching runs at ``MATCH_DPI`` (fast; about 60-120 ms per A4 page on one core), the warp at the
+working resolution. Keypoints inside office-use areas (受付印, お届け印, the office table) are
+not used, so stamps there cannot pull the fit. A poor fit is a ``poor_alignment`` error, never a
+shifted read. Runs in Lambda and on one machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from yomitori.extract.align import BLANK_INK_SHARE, INK, WORK_DPI
+from yomitori.extract.images import doc_error, load_grey
+from yomitori.forms.layout import mm_to_px, page_size_px
+from yomitori.forms.schema import FormDefinition, reference_path
+
+MATCH_DPI = 100
+FEATURES = 4000
+RATIO = 0.8  # Lowe's ratio test
+RANSAC_PX = 2.5  # at MATCH_DPI
+MIN_INLIERS = 40
+# Share of the reference's printed lines and text that the aligned scan covers (within ~1 px at
+# MATCH_DPI). Measured on heavy synth scans of the example form: aligned pages score >= 0.85;
+# a page of another form or a fit one line off scores < 0.5.
+MIN_PRINT_OVERLAP = 0.6
+REVIEW_PRINT_OVERLAP = 0.75
+MAX_SCALE_CHANGE = 0.25
+# The printed form, darkened by this min-filter (px at WORK_DPI) before it is subtracted, so
+# its slightly blurred and shifted copy on the scan goes too.
+SUBTRACT_SPREAD_PX = 3
+
+POOR_FIT_ACTION = ("Check that the page is this form (and the whole page is on the scan), rescan it "
+                   "straight at 200-300 dpi and add it to a new batch; if the form's print has "
+                   "changed, register the new blank with `yomitori forms new`.")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A form's reference prepared for matching and subtraction."""
+
+    page: np.ndarray  # grey, WORK_DPI, page size of the form
+    print_spread: np.ndarray  # ``page`` min-filtered: the print grown by SUBTRACT_SPREAD_PX
+    keypoints: np.ndarray  # (n, 2) at MATCH_DPI
+    descriptors: np.ndarray
+    print_mask: np.ndarray  # bool, MATCH_DPI: the reference's print outside office areas
+
+
+@dataclass(frozen=True)
+class Registration:
+    """``matrix`` maps scan pixels to working-page pixels (3x3 homography)."""
+
+    matrix: np.ndarray
+    rotation: int  # 0, 90, 180 or 270: how the page lay on the scan
+    scan_dpi: float
+    inliers: int
+    score: float  # share of the reference's print the aligned scan covers, 0..1
+
+    @property
+    def rotated_180(self) -> bool:
+        return self.rotation == 180
+
+    @property
+    def uncertain(self) -> bool:
+        return self.score < REVIEW_PRINT_OVERLAP
+
+    def to_scan_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A working-page box as the enclosing box in the original scan."""
+        x0, y0, x1, y1 = box
+        pts = np.array([[[x0, y0]], [[x1, y0]], [[x0, y1]], [[x1, y1]]], dtype=np.float64)
+        mapped = cv2.perspectiveTransform(pts, np.linalg.inv(self.matrix))[:, 0, :]
+        return (int(np.floor(mapped[:, 0].min())), int(np.floor(mapped[:, 1].min())),
+                int(np.ceil(mapped[:, 0].max())), int(np.ceil(mapped[:, 1].max())))
+
+
+def _orb() -> cv2.ORB:
+    return cv2.ORB_create(nfeatures=FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15, patchSize=31,
+                          fastThreshold=10)
+
+
+def _office_mask(form: FormDefinition, shape: tuple[int, int], dpi: int) -> np.ndarray:
+    """255 where keypoints may be used, 0 in office-use areas."""
+    mask = np.full(shape, 255, np.uint8)
+    for area in form.office_use:
+        b = area.box
+        cv2.rectangle(mask, (round(mm_to_px(b.x, dpi)), round(mm_to_px(b.y, dpi))),
+                      (round(mm_to_px(b.right, dpi)), round(mm_to_px(b.bottom, dpi))), 0, -1)
+    return mask
+
+
+def prepare_reference(image: np.ndarray, form: FormDefinition) -> Reference:
+    """The reference (a grey blank scan of any resolution) at the working and matching sizes."""
+    size = page_size_px(form, WORK_DPI)
+    page = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    spread = cv2.erode(page, np.ones((2 * SUBTRACT_SPREAD_PX + 1,) * 2, np.uint8))
+    small = cv2.resize(page, page_size_px(form, MATCH_DPI), interpolation=cv2.INTER_AREA)
+    mask = _office_mask(form, small.shape, MATCH_DPI)
+    kps, desc = _orb().detectAndCompute(small, mask)
+    if desc is None or len(kps) < MIN_INLIERS:
+        raise doc_error("reference_unusable", f"The reference image of form '{form.id}' has too little print "
+                        "to align scans to.", "Register a clear scan of the blank form with `yomitori forms new`.")
+    pts = np.array([k.pt for k in kps], np.float32)
+    print_mask = (small < INK) & (mask > 0)
+    return Reference(page=page, print_spread=spread, keypoints=pts, descriptors=desc, print_mask=print_mask)
+
+
+_CACHE: dict[tuple[str, float, str], Reference] = {}
+
+
+def _cached_reference(path: str, mtime: float, form: FormDefinition) -> Reference:
+    key = (path, mtime, form.model_dump_json())
+    if key not in _CACHE:
+        if len(_CACHE) >= 16:
+            _CACHE.clear()
+        _CACHE[key] = prepare_reference(load_grey(Path(path), name=Path(path).name), form)
+    return _CACHE[key]
+
+
+def load_reference(form: FormDefinition, directory: Path | None = None) -> Reference:
+    """The prepared reference of ``form`` (cached per process by file and modification time)."""
+    path = reference_path(form, directory)
+    if not path.is_file():
+        raise doc_error("reference_missing", f"The reference image {path.name} of form '{form.id}' is missing.",
+                        f"Put the blank scan back beside {form.id}.yaml, or register it again with "
+                        "`yomitori forms new`.")
+    return _cached_reference(str(path), path.stat().st_mtime, form)
+
+
+def _poor(message: str) -> Exception:
+    return doc_error("poor_alignment", message, POOR_FIT_ACTION)
+
+
+def _rotation_of(h: np.ndarray) -> int:
+    angle = np.degrees(np.arctan2(h[1, 0], h[0, 0]))  # of the scan -> page map
+    return int(round(-angle / 90.0)) % 4 * 90
+
+
+def print_overlap(aligned_small: np.ndarray, ref: Reference) -> float:
+    """Share of the reference's print (outside office areas) that is dark on the aligned scan
+    within one pixel at MATCH_DPI."""
+    dark = cv2.erode(aligned_small, np.ones((3, 3), np.uint8)) < 160
+    total = int(np.count_nonzero(ref.print_mask))
+    return float(np.count_nonzero(dark & ref.print_mask)) / max(1, total)
+
+
+def register_page(grey: np.ndarray, form: FormDefinition, ref: Reference | None = None,
+                  work_dpi: int = WORK_DPI) -> tuple[np.ndarray, Registration]:
+    """The scan warped onto the reference at the working resolution, and the registration.
+
+    Raises DocumentError ``blank_page`` or ``poor_alignment`` (too few matching features, an
+    implausible fit, or too little of the form's print where it should be)."""
+    if np.count_nonzero(grey < INK) < BLANK_INK_SHARE * grey.size:
+        raise doc_error("blank_page", "The page is blank (no ink was found).",
+                        "Check that the right side of the paper was scanned and add it to a new batch.")
+    ref = ref or load_reference(form)
+    match_size = page_size_px(form, MATCH_DPI)
+    scale = float(np.sqrt(match_size[0] * match_size[1] / grey.size))  # rotation-proof
+    small = cv2.resize(grey, (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    kps, desc = _orb().detectAndCompute(small, None)
+    if desc is None or len(kps) < MIN_INLIERS:
+        raise _poor(f"The page does not look like a '{form.id}' form (too little of its print was found).")
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(desc, ref.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if len(good) < MIN_INLIERS:
+        raise _poor(f"The page does not match the '{form.id}' form's blank ({len(good)} matching points).")
+    src = np.array([kps[m.queryIdx].pt for m in good], np.float32)
+    dst = ref.keypoints[[m.trainIdx for m in good]]
+    h_small, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, RANSAC_PX, maxIters=2000, confidence=0.999)
+    inliers = int(inl.sum()) if inl is not None else 0
+    if h_small is None or inliers < MIN_INLIERS:
+        raise _poor(f"The page does not match the '{form.id}' form's blank (no consistent fit).")
+    det = float(np.linalg.det(h_small[:2, :2]))
+    if not (1 - MAX_SCALE_CHANGE) ** 2 < abs(det) < (1 + MAX_SCALE_CHANGE) ** 2 or \
+            np.abs(h_small[2, :2]).max() > 2e-4:
+        raise _poor(f"The page does not fit the '{form.id}' form's blank (implausible stretch).")
+    aligned_small = cv2.warpPerspective(small, h_small, match_size, flags=cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    score = print_overlap(aligned_small, ref)
+    if score < MIN_PRINT_OVERLAP:
+        raise _poor(f"The page fits the '{form.id}' form's blank poorly ({score:.0%} of its print lines "
+                    "up); reading it could put values into the wrong fields.")
+    up = work_dpi / MATCH_DPI
+    full = np.diag([up, up, 1.0]) @ h_small @ np.diag([scale, scale, 1.0])
+    page = cv2.warpPerspective(grey, full, page_size_px(form, work_dpi), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    dpi = float(MATCH_DPI / scale) if scale else 0.0
+    return page, Registration(matrix=full, rotation=_rotation_of(h_small), scan_dpi=dpi, inliers=inliers,
+                              score=round(score, 3))
+
+
+def subtract_reference(page: np.ndarray, ref: Reference) -> np.ndarray:
+    """The aligned page with the form's own print removed: darkness the (slightly grown)
+    reference print already has is taken away, so only what was added on paper stays."""
+    ink = 255 - page.astype(np.int16)
+    printed = 255 - ref.print_spread.astype(np.int16)
+    return (255 - np.clip(ink - printed, 0, 255)).astype(np.uint8)
