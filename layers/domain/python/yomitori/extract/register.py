@@ -23,7 +23,8 @@ from yomitori.forms.layout import mm_to_px, page_size_px
 from yomitori.forms.schema import FormDefinition, reference_path
 
 MATCH_DPI = 100
-FEATURES = 4000
+FEATURES = 3000  # on the scan
+REF_FEATURES = 5000  # on the reference (once per process): more chances for each scan feature
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 2.5  # at MATCH_DPI
 MIN_INLIERS = 40
@@ -33,6 +34,7 @@ MIN_INLIERS = 40
 MIN_PRINT_OVERLAP = 0.6
 REVIEW_PRINT_OVERLAP = 0.75
 MAX_SCALE_CHANGE = 0.25
+MAX_PERSPECTIVE = 2e-5  # per pixel at MATCH_DPI: a page a little tilted on the glass (2 % at the far edge)
 # The printed form, darkened by this min-filter (px at WORK_DPI) before it is subtracted, so
 # its slightly blurred and shifted copy on the scan goes too.
 SUBTRACT_SPREAD_PX = 3
@@ -80,8 +82,8 @@ class Registration:
                 int(np.ceil(mapped[:, 0].max())), int(np.ceil(mapped[:, 1].max())))
 
 
-def _orb() -> cv2.ORB:
-    return cv2.ORB_create(nfeatures=FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15, patchSize=31,
+def _orb(features: int = FEATURES) -> cv2.ORB:
+    return cv2.ORB_create(nfeatures=features, scaleFactor=1.2, nlevels=6, edgeThreshold=15, patchSize=31,
                           fastThreshold=10)
 
 
@@ -102,7 +104,7 @@ def prepare_reference(image: np.ndarray, form: FormDefinition) -> Reference:
     spread = cv2.erode(page, np.ones((2 * SUBTRACT_SPREAD_PX + 1,) * 2, np.uint8))
     small = cv2.resize(page, page_size_px(form, MATCH_DPI), interpolation=cv2.INTER_AREA)
     mask = _office_mask(form, small.shape, MATCH_DPI)
-    kps, desc = _orb().detectAndCompute(small, mask)
+    kps, desc = _orb(REF_FEATURES).detectAndCompute(small, mask)
     if desc is None or len(kps) < MIN_INLIERS:
         raise doc_error("reference_unusable", f"The reference image of form '{form.id}' has too little print "
                         "to align scans to.", "Register a clear scan of the blank form with `yomitori forms new`.")
@@ -174,17 +176,39 @@ def register_page(grey: np.ndarray, form: FormDefinition, ref: Reference | None 
         raise _poor(f"The page does not match the '{form.id}' form's blank ({len(good)} matching points).")
     src = np.array([kps[m.queryIdx].pt for m in good], np.float32)
     dst = ref.keypoints[[m.trainIdx for m in good]]
-    h_small, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, RANSAC_PX, maxIters=2000, confidence=0.999)
+    # A scanner moves, turns and scales the page: an affine map found with RANSAC, then refitted
+    # (least median) on the matches it explains, and a homography for a page that lay a little
+    # tilted; the candidate under which most of the form's print lines up wins.
+    affine, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
+                                       maxIters=2000, confidence=0.999)
     inliers = int(inl.sum()) if inl is not None else 0
-    if h_small is None or inliers < MIN_INLIERS:
+    if affine is None or inliers < MIN_INLIERS:
         raise _poor(f"The page does not match the '{form.id}' form's blank (no consistent fit).")
-    det = float(np.linalg.det(h_small[:2, :2]))
-    if not (1 - MAX_SCALE_CHANGE) ** 2 < abs(det) < (1 + MAX_SCALE_CHANGE) ** 2 or \
-            np.abs(h_small[2, :2]).max() > 2e-4:
+    candidates = [np.vstack([affine, [0.0, 0.0, 1.0]])]
+    moved = src @ affine[:, :2].T + affine[:, 2]
+    near = np.linalg.norm(moved - dst, axis=1) < 2 * RANSAC_PX
+    if near.sum() >= MIN_INLIERS:
+        refit, _ = cv2.estimateAffine2D(src[near], dst[near], method=cv2.LMEDS)
+        if refit is not None:
+            candidates.append(np.vstack([refit, [0.0, 0.0, 1.0]]))
+        tilted, _ = cv2.findHomography(src[near], dst[near], cv2.LMEDS)
+        if tilted is not None and abs(tilted[2, 2]) > 1e-9:
+            tilted = tilted / tilted[2, 2]
+            if np.abs(tilted[2, :2]).max() < MAX_PERSPECTIVE:
+                candidates.append(tilted)
+    best = None
+    for h in candidates:
+        det = float(np.linalg.det(h[:2, :2]))
+        if not (1 - MAX_SCALE_CHANGE) ** 2 < abs(det) < (1 + MAX_SCALE_CHANGE) ** 2:
+            continue
+        warped = cv2.warpPerspective(small, h, match_size, flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        score = print_overlap(warped, ref)
+        if best is None or score > best[0]:
+            best = (score, h)
+    if best is None:
         raise _poor(f"The page does not fit the '{form.id}' form's blank (implausible stretch).")
-    aligned_small = cv2.warpPerspective(small, h_small, match_size, flags=cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=255)
-    score = print_overlap(aligned_small, ref)
+    score, h_small = best
     if score < MIN_PRINT_OVERLAP:
         raise _poor(f"The page fits the '{form.id}' form's blank poorly ({score:.0%} of its print lines "
                     "up); reading it could put values into the wrong fields.")

@@ -177,6 +177,8 @@ def generate(
             write_field(pen, page, field, values[field.name], mess)
         if mess is not None:
             mess.finish(page)
+            if form.office_use:
+                mess.office_stamps(page, form.office_use)
         scan = np.asarray(page.convert("RGB")) if mess is not None and mess.colour else to_scanner_grey(page)
         grey, flipped, quality = apply_degradation(scan, spec, rng, form, dpi)
         data, suffix = _encode(grey, quality, dpi)
