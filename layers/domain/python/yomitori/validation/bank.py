@@ -14,6 +14,7 @@ from functools import lru_cache
 from yomitori.refdata import banks
 from yomitori.results import Suggestion
 from yomitori.validation.confusions import one_confusion_away
+from yomitori.variants import everyday_forms
 from yomitori.validation.names import fold_kana
 from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
 
@@ -269,6 +270,10 @@ def bank_name_known(value: str, ctx: ValidationContext) -> list[Finding]:
         return []
     if len(codes) > 1:
         return [Finding("bank_name_ambiguous", Severity.REVIEW)]
+    folded = everyday_forms(value)  # 台灣銀行 read for 台湾銀行: the list spells it the everyday way
+    if folded != value and len(bank_codes_for_name(folded)) == 1:
+        hint = Suggestion(value=banks.bank(bank_codes_for_name(folded)[0]).name, reason="bank_name_everyday_form")
+        return [Finding("bank_name_variant", Severity.REVIEW, hint)]
     near = _near_names(value, _bank_entries(), normalise_bank_name)
     hint = Suggestion(value=near[0].name, reason="bank_name_nearest") if near else None
     return [Finding("bank_name_unknown", Severity.INVALID, hint)]
@@ -288,6 +293,11 @@ def branch_name_known(value: str, ctx: ValidationContext, bank_field: str = "ban
         return []
     if len(found) > 1:
         return [Finding("branch_name_ambiguous", Severity.REVIEW)]
+    folded = everyday_forms(value)
+    if folded != value and len(branch_codes_for_name(codes[0], folded)) == 1:
+        entry = banks.branch(codes[0], branch_codes_for_name(codes[0], folded)[0])
+        hint = Suggestion(value=entry.name if entry else folded, reason="branch_name_everyday_form")
+        return [Finding("branch_name_variant", Severity.REVIEW, hint)]
     near = _near_names(value, banks.branches(codes[0]), normalise_branch_name)
     hint = Suggestion(value=near[0].name, reason="branch_name_nearest") if near else None
     return [Finding("branch_name_unknown", Severity.INVALID, hint)]
