@@ -69,7 +69,7 @@ class DocumentResult(BaseModel):
     page_keys: list[str] = Field(default_factory=list)
     # degrees clockwise to turn the scan upright (180: fed in upside down); boxes stay in scan
     # pixels. Results written before this field read as 0.
-    page_rotation: Literal[0, 90, 180, 270] = 0
+    page_rotation: Literal[0, 180] = 0
     fields: dict[str, FieldResult] = Field(default_factory=dict)
     error: DocumentError | None = None
     seconds: float = 0.0

@@ -45,7 +45,9 @@ def extract_document(
         ref = load_reference(form)
         page, alignment = register_page(grey, form, ref)
         page = subtract_reference(page, ref)
-        rotation = alignment.rotation
+        # a page lying at 90/270 is read all the same; results carry 0 or 180 (the review page
+        # shows the scan as it lay, with the field boxes in its own pixels)
+        rotation = 180 if alignment.rotation == 180 else 0
     else:
         page, alignment = align_page(grey, form)
         check_form_code(page, form)
