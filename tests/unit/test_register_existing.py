@@ -108,3 +108,12 @@ def test_scans_at_another_resolution_align_onto_the_same_page(form, scans):
     diff = np.abs(page_a.astype(int) - page_b.astype(int))
     assert np.median(diff) < 10
     Image.fromarray(page_b)  # a plain grey page
+
+
+def test_the_classifier_hook_names_the_registered_form_a_page_fits(form, scans):
+    from yomitori.extract.register import match_reference
+
+    # a filled existing form is recognised among the installed existing forms; a yomitori form is not
+    assert match_reference(load_grey(scans[0])) == "water_city"
+    other = np.asarray(render_form(load_form("water_start"), 300).convert("L"))
+    assert match_reference(other) is None

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yomitori.errors import DocumentError
 from yomitori.extract.align import BLANK_INK_SHARE, INK, WORK_DPI
 from yomitori.extract.images import doc_error, load_grey
 from yomitori.forms.layout import mm_to_px, page_size_px
@@ -152,12 +153,10 @@ def print_overlap(aligned_small: np.ndarray, ref: Reference) -> float:
     return float(np.count_nonzero(dark & ref.print_mask)) / max(1, total)
 
 
-def register_page(grey: np.ndarray, form: FormDefinition, ref: Reference | None = None,
-                  work_dpi: int = WORK_DPI) -> tuple[np.ndarray, Registration]:
-    """The scan warped onto the reference at the working resolution, and the registration.
-
-    Raises DocumentError ``blank_page`` or ``poor_alignment`` (too few matching features, an
-    implausible fit, or too little of the form's print where it should be)."""
+def fit_to_reference(grey: np.ndarray, form: FormDefinition,
+                     ref: Reference | None = None) -> tuple[np.ndarray, float, int, float]:
+    """(homography at MATCH_DPI, scan -> MATCH_DPI scale, inliers, print overlap) of a scan on
+    ``form``'s reference; raises like :func:`register_page`."""
     if np.count_nonzero(grey < INK) < BLANK_INK_SHARE * grey.size:
         raise doc_error("blank_page", "The page is blank (no ink was found).",
                         "Check that the right side of the paper was scanned and add it to a new batch.")
@@ -212,6 +211,16 @@ def register_page(grey: np.ndarray, form: FormDefinition, ref: Reference | None 
     if score < MIN_PRINT_OVERLAP:
         raise _poor(f"The page fits the '{form.id}' form's blank poorly ({score:.0%} of its print lines "
                     "up); reading it could put values into the wrong fields.")
+    return h_small, scale, inliers, score
+
+
+def register_page(grey: np.ndarray, form: FormDefinition, ref: Reference | None = None,
+                  work_dpi: int = WORK_DPI) -> tuple[np.ndarray, Registration]:
+    """The scan warped onto the reference at the working resolution, and the registration.
+
+    Raises DocumentError ``blank_page`` or ``poor_alignment`` (too few matching features, an
+    implausible fit, or too little of the form's print where it should be)."""
+    h_small, scale, inliers, score = fit_to_reference(grey, form, ref)
     up = work_dpi / MATCH_DPI
     full = np.diag([up, up, 1.0]) @ h_small @ np.diag([scale, scale, 1.0])
     page = cv2.warpPerspective(grey, full, page_size_px(form, work_dpi), flags=cv2.INTER_LINEAR,
@@ -227,3 +236,22 @@ def subtract_reference(page: np.ndarray, ref: Reference) -> np.ndarray:
     ink = 255 - page.astype(np.int16)
     printed = 255 - ref.print_spread.astype(np.int16)
     return (255 - np.clip(ink - printed, 0, 255)).astype(np.uint8)
+
+
+def match_reference(grey: np.ndarray, forms: list[FormDefinition] | None = None) -> str | None:
+    """The id of the registered existing form whose blank ``grey`` fits best (for the page
+    classifier of mixed batches), or None when none fits. ``forms`` default: every installed
+    form with ``layout: existing``. About 0.1 s per existing form."""
+    if forms is None:
+        from yomitori.forms.schema import available_forms, load_form
+
+        forms = [f for f in (load_form(i) for i in available_forms()) if f.is_existing]
+    best: tuple[float, str] | None = None
+    for form in forms:
+        try:
+            *_, score = fit_to_reference(grey, form)
+        except DocumentError:
+            continue
+        if best is None or score > best[0]:
+            best = (score, form.id)
+    return best[1] if best else None
