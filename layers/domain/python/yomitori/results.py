@@ -18,7 +18,9 @@ RESULT_SCHEMA_VERSION = 1
 # Reasons the reader itself gives (the page shows a mess a person must look at); routing keeps
 # them next to the validators' findings.
 CORRECTION_MARK = "correction_mark"  # 訂正あり: a value struck through and rewritten
-READER_REASONS = frozenset({CORRECTION_MARK})
+# an existing form whose scan fits its registered blank only fairly: every field is checked
+ALIGNMENT_UNCERTAIN = "alignment_uncertain"
+READER_REASONS = frozenset({CORRECTION_MARK, ALIGNMENT_UNCERTAIN})
 
 
 class FieldStatus(StrEnum):

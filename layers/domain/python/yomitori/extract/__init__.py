@@ -19,7 +19,7 @@ from yomitori.extract.images import load_grey
 from yomitori.extract.register import load_reference, register_page, subtract_reference
 from yomitori.forms.schema import FormDefinition
 from yomitori.ocr.engine import OcrEngine
-from yomitori.results import DocumentResult
+from yomitori.results import ALIGNMENT_UNCERTAIN, DocumentResult
 
 
 def extract_document(
@@ -48,10 +48,12 @@ def extract_document(
         # a page lying at 90/270 is read all the same; results carry 0 or 180 (the review page
         # shows the scan as it lay, with the field boxes in its own pixels)
         rotation = 180 if alignment.rotation == 180 else 0
+        uncertain = alignment.uncertain
     else:
         page, alignment = align_page(grey, form)
         check_form_code(page, form)
         rotation = 180 if alignment.rotated_180 else 0
+        uncertain = False
     del grey
     if engine.reads_pages:
         words = engine.read_page(Image.fromarray(drop_out(page)))
@@ -62,6 +64,8 @@ def extract_document(
     for f in form.fields:
         result = read_field(reader, page, f)
         result.box = alignment.to_scan_box(box_px(f.box))
+        if uncertain and ALIGNMENT_UNCERTAIN not in result.reasons:
+            result.reasons.append(ALIGNMENT_UNCERTAIN)  # a person sees every field of this page
         fields[f.name] = result
     return DocumentResult(
         batch_id=batch_id,
