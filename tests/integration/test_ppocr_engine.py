@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from yomitori.evaluate import canonical
@@ -128,3 +129,19 @@ def test_missing_model_is_reported_not_crashed(monkeypatch, tmp_path):
     with pytest.raises(ModelMissingError) as e:
         get_engine("ppocr").probe()
     assert "rapidocr==3.10.0" in e.value.message
+
+
+def test_a_page_scanned_far_too_light_is_still_read(tmp_path, engine):
+    # Given a synth page whose ink the scanner left at grey ~125 (the drop-out cut is 145)
+    form = load_form("water_start")
+    [path] = generate(form, count=1, out_dir=tmp_path, seed=9, degrade="light", today=dt.date(2026, 6, 1))
+    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+    faint = tmp_path / "faint.png"
+    Image.fromarray((255 - (255 - grey) * 0.55).astype(np.uint8)).save(faint)
+    truth = json.loads((tmp_path / "truth" / f"{path.stem}.json").read_text("utf-8"))["fields"]
+    # When extracted
+    doc = extract_document(faint, form, engine, batch_id="b", document_id="d", source="faint.png")
+    # Then the fields are read as on a good scan
+    right = sum(canonical(form.field(n), fr.value) == canonical(form.field(n), str(truth[n]))
+                for n, fr in doc.fields.items())
+    assert right >= len(doc.fields) - 1

@@ -99,3 +99,23 @@ def test_blank_and_markless_pages():
         align_page(grey, form)
     assert e.value.code == "no_registration_marks"
     assert "whole page" in e.value.action
+
+
+def test_a_page_scanned_too_light_or_too_dark_gets_nominal_levels_back():
+    from yomitori.extract.align import TARGET_BLACK, TARGET_PAPER, normalise_levels
+
+    # Given a page of paper (250), drop-out print (170) and ink (20), and the same page scanned
+    # too light (ink at 125) and too dark (paper at 185)
+    page = np.full((400, 400), 250, np.uint8)
+    page[:, :40] = 170
+    page[100:200, 100:200] = 20
+    faint = (255 - (255 - page.astype(np.float32)) * 0.5).astype(np.uint8)
+    dark = (page.astype(np.float32) * 0.74).astype(np.uint8)
+    # When their levels are normalised
+    # Then ink is dark again, print stays lighter than the drop-out cut, paper is white
+    for scan in (faint, dark):
+        out = normalise_levels(scan)
+        assert out[150, 150] <= TARGET_BLACK + 5 and out[300, 300] >= TARGET_PAPER - 5
+        assert 145 <= out[10, 10] < out[300, 300]
+    # and a normal page is left exactly as it is
+    assert normalise_levels(page) is page

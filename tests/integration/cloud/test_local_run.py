@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 from cloud_helpers import truth
+from yomitori import settings
 from yomitori.cloud_local import invoke, run_batch_dir
 from yomitori.forms import load_form
 from yomitori.results import DocumentResult, FieldStatus
@@ -109,9 +110,22 @@ PERSONAL = {
 }
 
 
+@pytest.fixture
+def text_always_reviewed(monkeypatch):
+    """A deployment that sends every text field to a person (thresholds from the environment)."""
+    monkeypatch.setenv(settings.ENV_THRESHOLDS, json.dumps({"text": 1.0}))
+    config.reset()
+    yield
+    monkeypatch.undo()
+    config.reset()
+
+
 @pytest.mark.parametrize("form_id", sorted(PERSONAL))
-def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, capfd, caplog, form_id):
-    # Given a synthetic form whose personal values we know (the truth file)
+def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, capfd, caplog,
+                                                               text_always_reviewed, form_id):
+    # Given a synthetic form whose personal values we know (the truth file), in a deployment
+    # that sends text fields to a person (the reader alone gets these pages right, and the
+    # review path must be part of what is searched)
     from yomitori.synth import generate
 
     scans = tmp_path / "scans"

@@ -1,7 +1,8 @@
 """Template-driven extraction: one scanned page in, one :class:`DocumentResult` out.
 
-load safely -> find the registration marks -> orientation -> warp onto the template ->
-check the form code -> read every field by type -> normalise. Routing (statuses) is left to
+load safely -> find the registration marks -> orientation -> warp onto the template -> grey
+levels of a too light or too dark scan stretched back -> check the form code -> read every
+field by type -> normalise. Routing (statuses) is left to
 :func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
+from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code, normalise_levels
 from yomitori.extract.crops import box_px, drop_out
 from yomitori.extract.fields import CropReader, PageWordsReader, read_field
 from yomitori.extract.images import load_grey
@@ -43,6 +44,7 @@ def extract_document(
     if form.is_existing:
         # the office's own form: features matched to its blank, the blank's print subtracted
         ref = load_reference(form)
+        grey = normalise_levels(grey)  # a too light or too dark scan, before matching and subtracting
         page, alignment = register_page(grey, form, ref)
         page = subtract_reference(page, ref)
         # a page lying at 90/270 is read all the same; results carry 0 or 180 (the review page
@@ -51,6 +53,7 @@ def extract_document(
         uncertain = alignment.uncertain
     else:
         page, alignment = align_page(grey, form)
+        page = normalise_levels(page)
         check_form_code(page, form)
         rotation = 180 if alignment.rotated_180 else 0
         uncertain = False

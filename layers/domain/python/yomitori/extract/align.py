@@ -189,3 +189,25 @@ def check_form_code(page: np.ndarray, form: FormDefinition, work_dpi: int = WORK
                         f"match; {wrong} of {FORM_CODE_BITS} marks differ).",
                         f"Put the page in a batch of its own form, or process this batch with the right "
                         f"--form (the batch was processed as '{form.id}').")
+
+
+# A scan whose darkest ink is lighter than this, or whose paper is darker than PAPER_MIN, was
+# scanned too light or too dark; its grey levels are stretched back before any field is read
+# (the drop-out cut and the ink threshold assume black ink on white paper).
+INK_MAX_BLACK = 60
+PAPER_MIN = 225
+TARGET_BLACK, TARGET_PAPER = 15, 245
+
+
+def normalise_levels(page: np.ndarray) -> np.ndarray:
+    """``page`` with its black (the darkest half per cent: marks, print, writing) and its paper
+    (the 90th percentile) moved to nominal levels, when a scanner setting left them far off
+    (faint writing otherwise falls under the drop-out cut and vanishes). Pages with normal
+    levels are returned unchanged."""
+    sample = page[::4, ::4]
+    black, paper = np.percentile(sample, (0.5, 90))
+    if (black <= INK_MAX_BLACK and paper >= PAPER_MIN) or paper - black < 40:
+        return page
+    scale = (TARGET_PAPER - TARGET_BLACK) / (paper - black)
+    lut = np.clip((np.arange(256, dtype=np.float32) - black) * scale + TARGET_BLACK, 0, 255).astype(np.uint8)
+    return cv2.LUT(page, lut)

@@ -21,7 +21,6 @@ import math
 import os
 import threading
 import time
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +37,7 @@ HEIGHT = 48  # the model's input height
 MIN_WIDTH = 96  # px at height 48; narrower inputs are padded (the model's stride is 8)
 MARGIN = 0.18  # white margin around the ink, as a share of the ink height
 WHITE = 1.0  # white in the model's normalisation ((x / 255 - 0.5) / 0.5)
+THREADS_ENV = "YOMITORI_PPOCR_THREADS"
 MAX_CONFIDENCE = 0.999  # a field is never certain: `threshold: 1.0` still means "always a person"
 
 DIGITS = "0123456789"
@@ -63,6 +63,16 @@ def _cp932(ch: str) -> bool:
     return True
 
 
+def _onnxruntime():
+    """The onnxruntime module, imported on first use (the handler module must import fast)."""
+    try:
+        import onnxruntime
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise EngineError("The Python package onnxruntime is not installed.",
+                          action="Run `make setup` (it installs onnxruntime into .venv).") from e
+    return onnxruntime
+
+
 class PpocrEngine(OcrEngine):
     """Reads field crops with PP-OCRv6 small recognition (see the module docstring)."""
 
@@ -73,7 +83,8 @@ class PpocrEngine(OcrEngine):
 
     def __init__(self, model_path: str | None = None, threads: int | None = None):
         self._model_path = model_path
-        self._threads = threads or int(os.environ.get("YOMITORI_PPOCR_THREADS", "1"))
+        # one thread: parallelism comes from worker processes (yomitori.pipeline) or Lambda
+        self._threads = threads or int(os.environ.get(THREADS_ENV, "1"))
         self._session = None
         self._chars: list[str] = []
         self._masks: dict[str | None, np.ndarray] = {}
@@ -84,15 +95,10 @@ class PpocrEngine(OcrEngine):
         with self._lock:
             if self._session is not None:
                 return self._session
-            try:
-                import onnxruntime as ort
-            except ImportError as e:  # pragma: no cover - depends on the installation
-                raise EngineError("The Python package onnxruntime is not installed.",
-                                  action="Run `make setup` (it installs onnxruntime into .venv).") from e
+            ort = _onnxruntime()
             started = time.perf_counter()
             path = self._model_path or str(locate(PPOCR_REC))
             opts = ort.SessionOptions()
-            # Parallelism comes from worker processes (yomitori.pipeline), as with Tesseract.
             opts.intra_op_num_threads = self._threads
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
@@ -121,11 +127,7 @@ class PpocrEngine(OcrEngine):
         """The pinned model is installed and intact (its SHA-256 is checked); onnxruntime imports."""
         if self._model_path is None:
             locate(PPOCR_REC)
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError as e:
-            raise EngineError("The Python package onnxruntime is not installed.",
-                              action="Run `make setup` (it installs onnxruntime into .venv).") from e
+        _onnxruntime()
 
     # --- reading ------------------------------------------------------------------------
     def probabilities(self, crop: Image.Image) -> np.ndarray:
@@ -173,12 +175,6 @@ def preprocess(arr: np.ndarray) -> np.ndarray:
     out = np.full((1, 3, HEIGHT, total), WHITE, dtype=np.float32)
     out[0, :, :, :width] = norm
     return out
-
-
-@lru_cache(maxsize=1)
-def shared_engine() -> PpocrEngine:
-    """One engine per process (Lambda container or worker)."""
-    return PpocrEngine()
 
 
 register_engine("ppocr", PpocrEngine)

@@ -29,12 +29,13 @@ class Degradation:
     jpeg_quality: tuple[int, int] | None  # None: lossless PNG
     upside_down: float  # share of pages rotated by 180°
     specks: int = 0  # dust specks per page
+    bad_levels: float = 0.0  # share of pages scanned too light (faint ink) or too dark (grey paper)
 
 
 LEVELS: dict[str, Degradation | None] = {
     "none": None,
     "light": Degradation(2.0, 3.0, 0.02, (0.2, 0.6), (2.0, 5.0), (75, 92), 0.03),
-    "heavy": Degradation(4.0, 6.0, 0.04, (0.6, 1.2), (6.0, 12.0), (40, 65), 0.06, specks=60),
+    "heavy": Degradation(4.0, 6.0, 0.04, (0.6, 1.2), (6.0, 12.0), (40, 65), 0.06, specks=60, bad_levels=0.08),
 }
 
 
@@ -78,6 +79,13 @@ def _affine(spec: Degradation, rng: np.random.Generator, form: FormDefinition, d
     return cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, 1.0)
 
 
+def _scanner_levels(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A scanner set too light (ink as pale as grey 110-140) or too dark (paper at 180-200)."""
+    if rng.random() < 0.5:
+        return 255 - (255 - page) * np.float32(rng.uniform(0.45, 0.6))
+    return page * np.float32(rng.uniform(0.7, 0.78))
+
+
 def apply_degradation(page: np.ndarray, spec: Degradation | None, rng: np.random.Generator,
                       form: FormDefinition, dpi: int) -> tuple[np.ndarray, bool, int | None]:
     """Apply ``spec`` to a greyscale (or RGB: a colour scan) page (uint8, white paper). Returns
@@ -98,6 +106,8 @@ def apply_degradation(page: np.ndarray, spec: Degradation | None, rng: np.random
         x, y = int(rng.integers(w)), int(rng.integers(h))
         v = float(rng.uniform(40, 160))
         cv2.circle(noisy, (x, y), int(rng.integers(1, 4)), (v, v, v) if colour else v, -1)
+    if spec.bad_levels and rng.random() < spec.bad_levels:
+        noisy = _scanner_levels(noisy, rng)
     out = np.clip(noisy, 0, 255).astype(np.uint8)
     flipped = bool(rng.random() < spec.upside_down)
     if flipped:
