@@ -67,8 +67,8 @@ def test_paper_size_comes_from_the_scan():
 
 def _form(**field):
     base = {"id": "f", "title": "t", "layout": "existing", "reference": "f.png",
-            "fields": [{"name": "d", "label": "日付", "type": "date", "box": {"x": 10, "y": 10, "w": 60, "h": 10},
-                        **field}]}
+            "fields": [{"name": "d", "label": "日付", "type": "date",
+                        "box": {"x": 10, "y": 10, "w": 60, "h": 10}, **field}]}
     return base
 
 

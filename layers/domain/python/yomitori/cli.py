@@ -187,12 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_forms_check)
     n = fsub.add_parser("new", help="register an existing paper form from a scan of its blank")
     n.add_argument("form", help="the new form's id (lower case letters, digits, _)")
-    n.add_argument("--from-scan", required=True, metavar="BLANK", help="the blank form: PNG, JPEG, TIFF or PDF")
+    n.add_argument("--from-scan", required=True, metavar="BLANK",
+                   help="the blank form: PNG, JPEG, TIFF or PDF")
     n.add_argument("--title", help="the form's title (default: its id)")
     n.add_argument("--dir", help="where forms live (default: the forms folder)")
     n.add_argument("--force", action="store_true", help="replace an existing form of this id")
     n.set_defaults(func=_forms_new)
-    ed = fsub.add_parser("edit", help="draw an existing form's fields on its blank in the browser (127.0.0.1)")
+    ed = fsub.add_parser("edit", help="draw an existing form's fields on its blank in the browser "
+                                      "(127.0.0.1)")
     ed.add_argument("form")
     ed.add_argument("--port", type=int, default=0, help="local port (default: any free port)")
     ed.add_argument("--no-browser", action="store_true", help="only print the address")

@@ -78,11 +78,15 @@ class LocalHandler(BaseHTTPRequestHandler):
     server_version = "yomitori-local"
     sys_version = ""
     log_name = "local"
+    max_body = MAX_BODY
+    no_session = "no session"
+    link_used = ("This link was already used or is wrong. Use the window that opened, or start the command "
+                 "again.")
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         # the path only: query strings carry the login token
-        print(f"{self.log_name}: {self.command} {urlsplit(self.path).path} {args[1] if len(args) > 1 else ''}",
-              file=sys.stderr)
+        status = args[1] if len(args) > 1 else ""
+        print(f"{self.log_name}: {self.command} {urlsplit(self.path).path} {status}", file=sys.stderr)
 
     def send(self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -133,12 +137,11 @@ class LocalHandler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/" and "t" in q:
             if not self.server.take_login(q["t"]):
-                return self.deny(HTTPStatus.FORBIDDEN, "This link was already used or is wrong. Use the window "
-                                 "that opened, or start the command again.")
+                return self.deny(HTTPStatus.FORBIDDEN, self.link_used)
             cookie = f"{self.server.cookie}={self.server.session_secret}; Path=/; HttpOnly; SameSite=Strict"
             return self.send(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
         if not self.session_ok():
-            return self.deny(HTTPStatus.FORBIDDEN, "no session")
+            return self.deny(HTTPStatus.FORBIDDEN, self.no_session)
         if self.cross_site():
             return self.deny(HTTPStatus.FORBIDDEN, "cross-site request")
         try:
@@ -150,20 +153,21 @@ class LocalHandler(BaseHTTPRequestHandler):
         if not self.host_ok():
             return self.deny(HTTPStatus.MISDIRECTED_REQUEST, "wrong host")
         if not self.session_ok():
-            return self.deny(HTTPStatus.FORBIDDEN, "no session")
+            return self.deny(HTTPStatus.FORBIDDEN, self.no_session)
         if self.cross_site() or not hmac.compare_digest(self.headers.get(CSRF_HEADER, ""), self.server.csrf):
             return self.deny(HTTPStatus.FORBIDDEN, "cross-site request")
         if not self.headers.get("Content-Type", "").startswith("application/json"):
             return self.deny(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "JSON only")
         length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if length > self.max_body:
             return self.deny(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
             if not isinstance(body, dict):
                 raise ValueError
         except ValueError:
-            return self.send_json(HTTPStatus.BAD_REQUEST, {"error": "bad_json", "message": "Not a JSON object."})
+            return self.send_json(HTTPStatus.BAD_REQUEST,
+                                  {"error": "bad_json", "message": "Not a JSON object."})
         try:
             self.post(urlsplit(self.path).path, body)
         except Exception as e:  # noqa: BLE001 - one boundary for all requests

@@ -237,7 +237,8 @@ def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
 
 
 # A handwritten era (「　年　月　日」 on existing forms): its first kanji or its letter.
-ERA_SIGNS = {"令": "令和", "R": "令和", "平": "平成", "H": "平成", "昭": "昭和", "S": "昭和", "大": "大正", "T": "大正"}
+ERA_SIGNS = {"令": "令和", "R": "令和", "平": "平成", "H": "平成", "昭": "昭和", "S": "昭和",
+             "大": "大正", "T": "大正"}
 ERA_CHARSET = "令和平成昭大正元RHST"
 UNSURE_ERA_CONFIDENCE = 0.3
 

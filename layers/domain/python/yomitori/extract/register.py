@@ -115,7 +115,8 @@ def prepare_reference(image: np.ndarray, form: FormDefinition) -> Reference:
     kps, desc = _orb(REF_FEATURES).detectAndCompute(small, mask)
     if desc is None or len(kps) < MIN_INLIERS:
         raise doc_error("reference_unusable", f"The reference image of form '{form.id}' has too little print "
-                        "to align scans to.", "Register a clear scan of the blank form with `yomitori forms new`.")
+                        "to align scans to.",
+                        "Register a clear scan of the blank form with `yomitori forms new`.")
     pts = np.array([k.pt for k in kps], np.float32)
     print_mask = (small < INK) & (mask > 0)
     return Reference(page=page, print_spread=spread, keypoints=pts, descriptors=desc, print_mask=print_mask,
@@ -138,7 +139,8 @@ def load_reference(form: FormDefinition, directory: Path | None = None) -> Refer
     """The prepared reference of ``form`` (cached per process by file and modification time)."""
     path = reference_path(form, directory)
     if not path.is_file():
-        raise doc_error("reference_missing", f"The reference image {path.name} of form '{form.id}' is missing.",
+        raise doc_error("reference_missing",
+                        f"The reference image {path.name} of form '{form.id}' is missing.",
                         f"Put the blank scan back beside {form.id}.yaml, or register it again with "
                         "`yomitori forms new`.")
     return _cached_reference(str(path), path.stat().st_mtime, form)

@@ -20,7 +20,14 @@ from pydantic import ValidationError
 
 from yomitori.errors import ExitCode, FormDefinitionError, YomitoriError
 from yomitori.forms.existing import dump_definition
-from yomitori.forms.schema import FieldType, FormDefinition, Sensitivity, forms_dir, load_form_file, reference_path
+from yomitori.forms.schema import (
+    FieldType,
+    FormDefinition,
+    Sensitivity,
+    forms_dir,
+    load_form_file,
+    reference_path,
+)
 from yomitori.localweb import LocalHandler, LocalServer
 
 STATIC = Path(__file__).with_name("editor_static")
@@ -42,9 +49,10 @@ class EditorSession:
         self.path = self.directory / f"{form_id}.yaml"
         form = load_form_file(self.path)
         if not form.is_existing:
-            raise EditorError(f"Form '{form_id}' is printed by yomitori; only existing forms (registered with "
-                              "`yomitori forms new`) are drawn on their blank.",
-                              action="Edit its YAML, or register the office's blank with `yomitori forms new`.")
+            raise EditorError(f"Form '{form_id}' is printed by yomitori; only existing forms (registered "
+                              "with `yomitori forms new`) are drawn on their blank.",
+                              action="Edit its YAML, or register the office's blank with "
+                                     "`yomitori forms new`.")
         self.form_id = form_id
         self._preview: bytes | None = None
 
@@ -128,7 +136,8 @@ class _Handler(LocalHandler):
         return self.deny(HTTPStatus.NOT_FOUND, "not found")
 
 
-def run_editor(form_id: str, *, port: int = 0, open_browser: bool = True, directory: Path | None = None) -> int:
+def run_editor(form_id: str, *, port: int = 0, open_browser: bool = True,
+               directory: Path | None = None) -> int:
     """Serve the editor of ``form_id`` until interrupted (Ctrl+C)."""
     server = EditorServer(EditorSession(form_id, directory), port=port)
     print(f"template editor of '{form_id}': {server.url}\n(Ctrl+C to stop; the link works once)", flush=True)

@@ -119,7 +119,8 @@ def new_existing_form(form_id: str, blank: Path, *, title: str | None = None, di
         "paper": paper,
         "layout": "existing",
         "reference": png_path.name,
-        "description": f"Registered from {Path(blank).name}; draw the fields with `yomitori forms edit {form_id}`.",
+        "description": f"Registered from {Path(blank).name}; draw the fields with "
+                       f"`yomitori forms edit {form_id}`.",
         "office_use": [],
         "fields": [],
     }

@@ -177,7 +177,8 @@ def _amount(f: FieldDef, d: DocumentValues) -> str:
 
 
 # Zengin abbreviations written out the way people write the name on a form.
-_WRITTEN_BANK_TYPES = (("信金", "信用金庫"), ("信組", "信用組合"), ("農協", "農業協同組合"), ("労金", "労働金庫"))
+_WRITTEN_BANK_TYPES = (("信金", "信用金庫"), ("信組", "信用組合"), ("農協", "農業協同組合"),
+                       ("労金", "労働金庫"))
 
 
 def written_bank_name(code: str) -> str:

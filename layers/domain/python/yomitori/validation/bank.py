@@ -14,9 +14,9 @@ from functools import lru_cache
 from yomitori.refdata import banks
 from yomitori.results import Suggestion
 from yomitori.validation.confusions import one_confusion_away
-from yomitori.variants import everyday_forms
 from yomitori.validation.names import fold_kana
 from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
+from yomitori.variants import everyday_forms
 
 # Written forms of institution types → the abbreviations the Zengin list uses.
 _BANK_TYPES = (
@@ -272,7 +272,8 @@ def bank_name_known(value: str, ctx: ValidationContext) -> list[Finding]:
         return [Finding("bank_name_ambiguous", Severity.REVIEW)]
     folded = everyday_forms(value)  # 台灣銀行 read for 台湾銀行: the list spells it the everyday way
     if folded != value and len(bank_codes_for_name(folded)) == 1:
-        hint = Suggestion(value=banks.bank(bank_codes_for_name(folded)[0]).name, reason="bank_name_everyday_form")
+        entry = banks.bank(bank_codes_for_name(folded)[0])
+        hint = Suggestion(value=entry.name if entry else folded, reason="bank_name_everyday_form")
         return [Finding("bank_name_variant", Severity.REVIEW, hint)]
     near = _near_names(value, _bank_entries(), normalise_bank_name)
     hint = Suggestion(value=near[0].name, reason="bank_name_nearest") if near else None
