@@ -178,3 +178,23 @@ def test_the_editor_checks_host_session_and_csrf(editor_server):
     # and a proper save of a bad definition says why, without writing it
     status, _, body = _request(s, "POST", "/api/save", csrf, json_body)
     assert status == 400 and b"form id" in body
+
+
+def test_bank_and_branch_codes_are_exported_from_the_names_written():
+    # Given a read document of the existing form with a bank and branch written by name
+    from yomitori.export import export_value
+    from yomitori.results import DocumentResult, FieldResult
+
+    form = load_form("water_city")
+    doc = DocumentResult(batch_id="b", document_id="d1", source="d1.png", form_id=form.id,
+                         fields={"bank_name": FieldResult(value="大阪信用金庫"),
+                                 "branch_name": FieldResult(value="住之江支店")})
+    columns = {c.header: c for c in form.export.columns}
+    # When its export columns are computed, the codes come from the Zengin list
+    assert export_value(doc, columns["金融機関コード"]) == "1630"
+    assert export_value(doc, columns["支店コード"]) == "039"
+    assert export_value(doc, columns["受付番号"]) == "d1"
+    assert columns["支店コード"].name == "branch_name_code"
+    # and a name that names no bank gives no code rather than a guess
+    doc.fields["bank_name"].value = "ない銀行"
+    assert export_value(doc, columns["金融機関コード"]) == "" == export_value(doc, columns["支店コード"])

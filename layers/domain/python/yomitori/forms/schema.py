@@ -153,6 +153,22 @@ class FieldDef(_Strict):
 class ExportColumn(_Strict):
     header: str
     field: str
+    # A code looked up from a name written on the form (existing forms: 大阪信用金庫 → 1630):
+    # ``bank_code`` from a bank name field, ``branch_code`` from a branch name field and the
+    # bank name field ``bank_field``. Empty unless the name names exactly one bank or branch.
+    lookup: Literal["bank_code", "branch_code"] | None = None
+    bank_field: str | None = None
+
+    @model_validator(mode="after")
+    def _lookup(self) -> ExportColumn:
+        if self.lookup == "branch_code" and not self.bank_field:
+            raise ValueError("a 'branch_code' lookup needs the bank name field in 'bank_field'")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The column's name in a database table: the field, or ``<field>_code`` for a lookup."""
+        return f"{self.field}_code" if self.lookup else self.field
 
 
 class ExportMapping(_Strict):
@@ -203,8 +219,9 @@ class FormDefinition(_Strict):
         if self.export:
             names = {f.name for f in self.fields} | {"document_id", "batch_id", "source"}
             for col in self.export.columns:
-                if col.field not in names:
-                    raise ValueError(f"export column '{col.header}' names unknown field '{col.field}'")
+                for name in (col.field, *([col.bank_field] if col.bank_field else [])):
+                    if name not in names:
+                        raise ValueError(f"export column '{col.header}' names unknown field '{name}'")
         return self
 
     @model_validator(mode="after")
