@@ -117,3 +117,22 @@ def test_the_classifier_hook_names_the_registered_form_a_page_fits(form, scans):
     assert match_reference(load_grey(scans[0])) == "water_city"
     other = np.asarray(render_form(load_form("water_start"), 300).convert("L"))
     assert match_reference(other) is None
+
+
+def test_stamps_in_the_office_areas_do_not_move_the_fit(form):
+    # Given the blank with heavy dark stamps over every office-use area (受付印, お届け印, the table)
+    from yomitori.forms.layout import box_to_px
+
+    ref = load_reference(form)
+    stamped = ref.page.copy()
+    for area in form.office_use:
+        x0, y0, x1, y1 = box_to_px(area.box, 300)
+        cx, cy, r = (x0 + x1) // 2, (y0 + y1) // 2, min(x1 - x0, y1 - y0) // 2
+        cv2.circle(stamped, (cx, cy), r, 30, 12)
+        cv2.putText(stamped, "RECEIVED", (x0 + 10, cy), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 30, 8)
+    # When registered
+    page, reg = register_page(stamped, form, ref)
+    # Then the page lands where it is (identity fit), with the print lined up
+    assert reg.score > 0.98
+    corners = reg.to_scan_box((0, 0, 2480, 3508))
+    assert all(abs(a - b) <= 2 for a, b in zip(corners, (0, 0, 2480, 3508), strict=True))
