@@ -35,7 +35,7 @@ from yomitori.extract.marks import read_marks
 from yomitori.extract.messes import erase_correction, flag_correction, read_gan
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
-from yomitori.normalise import normalise_value
+from yomitori.normalise import normalise_digits, normalise_value
 from yomitori.ocr.engine import FieldHint, OcrEngine, Word
 from yomitori.results import FieldResult
 
@@ -259,11 +259,23 @@ def read_existing_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     hint = FieldHint(field_type="digits", charset="0123456789", name=f.name)
     texts, confs = [], []
     for box in (parts.year, parts.month, parts.day):
-        text, conf = reader.read_line(box, hint)
+        if box is parts.year and parts.era_in_year:
+            text, conf = reader.read_line(box, FieldHint(field_type="text", charset=ERA_CHARSET + "0123456789",
+                                                         name=f.name))
+        else:
+            text, conf = reader.read_line(box, hint)
         texts.append(text.replace(" ", ""))
         confs.append(conf)
     year, month, day = texts
-    if f.options:
+    if parts.era_in_year:
+        written = year
+        year = normalise_digits(written) or ("元" if "元" in written else "")
+        era, era_conf = era_from_text(written.replace("元", "")), confs[0]
+        if not era and len(year) == 4:
+            era = SEIREKI
+        elif not era and written:
+            era_conf = 0.0
+    elif f.options:
         era, era_conf = read_marks(page, f)
     elif parts.era is not None:
         written, era_conf = reader.read_line(parts.era, FieldHint(field_type="text", charset=ERA_CHARSET,
@@ -275,7 +287,7 @@ def read_existing_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
             era_conf = 0.0
     else:
         era, era_conf = f.eras[0], 0.99
-    if not year:
+    if not year and not parts.era_in_year:
         gan = read_gan(reader, page, [parts.year], f.name) if era != SEIREKI else None
         if gan:
             year, confs[0] = gan

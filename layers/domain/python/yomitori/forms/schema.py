@@ -90,6 +90,8 @@ class DateParts(_Strict):
     month: Box
     day: Box
     era: Box | None = None
+    # 「　　年」 with one gap for both: the era is written by hand before the year (令和7, R7)
+    era_in_year: bool = False
 
 
 class OfficeArea(_Strict):
@@ -135,10 +137,12 @@ class FieldDef(_Strict):
         if self.parts is not None and self.type is not FieldType.DATE:
             raise ValueError("only 'date' fields take 'parts'")
         if self.type is FieldType.DATE and self.parts is not None:
-            eras = sum([len(self.options) >= 2, self.parts.era is not None, len(self.eras) == 1])
+            eras = sum([len(self.options) >= 2, self.parts.era is not None, self.parts.era_in_year,
+                        len(self.eras) == 1])
             if eras != 1:
                 raise ValueError("a date with 'parts' needs exactly one of: one printed era in 'eras', "
-                                 "printed eras to circle in 'options', or a handwritten era box 'parts.era'")
+                                 "printed eras to circle in 'options', a handwritten era box 'parts.era', "
+                                 "or 'parts.era_in_year'")
         elif self.type is not FieldType.CHOICE and self.options:
             raise ValueError("only 'choice' fields (and dates with 'parts') take 'options'")
         if self.cells is not None and self.type not in (FieldType.DIGITS, FieldType.KANA, FieldType.TEXT):

@@ -94,6 +94,8 @@ def _write_existing_date(pen: Pen, page: Image.Image, field: FieldDef, value: Wr
     elif parts.era is not None and not western:
         pen.write_line(page, parts.era, value.calendar)
     year = mess.year(field, value.year_written, not western) if mess else str(value.year_written)
+    if parts.era_in_year and not western:
+        year = value.calendar + year  # 「令和7」年: era and year in one gap
     for box, number in zip((parts.year, parts.month, parts.day), (year, value.date.month, value.date.day),
                            strict=True):
         pen.write_line(page, box, str(number))
