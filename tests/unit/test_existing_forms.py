@@ -87,6 +87,10 @@ def test_a_date_with_gaps_says_where_its_era_comes_from(tmp_path):
     assert load_form_file(_write(tmp_path, _form(parts=GAPS, eras=["令和"]))).fields[0].parts
     era_box = {**GAPS, "era": {"x": 10, "y": 10, "w": 9, "h": 10}}
     assert load_form_file(_write(tmp_path, _form(parts=era_box)))
+    one_gap = load_form_file(_write(tmp_path, _form(parts={**GAPS, "era_in_year": True})))
+    assert one_gap.fields[0].parts.era_in_year
+    with pytest.raises(FormDefinitionError, match="exactly one"):
+        load_form_file(_write(tmp_path, _form(parts={**era_box, "era_in_year": True})))
     with pytest.raises(FormDefinitionError, match="exactly one"):
         load_form_file(_write(tmp_path, _form(parts=GAPS)))  # four eras, none printed or written
 
@@ -104,7 +108,7 @@ def test_an_existing_layout_needs_its_reference_and_office_areas_need_one(tmp_pa
 def test_the_example_existing_form_loads_with_its_kinds_of_fields():
     form = load_form("water_city")
     assert form.is_existing and len(form.office_use) == 4
-    assert form.field("application_date").eras == ["令和"] and form.field("start_date").parts.era
+    assert form.field("application_date").eras == ["令和"] and form.field("start_date").parts.era_in_year
     assert form.field("phone_type").marking == "circle"
     assert form.field("household_size").unit == "人" and form.field("deposit_amount").unit == "円"
 

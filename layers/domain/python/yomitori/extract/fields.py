@@ -260,8 +260,8 @@ def read_existing_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     texts, confs = [], []
     for box in (parts.year, parts.month, parts.day):
         if box is parts.year and parts.era_in_year:
-            text, conf = reader.read_line(box, FieldHint(field_type="text", charset=ERA_CHARSET + "0123456789",
-                                                         name=f.name))
+            era_hint = FieldHint(field_type="text", charset=ERA_CHARSET + "0123456789", name=f.name)
+            text, conf = reader.read_line(box, era_hint)
         else:
             text, conf = reader.read_line(box, hint)
         texts.append(text.replace(" ", ""))

@@ -67,6 +67,7 @@
     $("p-validators").value = (f.validators || []).map((v) => (typeof v === "string" ? v : v.name)).join(", ");
     $("p-charset").value = f.charset ?? ""; $("p-unit").value = f.unit ?? ""; $("p-hint").value = f.hint ?? "";
     $("p-marking").value = f.marking || "tick"; $("p-eras").value = (f.eras || []).join(", ");
+    $("p-era-in-year").checked = !!(f.parts && f.parts.era_in_year);
     $("p-options").value = (f.options || []).map((o) => o.value).join(", ");
     const b = f.box; $("p-box").value = `x ${b.x}, y ${b.y}, w ${b.w}, h ${b.h}`;
   }
@@ -90,6 +91,8 @@
     setOrDrop(f, "unit", $("p-unit").value.trim());
     setOrDrop(f, "hint", $("p-hint").value.trim());
     f.marking = $("p-marking").value;
+    if ($("p-era-in-year").checked) { f.parts = f.parts || {}; f.parts.era_in_year = true; }
+    else if (f.parts) delete f.parts.era_in_year;
     const eras = $("p-eras").value.split(",").map((s) => s.trim()).filter(Boolean);
     if (eras.length) f.eras = eras; else delete f.eras;
     const values = $("p-options").value.split(",").map((s) => s.trim());
