@@ -202,3 +202,21 @@ def test_bank_and_branch_codes_are_exported_from_the_names_written():
     # and a name that names no bank gives no code rather than a guess
     doc.fields["bank_name"].value = "ない銀行"
     assert export_value(doc, columns["金融機関コード"]) == "" == export_value(doc, columns["支店コード"])
+
+
+def test_rendering_an_existing_form_prints_its_registered_blank(tmp_path):
+    from yomitori.render import save_blank
+
+    import numpy as np
+    from yomitori.forms import reference_path
+
+    # Given the registered existing form, when its blank is rendered
+    form = load_form("water_city")
+    png, pdf = save_blank(form, tmp_path, dpi=100)
+    # Then it is the registered blank (no corner marks drawn over it), at the asked resolution
+    with Image.open(png) as img, Image.open(reference_path(form)) as ref:
+        assert img.size == (827, 1169)
+        mine = np.asarray(img.convert("L"), dtype=float)
+        theirs = np.asarray(ref.convert("L").resize(img.size), dtype=float)
+        assert np.abs(mine - theirs).mean() < 3
+    assert pdf.read_bytes()[:5] == b"%PDF-"

@@ -97,9 +97,18 @@ def render_form(form: FormDefinition, dpi: int = 300) -> Image.Image:
 
 
 def save_blank(form: FormDefinition, out_dir: Path, dpi: int = 300) -> list[Path]:
-    """Write ``<form>.png`` and ``<form>.pdf`` (A4 at ``dpi``) into ``out_dir``."""
+    """Write ``<form>.png`` and ``<form>.pdf`` (A4 at ``dpi``) into ``out_dir`` (for an existing
+    form: its registered blank)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    page = render_form(form, dpi)
+    if form.is_existing:
+        # the office's own form: its blank is the registered reference scan, printed as it is
+        from yomitori.forms.layout import page_size_px
+        from yomitori.forms.schema import reference_path
+
+        with Image.open(reference_path(form)) as ref:
+            page = ref.convert("RGB").resize(page_size_px(form, dpi), Image.LANCZOS)
+    else:
+        page = render_form(form, dpi)
     png, pdf = out_dir / f"{form.id}.png", out_dir / f"{form.id}.pdf"
     page.save(png, dpi=(dpi, dpi))
     page.save(pdf, "PDF", resolution=float(dpi))
