@@ -205,10 +205,9 @@ def test_bank_and_branch_codes_are_exported_from_the_names_written():
 
 
 def test_rendering_an_existing_form_prints_its_registered_blank(tmp_path):
-    from yomitori.render import save_blank
-
     import numpy as np
     from yomitori.forms import reference_path
+    from yomitori.render import save_blank
 
     # Given the registered existing form, when its blank is rendered
     form = load_form("water_city")
