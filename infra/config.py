@@ -22,6 +22,10 @@ DEFAULT_AZS = {
 }
 
 
+# Upper bound of the time the Map takes before the review gate opens.
+PAGES_MARGIN_HOURS = 2
+
+
 class ConfigError(ValueError):
     """The cdk.json context is wrong; the message names the key and the fix."""
 
@@ -152,10 +156,19 @@ class YomitoriConfig(BaseModel):
             ) from None
         if self.review_heartbeat_hours > self.review_timeout_hours:
             raise ValueError("review_heartbeat_hours must not exceed review_timeout_hours")
-        if max(self.review_timeout_hours, self.ack_timeout_hours) >= 24 * self.retention_days:
+        # Pages and documents are written while the pages are read (before the gate) and read
+        # again by finalize after it; results are written by finalize and downloaded during the
+        # ack wait. So the gate (plus the time to read the pages) and the ack wait must each end
+        # before the lifecycle backstop deletes what they still need; if one still expires, the
+        # next step fails and the flow purges and fails the batch (PurgeAfterFailure).
+        if (
+            self.review_timeout_hours + PAGES_MARGIN_HOURS >= 24 * self.retention_days
+            or self.ack_timeout_hours >= 24 * self.retention_days
+        ):
             raise ValueError(
-                "review_timeout_hours and ack_timeout_hours must end before the S3 lifecycle "
-                f"backstop ({24 * self.retention_days} h = retention_days) deletes the batch"
+                f"review_timeout_hours (+{PAGES_MARGIN_HOURS} h to read the pages) and ack_timeout_hours "
+                f"must end before the S3 lifecycle backstop ({24 * self.retention_days} h = retention_days) "
+                "deletes the batch"
             )
         if not self.availability_zones and self.region not in DEFAULT_AZS:
             raise ValueError(f"availability_zones: no default for region '{self.region}'; list two AZs")

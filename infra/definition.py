@@ -8,7 +8,7 @@ ASL because the Distributed Map reads the manifest's nested ``pages`` array with
 
 from __future__ import annotations
 
-from yomitori import settings
+from yomitori import batch, settings
 
 # Errors worth retrying: Lambda throttling/service faults, and the OCR engine's throttling
 # (the ocr function lets Textract's throttling exceptions through under their own names).
@@ -86,7 +86,7 @@ def definition(
     page_states = {
         "Ocr": _invoke(
             functions["ocr"],
-            {**ids, "form_id.$": "$.form_id", "page.$": "$.page"},
+            {**ids, "form_id.$": "$.form_id", "ordinal.$": "$.ordinal"},
             result_selector={"document_id.$": "$.Payload.document_id", "form_id.$": "$.Payload.form_id"},
             result_path="$.ocr",
             catch_to="RecordPageFailure",
@@ -112,7 +112,7 @@ def definition(
                 "TableName": audit_table,
                 "Item": {
                     settings.AUDIT.partition_key: {"S.$": "$.batch_id"},
-                    settings.AUDIT.sort_key: {"S.$": "States.Format('page_failed#{}', $.page.name)"},
+                    settings.AUDIT.sort_key: {"S.$": "States.Format('page_failed#{}', $.ordinal)"},
                     "error": {"S.$": "$.error.Error"},
                 },
             },
@@ -136,11 +136,16 @@ def definition(
                 },
                 "Next": "ReadManifestHeader",
             },
+            # HEAD only: the manifest's metadata (page count, form id), never its body, whose
+            # page names are the scanner's file names (history is kept 90 days).
             "ReadManifestHeader": {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                "Resource": "arn:aws:states:::aws-sdk:s3:headObject",
                 "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifest_key"},
-                "ResultSelector": {"manifest.$": "States.StringToJson($.Body)"},
+                "ResultSelector": {
+                    "pages.$": f"States.StringToJson($.Metadata.{batch.META_PAGES})",
+                    "form_id.$": f"$.Metadata.{batch.META_FORM}",
+                },
                 "ResultPath": "$.header",
                 "Retry": [
                     {
@@ -155,14 +160,16 @@ def definition(
                 ],
                 "Next": "KeepIds",
             },
-            # Keep only the ids: the manifest header is dropped from the state here.
+            # Keep only the ids; the pages are mapped over by ordinal (1..n), so no page name
+            # is ever in the state. States.ArrayRange makes at most 1,000 (batch.MAX_PAGES).
             "KeepIds": {
                 "Type": "Pass",
                 "Parameters": {
                     "batch_id.$": "$.batch_id",
                     "bucket.$": "$.bucket",
                     "manifest_key.$": "$.manifest_key",
-                    "form_id.$": "$.header.manifest.form_id",
+                    "form_id.$": "$.header.form_id",
+                    "ordinals.$": "States.ArrayRange(1, $.header.pages, 1)",
                 },
                 "Next": "Pages",
             },
@@ -170,12 +177,8 @@ def definition(
                 "Type": "Map",
                 "Label": "Pages",
                 "MaxConcurrency": max_concurrency,
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSON", "ItemsPointer": "/pages"},
-                    "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifest_key"},
-                },
-                "ItemSelector": {**ids, "form_id.$": "$.form_id", "page.$": "$$.Map.Item.Value"},
+                "ItemsPath": "$.ordinals",
+                "ItemSelector": {**ids, "form_id.$": "$.form_id", "ordinal.$": "$$.Map.Item.Value"},
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                     "StartAt": "Ocr",

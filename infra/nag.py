@@ -78,6 +78,7 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     per_function = {
         "ocr": [
             (intake, PAGES, "reads the page images of the batch it is given"),
+            (intake, MANIFEST, "looks up the page it is given (by ordinal) in the batch manifest"),
             (results, OCR, "writes the OCR output of each page"),
         ],
         "validate": [
@@ -145,7 +146,7 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     ack(
         agent,
         f"{IAM5}[Resource::{results}/{ACK}]",
-        f"the agent acknowledges a verified download with the batch's ack.json; {BATCH_PREFIX}",
+        f"the agent acknowledges a batch's verified download (ack.json resumes the flow); {BATCH_PREFIX}",
     )
 
     ack(

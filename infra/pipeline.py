@@ -10,6 +10,8 @@ manifest's nested ``pages`` array with ``ReaderConfig.ItemsPointer``, which the 
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_events as events
@@ -32,7 +34,9 @@ _COLON = ArnFormat.COLON_RESOURCE_NAME
 
 
 class Pipeline(Construct):
-    """Exposes ``state_machine``, ``rule`` and ``dlq`` (failed deliveries of the trigger)."""
+    """Exposes ``state_machine``, ``rule`` (manifest -> flow), ``ack_rule`` (the download's
+    acknowledgement object -> the review function, which resumes the flow) and ``dlq``
+    (failed deliveries of either)."""
 
     def __init__(
         self,
@@ -41,6 +45,7 @@ class Pipeline(Construct):
         *,
         config: YomitoriConfig,
         intake: s3.IBucket,
+        results: s3.IBucket,
         audit_table: ddb.ITable,
         functions: dict[str, lambda_.IFunction],
         key: kms.IKey,
@@ -65,9 +70,13 @@ class Pipeline(Construct):
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        # Plain json.dumps with ${...} substitutions, not stack.to_json_string: that drops the
+        # nulls, and "ResultPath": null (keep the state's input) is what several states need.
+        subs = {f"fn_{n}": f.function_arn for n, f in functions.items()}
+        subs["audit_table"] = audit_table.table_name
         asl = definition(
-            functions={n: f.function_arn for n, f in functions.items()},
-            audit_table=audit_table.table_name,
+            functions={n: "${fn_" + n + "}" for n in functions},
+            audit_table="${audit_table}",
             max_concurrency=config.max_concurrency,
             review_heartbeat_s=config.review_heartbeat_hours * 3600,
             review_timeout_s=config.review_timeout_hours * 3600,
@@ -79,8 +88,11 @@ class Pipeline(Construct):
             "BatchFlow",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(stack.to_json_string(asl)),
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(asl)),
+            definition_substitutions=subs,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # Execution history (kept 90 days, cannot be deleted) encrypted with the stack's key.
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
             tracing_enabled=True,
         )
         role = self.state_machine.role
@@ -155,6 +167,38 @@ class Pipeline(Construct):
                     {
                         "bucket": events.EventField.from_path("$.detail.bucket.name"),
                         "manifest_key": events.EventField.from_path("$.detail.object.key"),
+                    }
+                ),
+                dead_letter_queue=self.dlq,
+                retry_attempts=8,
+                max_event_age=Duration.hours(2),
+            )
+        )
+
+        # The download acknowledgement: yomitori-agent download PUTs <batch>/ack.json into the
+        # results bucket; its arrival reaches the review function, which completes the flow's
+        # WaitForDownloadAck task. S3's requester is who acknowledged (not the request body).
+        self.ack_rule = events.Rule(
+            self,
+            "DownloadAcknowledged",
+            description="A batch's download was acknowledged: let the batch flow purge it",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [results.bucket_name]},
+                    "object": {"key": [{"suffix": "/" + batch.ACK_NAME}]},
+                },
+            ),
+        )
+        self.ack_rule.add_target(
+            targets.LambdaFunction(
+                functions["review"],
+                event=events.RuleTargetInput.from_object(
+                    {
+                        "action": "ack_arrived",
+                        "key": events.EventField.from_path("$.detail.object.key"),
+                        "requester": events.EventField.from_path("$.detail.requester"),
                     }
                 ),
                 dead_letter_queue=self.dlq,

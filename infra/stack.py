@@ -6,7 +6,7 @@ from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
-from yomitori.batch import MANIFEST_SUFFIX
+from yomitori.batch import ACK_NAME, MANIFEST_SUFFIX
 
 from infra.config import YomitoriConfig
 from infra.engine import warn_about_engine
@@ -22,7 +22,7 @@ OCR = "*/ocr/*"
 DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
 MANIFEST = "*" + MANIFEST_SUFFIX
-ACK = "*/ack.json"
+ACK = "*/" + ACK_NAME
 
 
 KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
@@ -96,6 +96,8 @@ class YomitoriStack(Stack):
             description="Validate and route one document",
             memory_size=1024,
         )
+        # its layers (reference too: a submitted correction is validated again) come from
+        # settings.FUNCTION_LAYER_GROUPS
         review = fns.add("review", description="Store and complete review/ack task tokens")
         finalize = fns.add(
             "finalize",
@@ -113,6 +115,8 @@ class YomitoriStack(Stack):
         # Explicit least-privilege statements instead of grant_read/grant_put, which would add
         # s3:GetObject*, s3:List*, s3:Abort*, kms:ReEncrypt* and friends that no function uses.
         _objects(ocr, "ReadPages", ["s3:GetObject"], intake, PAGES)
+        # The flow sends page ordinals, not names: ocr looks the page up in the manifest.
+        _objects(ocr, "ReadManifest", ["s3:GetObject"], intake, MANIFEST)
         _objects(ocr, "WriteOcr", ["s3:PutObject"], results, OCR)
         _objects(validate, "ReadOcr", ["s3:GetObject"], results, OCR)
         _objects(validate, "WriteDocuments", ["s3:PutObject"], results, DOCUMENTS)
@@ -160,6 +164,7 @@ class YomitoriStack(Stack):
             "Pipeline",
             config=config,
             intake=intake,
+            results=results,
             audit_table=tables[settings.AUDIT.role],
             functions=fns.functions,
             key=storage.key,
@@ -244,6 +249,12 @@ class YomitoriStack(Stack):
                     actions=["s3:GetObject"],
                     resources=[s.results.arn_for_objects(RESULTS), s.results.arn_for_objects(DOCUMENTS)],
                 ),
+                # The download's acknowledgement: its arrival resumes the flow (Pipeline.ack_rule).
+                iam.PolicyStatement(
+                    sid="AcknowledgeDownloads",
+                    actions=["s3:PutObject"],
+                    resources=[s.results.arn_for_objects(ACK)],
+                ),
                 iam.PolicyStatement(
                     sid="SaveCorrections",
                     actions=["s3:PutObject"],
@@ -279,13 +290,6 @@ class YomitoriStack(Stack):
         s, tables = self.storage, self.storage.tables
         from_clients = {"IpAddress": {"aws:VpcSourceIp": list(self.config.client_cidrs)}}
         return [
-            # `download` acknowledges the verified package by writing <batch>/ack.json (ids and a
-            # checksum only); nothing else of the results bucket can be written by the agent
-            iam.PolicyStatement(
-                sid="AcknowledgeDownload",
-                actions=["s3:PutObject"],
-                resources=[s.results.arn_for_objects(ACK)],
-            ),
             # status counts the documents waiting for a person (ids only, no values)
             iam.PolicyStatement(
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]

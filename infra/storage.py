@@ -69,10 +69,12 @@ class Storage(Construct):
         self.results = self.buckets[settings.BUCKET_RESULTS]
         # The manifest's arrival starts the flow: S3 -> EventBridge, set on the bucket itself
         # (CDK's eventBridgeEnabled would add a notification custom-resource Lambda outside the VPC).
-        cfn_intake: s3.CfnBucket = self.intake.node.default_child
-        cfn_intake.add_property_override(
-            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
-        )
+        # The acknowledgement object's arrival in the results bucket resumes the flow the same way.
+        for bucket in (self.intake, self.results):
+            cfn: s3.CfnBucket = bucket.node.default_child
+            cfn.add_property_override(
+                "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+            )
 
         self.tables: dict[str, ddb.Table] = {spec.role: self._table(spec) for spec in settings.TABLES}
 

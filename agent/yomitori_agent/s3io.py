@@ -124,11 +124,13 @@ def put_file(client, bucket: str, key: str, path: Path, size: int, sha256: str, 
 
 
 def put_bytes(client, bucket: str, key: str, data: bytes, sha256: str, content_type: str | None,
-              extra: dict | None = None) -> None:
-    """One PUT of ``data`` with its SHA-256 checked by S3 (``content_type`` None: S3's default)."""
+              extra: dict | None = None, *, metadata: dict[str, str] | None = None) -> None:
+    """One PUT of ``data`` with its SHA-256 checked by S3 (``content_type`` None: S3's default);
+    ``metadata``: user metadata besides the SHA-256."""
     extra = {**(extra or {}), **({"ContentType": content_type} if content_type else {})}
     client.put_object(Bucket=bucket, Key=key, Body=data, ContentLength=len(data), ChecksumAlgorithm="SHA256",
-                      ChecksumSHA256=b64_sha256(sha256), Metadata={META_SHA: sha256}, **extra)
+                      ChecksumSHA256=b64_sha256(sha256), Metadata={**(metadata or {}), META_SHA: sha256},
+                      **extra)
 
 
 def delete_keys(client, bucket: str, keys: list[str]) -> None:

@@ -34,7 +34,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from yomitori.batch import manifest_key, page_key
+from yomitori.batch import manifest_key, manifest_metadata, page_key
 
 from yomitori_agent import s3io
 from yomitori_agent.config import AgentConfig
@@ -403,7 +403,8 @@ def _upload_manifest(client, bucket, manifest: PackageManifest, journal: BatchJo
         if s3io.matches(s3io.head(client, bucket, key), len(manifest.raw), sha):
             journal.record("manifest_uploaded", sha256=sha, via="head")
             return "present"
-        s3io.put_bytes(client, bucket, key, manifest.raw, sha, "application/json", sse)
+        meta = manifest_metadata(manifest.batch) if manifest.batch is not None else {}
+        s3io.put_bytes(client, bucket, key, manifest.raw, sha, "application/json", sse, metadata=meta)
     except AgentError:
         raise
     except Exception as e:

@@ -178,18 +178,29 @@ def test_pipeline_alone_wires_trigger_map_and_dlq():
         "Pipe",
         config=load_config(context()),
         intake=s3.Bucket(stack, "Intake"),
+        results=s3.Bucket(stack, "Results"),
         audit_table=table,
         functions=fns,
         key=key,
     )
     t = Template.from_stack(stack)
+    # history encrypted with the stack's key (customer managed), not AWS-owned keys
     t.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
-        {"StateMachineName": "yomitori-batch", "StateMachineType": "STANDARD"},
+        {
+            "StateMachineName": "yomitori-batch",
+            "StateMachineType": "STANDARD",
+            "EncryptionConfiguration": Match.object_like(
+                {"Type": "CUSTOMER_MANAGED_KMS_KEY", "KmsKeyId": Match.any_value()}
+            ),
+        },
     )
-    t.has_resource_properties(
-        "AWS::Events::Rule", {"EventPattern": Match.object_like({"source": ["aws.s3"]})}
+    # two rules: the manifest starts the flow; the download's ack.json reaches the review function
+    rules = t.find_resources("AWS::Events::Rule")
+    suffixes = sorted(
+        r["Properties"]["EventPattern"]["detail"]["object"]["key"][0]["suffix"] for r in rules.values()
     )
+    assert suffixes == ["/ack.json", "/manifest.json"]
     t.has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()})
 
 

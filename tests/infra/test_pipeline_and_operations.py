@@ -19,8 +19,11 @@ def _state_machine(synth) -> dict:
 
 def _definition(synth) -> dict:
     """The ASL with tokens replaced by placeholders (``arn:<LogicalId>`` etc.)."""
-    body = _state_machine(synth)["Properties"]["DefinitionString"]
+    props = _state_machine(synth)["Properties"]
+    body = props["DefinitionString"]
     text = resolve(body, synth.template) if isinstance(body, dict) else body
+    for key, value in props.get("DefinitionSubstitutions", {}).items():
+        text = text.replace("${" + key + "}", str(resolve(value, synth.template)))
     return json.loads(text)
 
 
@@ -31,8 +34,17 @@ def test_standard_state_machine_logs_all_events_and_traces(synth):
     assert p["TracingConfiguration"] == {"Enabled": True}
 
 
+def _rule(synth, suffix: str) -> dict:
+    (rule,) = [
+        r
+        for r in synth.resources("AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["detail"]["object"]["key"] == [{"suffix": suffix}]
+    ]
+    return rule
+
+
 def test_trigger_is_the_manifest_arriving_in_the_intake_bucket(synth):
-    (rule,) = synth.resources("AWS::Events::Rule").values()
+    rule = _rule(synth, batch.MANIFEST_SUFFIX)
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"]["key"] == [{"suffix": batch.MANIFEST_SUFFIX}]
@@ -50,14 +62,37 @@ def test_trigger_is_the_manifest_arriving_in_the_intake_bucket(synth):
     assert enabled == {"EventBridgeEnabled": True}
 
 
-def test_distributed_map_reads_the_manifest_pages_with_bounded_concurrency(synth, config):
-    pages = _definition(synth)["States"]["Pages"]
+def test_the_download_acknowledgement_reaches_the_review_function(synth):
+    rule = _rule(synth, "/" + batch.ACK_NAME)
+    (bucket_ref,) = rule["Properties"]["EventPattern"]["detail"]["bucket"]["name"]
+    assert bucket_ref["Ref"].startswith("StorageResultsBucket")
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"]["Fn::GetAtt"][0].startswith("FunctionsReview")
+    assert "DeadLetterConfig" in target
+    # the review function learns the key and S3's authenticated requester, nothing else
+    assert set(target["InputTransformer"]["InputPathsMap"].values()) == {
+        "$.detail.object.key",
+        "$.detail.requester",
+    }
+    results = synth.template["Resources"][bucket_ref["Ref"]]
+    assert results["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"] == {
+        "EventBridgeEnabled": True
+    }
+
+
+def test_distributed_map_goes_over_page_ordinals_never_page_names(synth, config):
+    states = _definition(synth)["States"]
+    # the manifest is only HEADed: its metadata (page count, form), never its body (file names)
+    head = states["ReadManifestHeader"]
+    assert head["Resource"].endswith(":s3:headObject")
+    assert "ordinals.$" in states["KeepIds"]["Parameters"]
+    pages = states["Pages"]
     assert pages["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     assert pages["MaxConcurrency"] == config.max_concurrency
-    reader = pages["ItemReader"]
-    assert reader["Resource"].endswith(":s3:getObject")
-    assert reader["ReaderConfig"] == {"InputType": "JSON", "ItemsPointer": "/pages"}
-    assert reader["Parameters"] == {"Bucket.$": "$.bucket", "Key.$": "$.manifest_key"}
+    assert pages["ItemsPath"] == "$.ordinals" and "ItemReader" not in pages
+    assert pages["ItemSelector"]["ordinal.$"] == "$$.Map.Item.Value"
+    # the Map's results are dropped (null kept in the deployed definition, not stripped)
+    assert "ResultPath" in pages and pages["ResultPath"] is None
 
 
 def test_page_steps_retry_throttling_and_record_failures_instead_of_failing(synth):

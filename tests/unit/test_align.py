@@ -101,21 +101,27 @@ def test_blank_and_markless_pages():
     assert "whole page" in e.value.action
 
 
-def test_a_page_scanned_too_light_or_too_dark_gets_nominal_levels_back():
-    from yomitori.extract.align import TARGET_BLACK, TARGET_PAPER, normalise_levels
+@pytest.mark.parametrize("turn", [90, 270])
+@pytest.mark.parametrize("form_id", ["water_start", "salary_report"])
+def test_a_sideways_page_is_turned_and_its_boxes_map_back_onto_the_scan(form_id, turn):
+    # Given a form with an ink block drawn in a known place, fed in sideways (200 dpi)
+    from PIL import ImageDraw
 
-    # Given a page of paper (250), drop-out print (170) and ink (20), and the same page scanned
-    # too light (ink at 125) and too dark (paper at 185)
-    page = np.full((400, 400), 250, np.uint8)
-    page[:, :40] = 170
-    page[100:200, 100:200] = 20
-    faint = (255 - (255 - page.astype(np.float32)) * 0.5).astype(np.uint8)
-    dark = (page.astype(np.float32) * 0.74).astype(np.uint8)
-    # When their levels are normalised
-    # Then ink is dark again, print stays lighter than the drop-out cut, paper is white
-    for scan in (faint, dark):
-        out = normalise_levels(scan)
-        assert out[150, 150] <= TARGET_BLACK + 5 and out[300, 300] >= TARGET_PAPER - 5
-        assert 145 <= out[10, 10] < out[300, 300]
-    # and a normal page is left exactly as it is
-    assert normalise_levels(page) is page
+    form = load_form(form_id)
+    upright = render_form(form, 200).convert("L")
+    block = (40.0, 150.0, 70.0, 160.0)  # mm: left, top, right, bottom
+    px = [round(mm_to_px(c, 200)) for c in block]
+    ImageDraw.Draw(upright).rectangle(px, fill=0)
+    grey = np.asarray(upright.rotate(turn, expand=True))  # PIL turns counter-clockwise
+    # When aligned
+    page, alignment = align_page(grey, form)
+    # Then the turn is recorded (degrees clockwise that right the scan) and the code reads
+    assert alignment.rotation == turn
+    check_form_code(page, form)
+    # and the block's template box maps onto the block in the sideways scan
+    tpl = tuple(round(mm_to_px(c, WORK_DPI)) for c in block)
+    x0, y0, x1, y1 = alignment.to_scan_box(tpl)
+    inside = grey[y0 + 3:y1 - 3, x0 + 3:x1 - 3]
+    assert inside.size and inside.mean() < 30
+    # and the warped page holds the block where the template says
+    assert page[tpl[1] + 5:tpl[3] - 5, tpl[0] + 5:tpl[2] - 5].mean() < 30

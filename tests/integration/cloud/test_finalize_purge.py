@@ -11,7 +11,7 @@ import json
 
 from cloud_helpers import event, store_documents, upload
 from yomitori import settings
-from yomitori.batch import batch_prefix
+from yomitori.batch import batch_prefix, cloud_document_id
 from yomitori.cloud_local import LocalCloud, invoke, provision
 from yomitori.steps import config
 
@@ -61,7 +61,7 @@ def test_purge_deletes_everything_and_records_it_once(cloud, scans, batch_id):
     invoke("review", event("review_wait", batch_id=batch_id, task_token="t1"))
     invoke("review", event("review_ack_wait", batch_id=batch_id, task_token="t2"))
     before = _everything(cloud, batch_id)
-    assert len(before) == 3 + 1 + 3 + 2
+    assert len(before) == 3 + 1 + 1 + 3 + 2  # pages, manifest, ocr output, documents, results
     # When the flow purges it (and Step Functions retries the purge)
     first = invoke("purge", event("purge", batch_id=batch_id))
     second = invoke("purge", event("purge", batch_id=batch_id))
@@ -128,7 +128,8 @@ def test_a_page_that_never_got_a_result_is_still_in_the_results(cloud, scans, ba
     config.result_store().put_manifest(manifest)
     values = store_documents(scans, batch_id, {})
     cloud.client("s3").delete_object(
-        Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/documents/{pages[1].stem}.json"
+        Bucket=cloud.bucket(settings.BUCKET_RESULTS),
+        Key=f"{batch_id}/documents/{cloud_document_id(batch_id, 2)}.json",
     )
     # When the batch is finalized
     out = invoke("finalize", event("finalize", batch_id=batch_id))
@@ -139,6 +140,7 @@ def test_a_page_that_never_got_a_result_is_still_in_the_results(cloud, scans, ba
         )
     )
     assert [(r["document_id"], r["error"]) for r in rows] == [
-        (p.stem, "page_not_processed" if p == pages[1] else "") for p in pages
+        (cloud_document_id(batch_id, n), "page_not_processed" if p == pages[1] else "")
+        for n, p in enumerate(pages, start=1)
     ]
     assert out["documents"] == 3 and out["failed"] == 1 and len(values) == 3

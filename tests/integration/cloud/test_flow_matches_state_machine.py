@@ -46,7 +46,10 @@ def machine(stack_template) -> tuple[dict, dict[str, str]]:
     template = stack_template
     resources = template["Resources"]
     [sm] = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    definition = json.loads(_render(sm["Properties"]["DefinitionString"]))
+    text = _render(sm["Properties"]["DefinitionString"])
+    for key, value in sm["Properties"].get("DefinitionSubstitutions", {}).items():
+        text = text.replace("${" + key + "}", _render(value))
+    definition = json.loads(text)
     names = {}
     for logical_id, r in resources.items():
         fn_name = (

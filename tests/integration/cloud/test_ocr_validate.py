@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 
+import cloud_helpers
 import pytest
-from cloud_helpers import event, upload
+from cloud_helpers import document_id, event, upload
 from yomitori import settings
 from yomitori.batch import ocr_key
 from yomitori.cloud_local import invoke
@@ -26,15 +27,17 @@ def test_ocr_then_validate_store_encrypted_objects_and_return_ids_only(cloud, sc
     ocr = invoke("ocr", event("ocr", batch_id=batch_id, page=page))
     result = invoke("validate", ocr)
     # Then both return ids, keys and counts, and the objects are SSE-KMS with our key
-    assert ocr["error"] is None and ocr["ocr_key"] == ocr_key(batch_id, page.stem)
-    assert result["document_id"] == page.stem
+    doc_id = document_id(batch_id, page)  # opaque: the scan's name never enters the flow
+    assert ocr["error"] is None and ocr["ocr_key"] == ocr_key(batch_id, doc_id)
+    assert result["document_id"] == doc_id and page.stem not in json.dumps([ocr, result])
     assert result["accepted"] + result["needs_review"] + result["invalid"] > 0
     s3 = cloud.client("s3")
     key_arn = cloud.environment()[settings.ENV_KMS_KEY_ARN]
     for key in (ocr["ocr_key"], result["document_key"]):
         head = s3.head_object(Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=key)
         assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
-    stored = config.result_store().get_document(batch_id, page.stem)
+    stored = config.result_store().get_document(batch_id, doc_id)
+    assert stored.source == page.name  # the name stays inside the result
     assert stored.form_id == "water_stop" and all(f.status for f in stored.fields.values())
 
 
@@ -58,10 +61,10 @@ def test_the_same_event_twice_gives_one_result(cloud, scans, batch_id):
     assert store.list_keys(f"{batch_id}/") == []
 
 
-def _failure_code(batch_id: str, page_name: str, ev: dict) -> str:
+def _failure_code(batch_id: str, ev: dict) -> str:
     out = invoke("ocr", ev)
     validated = invoke("validate", out)
-    doc = config.result_store().get_document(batch_id, page_name.rsplit(".", 1)[0])
+    doc = config.result_store().get_document(batch_id, out["document_id"])
     assert validated["error"] == out["error"] == doc.error.code  # recorded, same code everywhere
     assert doc.fields == {} and doc.error.action  # no values; says what to do
     return out["error"]
@@ -79,15 +82,17 @@ def test_bad_pages_are_recorded_failures_with_reason_codes(cloud, scans, batch_i
     upload(batch_id, text, blank, good)
     missing = tmp_path / "never-uploaded.png"
     missing.write_bytes(good.read_bytes())
-    tampered = event("ocr", batch_id=batch_id, page=good)
-    tampered["page"]["name"] = good.name  # same page, but the manifest says another checksum
-    tampered["page"]["sha256"] = "f" * 64
+    # the same page, listed again under its own name in another batch whose manifest says
+    # another checksum
+    upload(f"{batch_id}-t", good)
+    tampered = event("ocr", batch_id=f"{batch_id}-t", page=good)
+    cloud_helpers.tamper_checksum(f"{batch_id}-t", good)
     # When each goes through ocr and validate
     codes = {
-        "not an image": _failure_code(batch_id, text.name, event("ocr", batch_id=batch_id, page=text)),
-        "blank": _failure_code(batch_id, blank.name, event("ocr", batch_id=batch_id, page=blank)),
-        "missing": _failure_code(batch_id, missing.name, event("ocr", batch_id=batch_id, page=missing)),
-        "checksum": _failure_code(batch_id, good.name, tampered),
+        "not an image": _failure_code(batch_id, event("ocr", batch_id=batch_id, page=text)),
+        "blank": _failure_code(batch_id, event("ocr", batch_id=batch_id, page=blank)),
+        "missing": _failure_code(batch_id, event("ocr", batch_id=batch_id, page=missing)),
+        "checksum": _failure_code(f"{batch_id}-t", tampered),
     }
     # Then each is a recorded failure with its own code
     assert codes["not an image"] == "not_an_image"
@@ -107,7 +112,7 @@ def test_an_event_of_the_wrong_shape_is_refused_with_the_fields_named(cloud, bat
     out = invoke("ocr", ev)
     # Then it answers with a typed failure naming the bad fields, not their contents
     assert out["ok"] is False and out["error"] == "bad_event" and out["batch_id"] == batch_id
-    assert "form_id" in out["fields"] and "page" in out["fields"]
+    assert "form_id" in out["fields"] and "ordinal" in out["fields"]
     assert "water_stop" not in out["message"]
 
 
@@ -129,7 +134,8 @@ def test_an_engine_that_crashes_costs_one_page(cloud, scans, batch_id, monkeypat
     out = invoke("ocr", event("ocr", batch_id=batch_id, page=page))
     # Then it is a recorded failure (engine_failed), and the handler did not raise
     assert out["error"] == "engine_failed"
-    assert config.result_store().get_ocr(batch_id, page.stem)["result"]["error"]["code"] == "engine_failed"
+    stored = config.result_store().get_ocr(batch_id, out["document_id"])
+    assert stored["result"]["error"]["code"] == "engine_failed"
 
 
 def test_the_model_load_time_is_reported_once_per_container(

@@ -37,8 +37,9 @@ def sent(cloud):
 
 def test_review_round_trip(cloud, scans, batch_id, sent):
     # Given three documents, two with unsure fields, stored by the validate step
-    ids = sorted(p.stem for p in scans.glob("*.jpg"))
-    values = store_documents(scans, batch_id, {ids[0]: UNSURE, ids[1]: UNSURE})
+    stems = sorted(p.stem for p in scans.glob("*.jpg"))
+    values = store_documents(scans, batch_id, {stems[0]: UNSURE, stems[1]: UNSURE})
+    ids = sorted(values)
     token = f"token-{batch_id}"
     # When the batch reaches the gate
     gate = invoke("review", event("review_wait", batch_id=batch_id, task_token=token))

@@ -78,6 +78,25 @@ def document_id_for(page_name: str) -> str:
     return PurePosixPath(page_name).stem
 
 
+# The manifest's object metadata: all the batch flow reads of it (a page count and a form id,
+# no file names), so the execution history never holds the scanner's file names.
+META_PAGES = "pages"
+META_FORM = "form"
+MAX_PAGES = 1000  # States.ArrayRange's limit: the flow maps over page ordinals 1..n
+
+
+def manifest_metadata(manifest: BatchManifest) -> dict[str, str]:
+    """S3 user metadata the manifest is uploaded with (``yomitori-agent upload``, the stores)."""
+    return {META_PAGES: str(len(manifest.pages)), META_FORM: manifest.form_id}
+
+
+def cloud_document_id(batch_id: str, ordinal: int) -> str:
+    """The document id of the ``ordinal``-th page (from 1) of a batch in the cloud flow:
+    opaque, unique across batches, and free of the scanner's file name (the name stays in
+    the document's ``source``, inside the results)."""
+    return f"{batch_id}-p{ordinal:04d}"
+
+
 def page_key(batch_id: str, page_name: str) -> str:
     return f"{batch_id}/pages/{page_name}"
 
@@ -102,8 +121,11 @@ def results_csv_key(batch_id: str) -> str:
     return f"{batch_id}/results.csv"
 
 
+ACK_NAME = "ack.json"
+
+
 def ack_key(batch_id: str) -> str:
-    return f"{batch_id}/ack.json"
+    return f"{batch_id}/{ACK_NAME}"
 
 
 def batch_prefix(batch_id: str) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 from yomitori.errors import EngineError, ExitCode, YomitoriError
 from yomitori.ocr.engine import DEFAULT_ENGINE, ENGINE_NAMES
 
+LOCAL_ENGINES = tuple(e for e in ENGINE_NAMES if e != "textract")  # the local cloud has no Textract
+
 
 def _forms_list(args: argparse.Namespace) -> int:
     from yomitori.forms import available_forms, load_form
@@ -103,9 +105,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _local_up(args: argparse.Namespace) -> int:
     from yomitori.cloud_local import up
+    from yomitori.cloud_local.deploy import deploy, synth
+    from yomitori.cloud_local.server import state_dir
 
     cloud = up(port=args.port)
-    print(f"local cloud on {cloud.endpoint} (S3, DynamoDB, KMS, STS, Step Functions via moto)")
+    template = (
+        next(Path(args.cdk_out).glob("*.template.json")) if args.cdk_out else synth(state_dir() / "cdk.out")
+    )
+    deployment = deploy(cloud, template, engine=args.engine)
+    print(f"local cloud on {cloud.endpoint} (S3, DynamoDB, KMS, STS, Lambda, EventBridge, Step Functions "
+          f"via moto); state machine {deployment.state_machine_arn} deployed from {template}")
     for k, v in cloud.environment().items():  # moto's fixed test credentials: not secrets
         print(f"export {k}={v}")
     return ExitCode.OK
@@ -128,6 +137,23 @@ def _local_resume(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _local_journey(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from yomitori.cloud_local.journey import run_journey
+
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="yomitori-journey-"))
+    j = run_journey(count=args.count, form_id=args.form, engine=args.engine, work=work)
+    summary = {k: v for k, v in j.__dict__.items()}
+    text = json.dumps(summary, ensure_ascii=False, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"journey {'passed' if j.ok else 'FAILED'}; work folder: {work}", file=sys.stderr)
+    return ExitCode.OK if j.ok else ExitCode.SOME_DOCUMENTS_FAILED
+
+
 def _local_down(args: argparse.Namespace) -> int:
     from yomitori.cloud_local import down
 
@@ -140,7 +166,17 @@ def _add_local(sub) -> None:
     lsub = loc.add_subparsers(dest="local_command", required=True)
     u = lsub.add_parser("up", help="start the local cloud and create the stack's buckets, key and tables")
     u.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    u.add_argument("--engine", default=DEFAULT_ENGINE, choices=LOCAL_ENGINES,
+                   help="the ocr function's engine")
+    u.add_argument("--cdk-out", help="deploy this synthesized cdk.out (default: synthesize now)")
     u.set_defaults(func=_local_up)
+    jr = lsub.add_parser("journey", help="the whole office journey through the executed flow, unattended")
+    jr.add_argument("--count", type=int, default=3)
+    jr.add_argument("--form", required=True)
+    jr.add_argument("--engine", default=DEFAULT_ENGINE, choices=LOCAL_ENGINES)
+    jr.add_argument("--json", help="also write the summary to this file")
+    jr.add_argument("--work", help="keep the journey's files here (default: a new temporary folder)")
+    jr.set_defaults(func=_local_journey)
     r = lsub.add_parser("run", help="a folder of scans through the handlers, in the state machine's order")
     r.add_argument("dir")
     r.add_argument("--form", required=True)

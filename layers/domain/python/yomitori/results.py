@@ -18,9 +18,10 @@ RESULT_SCHEMA_VERSION = 1
 # Reasons the reader itself gives (the page shows a mess a person must look at); routing keeps
 # them next to the validators' findings.
 CORRECTION_MARK = "correction_mark"  # 訂正あり: a value struck through and rewritten
+SCANNER_STREAK = "scanner_streak"  # スキャナの筋: a scanner streak crossed the field and was removed
 # an existing form whose scan fits its registered blank only fairly: every field is checked
 ALIGNMENT_UNCERTAIN = "alignment_uncertain"
-READER_REASONS = frozenset({CORRECTION_MARK, ALIGNMENT_UNCERTAIN})
+READER_REASONS = frozenset({CORRECTION_MARK, SCANNER_STREAK, ALIGNMENT_UNCERTAIN})
 
 
 class FieldStatus(StrEnum):
@@ -69,9 +70,13 @@ class DocumentResult(BaseModel):
     source: str  # the input file name, so every input can be traced to its result
     form_id: str | None = None
     page_keys: list[str] = Field(default_factory=list)
-    # degrees clockwise to turn the scan upright (180: fed in upside down); boxes stay in scan
-    # pixels. Results written before this field read as 0.
-    page_rotation: Literal[0, 180] = 0
+    # degrees clockwise to turn the scan upright (180: fed in upside down, 90/270: sideways);
+    # boxes stay in scan pixels. Results written before this field read as 0.
+    page_rotation: Literal[0, 90, 180, 270] = 0
+    # which page of ``source`` this document starts on (1 for a one-page file); a document of
+    # several pages (a form with ``pages: N``) lists them all in ``source_pages``.
+    source_page: int = Field(default=1, ge=1)
+    source_pages: list[int] = Field(default_factory=list)
     fields: dict[str, FieldResult] = Field(default_factory=dict)
     error: DocumentError | None = None
     seconds: float = 0.0

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -90,7 +88,10 @@ def _download_documents(batch_id: str, out_dir: Path) -> list:
     docs = [store.get_document(batch_id, d) for d in store.list_documents(batch_id)]
     out_dir.mkdir(parents=True, exist_ok=True)
     for doc in docs:
-        (out_dir / f"{doc.document_id}.json").write_text(doc.model_dump_json(indent=2), encoding="utf-8")
+        # named by the scan, as `yomitori process` names them: OUT sits next to the scans, and
+        # `yomitori eval` finds each result by its truth file's name
+        name = Path(doc.source).stem if doc.source else doc.document_id
+        (out_dir / f"{name}.json").write_text(doc.model_dump_json(indent=2), encoding="utf-8")
     return docs
 
 
@@ -149,7 +150,9 @@ def run_batch_dir(
         return run
     finally:
         if own is not None and own.pid:
-            os.kill(own.pid, signal.SIGTERM)  # its memory (the unfinished batch) goes with it
+            from yomitori.cloud_local.server import stop_process
+
+            stop_process(own.pid)  # its memory (the unfinished batch) goes with it
 
 
 def _run(in_dir, form_id, out_dir, engine, encoding, cloud, reviewer, batch_id) -> BatchRun:
@@ -164,8 +167,8 @@ def _run(in_dir, form_id, out_dir, engine, encoding, cloud, reviewer, batch_id) 
     for page in manifest.pages:  # what `yomitori-agent upload` does: pages first, manifest last
         store.put_page(batch_id, page.name, files[page.name].read_bytes())
     store.put_manifest(manifest)
-    for page in manifest.pages:  # the Map; each item: the state machine's item selector
-        item = {"batch_id": batch_id, "form_id": form_id, "page": page.model_dump(mode="json")}
+    for ordinal in range(1, len(manifest.pages) + 1):  # the Map; each item as its item selector
+        item = {"batch_id": batch_id, "form_id": form_id, "ordinal": ordinal}
         out = item
         for step in (s for s in FLOW if s.per_page):
             out = invoke(step.function, out, run.trace)

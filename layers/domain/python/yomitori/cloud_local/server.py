@@ -6,12 +6,12 @@ One machine only (``yomitori local up|run|resume|down``, ``yomitori demo --cloud
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -189,8 +189,8 @@ def start_server(port: int = 0, *, log: Path | None = None) -> LocalCloud:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
-    cmd = [exe] if exe else [sys.executable, "-m", "moto.server"]
+    # moto's server with the function runner and EventBridge delivery of the stack's targets
+    cmd = [sys.executable, "-m", "yomitori.cloud_local.moto_host"]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen(
         [*cmd, "-H", "127.0.0.1", "-p", str(port)],
@@ -227,7 +227,23 @@ def current() -> LocalCloud | None:
     if not path.exists():
         return None
     cloud = LocalCloud(**json.loads(path.read_text()))
-    return cloud if _answers(cloud.endpoint) else None
+    # a busy server (an execution running on two cores) may answer slowly: while its process
+    # lives, give it time, rather than start a second one and orphan the first
+    deadline = time.monotonic() + (15 if cloud.pid and _alive(cloud.pid) else 0)
+    while True:
+        if _answers(cloud.endpoint):
+            return cloud
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def down() -> bool:
@@ -237,15 +253,35 @@ def down() -> bool:
     path.unlink(missing_ok=True)
     if cloud is None or cloud.pid is None:
         return False
+
+    return stop_process(cloud.pid)
+
+
+def stop_process(pid: int) -> bool:
+    """Stop a server this module started, with its function workers (its process group):
+    SIGTERM, then SIGKILL if it is still there after 5 s (an execution waiting at a callback
+    keeps moto's server from exiting on SIGTERM)."""
     import signal
 
     try:
-        os.kill(cloud.pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + 10
-    while _answers(cloud.endpoint) and time.monotonic() < deadline:  # stopped means: no longer answers
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        try:  # reap it if it is our child
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                break
+        except ChildProcessError:
+            pass
         time.sleep(0.1)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
     return True
 
 

@@ -23,6 +23,9 @@ MIN_INK_MM2 = 0.4  # this much ink is writing whatever its shape
 # have as little as 25 ink pixels at 300 dpi).
 SPECK_MAX_MM = 0.8
 SPECK_ISOLATION_MM = 1.5
+DUST_MAX_MM = 1.6  # a round, solid blob up to this size standing apart is dust too
+DUST_MIN_FILL = 0.6  # share of its bounding box it fills (a disc fills ~0.78, 。 or 、 far less)
+DUST_MAX_ASPECT = 1.6
 STROKE_MIN_MM = 1.2
 STROKE_MIN_PX = 12
 PAD_PX = 14
@@ -79,13 +82,19 @@ def clean_specks(arr: np.ndarray, dpi: int = WORK_DPI) -> np.ndarray:
     """``arr`` (dropped out) with specks that stand apart from any stroke turned white.
 
     Dust inside a text box otherwise becomes a phantom character (。 - 画) or stretches the
-    line's ink box. Small blobs near a stroke are kept: dakuten and the dots of characters."""
+    line's ink box. A speck is a blob under 0.8 mm, or a round solid one under 1.6 mm. Specks
+    near a stroke are kept: dakuten and the dots of characters."""
     if arr.size == 0 or not (arr < DROPOUT_CUT).any():
         return arr
     labels, stats = _blobs(arr)
-    small = mm_to_px(SPECK_MAX_MM, dpi)
+    small, dust = mm_to_px(SPECK_MAX_MM, dpi), mm_to_px(DUST_MAX_MM, dpi)
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    fill = stats[1:, cv2.CC_STAT_AREA] / np.maximum(1, w * h)
     is_speck = np.zeros(len(stats), bool)
-    is_speck[1:] = (stats[1:, cv2.CC_STAT_WIDTH] < small) & (stats[1:, cv2.CC_STAT_HEIGHT] < small)
+    # tiny blobs, and larger ones that are round and solid like dust (written dots and marks
+    # of that size are strokes: open, or long one way)
+    round_ = np.maximum(w, h) <= DUST_MAX_ASPECT * np.minimum(w, h)
+    is_speck[1:] = ((w < small) & (h < small)) | ((w < dust) & (h < dust) & (fill >= DUST_MIN_FILL) & round_)
     if not is_speck.any():
         return arr
     strokes = (~is_speck[labels]) & (labels > 0)

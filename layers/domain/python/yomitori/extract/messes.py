@@ -17,7 +17,7 @@ from yomitori.extract.crops import INK, box_px, crop, drop_out, field_crop, has_
 from yomitori.forms.layout import mm_to_px
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.ocr.engine import FieldHint
-from yomitori.results import CORRECTION_MARK, FieldResult
+from yomitori.results import CORRECTION_MARK, SCANNER_STREAK, FieldResult
 
 CORRECTION_CONFIDENCE = 0.5  # below every type's threshold: a person confirms the new value
 # A strike-through runs across at least two written characters; the longest stroke inside one
@@ -75,9 +75,18 @@ def erase_correction(page: np.ndarray, f: FieldDef, dpi: int = 300) -> bool:
 
 def flag_correction(result: FieldResult) -> FieldResult:
     """``result`` sent to a person with the reason 訂正あり."""
+    return _flag(result, CORRECTION_MARK)
+
+
+def flag_streak(result: FieldResult) -> FieldResult:
+    """``result`` sent to a person with the reason スキャナの筋 (a removed streak crossed it)."""
+    return _flag(result, SCANNER_STREAK)
+
+
+def _flag(result: FieldResult, reason: str) -> FieldResult:
     result.confidence = min(result.confidence, CORRECTION_CONFIDENCE)
-    if CORRECTION_MARK not in result.reasons:
-        result.reasons.append(CORRECTION_MARK)
+    if reason not in result.reasons:
+        result.reasons.append(reason)
     return result
 
 

@@ -68,7 +68,7 @@ class Registration:
     """``matrix`` maps scan pixels to working-page pixels (3x3 homography)."""
 
     matrix: np.ndarray
-    rotation: int  # 0, 90, 180 or 270: how the page lay on the scan
+    rotation: int  # 0, 90, 180 or 270: degrees clockwise to turn the scan upright
     scan_dpi: float
     inliers: int
     score: float  # share of the reference's print the aligned scan covers, 0..1
@@ -151,8 +151,9 @@ def _poor(message: str) -> Exception:
 
 
 def _rotation_of(h: np.ndarray) -> int:
-    angle = np.degrees(np.arctan2(h[1, 0], h[0, 0]))  # of the scan -> page map
-    return int(round(-angle / 90.0)) % 4 * 90
+    """Degrees clockwise to turn the scan upright (0, 90, 180, 270), as the mark path says it."""
+    angle = np.degrees(np.arctan2(h[1, 0], h[0, 0]))  # of the scan -> page map (y down: clockwise)
+    return int(round(angle / 90.0)) % 4 * 90
 
 
 def print_overlap(aligned_small: np.ndarray, ref: Reference) -> float:

@@ -129,6 +129,8 @@ class FieldDef(_Strict):
     parts: DateParts | None = None
     # A unit printed after the box (円, 人): part of the form, not of the value.
     unit: str | None = None
+    # Which page of a several-page form (``pages: N``) the field is on.
+    page: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _type_rules(self) -> FieldDef:
@@ -188,6 +190,8 @@ class FormDefinition(_Strict):
     title: str
     version: int = 1
     paper: Literal["A4", "A3", "B5"] = "A4"
+    # Pages per document: a scanned file's pages are grouped in order, N to a document.
+    pages: int = Field(default=1, ge=1, le=20)
     description: str | None = None
     fields: list[FieldDef]
     # Rules over several fields (cross-field validators), run after the field validators.
@@ -214,6 +218,8 @@ class FormDefinition(_Strict):
     def _inside_page(self) -> FormDefinition:
         width, height = self.page_size_mm
         for f in self.fields:
+            if f.page > self.pages:
+                raise ValueError(f"field '{f.name}': page {f.page} but the form has {self.pages} page(s)")
             boxes = [f.box, *(o.box for o in f.options)]
             if f.parts:
                 boxes += [b for b in (f.parts.year, f.parts.month, f.parts.day, f.parts.era) if b]
@@ -232,6 +238,8 @@ class FormDefinition(_Strict):
     def _existing(self) -> FormDefinition:
         if self.layout == "existing" and not self.reference:
             raise ValueError("an 'existing' layout needs its 'reference' image (the blank scan)")
+        if self.layout == "existing" and self.pages != 1:
+            raise ValueError("an 'existing' layout is one page (one reference image) for now")
         if self.layout == "yomitori" and (self.reference or self.office_use):
             raise ValueError("'reference' and 'office_use' are for 'layout: existing'")
         return self

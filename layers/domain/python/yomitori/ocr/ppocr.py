@@ -46,7 +46,8 @@ HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3097))  # read as katakana by
 
 
 def field_charset(hint: FieldHint) -> str | None:
-    """The characters a field of this kind may hold (None: any character CP932 can encode)."""
+    """The characters a field of this kind may hold (None: a name or address, see
+    :func:`_text_character`)."""
     extra = "".join(c for c in (hint.charset or "") if not c.isdigit())
     if hint.field_type == "digits":
         return DIGITS + extra
@@ -55,7 +56,16 @@ def field_charset(hint: FieldHint) -> str | None:
     return hint.charset or None
 
 
-def _cp932(ch: str) -> bool:
+# Punctuation no name or address holds: dust beside a digit is read as one of these (1.485-11).
+# Left out of text fields, so such a read costs confidence instead of passing as a value.
+NOT_IN_NAMES_OR_ADDRESSES = set(".,:;!?'\"`^_|\\~．，。、：；！？＇＂｀＾＿｜￣")
+
+
+def _text_character(ch: str) -> bool:
+    """A character a name or an address may hold: CP932 can encode it (no Chinese-only forms),
+    and it is not stray punctuation."""
+    if ch in NOT_IN_NAMES_OR_ADDRESSES:
+        return False
     try:
         ch.encode("cp932")
     except UnicodeEncodeError:
@@ -117,7 +127,7 @@ class PpocrEngine(OcrEngine):
         mask = self._masks.get(charset)
         if mask is None:
             if charset is None:
-                mask = allowed_mask(self._chars, predicate=_cp932)
+                mask = allowed_mask(self._chars, predicate=_text_character)
             else:
                 mask = allowed_mask(self._chars, allowed=set(charset))
             self._masks[charset] = mask

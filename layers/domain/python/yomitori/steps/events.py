@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from yomitori.batch import BATCH_ID_PATTERN, PageEntry
+from yomitori.batch import BATCH_ID_PATTERN, MAX_PAGES
 from yomitori.errors import YomitoriError
 from yomitori.settings import TASK_KIND_ACK, TASK_KIND_REVIEW
 from yomitori.steps.review import Correction
@@ -34,9 +34,11 @@ class _Event(BaseModel):
 
 
 class OcrEvent(_Event):
+    """One page, by its position in the manifest (1-based): the flow never carries names."""
+
     batch_id: BatchId
     form_id: FormId
-    page: PageEntry
+    ordinal: int = Field(ge=1, le=MAX_PAGES)
 
 
 class ValidateEvent(_Event):
@@ -56,6 +58,25 @@ class ReviewComplete(_Event):
     batch_id: BatchId
     task_kind: Literal["review", "ack"] = TASK_KIND_ACK
     who: Who = "agent"
+
+
+class ReviewAckArrived(_Event):
+    """The download acknowledgement object landed (EventBridge: S3 Object Created on
+    ``<batch_id>/ack.json`` in the results bucket); ``requester`` is S3's authenticated caller."""
+
+    action: Literal["ack_arrived"]
+    key: str = Field(pattern=BATCH_ID_PATTERN.rstrip("$") + "/ack\\.json$")
+    requester: str = Field(default="s3", max_length=256)
+
+    @property
+    def batch_id(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def who(self) -> str:
+        import re
+
+        return re.sub(r"[^A-Za-z0-9@._-]", "_", self.requester)[:128] or "s3"
 
 
 class ReviewQueue(_Event):
@@ -88,7 +109,7 @@ class ReviewReveal(_Event):
 
 
 ReviewAction = Annotated[
-    ReviewWait | ReviewComplete | ReviewQueue | ReviewLease | ReviewSubmit | ReviewReveal,
+    ReviewWait | ReviewComplete | ReviewAckArrived | ReviewQueue | ReviewLease | ReviewSubmit | ReviewReveal,
     Field(discriminator="action"),
 ]
 
@@ -127,7 +148,6 @@ class OcrResult(_Result):
     batch_id: BatchId
     document_id: DocumentId
     form_id: str
-    page_key: str
     ocr_key: str
     error: str | None  # a reason code
     engine: str
@@ -145,6 +165,7 @@ class ValidateResult(_Result):
     corrected: int
     needs_person: bool
     document_key: str
+    documents: int = 1  # documents of the page object (a multi-page TIFF/PDF has several)
 
 
 class FinalizeResult(_Result):

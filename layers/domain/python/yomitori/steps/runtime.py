@@ -60,10 +60,48 @@ def boundary(*translate: type[YomitoriError]) -> Callable[[Handler], Handler]:
                 add_metric("BadEvents" if isinstance(e, BadEvent) else "RefusedRequests", 1)
                 ids = _safe_ids(event)
                 return failure(e, **ids)
+            except Exception as e:
+                # Step Functions records the error's type and message in the execution history
+                # (90 days, cannot be deleted): raise it again under its own type name (retries
+                # and catches match on it) with a message that holds no value and no file name.
+                raise scrubbed(e) from None
 
         return inner
 
     return deco
+
+
+_scrubbed_types: dict[str, type] = {}
+
+
+def scrubbed(e: Exception) -> Exception:
+    """An exception of the same type name as ``e`` whose message is only a code and where it
+    was raised (file and line); the original is logged the same way, never its message."""
+    import traceback
+
+    from yomitori.observability import logger
+
+    name = type(e).__name__
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+    code = getattr(e, "code", None) or name
+    if isinstance(e, ImportError) and e.name:  # a module name is no personal data, and says what is missing
+        code = f"{name}({e.name})"
+    logger().error("step failed", extra={"error": name, "code": code, "where": where})
+    # a subclass of the original type (callers and tests still catch it as such), same name
+    key = f"{type(e).__module__}.{type(e).__qualname__}"
+    if key not in _scrubbed_types:
+        try:
+            _scrubbed_types[key] = type(name, (type(e),), {"__module__": "yomitori.scrubbed"})
+        except TypeError:  # a type that cannot be subclassed
+            _scrubbed_types[key] = type(name, (Exception,), {"__module__": "yomitori.scrubbed"})
+    cls = _scrubbed_types[key]
+    out = cls.__new__(cls)
+    message = f"{code} at {where} (details withheld: they may hold personal data)"
+    Exception.__init__(out, message)
+    if isinstance(e, YomitoriError):
+        out.code, out.action, out.message = e.code, e.action, message
+    return out
 
 
 def idempotent(key_jmespath: str, *, expires_after_seconds: int = 86400) -> Callable[[Callable], Callable]:

@@ -12,21 +12,24 @@ from yomitori.steps import config, events
 from yomitori.steps.runtime import idempotent
 
 
-@idempotent("[batch_id, page.name, page.sha256]")
+@idempotent("[batch_id, ordinal]")
 def _ocr(event: dict) -> dict:
-    from yomitori.steps.ocr import engine_for, ocr_page
+    from yomitori.batch import cloud_document_id
+    from yomitori.steps.ocr import engine_for, manifest_page, ocr_page
 
     req = events.OcrEvent.model_validate(event)
     s = config.get_settings()
     # refuse before any image leaves the function: a misconfigured deployment fails closed
     settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
+    store = config.result_store()
     engine = engine_for(s.ocr_engine, s.ocr_region)  # built once per container, model on first use
     outcome = ocr_page(
-        config.result_store(),
+        store,
         engine,
         batch_id=req.batch_id,
         form_id=req.form_id,
-        page=req.page,
+        page=manifest_page(store, req.batch_id, req.ordinal),
+        document_id=cloud_document_id(req.batch_id, req.ordinal),
     )
     add_metric("PagesProcessed", 1)
     add_metric("PagesFailed", 1 if outcome.error else 0)
@@ -43,7 +46,7 @@ def _ocr(event: dict) -> dict:
 
 
 def ocr(req: events.OcrEvent, context: Any = None) -> dict:
-    """OCR one page (idempotent on batch, page name and checksum)."""
+    """OCR one page (idempotent on batch and page ordinal)."""
     return _ocr(req.model_dump(mode="json"), context)
 
 
@@ -73,6 +76,19 @@ def validate(req: events.ValidateEvent, context: Any = None) -> dict:
     return _validate(req.model_dump(mode="json"), context)
 
 
+# The acknowledgement and the flow's wait for it can arrive in either order: each side
+# records itself, then tries to take the flow's token (taken once: exactly one releases).
+ACK_RECEIVED = "ack-received"
+
+
+def _release_ack(reviews, releaser, batch_id: str, who: str) -> bool:
+    token = reviews.take_task(batch_id, settings.TASK_KIND_ACK)
+    if token is None:
+        return False
+    releaser.release(token, {"batch_id": batch_id, "acknowledged_by": who})
+    return True
+
+
 def review(req: Any, context: Any = None) -> dict:
     """One review action (see :mod:`yomitori.steps.events`). Not idempotent by key: the
     gate, leases and the once-only token release make each action safe to repeat."""
@@ -91,15 +107,21 @@ def review(req: Any, context: Any = None) -> dict:
             )
             return out
         reviews.remember_task(req.batch_id, req.task_kind, req.task_token)
-        return {"batch_id": req.batch_id, "task_kind": req.task_kind, "stored": True}
-    if isinstance(req, events.ReviewComplete):
-        if req.task_kind == settings.TASK_KIND_REVIEW:
+        # the acknowledgement may have come first (the agent downloads as soon as results exist)
+        who = reviews.take_task(req.batch_id, ACK_RECEIVED)
+        released = who is not None and _release_ack(reviews, releaser, req.batch_id, who)
+        return {"batch_id": req.batch_id, "task_kind": req.task_kind, "stored": True, "released": released}
+    if isinstance(req, events.ReviewComplete | events.ReviewAckArrived):
+        kind = getattr(req, "task_kind", settings.TASK_KIND_ACK)
+        if kind == settings.TASK_KIND_REVIEW:
             released = rv.release_if_done(reviews, releaser, batch_id=req.batch_id, who=req.who)
-            return {"batch_id": req.batch_id, "task_kind": req.task_kind, "completed": released}
-        token = reviews.take_task(req.batch_id, req.task_kind)
-        if token is not None:
-            releaser.release(token, {"batch_id": req.batch_id, "acknowledged_by": req.who})
-        return {"batch_id": req.batch_id, "task_kind": req.task_kind, "completed": token is not None}
+            return {"batch_id": req.batch_id, "task_kind": kind, "completed": released}
+        reviews.remember_task(req.batch_id, ACK_RECEIVED, req.who)
+        released = _release_ack(reviews, releaser, req.batch_id, req.who)
+        if released:
+            reviews.take_task(req.batch_id, ACK_RECEIVED)
+        logger().info("download acknowledged", extra={"released": released})
+        return {"batch_id": req.batch_id, "task_kind": kind, "completed": released, "recorded": True}
     if isinstance(req, events.ReviewQueue):
         return {"queue": [q.model_dump(mode="json") for q in reviews.queue(req.batch_id)]}
     if isinstance(req, events.ReviewLease):

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from yomitori.batch import BatchManifest, batch_prefix, manifest_key, page_key
+from yomitori.batch import BatchManifest, batch_prefix, manifest_key, manifest_metadata, page_key
 from yomitori.store.base import ObjectMissing, PurgeCount, ResultStore, StoreError
 
 
@@ -46,8 +46,9 @@ class S3ResultStore(ResultStore):
         except KeyError:
             raise StoreError(f"Unknown storage area '{area}'.", action="Use 'intake' or 'results'.") from None
 
-    def _put(self, area: str, key: str, data: bytes, content_type: str) -> str:
+    def _put(self, area: str, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> str:
         self.s3.put_object(
+            Metadata=metadata or {},
             Bucket=self._bucket(area),
             Key=key,
             Body=data,
@@ -86,6 +87,7 @@ class S3ResultStore(ResultStore):
             manifest_key(manifest.batch_id),
             manifest.model_dump_json(indent=2).encode(),
             "application/json",
+            manifest_metadata(manifest),
         )
 
     def get_manifest(self, batch_id: str) -> BatchManifest:

@@ -30,12 +30,15 @@ class Degradation:
     upside_down: float  # share of pages rotated by 180°
     specks: int = 0  # dust specks per page
     bad_levels: float = 0.0  # share of pages scanned too light (faint ink) or too dark (grey paper)
+    streaks: float = 0.0  # share of pages with a feeder streak (dust on the scanner glass)
+    dust: int = 0  # larger dust blobs (0.5-1.2 mm) per page
 
 
 LEVELS: dict[str, Degradation | None] = {
     "none": None,
     "light": Degradation(2.0, 3.0, 0.02, (0.2, 0.6), (2.0, 5.0), (75, 92), 0.03),
-    "heavy": Degradation(4.0, 6.0, 0.04, (0.6, 1.2), (6.0, 12.0), (40, 65), 0.06, specks=60, bad_levels=0.08),
+    "heavy": Degradation(4.0, 6.0, 0.04, (0.6, 1.2), (6.0, 12.0), (40, 65), 0.06, specks=60, bad_levels=0.08,
+                          streaks=0.05, dust=8),
 }
 
 
@@ -86,6 +89,13 @@ def _scanner_levels(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return page * np.float32(rng.uniform(0.7, 0.78))
 
 
+def _feeder_streak(page: np.ndarray, rng: np.random.Generator) -> None:
+    """A vertical line down the whole sheet, as dust on a document feeder's glass draws it."""
+    x, width = int(rng.integers(page.shape[1] // 10, page.shape[1] * 9 // 10)), int(rng.integers(1, 4))
+    v = np.float32(rng.uniform(40, 120))
+    page[:, x:x + width] = np.minimum(page[:, x:x + width], v)
+
+
 def apply_degradation(page: np.ndarray, spec: Degradation | None, rng: np.random.Generator,
                       form: FormDefinition, dpi: int) -> tuple[np.ndarray, bool, int | None]:
     """Apply ``spec`` to a greyscale (or RGB: a colour scan) page (uint8, white paper). Returns
@@ -108,6 +118,12 @@ def apply_degradation(page: np.ndarray, spec: Degradation | None, rng: np.random
         cv2.circle(noisy, (x, y), int(rng.integers(1, 4)), (v, v, v) if colour else v, -1)
     if spec.bad_levels and rng.random() < spec.bad_levels:
         noisy = _scanner_levels(noisy, rng)
+    for _ in range(spec.dust):
+        x, y = int(rng.integers(w)), int(rng.integers(h))
+        v = float(rng.uniform(30, 120))
+        cv2.circle(noisy, (x, y), int(rng.integers(3, 8)) * dpi // 300, (v, v, v) if colour else v, -1)
+    if spec.streaks and rng.random() < spec.streaks:
+        _feeder_streak(noisy, rng)
     out = np.clip(noisy, 0, 255).astype(np.uint8)
     flipped = bool(rng.random() < spec.upside_down)
     if flipped:

@@ -1,0 +1,97 @@
+"""Scanner artefacts: grey levels of a scan made too light or too dark, feeder streaks, dust."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from yomitori.extract.align import WORK_DPI
+from yomitori.extract.crops import clean_specks
+from yomitori.extract.scanner import (
+    TARGET_BLACK,
+    TARGET_PAPER,
+    normalise_levels,
+    remove_streaks,
+    streak_crosses,
+)
+from yomitori.forms import load_form
+from yomitori.forms.layout import box_to_px, mm_to_px, registration_mark_centres
+
+
+def test_a_page_scanned_too_light_or_too_dark_gets_nominal_levels_back():
+    # Given a page of paper (250), drop-out print (170) and ink (20), and the same page scanned
+    # too light (ink at 125) and too dark (paper at 185)
+    page = np.full((400, 400), 250, np.uint8)
+    page[:, :40] = 170
+    page[100:200, 100:200] = 20
+    faint = (255 - (255 - page.astype(np.float32)) * 0.5).astype(np.uint8)
+    dark = (page.astype(np.float32) * 0.74).astype(np.uint8)
+    # When their levels are normalised
+    # Then ink is dark again, print stays lighter than the drop-out cut, paper is white
+    for scan in (faint, dark):
+        out = normalise_levels(scan)
+        assert out[150, 150] <= TARGET_BLACK + 5 and out[300, 300] >= TARGET_PAPER - 5
+        assert 145 <= out[10, 10] < out[300, 300]
+    # and a normal page is left exactly as it is
+    assert normalise_levels(page) is page
+
+
+def _page_with_writing() -> np.ndarray:
+    page = np.full((3508, 2480), 250, np.uint8)
+    page[1000:1100, 600:1400] = 170  # a drop-out box
+    cv2.putText(page, "1234", (650, 1080), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8)
+    return page
+
+
+def test_a_feeder_streak_is_removed_and_the_fields_it_crossed_are_known():
+    # Given a page with writing in a box, and a slightly slanted streak down the whole sheet
+    # that crosses the writing
+    page = _page_with_writing()
+    clean = page.copy()
+    cv2.line(page, (760, 0), (790, 3507), 70, 3)
+    # When streaks are removed
+    out, removed = remove_streaks(page, 300)
+    # Then the streak is gone outside the writing, the drop-out print is untouched
+    assert (out[200:800, 740:810] >= 145).all() and (out[2000:3000, 740:820] >= 145).all()
+    assert (out[1000:1100, 900:1400] == clean[1000:1100, 900:1400]).all()
+    # and the box it crossed is known (a person must look at what the streak covered)
+    assert streak_crosses(out, removed, (600, 1000, 1400, 1100))
+    assert not streak_crosses(out, removed, (600, 2000, 1400, 2100))  # crossed, but no writing there
+
+
+def test_writing_and_short_lines_are_not_streaks():
+    # Given writing, a long horizontal strike-through and a 5 cm vertical stroke
+    page = _page_with_writing()
+    cv2.line(page, (200, 1500), (2200, 1500), 20, 4)
+    cv2.line(page, (300, 2000), (300, 2600), 20, 4)
+    # Then nothing is removed
+    out, removed = remove_streaks(page, 300)
+    assert removed is None and out is page
+
+
+def test_round_dust_is_cleaned_but_a_written_circle_and_strokes_stay():
+    arr = np.full((150, 600), 255, np.uint8)
+    cv2.circle(arr, (100, 75), 6, 40, -1)  # solid dust, 1.1 mm across, far from writing
+    cv2.circle(arr, (300, 75), 6, 40, 2)  # a small written ring (。)
+    cv2.line(arr, (450, 70), (462, 70), 40, 3)  # a short dash
+    out = clean_specks(arr)
+    assert (out[65:86, 90:111] == 255).all()
+    assert (out[65:86, 290:311] < 145).any() and (out[65:76, 445:467] < 145).any()
+
+
+def test_a_sparse_page_keeps_its_drop_out_print_light():
+    # Given an aligned page with nothing on it but its corner marks and drop-out boxes (a form's
+    # second page before anyone wrote on it): the corner marks are its only black
+
+    form = load_form("water_stop")
+    page = np.full((3508, 2480), 255, np.uint8)
+    for centre in registration_mark_centres(form):
+        cx, cy = (round(mm_to_px(c, WORK_DPI)) for c in centre)
+        page[cy - 35:cy + 35, cx - 35:cx + 35] = 10
+    for f in form.fields:
+        x0, y0, x1, y1 = box_to_px(f.box, WORK_DPI)
+        page[y0:y1, x0:x0 + 6] = page[y0:y1, x1 - 6:x1] = 170
+        page[y0:y0 + 6, x0:x1] = page[y1 - 6:y1, x0:x1] = 170
+    x0, y0, _, _ = box_to_px(form.field("name").box, WORK_DPI)
+    # When its levels are normalised
+    # Then nothing is stretched: the marks are black enough, the drop-out print stays light
+    assert normalise_levels(page) is page
