@@ -40,3 +40,35 @@ def test_a_registered_existing_form_is_read_like_a_printed_one(tmp_path):
         for name in EXACT:
             assert doc["fields"][name]["value"] == truth[name], name
         assert doc["fields"]["bank_name"]["value"] and doc["fields"]["account_holder"]["value"]
+
+
+def test_form_auto_sorts_registered_existing_forms_among_printed_ones(tmp_path):
+    # Given a folder with existing-form pages (one lying sideways), a yomitori-printed page and
+    # a page of no installed form
+    import numpy as np
+    from PIL import Image
+
+    scans = tmp_path / "scans"
+    city = generate(load_form("water_city"), count=2, out_dir=tmp_path / "city", seed=8, degrade="heavy",
+                    today=dt.date(2025, 6, 1))
+    start = generate(load_form("water_start"), count=1, out_dir=tmp_path / "start", seed=8)
+    scans.mkdir()
+    shutil.copy(city[0], scans / f"a-city{city[0].suffix}")
+    with Image.open(city[1]) as img:
+        img.transpose(Image.Transpose.ROTATE_90).save(scans / "b-city-sideways.png")
+    shutil.copy(start[0], scans / "c-start.png")
+    rng = np.random.default_rng(3)
+    other = np.full((3508, 2480), 255, np.uint8)
+    for _ in range(40):  # a page of another kind: boxes and lines nowhere near the forms'
+        x, y = int(rng.integers(100, 2200)), int(rng.integers(100, 3200))
+        other[y:y + 8, x:x + int(rng.integers(50, 300))] = 0
+    Image.fromarray(other).save(scans / "d-other.png")
+    # When processed with --form auto
+    process_directory(scans, form_id="auto", out_dir=tmp_path / "out", engine="fake", workers=1)
+    # Then each page is sorted to its form, the sideways one turned, the unknown one refused
+    docs = {p.stem: json.loads(p.read_text("utf-8")) for p in (tmp_path / "out").glob("*.json")
+            if p.name != "batch.json"}
+    got = {d: (doc["error"]["code"] if doc["error"] else doc["form_id"]) for d, doc in docs.items()}
+    assert got == {"a-city": "water_city", "b-city-sideways": "water_city", "c-start": "water_start",
+                   "d-other": "form_not_recognised"}
+    assert docs["b-city-sideways"]["page_rotation"] == 90
