@@ -93,7 +93,8 @@ def bank_branch(
 
 def _norm_name(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"\s+", "", text)
+    # spaces and middle dots are left out when written (オーストラリア・ニュージーランド銀行)
+    return re.sub(r"[\s・･]+", "", text)
 
 
 def normalise_bank_name(text: str) -> str:
