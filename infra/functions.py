@@ -69,7 +69,8 @@ def retention(days: int) -> logs.RetentionDays:
 
 
 def stage_domain_layer(out: Path = BUILD / "domain") -> Path:
-    """Copy the domain package and the form definitions into the layer layout:
+    """Copy the domain package and the form definitions (with existing forms' reference images)
+    into the layer layout:
     ``python/yomitori`` (on sys.path in Lambda) and ``forms/`` (``settings.LAMBDA_FORMS_DIR``)."""
     tmp = out.with_name(f".{out.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -78,7 +79,8 @@ def stage_domain_layer(out: Path = BUILD / "domain") -> Path:
         REPO / "layers" / "domain" / "python" / "yomitori", tmp / "python" / "yomitori", ignore=ignore
     )
     (tmp / "forms").mkdir(parents=True)
-    for form in sorted((REPO / "forms").glob("*.yaml")):
+    # definitions, and the reference images (blank scans) of registered existing forms
+    for form in sorted([*(REPO / "forms").glob("*.yaml"), *(REPO / "forms").glob("*.png")]):
         shutil.copy2(form, tmp / "forms" / form.name)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from yomitori.csvcell import neutralise_cell
 from yomitori.errors import UnknownFormError
-from yomitori.export import CP932_LOOKALIKES
+from yomitori.export import CP932_LOOKALIKES, export_value
 from yomitori.forms import load_form
 from yomitori.forms.schema import ExportMapping, FormDefinition
 from yomitori.results import DocumentResult
@@ -31,8 +31,6 @@ from yomitori_agent.errors import BadInputError
 from yomitori_agent.fsutil import atomic_write_bytes, check_writable_dir, exclusive_lock
 from yomitori_agent.journal import append_record, audit, now_iso, read_records
 from yomitori_agent.log import log
-
-_DOC_ATTRS = ("document_id", "batch_id", "source")
 
 
 def load_documents(batch_dir: Path) -> list[DocumentResult]:
@@ -55,8 +53,7 @@ def _row(doc: DocumentResult, mapping: ExportMapping, encoding: str) -> tuple[li
         return None, "needs_review"
     row = []
     for col in mapping.columns:
-        value = getattr(doc, col.field) if col.field in _DOC_ATTRS else (
-            doc.fields[col.field].value if col.field in doc.fields else "")
+        value = export_value(doc, col)
         if encoding == "cp932":
             value = value.translate(CP932_LOOKALIKES)
         try:
@@ -80,7 +77,7 @@ def _db_table(form: FormDefinition):
     import sqlalchemy as sa
 
     meta = sa.MetaData()
-    columns = [sa.Column(c.field, sa.Text) for c in form.export.columns if c.field != "document_id"]
+    columns = [sa.Column(c.name, sa.Text) for c in form.export.columns if c.field != "document_id"]
     table = sa.Table(f"yomitori_{form.id}", meta, sa.Column("document_id", sa.String(80), primary_key=True),
                      sa.Column("yomitori_batch_id", sa.String(80), nullable=False),
                      sa.Column("yomitori_registered_at", sa.String(40), nullable=False),
@@ -123,7 +120,7 @@ def _db_register(url: str, form: FormDefinition, batch_id: str,
             for doc_id, values in rows:
                 if doc_id in existing:
                     continue
-                record = {c.field: v for c, v in zip(form.export.columns, values, strict=True)}
+                record = {c.name: v for c, v in zip(form.export.columns, values, strict=True)}
                 record.update(document_id=doc_id, yomitori_batch_id=batch_id, yomitori_registered_at=at)
                 new.append(record)
                 existing.add(doc_id)

@@ -144,12 +144,15 @@ def test_functions_alone_build_vpc_functions_with_layers():
             },
         },
     )
-    # the staged domain layer carries the package and every form definition
+    # the staged domain layer carries the package, every form definition and the reference
+    # images (blank scans) of the registered existing forms
     staged = stage_domain_layer()
     assert (staged / "python" / "yomitori" / "settings.py").is_file()
-    assert sorted(p.name for p in (staged / "forms").glob("*.yaml")) == sorted(
-        p.name for p in (staged.parents[2] / "forms").glob("*.yaml")
-    )
+    for pattern in ("*.yaml", "*.png"):
+        assert sorted(p.name for p in (staged / "forms").glob(pattern)) == sorted(
+            p.name for p in (staged.parents[2] / "forms").glob(pattern)
+        )
+    assert (staged / "forms" / "water_city.png").is_file()
 
 
 def test_pipeline_alone_wires_trigger_map_and_dlq():

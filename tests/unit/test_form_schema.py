@@ -22,7 +22,7 @@ def test_shipped_forms_load():
 def test_date_fields_are_wide_enough_for_their_layout():
     for form_id in available_forms():
         for f in load_form(form_id).fields:
-            if f.type is FieldType.DATE:
+            if f.type is FieldType.DATE and f.parts is None:  # dates with gaps are the form's own
                 assert f.box.w >= date_min_width_mm(f), (form_id, f.name)
                 assert len(date_layout(f).year) == 4
 

@@ -11,6 +11,18 @@ REASON_TEXTS: dict[str, str] = {
     # routing
     "low_confidence": "読み取りの確信度が低い",
     "correction_mark": "訂正あり（二重線で消した値の横の新しい値を確認してください）",
+    "alignment_uncertain": "帳票の位置合わせが不確か（この帳票のすべての項目を確認してください）",
+    # banks and branches written as names (existing forms)
+    "bank_name_unknown": "金融機関名が全銀の一覧にない",
+    "bank_name_ambiguous": "金融機関名に当てはまる金融機関が複数ある",
+    "bank_name_variant": "金融機関名が旧字・異体字で読まれた（候補を確認してください）",
+    "branch_name_unknown": "その金融機関にこの支店名がない",
+    "branch_name_ambiguous": "支店名に当てはまる支店が複数ある",
+    "branch_name_variant": "支店名が旧字・異体字で読まれた（候補を確認してください）",
+    "bank_name_nearest": "一覧で最も近い金融機関名",
+    "bank_name_everyday_form": "一覧の表記（新字体）の金融機関名",
+    "branch_name_nearest": "一覧で最も近い支店名",
+    "branch_name_everyday_form": "一覧の表記（新字体）の支店名",
     "required": "必須項目が空欄",
     # review
     "not_settled": "確認されていない（値を確認・修正するか保留にしてください）",

@@ -43,6 +43,23 @@ def _forms_check(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _forms_new(args: argparse.Namespace) -> int:
+    from yomitori.forms.existing import new_existing_form
+
+    made = new_existing_form(args.form, Path(args.from_scan), title=args.title,
+                             directory=Path(args.dir) if args.dir else None, force=args.force)
+    print(f"{made.definition}\n{made.reference}\n{made.paper} at {made.dpi:.0f} dpi; draw its fields with "
+          f"`yomitori forms edit {args.form}`")
+    return ExitCode.OK
+
+
+def _forms_edit(args: argparse.Namespace) -> int:
+    from yomitori.forms.editor import run_editor
+
+    return run_editor(args.form, port=args.port, open_browser=not args.no_browser,
+                      directory=Path(args.dir) if args.dir else None)
+
+
 def _synth(args: argparse.Namespace) -> int:
     from yomitori.forms import load_form
     from yomitori.synth import generate
@@ -204,6 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     c = fsub.add_parser("check", help="validate form definition files")
     c.add_argument("files", nargs="+")
     c.set_defaults(func=_forms_check)
+    n = fsub.add_parser("new", help="register an existing paper form from a scan of its blank")
+    n.add_argument("form", help="the new form's id (lower case letters, digits, _)")
+    n.add_argument("--from-scan", required=True, metavar="BLANK",
+                   help="the blank form: PNG, JPEG, TIFF or PDF")
+    n.add_argument("--title", help="the form's title (default: its id)")
+    n.add_argument("--dir", help="where forms live (default: the forms folder)")
+    n.add_argument("--force", action="store_true", help="replace an existing form of this id")
+    n.set_defaults(func=_forms_new)
+    ed = fsub.add_parser("edit", help="draw an existing form's fields on its blank in the browser "
+                                      "(127.0.0.1)")
+    ed.add_argument("form")
+    ed.add_argument("--port", type=int, default=0, help="local port (default: any free port)")
+    ed.add_argument("--no-browser", action="store_true", help="only print the address")
+    ed.add_argument("--dir", help="where forms live (default: the forms folder)")
+    ed.set_defaults(func=_forms_edit)
 
     s = sub.add_parser("synth", help="filled-in sample forms with a truth file each")
     s.add_argument("form")

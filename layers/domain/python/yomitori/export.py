@@ -120,3 +120,19 @@ def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition | 
             report.rows += 1
     tmp.replace(path)
     return report
+
+
+def export_value(doc: DocumentResult, column) -> str:
+    """The value of one export column (:class:`yomitori.forms.schema.ExportColumn`) for a read
+    document: a document attribute, a field's value, or a code looked up from written names."""
+    if column.field in ("document_id", "batch_id", "source"):
+        return getattr(doc, column.field)
+    value = doc.fields[column.field].value if column.field in doc.fields else ""
+    if not column.lookup:
+        return value
+    from yomitori.validation.bank import codes_for_names
+
+    if column.lookup == "bank_code":
+        return codes_for_names(value, "")[0]
+    bank = doc.fields[column.bank_field].value if column.bank_field in doc.fields else ""
+    return codes_for_names(bank, value)[1]

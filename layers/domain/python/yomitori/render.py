@@ -100,11 +100,20 @@ def render_form(form: FormDefinition, dpi: int = 300, page_number: int = 1) -> I
 
 def save_blank(form: FormDefinition, out_dir: Path, dpi: int = 300) -> list[Path]:
     """Write ``<form>.png`` and ``<form>.pdf`` (A4 at ``dpi``) into ``out_dir``; a form of
-    several pages gets ``<form>-p1.png`` ... and one PDF of all its pages."""
+    several pages gets ``<form>-p1.png`` ... and one PDF of all its pages; an existing form
+    prints its registered blank."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pages = [render_form(form, dpi, n) for n in range(1, form.pages + 1)]
-    pngs = ([out_dir / f"{form.id}.png"] if form.pages == 1
-            else [out_dir / f"{form.id}-p{n}.png" for n in range(1, form.pages + 1)])
+    if form.is_existing:
+        # the office's own form: its blank is the registered reference scan, printed as it is
+        from yomitori.forms.layout import page_size_px
+        from yomitori.forms.schema import reference_path
+
+        with Image.open(reference_path(form)) as ref:
+            pages = [ref.convert("RGB").resize(page_size_px(form, dpi), Image.LANCZOS)]
+    else:
+        pages = [render_form(form, dpi, n) for n in range(1, form.pages + 1)]
+    pngs = ([out_dir / f"{form.id}.png"] if len(pages) == 1
+            else [out_dir / f"{form.id}-p{n}.png" for n in range(1, len(pages) + 1)])
     for page, png in zip(pages, pngs, strict=True):
         page.save(png, dpi=(dpi, dpi))
     pdf = out_dir / f"{form.id}.pdf"

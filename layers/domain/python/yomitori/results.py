@@ -19,7 +19,9 @@ RESULT_SCHEMA_VERSION = 1
 # them next to the validators' findings.
 CORRECTION_MARK = "correction_mark"  # 訂正あり: a value struck through and rewritten
 SCANNER_STREAK = "scanner_streak"  # スキャナの筋: a scanner streak crossed the field and was removed
-READER_REASONS = frozenset({CORRECTION_MARK, SCANNER_STREAK})
+# an existing form whose scan fits its registered blank only fairly: every field is checked
+ALIGNMENT_UNCERTAIN = "alignment_uncertain"
+READER_REASONS = frozenset({CORRECTION_MARK, SCANNER_STREAK, ALIGNMENT_UNCERTAIN})
 
 
 class FieldStatus(StrEnum):

@@ -2,7 +2,9 @@
 
 load safely -> grey levels of a too light or too dark scan stretched back -> find the
 registration marks -> orientation -> warp onto the template -> check the form code -> scanner
-streaks removed -> read every field by type -> normalise. Routing (statuses) is left to
+streaks removed -> read every field by type -> normalise. An existing form (``layout:
+existing``) is registered to its blank by features and the blank's print subtracted instead of
+the marks and the code strip (:mod:`yomitori.extract.register`). Routing (statuses) is left to
 :func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
 A form of several pages (``pages: N``) reads each page's fields from its own page.
 """
@@ -21,10 +23,11 @@ from yomitori.extract.crops import box_px, drop_out
 from yomitori.extract.fields import CropReader, PageWordsReader, read_field
 from yomitori.extract.images import load_grey
 from yomitori.extract.messes import flag_streak
+from yomitori.extract.register import load_reference, register_page, subtract_reference
 from yomitori.extract.scanner import normalise_levels, remove_streaks, streak_crosses
 from yomitori.forms.schema import FormDefinition
 from yomitori.ocr.engine import OcrEngine
-from yomitori.results import DocumentResult
+from yomitori.results import ALIGNMENT_UNCERTAIN, DocumentResult
 
 
 def extract_document(
@@ -41,8 +44,9 @@ def extract_document(
     Fills value, raw, confidence and box (in pixels of the original scan) per field; statuses
     are left for routing. Raises :class:`yomitori.errors.DocumentError` with code
     ``empty_file``, ``not_an_image``, ``corrupt_image``, ``image_too_large``,
-    ``multi_page_file``, ``blank_page``, ``no_registration_marks`` or ``wrong_form`` when the
-    page cannot be read."""
+    ``multi_page_file``, ``blank_page``, ``no_registration_marks`` or ``wrong_form``
+    (yomitori-printed forms), ``poor_alignment`` or ``reference_missing`` (existing forms) when
+    the page cannot be read."""
     grey = load_grey(image, name=source)
     return extract_pages([grey], form, engine, batch_id=batch_id, document_id=document_id, source=source)
 
@@ -66,8 +70,17 @@ def extract_pages(
     rotation = 0
     for number, grey in enumerate(greys, start=1):
         # levels first: the blank-page check and the corner marks need black ink
-        page, alignment = align_page(normalise_levels(grey), form)
-        check_form_code(page, form)
+        grey = normalise_levels(grey)
+        uncertain = False
+        if form.is_existing:
+            # the office's own form: features matched to its blank, the blank's print subtracted
+            ref = load_reference(form)
+            page, alignment = register_page(grey, form, ref)
+            page = subtract_reference(page, ref)
+            uncertain = alignment.uncertain
+        else:
+            page, alignment = align_page(grey, form)
+            check_form_code(page, form)
         page, streaks = remove_streaks(page, WORK_DPI)  # after the code strip: its cells stand in a row
         if number == 1:
             rotation = alignment.rotation
@@ -82,6 +95,8 @@ def extract_pages(
             if streak_crosses(page, streaks, box_px(f.box)):
                 flag_streak(result)
             result.box = alignment.to_scan_box(box_px(f.box))
+            if uncertain and ALIGNMENT_UNCERTAIN not in result.reasons:
+                result.reasons.append(ALIGNMENT_UNCERTAIN)  # a person sees every field of this page
             fields[f.name] = result
     return DocumentResult(
         batch_id=batch_id,

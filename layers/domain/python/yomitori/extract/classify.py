@@ -3,8 +3,8 @@ batches in the cloud.
 
 Classifiers are pluggable: each is a function ``(grey page, candidate forms) -> form id or
 None``, tried in order until one names a form. Built in: the form-code strip of the forms
-yomitori prints (corner marks, then the 16-bit code). Registered existing forms (matched
-against their reference scans) add theirs with :func:`register_classifier`.
+yomitori prints (corner marks, then the 16-bit code), then registered existing forms matched
+against their reference scans; more with :func:`register_classifier`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def form_code_classifier(grey: np.ndarray, forms: Sequence[FormDefinition]) -> s
     tolerance), or None when no form's marks or code fit. One alignment per paper size."""
     best: tuple[int, str] | None = None
     pages: dict[str, np.ndarray | None] = {}
-    for form in forms:
+    for form in (f for f in forms if not f.is_existing):  # existing forms carry no code
         if form.paper not in pages:
             try:
                 pages[form.paper] = align_page(normalise_levels(grey), form)[0]
@@ -49,7 +49,16 @@ def form_code_classifier(grey: np.ndarray, forms: Sequence[FormDefinition]) -> s
     return best[1] if best else None
 
 
-_CLASSIFIERS: list[PageClassifier] = [form_code_classifier]
+def reference_classifier(grey: np.ndarray, forms: Sequence[FormDefinition]) -> str | None:
+    """The registered existing form whose blank the page fits best (feature matching and print
+    overlap, :func:`yomitori.extract.register.match_reference`), or None."""
+    from yomitori.extract.register import match_reference
+
+    existing = [f for f in forms if f.is_existing]
+    return match_reference(normalise_levels(grey), existing) if existing else None
+
+
+_CLASSIFIERS: list[PageClassifier] = [form_code_classifier, reference_classifier]
 
 
 def register_classifier(classifier: PageClassifier) -> None:

@@ -9,6 +9,7 @@ by where their centres fall. Tick boxes are decided by ink in both cases.
 from __future__ import annotations
 
 import statistics
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,7 +38,7 @@ from yomitori.extract.marks import read_marks
 from yomitori.extract.messes import erase_correction, flag_correction, read_gan
 from yomitori.forms.layout import cell_boxes, date_layout
 from yomitori.forms.schema import Box, FieldDef, FieldType
-from yomitori.normalise import normalise_value
+from yomitori.normalise import normalise_digits, normalise_value
 from yomitori.ocr.engine import FieldHint, OcrEngine, Word
 from yomitori.results import FieldResult
 
@@ -269,6 +270,72 @@ def read_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     return FieldResult(value=reading.iso or reading.raw, raw=reading.raw, confidence=conf)
 
 
+# A handwritten era (「　年　月　日」 on existing forms): its first kanji or its letter.
+ERA_SIGNS = {"令": "令和", "R": "令和", "平": "平成", "H": "平成", "昭": "昭和", "S": "昭和",
+             "大": "大正", "T": "大正"}
+ERA_CHARSET = "令和平成昭大正元RHST"
+UNSURE_ERA_CONFIDENCE = 0.3
+
+
+def era_from_text(text: str) -> str:
+    """The era a writer put down by hand (令和, 令, R, Ｒ...), or "" when none is recognised."""
+    for ch in unicodedata.normalize("NFKC", text).upper():
+        if ch in ERA_SIGNS:
+            return ERA_SIGNS[ch]
+    return ""
+
+
+def read_existing_date(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
+    """A date printed as 「令和　年　月　日」 with gaps for the numbers: the era printed (one in
+    ``eras``), circled among printed eras, or written by hand in its own gap."""
+    parts = f.parts
+    assert parts is not None
+    hint = FieldHint(field_type="digits", charset="0123456789", name=f.name)
+    texts, confs = [], []
+    for box in (parts.year, parts.month, parts.day):
+        if box is parts.year and parts.era_in_year:
+            era_hint = FieldHint(field_type="text", charset=ERA_CHARSET + "0123456789", name=f.name)
+            text, conf = reader.read_line(box, era_hint)
+        else:
+            text, conf = reader.read_line(box, hint)
+        texts.append(text.replace(" ", ""))
+        confs.append(conf)
+    year, month, day = texts
+    if parts.era_in_year:
+        written = year
+        year = normalise_digits(written) or ("元" if "元" in written else "")
+        era, era_conf = era_from_text(written.replace("元", "")), confs[0]
+        if not era and len(year) == 4:
+            era = SEIREKI
+        elif not era and written:
+            era_conf = 0.0
+    elif f.options:
+        era, era_conf = read_marks(page, f)
+    elif parts.era is not None:
+        written, era_conf = reader.read_line(parts.era, FieldHint(field_type="text", charset=ERA_CHARSET,
+                                                                   name=f.name))
+        era = era_from_text(written)
+        if not written.strip() and len(year) == 4:
+            era, era_conf = SEIREKI, 0.9  # no era and a four-digit year: a Western year
+        elif written.strip() and not era:
+            era_conf = 0.0
+    else:
+        era, era_conf = f.eras[0], 0.99
+    if not year and not parts.era_in_year:
+        gan = read_gan(reader, page, [parts.year], f.name) if era != SEIREKI else None
+        if gan:
+            year, confs[0] = gan
+    if not (year or month or day):
+        return FieldResult(value="", raw="", confidence=combine(confs))
+    if not era:
+        era, era_conf = (SEIREKI, 0.6) if len(year) == 4 else (f.eras[0], UNSURE_ERA_CONFIDENCE)
+    reading = assemble_date(era, year, month, day)
+    conf = combine([era_conf, *confs])
+    if reading.problem:
+        conf = min(conf, 0.3)
+    return FieldResult(value=reading.iso or reading.raw, raw=reading.raw, confidence=conf)
+
+
 def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     """Value (normalised), raw text and confidence of one field; box and status are left to
     the caller and to routing."""
@@ -276,7 +343,7 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
         value, conf = read_marks(page, f)
         return FieldResult(value=value, raw=value, confidence=conf)
     if f.type is FieldType.DATE:
-        return read_date(reader, page, f)
+        return read_existing_date(reader, page, f) if f.parts else read_date(reader, page, f)
     corrected = erase_correction(page, f)  # only the new value of a struck-through field is read
     if f.cells:
         raw, conf = _read_cells(reader, cell_boxes(f), _hint(f, single=True))
@@ -290,6 +357,8 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
             conf = min(conf, SMALL_VOWEL_CONFIDENCE)
     elif f.type is FieldType.TEXT:
         raw = fix_prefecture(raw)
+    if f.unit and raw.rstrip().endswith(f.unit):
+        raw = raw.rstrip()[: -len(f.unit)].rstrip()  # the printed unit, if any of it was left
     value = normalise_value(str(f.type), raw, f.charset)
     result = FieldResult(value=value, raw=raw, confidence=conf)
     return flag_correction(result) if corrected else result

@@ -2,9 +2,11 @@
 
 from yomitori.forms.schema import (
     Box,
+    DateParts,
     FieldDef,
     FieldType,
     FormDefinition,
+    OfficeArea,
     Option,
     Sensitivity,
     ValidatorSpec,
@@ -12,13 +14,16 @@ from yomitori.forms.schema import (
     forms_dir,
     load_form,
     load_form_file,
+    reference_path,
 )
 
 __all__ = [
     "Box",
+    "DateParts",
     "FieldDef",
     "FieldType",
     "FormDefinition",
+    "OfficeArea",
     "Option",
     "Sensitivity",
     "ValidatorSpec",
@@ -26,4 +31,5 @@ __all__ = [
     "forms_dir",
     "load_form",
     "load_form_file",
+    "reference_path",
 ]

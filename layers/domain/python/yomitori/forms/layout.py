@@ -163,7 +163,7 @@ def tick_boxes(field: FieldDef) -> list[tuple[str, Box]]:
     if field.type is FieldType.CHOICE:
         return [(o.value, o.box) for o in field.options]
     if field.type is FieldType.DATE:
-        return date_layout(field).eras
+        return [(o.value, o.box) for o in field.options] if field.parts else date_layout(field).eras
     return []
 
 
@@ -189,6 +189,11 @@ def mark_targets(field: FieldDef) -> list[MarkTarget]:
         b = field.box
         label = text_box(b.right + HINT_GAP_MM, b.y + b.h / 2, field.hint, HINT_MM) if field.hint else None
         return [MarkTarget("true", b, label)]
+    if field.options and (field.marking == "circle" or field.parts):
+        # printed words to circle (existing forms): the word is both the box and the label
+        return [MarkTarget(o.value, o.box, o.box) for o in field.options]
+    if field.type is FieldType.DATE and field.parts:
+        return []
     if field.type is FieldType.CHOICE:
         return [MarkTarget(o.value, o.box, text_box(o.box.right + CHOICE_LABEL_GAP_MM, o.box.y + o.box.h / 2,
                                                     o.label, CHOICE_LABEL_MM)) for o in field.options]

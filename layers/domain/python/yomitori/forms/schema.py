@@ -82,6 +82,26 @@ class Option(_Strict):
     box: Box
 
 
+class DateParts(_Strict):
+    """Where the numbers of a date printed as 「令和　年　月　日」 go on an existing form: the
+    gaps left for year, month and day, and (for 「　年　月　日」) the gap for a handwritten era."""
+
+    year: Box
+    month: Box
+    day: Box
+    era: Box | None = None
+    # 「　　年」 with one gap for both: the era is written by hand before the year (令和7, R7)
+    era_in_year: bool = False
+
+
+class OfficeArea(_Strict):
+    """A part of an existing form kept for the office (受付印, 整理番号, お届け印, a table):
+    never read, and left out of alignment so a stamp there cannot disturb it."""
+
+    name: str
+    box: Box
+
+
 class FieldDef(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
@@ -100,6 +120,15 @@ class FieldDef(_Strict):
     hint: str | None = None
     # Date fields: the calendars the writer can tick (西暦 and eras).
     eras: list[str] = Field(default_factory=lambda: ["西暦", "令和", "平成", "昭和"])
+    # Existing forms. ``marking: circle``: the options' boxes are printed words a person circles
+    # (（自宅・携帯・勤務先）) instead of tick boxes.
+    marking: Literal["tick", "circle"] = "tick"
+    # A date printed as 「令和　年　月　日」: the gaps for the numbers. The era is then printed
+    # (one entry in ``eras``), circled among printed eras (``options``, ``marking: circle``) or
+    # handwritten in ``parts.era``.
+    parts: DateParts | None = None
+    # A unit printed after the box (円, 人): part of the form, not of the value.
+    unit: str | None = None
     # Which page of a several-page form (``pages: N``) the field is on.
     page: int = Field(default=1, ge=1)
 
@@ -107,8 +136,17 @@ class FieldDef(_Strict):
     def _type_rules(self) -> FieldDef:
         if self.type is FieldType.CHOICE and len(self.options) < 2:
             raise ValueError("a 'choice' field needs at least two 'options'")
-        if self.type is not FieldType.CHOICE and self.options:
-            raise ValueError("only 'choice' fields take 'options'")
+        if self.parts is not None and self.type is not FieldType.DATE:
+            raise ValueError("only 'date' fields take 'parts'")
+        if self.type is FieldType.DATE and self.parts is not None:
+            eras = sum([len(self.options) >= 2, self.parts.era is not None, self.parts.era_in_year,
+                        len(self.eras) == 1])
+            if eras != 1:
+                raise ValueError("a date with 'parts' needs exactly one of: one printed era in 'eras', "
+                                 "printed eras to circle in 'options', a handwritten era box 'parts.era', "
+                                 "or 'parts.era_in_year'")
+        elif self.type is not FieldType.CHOICE and self.options:
+            raise ValueError("only 'choice' fields (and dates with 'parts') take 'options'")
         if self.cells is not None and self.type not in (FieldType.DIGITS, FieldType.KANA, FieldType.TEXT):
             raise ValueError("'cells' is for text, kana and digits fields")
         return self
@@ -121,6 +159,22 @@ class FieldDef(_Strict):
 class ExportColumn(_Strict):
     header: str
     field: str
+    # A code looked up from a name written on the form (existing forms: 大阪信用金庫 → 1630):
+    # ``bank_code`` from a bank name field, ``branch_code`` from a branch name field and the
+    # bank name field ``bank_field``. Empty unless the name names exactly one bank or branch.
+    lookup: Literal["bank_code", "branch_code"] | None = None
+    bank_field: str | None = None
+
+    @model_validator(mode="after")
+    def _lookup(self) -> ExportColumn:
+        if self.lookup == "branch_code" and not self.bank_field:
+            raise ValueError("a 'branch_code' lookup needs the bank name field in 'bank_field'")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The column's name in a database table: the field, or ``<field>_code`` for a lookup."""
+        return f"{self.field}_code" if self.lookup else self.field
 
 
 class ExportMapping(_Strict):
@@ -143,6 +197,12 @@ class FormDefinition(_Strict):
     # Rules over several fields (cross-field validators), run after the field validators.
     rules: list[ValidatorSpec] = Field(default_factory=list)
     export: ExportMapping | None = None
+    # ``yomitori``: printed by ``yomitori forms render`` (corner marks, form-code strip, drop-out
+    # boxes). ``existing``: the office's own form, registered from a blank scan (``reference``,
+    # a PNG beside this file) and aligned to it by its printed content.
+    layout: Literal["yomitori", "existing"] = "yomitori"
+    reference: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+\.png$")
+    office_use: list[OfficeArea] = Field(default_factory=list)
 
     @field_validator("fields")
     @classmethod
@@ -161,15 +221,32 @@ class FormDefinition(_Strict):
             if f.page > self.pages:
                 raise ValueError(f"field '{f.name}': page {f.page} but the form has {self.pages} page(s)")
             boxes = [f.box, *(o.box for o in f.options)]
+            if f.parts:
+                boxes += [b for b in (f.parts.year, f.parts.month, f.parts.day, f.parts.era) if b]
             for b in boxes:
                 if b.right > width or b.bottom > height:
                     raise ValueError(f"field '{f.name}': box lies outside the {self.paper} page")
         if self.export:
             names = {f.name for f in self.fields} | {"document_id", "batch_id", "source"}
             for col in self.export.columns:
-                if col.field not in names:
-                    raise ValueError(f"export column '{col.header}' names unknown field '{col.field}'")
+                for name in (col.field, *([col.bank_field] if col.bank_field else [])):
+                    if name not in names:
+                        raise ValueError(f"export column '{col.header}' names unknown field '{name}'")
         return self
+
+    @model_validator(mode="after")
+    def _existing(self) -> FormDefinition:
+        if self.layout == "existing" and not self.reference:
+            raise ValueError("an 'existing' layout needs its 'reference' image (the blank scan)")
+        if self.layout == "existing" and self.pages != 1:
+            raise ValueError("an 'existing' layout is one page (one reference image) for now")
+        if self.layout == "yomitori" and (self.reference or self.office_use):
+            raise ValueError("'reference' and 'office_use' are for 'layout: existing'")
+        return self
+
+    @property
+    def is_existing(self) -> bool:
+        return self.layout == "existing"
 
     @property
     def page_size_mm(self) -> tuple[float, float]:
@@ -236,6 +313,13 @@ def _load_cached(path: str, mtime: float) -> FormDefinition:
 def available_forms(directory: Path | None = None) -> list[str]:
     d = directory or forms_dir()
     return sorted(p.stem for p in d.glob("*.yaml"))
+
+
+def reference_path(form: FormDefinition, directory: Path | None = None) -> Path:
+    """The reference image (blank scan) of an existing form, beside its definition."""
+    if not form.reference:
+        raise FormDefinitionError(f"Form '{form.id}' has no reference image (it is not an existing form).")
+    return (directory or forms_dir()) / form.reference
 
 
 def load_form(form_id: str, directory: Path | None = None) -> FormDefinition:

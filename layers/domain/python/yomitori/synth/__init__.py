@@ -59,7 +59,11 @@ def write_field(pen: Pen, page: Image.Image, field: FieldDef, value: Value,
     if value == "" or value == "false":
         return
     targets = {t.value: t for t in mark_targets(field)}
-    if isinstance(value, WrittenDate):
+    if isinstance(value, WrittenDate) and field.parts:
+        _write_existing_date(pen, page, field, value, mess)
+    elif field.marking == "circle" and field.type is FieldType.CHOICE:
+        pen.circle(page, targets[value].box)  # printed words are circled
+    elif isinstance(value, WrittenDate):
         lay = date_layout(field)
         era = targets[value.calendar]
         pen.mark(page, era.box, era.label)
@@ -77,6 +81,35 @@ def write_field(pen: Pen, page: Image.Image, field: FieldDef, value: Value,
         mess.write_line(page, field, mess.spelling(field, value))
     else:
         pen.write_line(page, field.box, value)
+
+
+def _write_existing_date(pen: Pen, page: Image.Image, field: FieldDef, value: WrittenDate,
+                         mess: MessyWriter | None) -> None:
+    """Numbers into the gaps of 「令和　年　月　日」; the era circled, written, or printed."""
+    parts = field.parts
+    assert parts is not None
+    western = value.calendar == WESTERN
+    if field.options:
+        pen.circle(page, {o.value: o for o in field.options}[value.calendar].box)
+    elif parts.era is not None and not western:
+        pen.write_line(page, parts.era, value.calendar)
+    year = mess.year(field, value.year_written, not western) if mess else str(value.year_written)
+    if parts.era_in_year and not western:
+        year = value.calendar + year  # 「令和7」年: era and year in one gap
+    for box, number in zip((parts.year, parts.month, parts.day), (year, value.date.month, value.date.day),
+                           strict=True):
+        pen.write_line(page, box, str(number))
+
+
+def blank_page(form: FormDefinition, dpi: int) -> Image.Image:
+    """The page a writer fills: yomitori's printed form, or an existing form's reference scan."""
+    if not form.is_existing:
+        return render_form(form, dpi)
+    from yomitori.forms.layout import page_size_px
+    from yomitori.forms.schema import reference_path
+
+    with Image.open(reference_path(form)) as ref:
+        return ref.convert("RGB").resize(page_size_px(form, dpi), Image.LANCZOS)
 
 
 def _check_fonts(fonts: Sequence[str | Path] | None) -> list[str]:
@@ -132,7 +165,7 @@ def generate(
     today = today or dt.date.today()
     out_dir = Path(out_dir)
     (out_dir / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
-    blank = render_form(form, dpi)
+    blank = blank_page(form, dpi)
     paths: list[Path] = []
     for index in range(1, count + 1):
         doc_id = document_id(form, index)
@@ -146,6 +179,8 @@ def generate(
             write_field(pen, page, field, values[field.name], mess)
         if mess is not None:
             mess.finish(page)
+            if form.office_use:
+                mess.office_stamps(page, form.office_use)
         scan = np.asarray(page.convert("RGB")) if mess is not None and mess.colour else to_scanner_grey(page)
         grey, flipped, quality = apply_degradation(scan, spec, rng, form, dpi)
         data, suffix = _encode(grey, quality, dpi)

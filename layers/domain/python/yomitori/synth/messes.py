@@ -24,6 +24,8 @@ from yomitori.synth.handwriting import BLUE_INKS, MARK_STYLES, PENCIL, Pen
 
 SEAL_RGB = (205, 45, 40)  # shuin-niku vermilion
 MESS_STREAM = 99  # the third seed word of the messes' own random stream
+OFFICE_STAMP = 0.5  # share of office-use areas of an existing form that carry a stamp
+STAMP_INKS = ((40, 40, 110), (60, 30, 90), (30, 30, 30))  # office stamp pads: blue, violet, black
 CORRECTED_TYPES = (FieldType.TEXT, FieldType.KANA, FieldType.DIGITS)
 
 
@@ -130,6 +132,26 @@ class MessyWriter:
                       mm_to_px(box.y + box.h / 2 + self.rng.uniform(-1.5, 1.5), dpi))
             self._seal(page, centre, float(self.rng.uniform(4.5, 5.5)), "山")
             self.log.append([self.name_field.name if self.name_field else "", "seal"])
+
+    def office_stamps(self, page: Image.Image, areas: list) -> None:
+        """Existing forms: stamps in the office-use areas (受付印, お届け印, a number written in
+        整理番号) about half the time, in dark ink so they stay on a grey scan."""
+        dpi = self.pen.dpi
+        draw = ImageDraw.Draw(page)
+        for area in areas:
+            if not self.happens(OFFICE_STAMP):
+                continue
+            b = area.box
+            cx = mm_to_px(b.x + b.w / 2 + self.rng.uniform(-2, 2), dpi)
+            cy = mm_to_px(b.y + b.h / 2 + self.rng.uniform(-2, 2), dpi)
+            r = mm_to_px(min(b.w, b.h) * self.rng.uniform(0.3, 0.42), dpi)
+            ink = STAMP_INKS[int(self.rng.integers(len(STAMP_INKS)))]
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=ink, width=max(2, round(r * 0.08)))
+            draw.line([(cx - r * 0.9, cy), (cx + r * 0.9, cy)], fill=ink, width=max(2, round(r * 0.05)))
+            f = font(label_font_path(), max(8, round(r * 0.45)))
+            draw.text((cx, cy - r * 0.45), "受付", font=f, fill=ink, anchor="mm")
+            draw.text((cx, cy + r * 0.45), "7.4.1", font=f, fill=ink, anchor="mm")
+            self.log.append(["", f"stamp:{area.name}"])
 
     def _wrong(self, field: FieldDef, text: str) -> str:
         chars = list(text)

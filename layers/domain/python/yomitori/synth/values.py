@@ -94,11 +94,12 @@ class Person:
 def written_date(field: FieldDef, day: dt.date, rng: np.random.Generator,
                  western_share: float) -> WrittenDate:
     """Tick the era of ``day`` (or 西暦) among the calendars the field offers."""
+    eras = [o.value for o in field.options] if field.options else field.eras  # circled eras
     era = era_of(day)
-    can_era = era in field.eras
-    if WESTERN in field.eras and (not can_era or rng.random() < western_share):
+    can_era = era in eras
+    if WESTERN in eras and (not can_era or rng.random() < western_share):
         return WrittenDate(day, WESTERN)
-    return WrittenDate(day, era if can_era else field.eras[0])
+    return WrittenDate(day, era if can_era else eras[0])
 
 
 class DocumentValues:
@@ -241,6 +242,30 @@ def _amount(f: FieldDef, d: DocumentValues) -> str:
     return str(DONATION_AMOUNTS[int(d.rng.integers(len(DONATION_AMOUNTS)))])
 
 
+# Zengin abbreviations written out the way people write the name on a form.
+_WRITTEN_BANK_TYPES = (("信金", "信用金庫"), ("信組", "信用組合"), ("農協", "農業協同組合"),
+                       ("労金", "労働金庫"))
+
+
+def written_bank_name(code: str) -> str:
+    """The bank of ``code`` as a person writes it: みずほ → みずほ銀行, 大阪信金 → 大阪信用金庫."""
+    from yomitori.refdata import banks
+
+    name = banks.bank(code).name  # type: ignore[union-attr]
+    for short, long in _WRITTEN_BANK_TYPES:
+        if name.endswith(short):
+            return name[: -len(short)] + long
+    return name if name.endswith(("銀行", "金庫", "組合")) else name + "銀行"
+
+
+def written_branch_name(bank_code: str, branch_code: str) -> str:
+    """The branch as written: 住之江 → 住之江支店 (names the list already ends in 支店/出張所 kept)."""
+    from yomitori.refdata import banks
+
+    name = banks.branch(bank_code, branch_code).name  # type: ignore[union-attr]
+    return name if name.endswith(("支店", "出張所", "支所", "本店", "営業部")) else name + "支店"
+
+
 def _postal(f: FieldDef, d: DocumentValues) -> str:
     return d.place(_prefix(f, "postal_code")).postal_code
 
@@ -275,6 +300,8 @@ BY_NAME: dict[str, Generator] = {
     "account_type": lambda f, d: d.option(f, preferred="普通", share=0.85),
     "account_number": lambda f, d: d.digits(f),
     "bank_code": lambda f, d: d.bank[0],
+    "bank_name": lambda f, d: written_bank_name(d.bank[0]),
+    "branch_name": lambda f, d: written_branch_name(*d.bank),
     "branch_code": lambda f, d: d.bank[1],
     "household_size": _household,
     "my_number": lambda f, d: sample_my_number(d.rng),

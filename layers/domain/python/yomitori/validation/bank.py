@@ -16,6 +16,7 @@ from yomitori.results import Suggestion
 from yomitori.validation.confusions import one_confusion_away
 from yomitori.validation.names import fold_kana
 from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
+from yomitori.variants import everyday_forms
 
 # Written forms of institution types → the abbreviations the Zengin list uses.
 _BANK_TYPES = (
@@ -92,7 +93,8 @@ def bank_branch(
 
 def _norm_name(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"\s+", "", text)
+    # spaces and middle dots are left out when written (オーストラリア・ニュージーランド銀行)
+    return re.sub(r"[\s・･]+", "", text)
 
 
 def normalise_bank_name(text: str) -> str:
@@ -231,3 +233,82 @@ def bank_names(
                 )
             )
     return out
+
+
+# -- banks and branches written as names (existing forms: 大阪信用金庫 / 住之江支店) -------------
+NEAR_NAME_RATIO = 0.75  # how alike a misread name and a listed one must be to suggest it
+
+
+def _near_names(written: str, entries: dict[str, banks.Entry], normalise) -> list[banks.Entry]:
+    """Entries whose name is closest to ``written`` (one OCR slip or so away), best first."""
+    from difflib import SequenceMatcher
+
+    w = normalise(written)
+    scored = []
+    for e in entries.values():
+        ratio = SequenceMatcher(None, w, _norm_name(e.name)).ratio()
+        if ratio >= NEAR_NAME_RATIO:
+            scored.append((ratio, e))
+    scored.sort(key=lambda re_: re_[0], reverse=True)
+    if len(scored) > 1 and scored[0][0] == scored[1][0]:
+        return []  # two equally near: no suggestion
+    return [e for _, e in scored[:1]]
+
+
+def _bank_entries() -> dict[str, banks.Entry]:
+    return banks.all_banks()
+
+
+@validator("bank_name_known")
+def bank_name_known(value: str, ctx: ValidationContext) -> list[Finding]:
+    """A bank written by name is one bank of the Zengin list (its code is then known). A name
+    not in the list is invalid, with the nearest listed name suggested when one is near; a name
+    several banks share is ambiguous (review)."""
+    if not value:
+        return []
+    codes = bank_codes_for_name(value)
+    if len(codes) == 1:
+        return []
+    if len(codes) > 1:
+        return [Finding("bank_name_ambiguous", Severity.REVIEW)]
+    folded = everyday_forms(value)  # 台灣銀行 read for 台湾銀行: the list spells it the everyday way
+    if folded != value and len(bank_codes_for_name(folded)) == 1:
+        entry = banks.bank(bank_codes_for_name(folded)[0])
+        hint = Suggestion(value=entry.name if entry else folded, reason="bank_name_everyday_form")
+        return [Finding("bank_name_variant", Severity.REVIEW, hint)]
+    near = _near_names(value, _bank_entries(), normalise_bank_name)
+    hint = Suggestion(value=near[0].name, reason="bank_name_nearest") if near else None
+    return [Finding("bank_name_unknown", Severity.INVALID, hint)]
+
+
+@validator("branch_name_known")
+def branch_name_known(value: str, ctx: ValidationContext, bank_field: str = "bank_name") -> list[Finding]:
+    """A branch written by name is one branch of the bank named in ``bank_field`` (not checked
+    while that bank is itself unknown or ambiguous: that field says so)."""
+    if not value:
+        return []
+    codes = bank_codes_for_name(ctx.values.get(bank_field, ""))
+    if len(codes) != 1:
+        return []
+    found = branch_codes_for_name(codes[0], value)
+    if len(found) == 1:
+        return []
+    if len(found) > 1:
+        return [Finding("branch_name_ambiguous", Severity.REVIEW)]
+    folded = everyday_forms(value)
+    if folded != value and len(branch_codes_for_name(codes[0], folded)) == 1:
+        entry = banks.branch(codes[0], branch_codes_for_name(codes[0], folded)[0])
+        hint = Suggestion(value=entry.name if entry else folded, reason="branch_name_everyday_form")
+        return [Finding("branch_name_variant", Severity.REVIEW, hint)]
+    near = _near_names(value, banks.branches(codes[0]), normalise_branch_name)
+    hint = Suggestion(value=near[0].name, reason="branch_name_nearest") if near else None
+    return [Finding("branch_name_unknown", Severity.INVALID, hint)]
+
+
+def codes_for_names(bank_name: str, branch_name: str) -> tuple[str, str]:
+    """(bank code, branch code) of a bank and branch written by name; "" where not exactly one."""
+    bank_codes = bank_codes_for_name(bank_name) if bank_name else []
+    if len(bank_codes) != 1:
+        return "", ""
+    branch_codes = branch_codes_for_name(bank_codes[0], branch_name) if branch_name else []
+    return bank_codes[0], branch_codes[0] if len(branch_codes) == 1 else ""
