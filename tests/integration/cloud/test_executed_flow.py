@@ -33,7 +33,6 @@ def agent_gateway():
     to the agent policy of the template the journey synthesized and deployed."""
     from support.policy_guard import Deployment as Names
     from support.policy_guard import PolicyGuard, agent_statements
-
     from yomitori import settings
 
     guards = []
@@ -49,7 +48,9 @@ def agent_gateway():
             key_arn=key_arn,
             state_machine_arn=access.deployment.state_machine_arn,
         )
-        guard = PolicyGuard(c.endpoint, state_machine_arn=names.state_machine_arn, key_arns={key_arn: key_arn})
+        guard = PolicyGuard(
+            c.endpoint, state_machine_arn=names.state_machine_arn, key_arns={key_arn: key_arn}
+        )
         guard.guard(access.access_key, agent_statements(template, names), name="agent", arn=access.arn)
         guards.append(guard.start())
         return guard.url
@@ -129,7 +130,7 @@ def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, mo
     assert len(read) == 2 and all(r["accepted"] > 0 for r in read)  # it read (the fake engine reads nothing)
     # and the flow's review tasks only wait (the gate, the acknowledgement); the review itself and
     # the acknowledgement (below: ack.json's arrival, delivered by EventBridge) came from the agent
-    waits = [(t["event"]["action"], t["event"]["task_kind"]) for t in tasks if t["function"].endswith("-review")]
+    waits = [(t["event"]["action"], t["event"]["task_kind"]) for t in tasks if "-review" in t["function"]]
     assert waits == [("wait", "review"), ("wait", "ack")]
     delivered = [json.loads(line) for line in (state / EVENTS_LOG).read_text("utf-8").splitlines()]
     assert sorted(e["input"].get("action", "start") for e in delivered) == ["ack_arrived", "start"]

@@ -9,10 +9,12 @@ agent's own AWS principal (an IAM user of the local cloud; the audit trail names
 (its ack.json resumes the flow through EventBridge) -> ``import`` -> ``register`` -> the flow
 purges and ends.
 
+Then what was left behind is measured: objects in the buckets, the deletion record, who the
+audit records name, and seeded personal values and scanner file names found in the execution
+history, handler logs, delivered events and the tables.
+
 Every AWS call of the agent goes to ``agent_gateway``'s endpoint when one is given (the tests
-put the policy guard there, judging each call against the synthesized agent policy). Then what was left behind is measured: objects in
-the buckets, the deletion record, and seeded personal values and scanner file names found in
-the execution history, handler logs, delivered events and the tables.
+put the policy guard there, judging each call against the synthesized agent policy).
 """
 
 from __future__ import annotations

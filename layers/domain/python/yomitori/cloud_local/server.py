@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -178,8 +179,6 @@ def _answers(endpoint: str) -> bool:
     ``/moto-api/data.json`` (a dump of every backend) answers 500 once a state machine or a
     function exists, and taking that for "not running" made ``up`` start a second server and
     orphan the first (it outlived ``down``)."""
-    import urllib.error
-
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
             return True
