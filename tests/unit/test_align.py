@@ -100,3 +100,28 @@ def test_blank_and_markless_pages():
     assert e.value.code == "no_registration_marks"
     assert "whole page" in e.value.action
 
+
+@pytest.mark.parametrize("turn", [90, 270])
+@pytest.mark.parametrize("form_id", ["water_start", "salary_report"])
+def test_a_sideways_page_is_turned_and_its_boxes_map_back_onto_the_scan(form_id, turn):
+    # Given a form with an ink block drawn in a known place, fed in sideways (200 dpi)
+    from PIL import ImageDraw
+
+    form = load_form(form_id)
+    upright = render_form(form, 200).convert("L")
+    block = (40.0, 150.0, 70.0, 160.0)  # mm: left, top, right, bottom
+    px = [round(mm_to_px(c, 200)) for c in block]
+    ImageDraw.Draw(upright).rectangle(px, fill=0)
+    grey = np.asarray(upright.rotate(turn, expand=True))  # PIL turns counter-clockwise
+    # When aligned
+    page, alignment = align_page(grey, form)
+    # Then the turn is recorded (degrees clockwise that right the scan) and the code reads
+    assert alignment.rotation == turn
+    check_form_code(page, form)
+    # and the block's template box maps onto the block in the sideways scan
+    tpl = tuple(round(mm_to_px(c, WORK_DPI)) for c in block)
+    x0, y0, x1, y1 = alignment.to_scan_box(tpl)
+    inside = grey[y0 + 3:y1 - 3, x0 + 3:x1 - 3]
+    assert inside.size and inside.mean() < 30
+    # and the warped page holds the block where the template says
+    assert page[tpl[1] + 5:tpl[3] - 5, tpl[0] + 5:tpl[2] - 5].mean() < 30

@@ -74,17 +74,40 @@ def service(tmp_path):
     return ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch), batch
 
 
-def test_result_json_without_page_rotation_still_reads_and_only_0_or_180_are_accepted():
+def test_result_json_without_page_rotation_still_reads_and_only_quarter_turns_are_accepted():
     from pydantic import ValidationError
     from yomitori.results import DocumentResult
 
     # Given a result written before the field existed
     old = {"schema_version": 1, "batch_id": "b", "document_id": "d", "source": "d.png", "fields": {}}
-    # When read, Then it is an upright page; a turn other than 0/180 is refused
+    # When read, Then it is an upright page; a turn other than 0/90/180/270 is refused
     assert DocumentResult.model_validate(old).page_rotation == 0
     assert DocumentResult.model_validate_json(json.dumps({**old, "page_rotation": 180})).page_rotation == 180
+    assert DocumentResult.model_validate({**old, "page_rotation": 90}).page_rotation == 90
     with pytest.raises(ValidationError):
-        DocumentResult.model_validate({**old, "page_rotation": 90})
+        DocumentResult.model_validate({**old, "page_rotation": 45})
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_a_sideways_page_is_shown_upright_with_its_boxes(rotation):
+    from yomitori_agent.review.images import crop_png, render
+
+    # Given the page fed in sideways: turning it `rotation` degrees clockwise rights it
+    upright = _upright_page()
+    scan = upright.rotate(rotation, expand=True)  # PIL turns counter-clockwise
+    # and the name box where the scan shows it (the inverse of righting the page)
+    w, h = SIZE
+    x0, y0, x1, y1 = NAME_BOX
+    scan_box = ((y0, w - 1 - x1, y1, w - 1 - x0) if rotation == 90
+                else (h - 1 - y1, x0, h - 1 - y0, x1))
+    # When the review page renders it
+    pages = render(_png(scan), [], rotation=rotation)
+    # Then the page is upright, the box lands on the field, and the crop is the upright field
+    assert pages.size == SIZE
+    assert pages.upright(scan_box) == NAME_BOX
+    got = np.asarray(Image.open(io.BytesIO(crop_png(pages.scan, pages.upright(scan_box)))).convert("L"))
+    want = np.asarray(Image.open(io.BytesIO(crop_png(upright, NAME_BOX))).convert("L"))
+    assert np.array_equal(got, want)
 
 
 def test_upside_down_page_crop_and_boxes_come_out_upright(service):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from yomitori.extract.align import WORK_DPI
 from yomitori.extract.crops import clean_specks
 from yomitori.extract.scanner import (
     TARGET_BLACK,
@@ -12,6 +13,8 @@ from yomitori.extract.scanner import (
     remove_streaks,
     streak_crosses,
 )
+from yomitori.forms import load_form
+from yomitori.forms.layout import box_to_px, mm_to_px, registration_mark_centres
 
 
 def test_a_page_scanned_too_light_or_too_dark_gets_nominal_levels_back():
@@ -73,3 +76,44 @@ def test_round_dust_is_cleaned_but_a_written_circle_and_strokes_stay():
     out = clean_specks(arr)
     assert (out[65:86, 90:111] == 255).all()
     assert (out[65:86, 290:311] < 145).any() and (out[65:76, 445:467] < 145).any()
+
+
+def test_a_sparse_page_keeps_its_drop_out_print_light():
+    # Given an aligned page with nothing on it but its corner marks and drop-out boxes (a form's
+    # second page before anyone wrote on it): the corner marks are its only black
+
+    form = load_form("water_stop")
+    page = np.full((3508, 2480), 255, np.uint8)
+    for centre in registration_mark_centres(form):
+        cx, cy = (round(mm_to_px(c, WORK_DPI)) for c in centre)
+        page[cy - 35:cy + 35, cx - 35:cx + 35] = 10
+    for f in form.fields:
+        x0, y0, x1, y1 = box_to_px(f.box, WORK_DPI)
+        page[y0:y1, x0:x0 + 6] = page[y0:y1, x1 - 6:x1] = 170
+        page[y0:y0 + 6, x0:x1] = page[y1 - 6:y1, x0:x1] = 170
+    x0, y0, _, _ = box_to_px(form.field("name").box, WORK_DPI)
+    # When its levels are normalised
+    # Then nothing is stretched: the marks are black enough, the drop-out print stays light
+    assert normalise_levels(page) is page
+
+
+def test_pencil_writing_is_read_as_a_suggestion_for_a_person_never_accepted():
+    from yomitori.extract.fields import FAINT_CONFIDENCE, CropReader, read_field
+    from yomitori.ocr.fake import FakeEngine
+
+    # Given a name box written in pencil: strokes at grey ~170, which the drop-out cut removes
+    form = load_form("water_start")
+    f = form.field("name")
+    page = np.full((3508, 2480), 250, np.uint8)
+    x0, y0, _, _ = box_to_px(f.box, WORK_DPI)
+    for k in range(3):
+        cv2.line(page, (x0 + 60 + 90 * k, y0 + 30), (x0 + 100 + 90 * k, y0 + 110), 172, 5)
+    engine = FakeEngine({"name": ("山田", 0.99)})
+    # When the field is read
+    result = read_field(CropReader(page, engine), page, f)
+    # Then the engine did see the darkened writing, and its reading is only a suggestion
+    assert engine.calls and result.value == "山田"
+    assert result.confidence <= FAINT_CONFIDENCE
+    # and a truly empty box stays a confident empty
+    blank = np.full((3508, 2480), 250, np.uint8)
+    assert read_field(CropReader(blank, FakeEngine()), blank, f).confidence > 0.9

@@ -76,3 +76,46 @@ def test_auto_refuses_a_page_of_a_form_that_is_not_installed(tmp_path, monkeypat
             source=image.name,
         )
     assert e.value.code == FORM_NOT_RECOGNISED and "--form" in e.value.action
+
+
+def test_a_multi_page_object_gives_one_document_per_page_through_validate_and_finalize(tmp_path):
+    # Given a 3-page TIFF uploaded as one page object: a water_stop form, a blank sheet, another form
+    import datetime as dt
+    import hashlib
+    import io
+    import json
+
+    from PIL import Image
+    from yomitori.batch import BatchManifest
+    from yomitori.forms import load_form
+    from yomitori.steps.finalize import finalize_batch
+    from yomitori.steps.validate import validate_document
+    from yomitori.synth import generate
+
+    scans = generate(load_form("water_stop"), count=2, out_dir=tmp_path / "scans", seed=3, dpi=200,
+                     degrade="none", today=dt.date(2025, 6, 1))
+    first, second = (Image.open(p).convert("L") for p in scans)
+    buf = io.BytesIO()
+    first.save(buf, "TIFF", save_all=True, append_images=[Image.new("L", first.size, 255), second])
+    data = buf.getvalue()
+    store = LocalResultStore(tmp_path / "store")
+    store.put_page("b-002", "tray.tif", data)
+    page = PageEntry(name="tray.tif", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    store.put_manifest(BatchManifest(batch_id="b-002", client_id="c", created_at=dt.datetime.now(dt.UTC),
+                                     form_id="auto", pages=[page]))
+    # When the OCR step reads it (auto), and validate routes what it returns
+    outcome = ocr_page(store, FakeEngine(), batch_id="b-002", form_id="auto", page=page)
+    routed = validate_document(store, batch_id="b-002", document_id=outcome.document_id)
+    # Then the state machine sees one item with the object's ids and counts, as for a one-page object
+    assert outcome.error is None and outcome.form_id == "water_stop" and outcome.document_id == "tray"
+    assert routed["documents"] == 3 and routed["error"] is None and routed["needs_person"] is True
+    assert "tray.tif" not in json.dumps(routed)
+    # and every page is a stored document: two read, the blank one with its error
+    docs = {d: store.get_document("b-002", d) for d in ("tray-p01", "tray-p02", "tray-p03")}
+    assert [docs[d].error.code if docs[d].error else docs[d].form_id for d in sorted(docs)] == [
+        "water_stop", "blank_page", "water_stop"]
+    assert [docs[d].source_page for d in sorted(docs)] == [1, 2, 3]
+    # and finalize lists exactly those three (the object itself is not 'not processed')
+    finalize_batch(store, batch_id="b-002", form_id="auto")
+    results = store.get_json("b-002/results.json")
+    assert sorted(d["document_id"] for d in results["documents"]) == ["tray-p01", "tray-p02", "tray-p03"]

@@ -206,3 +206,9 @@ def test_recent_date():
     assert run("recent_date", "2026-11-01") == []
     assert codes(run("recent_date", "2026-12-01")) == ["date_in_future"]
     assert codes(run("recent_date", "2024-11-01")) == ["date_too_old"]
+
+
+def test_a_zero_amount_is_valid_where_the_form_allows_zero():
+    # 源泉徴収税額 of a low income is 0: written as one 0, valid when the minimum is 0
+    assert run("amount", "0", minimum=0) == []
+    assert codes(run("amount", "00", minimum=0)) == ["amount_leading_zero"]

@@ -6,10 +6,11 @@ document would make moving to the next document slow, so the page gets a JPEG ab
 pixels wide and the field being read is cropped from the full scan. My Number boxes are
 painted over in the display image: the number is shown only after an audited reveal.
 
-A page fed in upside down (``DocumentResult.page_rotation`` 180) is turned upright once when it
-is decoded, so the display image and every crop are upright. Field boxes in results are in
-scan pixels; :meth:`PageImages.upright` maps them onto the upright page, and everything the
-page is sent (boxes, painted-over areas, crops) uses the upright coordinates.
+A page fed in upside down or sideways (``DocumentResult.page_rotation`` 180, 90 or 270) is
+turned upright once when it is decoded, so the display image and every crop are upright. Field
+boxes in results are in scan pixels; :meth:`PageImages.upright` maps them onto the upright
+page, and everything the page is sent (boxes, painted-over areas, crops) uses the upright
+coordinates. A multi-page TIFF or PDF shows the document's own page (``source_page``).
 """
 
 from __future__ import annotations
@@ -25,22 +26,26 @@ DISPLAY_WIDTH = 1200
 JPEG_QUALITY = 80
 CROP_MARGIN = 0.25  # of the box height, on every side
 Box = tuple[int, int, int, int]
-ROTATIONS = (0, 180)
+ROTATIONS = (0, 90, 180, 270)
 
 
 def upright_box(box: Box, size: tuple[int, int], rotation: int) -> Box:
     """``box`` (left, top, right, bottom in scan pixels of a ``size`` scan) on the page turned
-    ``rotation`` degrees clockwise (0 or 180).
+    ``rotation`` degrees clockwise (0, 90, 180 or 270).
 
     Result boxes are in pixel-index coordinates (the aligner fits the marks' centroids, so a
     pixel's centre is at its index), and turning by 180° takes index ``x`` to ``w - 1 - x``:
     the box then is the one the pipeline would have found on the same page scanned upright."""
     if rotation == 0:
         return box
-    if rotation != 180:
-        raise ValueError(f"page rotation {rotation} is not supported (0 or 180)")
+    if rotation not in ROTATIONS:
+        raise ValueError(f"page rotation {rotation} is not supported (0, 90, 180 or 270)")
     w, h = size
     left, top, right, bottom = box
+    if rotation == 90:  # (x, y) -> (h - 1 - y, x)
+        return (h - 1 - bottom, left, h - 1 - top, right)
+    if rotation == 270:  # (x, y) -> (y, w - 1 - x)
+        return (top, w - 1 - right, bottom, w - 1 - left)
     return (w - 1 - right, h - 1 - bottom, w - 1 - left, h - 1 - top)
 
 
@@ -51,6 +56,7 @@ class PageImages:
     scan: Image.Image  # upright
     display_jpeg: bytes
     rotation: int = 0  # degrees clockwise the original scan was turned
+    original_size: tuple[int, int] | None = None  # the scan before turning (90/270 swap sides)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -58,27 +64,39 @@ class PageImages:
 
     def upright(self, box: Box) -> Box:
         """A box in the original scan's pixels as a box on the upright page."""
-        return upright_box(box, self.size, self.rotation)
+        return upright_box(box, self.original_size or self.size, self.rotation)
 
 
-def _decode(data: bytes) -> Image.Image:
+def _decode(data: bytes, page: int = 1) -> Image.Image:
+    """Page ``page`` (1-based) of a scan: PNG/JPEG/TIFF frames through Pillow, PDF pages
+    rasterised by the same code extraction uses."""
+    from yomitori.extract.images import is_pdf, open_scan
+
+    if is_pdf(data):
+        return Image.fromarray(open_scan(data).grey(page - 1))
     img = Image.open(io.BytesIO(data))
+    if page > 1:
+        img.seek(page - 1)
     img.load()
     if img.mode not in ("L", "RGB"):
         img = img.convert("RGB")
     return img
 
 
-def render(data: bytes, hidden: list[Box], rotation: int = 0) -> PageImages:
-    """Decode ``data``, turn it ``rotation`` degrees clockwise (0 or 180) and make the display
-    JPEG with the ``hidden`` boxes (original scan pixels) painted over."""
+def render(data: bytes, hidden: list[Box], rotation: int = 0, page: int = 1) -> PageImages:
+    """Decode page ``page`` of ``data``, turn it ``rotation`` degrees clockwise (0, 90, 180 or
+    270) and make the display JPEG with the ``hidden`` boxes (original scan pixels) painted over."""
     if rotation not in ROTATIONS:
-        raise ValueError(f"page rotation {rotation} is not supported (0 or 180)")
-    scan = _decode(data)
-    if rotation == 180:
-        scan = scan.transpose(Image.Transpose.ROTATE_180)
+        raise ValueError(f"page rotation {rotation} is not supported (0, 90, 180 or 270)")
+    scan = _decode(data, page)
+    size = scan.size
+    if rotation:
+        # PIL's ROTATE_n turns counter-clockwise
+        turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+                270: Image.Transpose.ROTATE_90}
+        scan = scan.transpose(turn[rotation])
     w, h = scan.size
-    hidden = [upright_box(b, (w, h), rotation) for b in hidden]
+    hidden = [upright_box(b, size, rotation) for b in hidden]
     scale = min(1.0, DISPLAY_WIDTH / w)
     # draft mode is not available for every format; a box-filter reduce is fast and sharp enough
     small = scan.reduce(max(1, int(1 / scale))) if scale < 1 else scan.copy()
@@ -92,7 +110,7 @@ def render(data: bytes, hidden: list[Box], rotation: int = 0) -> PageImages:
             draw.rectangle((left * sx, top * sy, right * sx, bottom * sy), fill=fill)
     out = io.BytesIO()
     small.save(out, "JPEG", quality=JPEG_QUALITY)
-    return PageImages(scan=scan, display_jpeg=out.getvalue(), rotation=rotation)
+    return PageImages(scan=scan, display_jpeg=out.getvalue(), rotation=rotation, original_size=size)
 
 
 def crop_png(scan: Image.Image, box: Box) -> bytes:

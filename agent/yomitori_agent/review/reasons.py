@@ -30,6 +30,12 @@ REASON_TEXTS: dict[str, str] = {
     "my_number_format": "個人番号は12桁の数字",
     # the scan
     "scanner_streak": "スキャナの筋が項目を横切っていた（筋を消して読んだので確認してください）",
+    # Corporate Number
+    "corporate_number_check_digit": "法人番号のチェックデジット（先頭の数字）が合わない",
+    "corporate_number_format": "法人番号は13桁の数字（個人の場合は個人番号12桁）",
+    # amounts over several fields, choices
+    "amount_exceeds_limit": "金額が上限となる欄の金額を超えている（どちらかの読み違いの可能性）",
+    "same_choice_twice": "同じ選択肢が複数の希望欄で選ばれている",
     # names
     "kanji_variant": "旧字体・異体字がある（本人の書いた字体か確認してください）",
     # dates

@@ -222,7 +222,7 @@ class ReviewService:
                 if f.sensitivity is Sensitivity.MY_NUMBER and f.name in doc.fields and doc.fields[f.name].box
             ]
             return images.render(self.results.get_page(batch_id, _page_name(doc)), hidden,
-                                 rotation=doc.page_rotation)
+                                 rotation=doc.page_rotation, page=doc.source_page)
 
         return self.images.get((batch_id, document_id), build)
 

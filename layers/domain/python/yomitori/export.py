@@ -81,9 +81,10 @@ def _encodable(value: str, encoding: str) -> tuple[str, int]:
     return "".join(out), bad
 
 
-def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition, path: Path,
+def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition | None, path: Path,
                       encoding: str = "utf-8-sig") -> CsvReport:
     """Write one CSV row per document to ``path`` (CRLF line ends) and return a report.
+    Without a ``form`` (pages no form was recognised on) only the fixed columns are written.
 
     Runs on one machine and in Lambda. ``encoding`` is ``utf-8-sig`` (default), ``utf-8`` or
     ``cp932``; with cp932 unencodable characters become 〓 and are counted in the report."""
@@ -91,7 +92,7 @@ def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition, p
         raise ValueError(f"unsupported CSV encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
     path = Path(path)
     report = CsvReport(path=path, rows=0, encoding=encoding)
-    names = [f.name for f in form.fields]
+    names = [f.name for f in form.fields] if form else []
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)

@@ -1,8 +1,12 @@
 """One-machine batches: ``yomitori process DIR --form FORM --out OUT``.
 
 Every file directly in DIR (sorted; hidden files and sub-folders such as ``truth/`` excluded)
-ends as ``OUT/<document_id>.json``: a read document, or one whose ``error`` says what is wrong
-and what to do. Then routing, ``OUT/results.csv`` and ``OUT/batch.json``. Pages are read in a
+is opened and every page of it ends as ``OUT/<document_id>.json``: a read document, or one
+whose ``error`` says what is wrong and what to do (see :mod:`yomitori.extract.intake` for how
+multi-page TIFF and PDF files become documents). Then routing, the CSV and ``OUT/batch.json``.
+With ``--form auto`` each page is sorted by its form (:mod:`yomitori.extract.classify`) and
+the CSV is one per form, ``OUT/results-<form>.csv``, plus ``OUT/results-unrecognised.csv``
+for pages no form was found on; with one form it is ``OUT/results.csv``. Pages are read in a
 pool of worker processes, each holding one engine for its whole life (models load once).
 """
 
@@ -19,22 +23,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori.batch import SUMMARY_NAME, document_id_for
-from yomitori.errors import DocumentError, ExitCode, YomitoriError
+from yomitori.errors import ExitCode, YomitoriError
 from yomitori.export import CsvReport, write_results_csv
+from yomitori.extract.classify import AUTO
+from yomitori.extract.images import open_scan
+from yomitori.extract.intake import PageGroup, failed, pages_per_document, plan_documents, read_group
 from yomitori.forms.schema import FormDefinition, load_form
 from yomitori.ocr.engine import DEFAULT_ENGINE, OcrEngine, get_engine
-from yomitori.results import DocumentError as ErrorInfo
 from yomitori.results import DocumentResult
 
 DEFAULT_WORKERS = 2
 WORKERS_ENV = "YOMITORI_WORKERS"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+UNRECOGNISED = "unrecognised"
 
 
 class BatchInputError(YomitoriError):
     code = "bad_input"
     exit_code = ExitCode.BAD_INPUT
-    action = "Pass a folder that holds the scanned pages (PNG or JPEG files)."
+    action = "Pass a folder that holds the scanned pages (PNG, JPEG, TIFF or PDF files)."
 
 
 @dataclass
@@ -51,6 +58,9 @@ class BatchReport:
     errors: dict[str, int] = field(default_factory=dict)  # error code -> documents
     needs_review: int = 0
     csv: CsvReport | None = None
+    files: int = 0
+    csv_paths: list[Path] = field(default_factory=list)
+    forms: dict[str, int] = field(default_factory=dict)  # form id -> documents (auto sorts)
 
     @property
     def pages_per_minute(self) -> float:
@@ -58,10 +68,14 @@ class BatchReport:
 
     def describe(self) -> str:
         accepted = self.documents - self.failed - self.needs_review
-        lines = [f"{self.documents} documents read in {self.seconds:.1f} s "
+        csvs = ", ".join(str(p) for p in self.csv_paths) or f"{self.out_dir}/results.csv"
+        lines = [f"{self.documents} documents read from {self.files} file(s) in {self.seconds:.1f} s "
                  f"({self.pages_per_minute} pages/minute); {self.failed} failed, "
                  f"{self.needs_review} need a person, {accepted} accepted straight through.",
-                 f"results: {self.out_dir}/results.csv and one JSON per document"]
+                 f"results: {csvs} and one JSON per document"]
+        if self.form_id == AUTO:
+            lines.append("  sorted: " + (", ".join(f"{f} {n}" for f, n in sorted(self.forms.items()))
+                                         or "no page matched a form"))
         for code, n in sorted(self.errors.items()):
             lines.append(f"  {code}: {n} document(s) (see their JSON files for what to do)")
         if self.csv and self.csv.replaced_total:
@@ -95,37 +109,40 @@ def document_ids(paths: list[Path]) -> list[str]:
 
 # -- worker side -----------------------------------------------------------------------
 _engine: OcrEngine | None = None
-_form: FormDefinition | None = None
 
 
-def _init_worker(form: FormDefinition, engine: str) -> None:
-    global _engine, _form
+def _init_worker(engine: str) -> None:
+    global _engine
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    _form, _engine = form, get_engine(engine)
+    _engine = get_engine(engine)
 
 
 def read_one(path: Path, form: FormDefinition, engine: OcrEngine, *, batch_id: str,
              document_id: str) -> DocumentResult:
-    """Extract one file; a bad input becomes a result with ``error`` set instead of raising."""
+    """Extract a one-page file; a bad input becomes a result with ``error`` set instead of
+    raising. (Multi-page files: :func:`read_group`.)"""
     from yomitori.extract import extract_document
 
     try:
         return extract_document(path, form, engine, batch_id=batch_id, document_id=document_id,
                                 source=path.name)
-    except DocumentError as e:
-        err = ErrorInfo(code=e.code, message=e.message, action=e.action)
     except Exception as e:  # noqa: BLE001 - one broken page must not stop the batch
-        err = ErrorInfo(code="internal_error",
-                        message=f"Reading this page failed unexpectedly ({type(e).__name__}).",
-                        action="Rescan the page; if it fails again, report the document id to the "
-                               "maintainers.")
-    return DocumentResult(batch_id=batch_id, document_id=document_id, source=path.name, form_id=form.id,
-                          error=err)
+        return failed(document_id, e, batch_id=batch_id, source=path.name, form_id=form.id)
 
 
-def _task(path: str, batch_id: str, document_id: str) -> DocumentResult:
-    assert _form is not None and _engine is not None
-    return read_one(Path(path), _form, _engine, batch_id=batch_id, document_id=document_id)
+def read_group_of(path: Path, group: PageGroup, form_id: str, engine: OcrEngine, *,
+                  batch_id: str) -> DocumentResult:
+    """One document of the file at ``path`` (its pages in ``group``), or its error."""
+    try:
+        scan = open_scan(path, name=path.name)
+        return read_group(scan, group, form_id, engine, batch_id=batch_id, source=path.name)
+    except Exception as e:  # noqa: BLE001 - one broken page must not stop the batch
+        return failed(group, e, batch_id=batch_id, source=path.name, form_id=form_id)
+
+
+def _task(path: str, group: PageGroup, form_id: str, batch_id: str) -> DocumentResult:
+    assert _engine is not None
+    return read_group_of(Path(path), group, form_id, _engine, batch_id=batch_id)
 
 
 # -- driver ----------------------------------------------------------------------------
@@ -149,19 +166,67 @@ def _workers(requested: int | None, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
+def plan_batch(paths: list[Path], form_id: str, *,
+               batch_id: str) -> tuple[list[tuple[Path, PageGroup]], list[DocumentResult]]:
+    """The documents to read (file, page group) and the files that cannot even be opened
+    (one error result each). Every page of every file is in exactly one of the two."""
+    per_doc = pages_per_document(form_id)
+    todo: list[tuple[Path, PageGroup]] = []
+    broken: list[DocumentResult] = []
+    seen: set[str] = set()
+    for p, base in zip(paths, document_ids(paths), strict=True):
+        try:
+            count = open_scan(p, name=p.name).count
+        except Exception as e:  # noqa: BLE001 - the file's problem, reported as its result
+            broken.append(failed(base, e, batch_id=batch_id, source=p.name, form_id=form_id))
+            seen.add(base)
+            continue
+        for group in plan_documents(count, base, per_doc):
+            doc_id, k = group.document_id, 1
+            while doc_id in seen:  # scan.pdf's pages and a scan-p01.png side by side
+                k += 1
+                doc_id = f"{group.document_id}-{k}"
+            seen.add(doc_id)
+            todo.append((p, PageGroup(doc_id, group.pages, group.short)))
+    return todo, broken
+
+
+def _write_csvs(ordered: list[DocumentResult], form_id: str, out_dir: Path,
+                encoding: str) -> tuple[CsvReport, list[Path]]:
+    """results.csv for one form; results-<form>.csv per form (and -unrecognised) for auto."""
+    if form_id != AUTO:
+        report = write_results_csv(ordered, load_form(form_id), out_dir / "results.csv", encoding=encoding)
+        return report, [report.path]
+    by_form: dict[str, list[DocumentResult]] = {}
+    for doc in ordered:
+        by_form.setdefault(doc.form_id or UNRECOGNISED, []).append(doc)
+    total = CsvReport(path=out_dir, rows=0, encoding=encoding)
+    paths = []
+    for fid in sorted(by_form):
+        form = None if fid == UNRECOGNISED else load_form(fid)
+        r = write_results_csv(by_form[fid], form, out_dir / f"results-{fid}.csv", encoding=encoding)
+        total.rows += r.rows
+        total.replaced.update(r.replaced)
+        total.replaced_documents += r.replaced_documents
+        paths.append(r.path)
+    return total, paths
+
+
 def process_directory(in_dir: Path, *, form_id: str, out_dir: Path, engine: str = DEFAULT_ENGINE,
                       encoding: str = "utf-8-sig", workers: int | None = None) -> BatchReport:
-    """Read every file in ``in_dir`` as a ``form_id`` page into ``out_dir`` (one machine).
+    """Read every page of every file in ``in_dir`` as a ``form_id`` page (or sort them with
+    ``auto``) into ``out_dir`` (one machine).
 
-    Writes ``<document_id>.json`` per input (errors included), ``results.csv`` and
+    Writes ``<document_id>.json`` per document (errors included), the CSV(s) and
     ``batch.json``. Raises BatchInputError for a missing or empty folder and EngineError when
     the engine is not installed; bad pages never raise (they are results with ``error``)."""
+    from yomitori.forms import available_forms
     from yomitori.validation import route_document
     from yomitori.validation.registry import check_form_validators
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    form = load_form(form_id)
-    check_form_validators(form)  # a form naming an unknown validator fails before any work
+    for fid in (available_forms() if form_id == AUTO else [form_id]):
+        check_form_validators(load_form(fid))  # a form naming an unknown validator fails before any work
     paths = list_inputs(in_dir)
     if not paths:
         raise BatchInputError(f"{in_dir} holds no files to read.")
@@ -170,42 +235,56 @@ def process_directory(in_dir: Path, *, form_id: str, out_dir: Path, engine: str 
     probe.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     batch_id = "local-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    ids = document_ids(paths)
     started = time.perf_counter()
-    results: dict[str, DocumentResult] = {}
-    progress = _Progress(len(paths))
-    n = _workers(workers, len(paths))
+    todo, broken = plan_batch(paths, form_id, batch_id=batch_id)
+    results: dict[str, DocumentResult] = {d.document_id: d for d in broken}
+    progress = _Progress(len(todo) + len(broken))
+    for _ in broken:
+        progress.step()
+    n = _workers(workers, len(todo))
     if n == 1:
-        _init_worker(form, engine)
-        for p, doc_id in zip(paths, ids, strict=True):
-            results[doc_id] = _task(str(p), batch_id, doc_id)
+        _init_worker(engine)
+        for p, group in todo:
+            results[group.document_id] = _task(str(p), group, form_id, batch_id)
             progress.step()
     else:
-        with ProcessPoolExecutor(max_workers=n, initializer=_init_worker, initargs=(form, engine)) as pool:
-            futures = {pool.submit(_task, str(p), batch_id, d): d for p, d in zip(paths, ids, strict=True)}
+        with ProcessPoolExecutor(max_workers=n, initializer=_init_worker, initargs=(engine,)) as pool:
+            futures = {pool.submit(_task, str(p), g, form_id, batch_id): g.document_id for p, g in todo}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
                 progress.step()
-    ordered = [results[d] for d in ids]
+    ordered = [results[d] for d in sorted(results, key=_natural)]
     for doc in ordered:
-        if doc.ok:
-            route_document(form, doc)
+        if doc.ok and doc.form_id:
+            route_document(load_form(doc.form_id), doc)
         (out_dir / f"{doc.document_id}.json").write_text(doc.model_dump_json(indent=2), encoding="utf-8")
-    csv_report = write_results_csv(ordered, form, out_dir / "results.csv", encoding=encoding)
+    csv_report, csv_paths = _write_csvs(ordered, form_id, out_dir, encoding)
     seconds = round(time.perf_counter() - started, 2)
     errors: dict[str, int] = {}
     for doc in ordered:
         if doc.error:
             errors[doc.error.code] = errors.get(doc.error.code, 0) + 1
+    forms_found: dict[str, int] = {}
+    for doc in ordered:
+        if doc.form_id:
+            forms_found[doc.form_id] = forms_found.get(doc.form_id, 0) + 1
     report = BatchReport(
-        batch_id=batch_id, form_id=form.id, out_dir=out_dir, documents=len(ordered),
+        batch_id=batch_id, form_id=form_id, out_dir=out_dir, documents=len(ordered),
         failed=sum(errors.values()), seconds=seconds, engine=engine, errors=errors,
         needs_review=sum(1 for d in ordered if d.ok and d.needs_person), csv=csv_report,
+        files=len(paths), csv_paths=csv_paths, forms=forms_found,
     )
-    batch = {"batch_id": batch_id, "form_id": form.id, "scans_dir": str(in_dir.resolve()),
-             "documents": report.documents, "failed": report.failed, "seconds": seconds,
-             "pages_per_minute": report.pages_per_minute, "engine": engine, "workers": n, "errors": errors,
+    batch = {"batch_id": batch_id, "form_id": form_id, "scans_dir": str(in_dir.resolve()),
+             "files": len(paths), "documents": report.documents, "failed": report.failed,
+             "seconds": seconds, "pages_per_minute": report.pages_per_minute, "engine": engine,
+             "workers": n, "errors": errors, "forms": forms_found,
+             "csv": [p.name for p in csv_paths],
              "csv_encoding": encoding, "csv_replaced_characters": csv_report.replaced_total}
     text = json.dumps(batch, ensure_ascii=False, indent=2) + "\n"
     (out_dir / SUMMARY_NAME).write_text(text, encoding="utf-8")
     return report
+
+
+def _natural(document_id: str) -> list:
+    """scan-p2 before scan-p10 (page numbers are zero-padded, but be safe)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", document_id)]

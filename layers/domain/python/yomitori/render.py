@@ -79,8 +79,8 @@ def _draw_field(draw: ImageDraw.ImageDraw, f: FieldDef, dpi: int) -> None:
         _text(draw, (f.box.right + HINT_GAP_MM, label_y), f.hint, HINT_MM, dpi)
 
 
-def render_form(form: FormDefinition, dpi: int = 300) -> Image.Image:
-    """The blank form as an RGB image at ``dpi``."""
+def render_form(form: FormDefinition, dpi: int = 300, page_number: int = 1) -> Image.Image:
+    """The blank form (its page ``page_number`` of ``form.pages``) as an RGB image at ``dpi``."""
     page = Image.new("RGB", page_size_px(form, dpi), "white")
     draw = ImageDraw.Draw(page)
     for centre in registration_mark_centres(form):
@@ -90,17 +90,23 @@ def render_form(form: FormDefinition, dpi: int = 300) -> Image.Image:
         if bit:
             draw.rectangle(box_to_px(cell, dpi), fill=(0, 0, 0))
     width_mm, _ = form.page_size_mm
-    _text(draw, (width_mm / 2, 26), form.title, 6.0, dpi, anchor="mm")
+    title = form.title if form.pages == 1 else f"{form.title} ({page_number}/{form.pages})"
+    _text(draw, (width_mm / 2, 26), title, 6.0, dpi, anchor="mm")
     for f in form.fields:
-        _draw_field(draw, f, dpi)
+        if f.page == page_number:
+            _draw_field(draw, f, dpi)
     return page
 
 
 def save_blank(form: FormDefinition, out_dir: Path, dpi: int = 300) -> list[Path]:
-    """Write ``<form>.png`` and ``<form>.pdf`` (A4 at ``dpi``) into ``out_dir``."""
+    """Write ``<form>.png`` and ``<form>.pdf`` (A4 at ``dpi``) into ``out_dir``; a form of
+    several pages gets ``<form>-p1.png`` ... and one PDF of all its pages."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    page = render_form(form, dpi)
-    png, pdf = out_dir / f"{form.id}.png", out_dir / f"{form.id}.pdf"
-    page.save(png, dpi=(dpi, dpi))
-    page.save(pdf, "PDF", resolution=float(dpi))
-    return [png, pdf]
+    pages = [render_form(form, dpi, n) for n in range(1, form.pages + 1)]
+    pngs = ([out_dir / f"{form.id}.png"] if form.pages == 1
+            else [out_dir / f"{form.id}-p{n}.png" for n in range(1, form.pages + 1)])
+    for page, png in zip(pages, pngs, strict=True):
+        page.save(png, dpi=(dpi, dpi))
+    pdf = out_dir / f"{form.id}.pdf"
+    pages[0].save(pdf, "PDF", resolution=float(dpi), save_all=True, append_images=pages[1:])
+    return [*pngs, pdf]

@@ -68,9 +68,13 @@ class DocumentResult(BaseModel):
     source: str  # the input file name, so every input can be traced to its result
     form_id: str | None = None
     page_keys: list[str] = Field(default_factory=list)
-    # degrees clockwise to turn the scan upright (180: fed in upside down); boxes stay in scan
-    # pixels. Results written before this field read as 0.
-    page_rotation: Literal[0, 180] = 0
+    # degrees clockwise to turn the scan upright (180: fed in upside down, 90/270: sideways);
+    # boxes stay in scan pixels. Results written before this field read as 0.
+    page_rotation: Literal[0, 90, 180, 270] = 0
+    # which page of ``source`` this document starts on (1 for a one-page file); a document of
+    # several pages (a form with ``pages: N``) lists them all in ``source_pages``.
+    source_page: int = Field(default=1, ge=1)
+    source_pages: list[int] = Field(default_factory=list)
     fields: dict[str, FieldResult] = Field(default_factory=dict)
     error: DocumentError | None = None
     seconds: float = 0.0

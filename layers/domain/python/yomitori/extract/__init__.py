@@ -1,16 +1,19 @@
-"""Template-driven extraction: one scanned page in, one :class:`DocumentResult` out.
+"""Template-driven extraction: scanned page(s) in, one :class:`DocumentResult` out.
 
-load safely -> find the registration marks -> orientation -> warp onto the template -> grey
-levels of a too light or too dark scan stretched back -> check the form code -> scanner
+load safely -> grey levels of a too light or too dark scan stretched back -> find the
+registration marks -> orientation -> warp onto the template -> check the form code -> scanner
 streaks removed -> read every field by type -> normalise. Routing (statuses) is left to
 :func:`yomitori.validation.route_document`. Runs in Lambda and on one machine; engine-agnostic.
+A form of several pages (``pages: N``) reads each page's fields from its own page.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
@@ -33,40 +36,64 @@ def extract_document(
     document_id: str,
     source: str,
 ) -> DocumentResult:
-    """Read every field of ``form`` from one page image.
+    """Read every field of ``form`` from one page image (a one-page file).
 
     Fills value, raw, confidence and box (in pixels of the original scan) per field; statuses
     are left for routing. Raises :class:`yomitori.errors.DocumentError` with code
-    ``empty_file``, ``not_an_image``, ``corrupt_image``, ``image_too_large``, ``blank_page``,
-    ``no_registration_marks`` or ``wrong_form`` when the page cannot be read."""
-    started = time.perf_counter()
+    ``empty_file``, ``not_an_image``, ``corrupt_image``, ``image_too_large``,
+    ``multi_page_file``, ``blank_page``, ``no_registration_marks`` or ``wrong_form`` when the
+    page cannot be read."""
     grey = load_grey(image, name=source)
-    page, alignment = align_page(grey, form)
-    del grey
-    page = normalise_levels(page)
-    check_form_code(page, form)
-    page, streaks = remove_streaks(page, WORK_DPI)  # after the code strip: its cells stand in a row
-    if engine.reads_pages:
-        words = engine.read_page(Image.fromarray(drop_out(page)))
-        reader = PageWordsReader(page, words)
-    else:
-        reader = CropReader(page, engine)
+    return extract_pages([grey], form, engine, batch_id=batch_id, document_id=document_id, source=source)
+
+
+def extract_pages(
+    greys: Sequence[np.ndarray],
+    form: FormDefinition,
+    engine: OcrEngine,
+    *,
+    batch_id: str,
+    document_id: str,
+    source: str,
+    source_pages: Sequence[int] = (1,),
+) -> DocumentResult:
+    """Read ``form`` from its decoded pages (``form.pages`` of them, in order). Raises
+    DocumentError as :func:`extract_document` for the first page that cannot be read."""
+    started = time.perf_counter()
+    if len(greys) != form.pages:
+        raise ValueError(f"form '{form.id}' has {form.pages} page(s), got {len(greys)}")
     fields = {}
-    for f in form.fields:
-        result = read_field(reader, page, f)
-        if streak_crosses(page, streaks, box_px(f.box)):
-            flag_streak(result)
-        result.box = alignment.to_scan_box(box_px(f.box))
-        fields[f.name] = result
+    rotation = 0
+    for number, grey in enumerate(greys, start=1):
+        # levels first: the blank-page check and the corner marks need black ink
+        page, alignment = align_page(normalise_levels(grey), form)
+        check_form_code(page, form)
+        page, streaks = remove_streaks(page, WORK_DPI)  # after the code strip: its cells stand in a row
+        if number == 1:
+            rotation = alignment.rotation
+        on_page = [f for f in form.fields if f.page == number]
+        if engine.reads_pages:
+            words = engine.read_page(Image.fromarray(drop_out(page)))
+            reader = PageWordsReader(page, words)
+        else:
+            reader = CropReader(page, engine)
+        for f in on_page:
+            result = read_field(reader, page, f)
+            if streak_crosses(page, streaks, box_px(f.box)):
+                flag_streak(result)
+            result.box = alignment.to_scan_box(box_px(f.box))
+            fields[f.name] = result
     return DocumentResult(
         batch_id=batch_id,
         document_id=document_id,
         source=source,
         form_id=form.id,
-        page_rotation=180 if alignment.rotated_180 else 0,
-        fields=fields,
+        page_rotation=rotation,
+        source_page=source_pages[0],
+        source_pages=list(source_pages) if len(source_pages) > 1 else [],
+        fields={f.name: fields[f.name] for f in form.fields},
         seconds=round(time.perf_counter() - started, 3),
     )
 
 
-__all__ = ["WORK_DPI", "Alignment", "extract_document"]
+__all__ = ["WORK_DPI", "Alignment", "extract_document", "extract_pages"]

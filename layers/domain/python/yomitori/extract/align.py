@@ -6,6 +6,9 @@ right of the top-left mark says which way up the page is (see :mod:`yomitori.for
 The transform is an affine fit of the four mark centres (rotation, shift, scale, a little
 shear from the scanner), so 200 or 300 dpi scans, a few degrees of skew and ±2 % scale all land
 on the same template pixels.
+
+A page fed in sideways (90° or 270°: a portrait form in a landscape scan, or the reverse) is
+turned a quarter first; the orientation dot then tells upright from upside down, as for 180°.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ class Alignment:
     matrix: np.ndarray
     rotated_180: bool
     scan_dpi: float
+    quarter_turn: bool = False  # the scan was sideways (turned a quarter before the 180° check)
+
+    @property
+    def rotation(self) -> int:
+        """Degrees clockwise to turn the scan upright: 0, 90, 180 or 270."""
+        # the quarter turn applied is 90° counter-clockwise, i.e. 270° clockwise
+        return ((270 if self.quarter_turn else 0) + (180 if self.rotated_180 else 0)) % 360
 
     def to_scan_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """A template box (working pixels) as the enclosing box in the original scan."""
@@ -152,20 +162,37 @@ def align_page(grey: np.ndarray, form: FormDefinition,
     if np.count_nonzero(grey < INK) < BLANK_INK_SHARE * grey.size:
         raise doc_error("blank_page", "The page is blank (no ink was found).",
                         "Check that the right side of the paper was scanned and add it to a new batch.")
+    scan = grey
+    quarter = _sideways(grey, form)
+    if quarter:
+        grey = np.rot90(grey)  # counter-clockwise: a page turned 90° clockwise stands upright
     marks, dpi = find_marks(grey, form)
     rotated = _upside_down(grey, marks, dpi)
     template = [(mm_to_px(x, work_dpi), mm_to_px(y, work_dpi)) for x, y in registration_mark_centres(form)]
     if rotated:
         template = template[::-1]  # the scan's top-left mark is the form's bottom-right one
     matrix, residual = estimate_affine(np.array(marks), np.array(template))
+    if quarter:
+        # scan (x, y) -> turned (y, w - 1 - x); the matrix maps the original scan from here on
+        w = scan.shape[1]
+        turn = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]])
+        matrix = matrix @ turn
     if residual > mm_to_px(MAX_RESIDUAL_MM, work_dpi):
         raise doc_error("no_registration_marks",
                         "The corner squares found do not form the form's rectangle (page folded, cut "
                         "or not this kind of form).", NO_MARKS_ACTION)
     size = page_size_px(form, work_dpi)
-    warped = cv2.warpAffine(grey, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+    warped = cv2.warpAffine(scan, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=255)
-    return warped, Alignment(matrix=matrix, rotated_180=rotated, scan_dpi=dpi)
+    return warped, Alignment(matrix=matrix, rotated_180=rotated, scan_dpi=dpi, quarter_turn=quarter)
+
+
+def _sideways(grey: np.ndarray, form: FormDefinition) -> bool:
+    """True when the scan's long side lies across the form's long side (fed in at 90°/270°).
+    A square-ish scan (a cropped page) is taken as it comes."""
+    h, w = grey.shape
+    page_w, page_h = form.page_size_mm
+    return (w > h * 1.1 and page_h > page_w) or (h > w * 1.1 and page_w > page_h)
 
 
 def read_form_code(page: np.ndarray, form: FormDefinition, work_dpi: int = WORK_DPI) -> list[int]:

@@ -108,6 +108,29 @@ def clean_specks(arr: np.ndarray, dpi: int = WORK_DPI) -> np.ndarray:
     return out
 
 
+FAINT_MAX = 205  # strokes between the drop-out cut and this are faint writing (pencil) ...
+FAINT_MIN_SHARE = 0.015  # ... when they cover this share of a field, away from its printed edges
+FAINT_EDGE_MM = 1.0
+
+
+def faint_writing(raw: np.ndarray, dpi: int = WORK_DPI) -> bool:
+    """Whether a field's raw crop (before drop-out) holds faint strokes the drop-out cut would
+    remove: pencil, or a pen running dry. Such a field is not "empty for sure"."""
+    edge = round(mm_to_px(FAINT_EDGE_MM, dpi))
+    inner = raw[edge:-edge, edge:-edge] if min(raw.shape) > 3 * edge else raw
+    if inner.size == 0:
+        return False
+    faint = np.count_nonzero((inner >= DROPOUT_CUT) & (inner < FAINT_MAX))
+    return faint >= FAINT_MIN_SHARE * inner.size
+
+
+def darken_faint(raw: np.ndarray) -> np.ndarray:
+    """A raw crop with its faint strokes (up to ``FAINT_MAX``) made as dark as pen ink and the
+    paper white, so a pencil entry can be read (and then checked by a person)."""
+    lut = np.where(np.arange(256) < FAINT_MAX, np.arange(256) * 0.55, 255).astype(np.uint8)
+    return cv2.LUT(raw, lut)
+
+
 def field_crop(page: np.ndarray, box: Box, inset_mm: float) -> np.ndarray:
     """The dropped-out crop of ``box`` (shrunk by ``inset_mm``) with isolated specks removed:
     what a field's reader should see."""

@@ -18,8 +18,11 @@ from yomitori.extract.address import fix_prefecture
 from yomitori.extract.checkbox import is_ticked, tick_confidence
 from yomitori.extract.crops import (
     box_px,
+    clean_specks,
     crop,
+    darken_faint,
     drop_out,
+    faint_writing,
     field_crop,
     has_writing,
     ink_bounds,
@@ -48,6 +51,7 @@ CELL_LINE_HEIGHT = 64  # px per character when cells are set on one line (engine
 CELL_LINE_GAP = 0.3  # gap between composed cells, as a share of the line height
 CELL_MISMATCH_CONFIDENCE = 0.4
 SMALL_VOWEL_CONFIDENCE = 0.6
+FAINT_CONFIDENCE = 0.6  # writing read only after darkening (pencil): a suggestion for a person
 # A white gap this many line heights wide is a space (measured on synth: spaces >= 1.04, others <= 0.95).
 SPACE_GAP = 1.0
 
@@ -66,13 +70,35 @@ class CropReader:
         self.page = page
         self.engine = engine
 
-    def _empty(self, arr: np.ndarray) -> tuple[str, float]:
-        return "", (EMPTY_CONFIDENCE if ink_pixels(arr) == 0 else SPECK_CONFIDENCE)
+    def _empty(self, arr: np.ndarray, box: Box | None = None,
+               inset: float = LINE_INSET_MM) -> tuple[str, float]:
+        """An empty reading: sure when there is no ink at all; unsure with a speck, or with
+        faint strokes the drop-out cut removed (pencil): a person looks."""
+        if ink_pixels(arr) or (box is not None and faint_writing(crop(self.page, box_px(box, inset)))):
+            return "", SPECK_CONFIDENCE
+        return "", EMPTY_CONFIDENCE
+
+    def _crop(self, box: Box, inset: float) -> tuple[np.ndarray, bool]:
+        """The field's cleaned crop, and whether it holds faint writing (pencil) that had to be
+        darkened to be read at all: such a reading is only ever a suggestion for a person."""
+        arr = field_crop(self.page, box, inset)
+        if has_writing(arr):
+            return arr, False
+        raw = crop(self.page, box_px(box, inset))
+        if faint_writing(raw):
+            darkened = clean_specks(drop_out(darken_faint(raw)))
+            if has_writing(darkened):
+                return darkened, True
+        return arr, False
 
     def read_line(self, box: Box, hint: FieldHint) -> tuple[str, float]:
-        arr = field_crop(self.page, box, LINE_INSET_MM)
+        arr, faint = self._crop(box, LINE_INSET_MM)
         if not has_writing(arr):
-            return self._empty(arr)
+            return self._empty(arr, box)
+        text, conf = self._read_line(arr, hint)
+        return text, (min(conf, FAINT_CONFIDENCE) if faint else conf)
+
+    def _read_line(self, arr: np.ndarray, hint: FieldHint) -> tuple[str, float]:
         if hint.field_type == "digits":
             img = to_ocr_image(arr, max_height=LINE_MAX_HEIGHT)
             if self.engine.reads_digit_votes:
@@ -96,9 +122,17 @@ class CropReader:
         reads a line far better than lone characters); if the count of characters read does
         not match the count of written cells, each cell is read alone and the field is left
         for a person."""
-        arrs = [field_crop(self.page, c, CELL_INSET_MM) for c in cells]
+        crops = [self._crop(c, CELL_INSET_MM) for c in cells]
+        arrs = [a for a, _ in crops]
+        if any(faint for _, faint in crops):
+            text, conf = self._read_cells(cells, arrs, hint)
+            return text, min(conf, FAINT_CONFIDENCE)
+        return self._read_cells(cells, arrs, hint)
+
+    def _read_cells(self, cells: list[Box], arrs: list[np.ndarray], hint: FieldHint) -> tuple[str, float]:
         written = [a for a in arrs if has_writing(a)]
-        blank_conf = min((self._empty(a)[1] for a in arrs if not has_writing(a)), default=EMPTY_CONFIDENCE)
+        blank_conf = min((self._empty(a, c, CELL_INSET_MM)[1] for a, c in zip(arrs, cells, strict=True)
+                          if not has_writing(a)), default=EMPTY_CONFIDENCE)
         if not written:
             return "", blank_conf
         line_hint = FieldHint(field_type=hint.field_type, single_char=False, name=hint.name)

@@ -20,12 +20,13 @@ TARGET_BLACK, TARGET_PAPER = 15, 245
 
 
 def normalise_levels(page: np.ndarray) -> np.ndarray:
-    """``page`` with its black (the darkest half per cent: marks, print, writing) and its paper
-    (the 90th percentile) moved to nominal levels, when a scanner setting left them far off
-    (faint writing otherwise falls under the drop-out cut and vanishes). Pages with normal
-    levels are returned unchanged."""
+    """``page`` (a scan, before alignment) with its black (the darkest 0.05 %: the corner marks
+    alone cover 0.2 % of a page, so even a sparse page has that much black) and its paper (the
+    90th percentile) moved to nominal levels, when a scanner setting left them far off: faint
+    writing otherwise falls under the drop-out cut and vanishes, and faint marks are not
+    found. Pages with normal levels are returned unchanged."""
     sample = page[::4, ::4]
-    black, paper = np.percentile(sample, (0.5, 90))
+    black, paper = np.percentile(sample, (0.05, 90))
     if (black <= INK_MAX_BLACK and paper >= PAPER_MIN) or paper - black < 40:
         return page
     scale = (TARGET_PAPER - TARGET_BLACK) / (paper - black)

@@ -100,6 +100,8 @@ class FieldDef(_Strict):
     hint: str | None = None
     # Date fields: the calendars the writer can tick (西暦 and eras).
     eras: list[str] = Field(default_factory=lambda: ["西暦", "令和", "平成", "昭和"])
+    # Which page of a several-page form (``pages: N``) the field is on.
+    page: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _type_rules(self) -> FieldDef:
@@ -134,6 +136,8 @@ class FormDefinition(_Strict):
     title: str
     version: int = 1
     paper: Literal["A4", "A3", "B5"] = "A4"
+    # Pages per document: a scanned file's pages are grouped in order, N to a document.
+    pages: int = Field(default=1, ge=1, le=20)
     description: str | None = None
     fields: list[FieldDef]
     # Rules over several fields (cross-field validators), run after the field validators.
@@ -154,6 +158,8 @@ class FormDefinition(_Strict):
     def _inside_page(self) -> FormDefinition:
         width, height = self.page_size_mm
         for f in self.fields:
+            if f.page > self.pages:
+                raise ValueError(f"field '{f.name}': page {f.page} but the form has {self.pages} page(s)")
             boxes = [f.box, *(o.box for o in f.options)]
             for b in boxes:
                 if b.right > width or b.bottom > height:

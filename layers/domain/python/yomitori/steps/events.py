@@ -160,6 +160,7 @@ class ValidateResult(_Result):
     corrected: int
     needs_person: bool
     document_key: str
+    documents: int = 1  # documents of the page object (a multi-page TIFF/PDF has several)
 
 
 class FinalizeResult(_Result):

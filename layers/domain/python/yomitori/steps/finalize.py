@@ -31,7 +31,7 @@ def csv_form_id(docs: list[DocumentResult], form_id: str) -> str:
 
 
 def unprocessed_pages(
-    store: ResultStore, batch_id: str, form_id: str, seen: set[str]
+    store: ResultStore, batch_id: str, form_id: str, seen: set[str], sources: set[str] = frozenset()
 ) -> list[DocumentResult]:
     """A failure result for every manifest page that has no document result (its OCR step
     failed for good and the flow recorded it in the audit table only), so every page of the
@@ -54,7 +54,7 @@ def unprocessed_pages(
             ),
         )
         for i, p in enumerate(manifest.pages, start=1)
-        if cloud_document_id(batch_id, i) not in seen
+        if cloud_document_id(batch_id, i) not in seen and p.name not in sources
     ]
 
 
@@ -71,7 +71,8 @@ def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding:
         docs: list[DocumentResult] = list(
             pool.map(lambda d: store.get_document(batch_id, d), store.list_documents(batch_id))
         )
-    docs += unprocessed_pages(store, batch_id, form_id, {d.document_id for d in docs})
+    docs += unprocessed_pages(store, batch_id, form_id, {d.document_id for d in docs},
+                              {d.source for d in docs})
     docs.sort(key=lambda d: d.document_id)
     form = load_form(csv_form_id(docs, form_id))
     payload = {

@@ -1,6 +1,11 @@
-"""The OCR step: one page of a batch -> the engine's raw output and the extracted fields,
-stored next to the batch as ``<batch>/ocr/<document>.json``. Runs in Lambda (``ocr``) and in
-the local cloud runner.
+"""The OCR step: one page object of a batch -> the engine's raw output and the extracted
+fields, stored next to the batch as ``<batch>/ocr/<document>.json``. Runs in Lambda (``ocr``)
+and in the local cloud runner.
+
+A page object that is a multi-page TIFF or PDF gives one document per page (or per N pages of
+a ``pages: N`` form), stored as ``<batch>/ocr/<file>-p01.json`` ...; the object's own OCR key
+then holds only their ids (``{"documents": [...]}``) and the validate step routes each. The
+state machine still sees one item per uploaded object, with ids only.
 
 A page that cannot be read (missing, not an image, wrong checksum, engine failure) is
 recorded as a result with an error code and the batch carries on: the step returns normally,
@@ -19,6 +24,7 @@ from typing import Any
 
 from yomitori.batch import PageEntry, document_id_for, ocr_key, page_key
 from yomitori.errors import EngineError, YomitoriError
+from yomitori.extract.classify import AUTO, FORM_NOT_RECOGNISED  # noqa: F401 - re-exported
 from yomitori.ocr.engine import FieldHint, OcrEngine, Reading, Word
 from yomitori.results import DocumentError, DocumentResult
 from yomitori.store.base import ObjectMissing, ResultStore
@@ -78,38 +84,18 @@ class RecordingEngine(OcrEngine):
         return words
 
 
-AUTO = "auto"
-FORM_NOT_RECOGNISED = "form_not_recognised"
-
-
 def extract_any(
     data: bytes, form_id: str, engine: OcrEngine, *, batch_id: str, document_id: str, source: str
 ) -> DocumentResult:
-    """Extract with ``form_id``, or with ``auto`` (the agent's default): try each installed form
-    until one's printed form code matches. Only ``wrong_form`` moves on to the next form; any
-    other problem (not an image, blank, no registration marks) is the page's, whatever the form."""
-    from yomitori.errors import DocumentError as PageError
-    from yomitori.extract import extract_document
-    from yomitori.forms import available_forms, load_form
+    """Extract a one-page file with ``form_id``, or with ``auto`` (the agent's default): the
+    page's form is found by :func:`yomitori.extract.classify.classify_page` (the same
+    classifier `yomitori process --form auto` uses)."""
+    from yomitori.extract.images import open_scan
+    from yomitori.extract.intake import PageGroup, read_group
 
-    if form_id != AUTO:
-        return extract_document(
-            data, load_form(form_id), engine, batch_id=batch_id, document_id=document_id, source=source
-        )
-    for candidate in available_forms():
-        try:
-            return extract_document(
-                data, load_form(candidate), engine, batch_id=batch_id, document_id=document_id, source=source
-            )
-        except PageError as e:
-            if e.code != "wrong_form":
-                raise
-    raise PageError(
-        f"Page '{source}' matches none of the installed forms.",
-        code=FORM_NOT_RECOGNISED,
-        action="Check the page is one of the forms in `yomitori forms list`, or name the form "
-        "when packing the batch (`yomitori-agent pack --form FORM`).",
-    )
+    scan = open_scan(data, name=source)
+    return read_group(scan, PageGroup(document_id, tuple(range(scan.count))), form_id, engine,
+                      batch_id=batch_id, source=source)
 
 
 @functools.cache
@@ -159,6 +145,50 @@ def _failure(code: str, message: str, action: str) -> DocumentError:
     return DocumentError(code=code, message=message, action=action)
 
 
+def _check_intact(data: bytes, page: PageEntry) -> None:
+    if len(data) != page.size:
+        raise YomitoriError(
+            f"Page '{page.name}' has a different size than the manifest says.",
+            code=SIZE_MISMATCH,
+            action=_REUPLOAD,
+        )
+    if hashlib.sha256(data).hexdigest() != page.sha256:
+        raise YomitoriError(
+            f"Page '{page.name}' does not match its SHA-256 in the manifest.",
+            code=CHECKSUM_MISMATCH,
+            action=_REUPLOAD,
+        )
+
+
+def _read_one(scan: Any, group: Any, form_id: str, engine: OcrEngine, *, batch_id: str,
+              page: PageEntry) -> tuple[DocumentResult, RecordingEngine]:
+    from yomitori.extract.intake import read_group
+
+    recorder = RecordingEngine(engine)
+    doc = DocumentResult(batch_id=batch_id, document_id=group.document_id, source=page.name,
+                         form_id=form_id, source_page=group.source_pages[0])
+    try:
+        doc = read_group(scan, group, form_id, recorder, batch_id=batch_id, source=page.name)
+    except YomitoriError as e:  # DocumentError, EngineError (incl. throttling), unknown form ...
+        doc.error = _failure(e.code, e.message, e.action)
+    doc.page_keys = [page_key(batch_id, page.name)]
+    return doc, recorder
+
+
+def _store(store: ResultStore, engine: OcrEngine, doc: DocumentResult, recorder: RecordingEngine) -> str:
+    return store.put_json(
+        ocr_key(doc.batch_id, doc.document_id),
+        {
+            "engine": engine.name,
+            "words": [
+                {"text": w.text, "box": list(w.box), "confidence": w.confidence} for w in recorder.words
+            ],
+            "readings": recorder.readings,
+            "result": doc.model_dump(mode="json"),
+        },
+    )
+
+
 def ocr_page(
     store: ResultStore,
     engine: OcrEngine,
@@ -168,9 +198,14 @@ def ocr_page(
     page: PageEntry,
     document_id: str | None = None,
 ) -> OcrOutcome:
-    """Read one page and store ``{"engine", "words", "readings", "result"}`` at the OCR key.
-    ``result`` is the extracted :class:`DocumentResult` (no statuses yet) or one with
-    ``error`` set. Idempotent: a retry overwrites the same object with the same content."""
+    """Read one page object and store ``{"engine", "words", "readings", "result"}`` at the OCR
+    key. ``result`` is the extracted :class:`DocumentResult` (no statuses yet) or one with
+    ``error`` set. A multi-page object stores one such object per document and an index
+    ``{"engine", "documents": [ids]}`` at its own key; the outcome's ``error`` is then set only
+    when no document of it could be read. Idempotent: a retry writes the same objects."""
+    from yomitori.extract.images import open_scan
+    from yomitori.extract.intake import pages_per_document, plan_documents
+
     document_id = document_id or document_id_for(page.name)
     doc = DocumentResult(
         batch_id=batch_id,
@@ -181,48 +216,44 @@ def ocr_page(
     )
     recorder = RecordingEngine(engine)
     started = time.perf_counter()
+    groups: list = []
     try:
         data = store.get_page(batch_id, page.name)
-        if len(data) != page.size:
-            raise YomitoriError(
-                f"Page '{page.name}' has a different size than the manifest says.",
-                code=SIZE_MISMATCH,
-                action=_REUPLOAD,
-            )
-        if hashlib.sha256(data).hexdigest() != page.sha256:
-            raise YomitoriError(
-                f"Page '{page.name}' does not match its SHA-256 in the manifest.",
-                code=CHECKSUM_MISMATCH,
-                action=_REUPLOAD,
-            )
-        doc = extract_any(
-            data, form_id, recorder, batch_id=batch_id, document_id=document_id, source=page.name
-        )
-        doc.page_keys = [page_key(batch_id, page.name)]
+        _check_intact(data, page)
+        scan = open_scan(data, name=page.name)
+        groups = plan_documents(scan.count, document_id, pages_per_document(form_id))
     except ObjectMissing:
         doc.error = _failure(
             PAGE_MISSING, f"Page '{page.name}' is listed in the manifest but was not uploaded.", _REUPLOAD
         )
-    except YomitoriError as e:  # DocumentError, EngineError (incl. throttling), unknown form ...
+    except YomitoriError as e:  # DocumentError (not an image ...), unknown form, size, checksum
         doc.error = _failure(e.code, e.message, e.action)
+    if len(groups) == 1 and groups[0].document_id == document_id:
+        doc, recorder = _read_one(scan, groups[0], form_id, engine, batch_id=batch_id, page=page)
+        groups = []
+    if groups:
+        docs = []
+        for group in groups:
+            sub, rec = _read_one(scan, group, form_id, engine, batch_id=batch_id, page=page)
+            _store(store, engine, sub, rec)
+            docs.append(sub)
+        key = store.put_json(ocr_key(batch_id, document_id),
+                             {"engine": engine.name, "documents": [d.document_id for d in docs]})
+        readable = [d for d in docs if d.ok]
+        error = None if readable else docs[0].error.code
+        found = {d.form_id for d in readable if d.form_id}
+        out_form = found.pop() if len(found) == 1 else form_id
+    else:
+        key = _store(store, engine, doc, recorder)
+        error = doc.error.code if doc.error else None
+        out_form = doc.form_id or form_id
     ms = int((time.perf_counter() - started) * 1000)
-    key = store.put_json(
-        ocr_key(batch_id, document_id),
-        {
-            "engine": engine.name,
-            "words": [
-                {"text": w.text, "box": list(w.box), "confidence": w.confidence} for w in recorder.words
-            ],
-            "readings": recorder.readings,
-            "result": doc.model_dump(mode="json"),
-        },
-    )
     return OcrOutcome(
         batch_id=batch_id,
         document_id=document_id,
-        form_id=doc.form_id or form_id,
+        form_id=out_form,
         ocr_key=key,
-        error=doc.error.code if doc.error else None,
+        error=error,
         engine=engine.name,
         ocr_ms=ms,
     )

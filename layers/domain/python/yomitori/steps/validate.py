@@ -22,7 +22,10 @@ def validate_document(
     from yomitori.validation import route_document
 
     try:
-        doc = DocumentResult.model_validate(store.get_ocr(batch_id, document_id)["result"])
+        ocr = store.get_ocr(batch_id, document_id)
+        if "documents" in ocr:  # a multi-page object: one document per page (or page group)
+            return _validate_many(store, batch_id, document_id, ocr["documents"], thresholds)
+        doc = DocumentResult.model_validate(ocr["result"])
     except ObjectMissing:
         doc = DocumentResult(
             batch_id=batch_id,
@@ -36,3 +39,23 @@ def validate_document(
         route_document(load_form(doc.form_id), doc, thresholds=thresholds)
     key = store.put_document(doc)
     return {**doc.summary(), "needs_person": doc.needs_person, "document_key": key}
+
+
+def _validate_many(store: ResultStore, batch_id: str, document_id: str, ids: list[str],
+                   thresholds: Mapping[str, float] | None) -> dict:
+    """Route every document of a multi-page object; the counts are their sums, ``error`` is
+    set only when none of them could be read, the key is the first document's."""
+    outs = [validate_document(store, batch_id=batch_id, document_id=d, thresholds=thresholds) for d in ids]
+    readable = [o for o in outs if not o["error"]]
+    forms = {o["form_id"] for o in readable if o["form_id"]}
+    total = {k: sum(o[k] for o in outs) for k in ("accepted", "needs_review", "invalid", "corrected")}
+    return {
+        "batch_id": batch_id,
+        "document_id": document_id,
+        "form_id": forms.pop() if len(forms) == 1 else None,
+        "error": None if readable else outs[0]["error"],
+        **total,
+        "needs_person": any(o["needs_person"] for o in outs),
+        "document_key": outs[0]["document_key"],
+        "documents": len(outs),
+    }

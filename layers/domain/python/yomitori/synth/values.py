@@ -10,6 +10,7 @@ Runs on one machine (synth, demo, tests).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,11 @@ HOUSEHOLD_SIZES = np.array([1, 2, 3, 4, 5, 6, 7, 8])
 HOUSEHOLD_WEIGHTS = np.array([0.28, 0.3, 0.18, 0.14, 0.05, 0.03, 0.015, 0.005])
 DONATION_AMOUNTS = (5000, 10000, 10000, 20000, 30000, 30000, 50000, 100000)
 TEXT_PHRASES = ("特になし", "転居のため", "二世帯住宅", "午前中希望", "管理会社経由")
+COMPANY_NAMES = ("株式会社山田商事", "有限会社みどり工業", "株式会社さくら食品", "合同会社青葉企画",
+                 "株式会社東西物流", "医療法人松井会", "株式会社北斗電機", "社会福祉法人ひまわり会")
+# People of a form other than the main one (field name prefixes): they share the family name.
+FAMILY_PREFIX = re.compile(r"^(guardian_2|spouse|child|sibling_\d+|dependant_\d+)_")
+PERSON_GROUP = re.compile(r"^((?:guardian|sibling|dependant)_\d+)_")
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,66 @@ class DocumentValues:
         self._places: dict[str, Place] = {}
         self._bank: tuple[str, str] | None = None
         self._empty: dict[str, bool] = {}
+        self._people: dict[str, Person] = {}
+        self._salary: dict[str, int] | None = None
+        self._chosen: dict[str, set[str]] = {}
+
+    def person_for(self, field_name: str) -> Person:
+        """The person a field is about, by its name's prefix: the main person, or a family
+        member (``guardian_2_``, ``child_``, ``sibling_1_``, ``dependant_1_``) with the same
+        family name."""
+        m = FAMILY_PREFIX.match(field_name)
+        if not m:
+            return self.person
+        key = m.group(1)
+        if key not in self._people:
+            main = self.person
+            given, given_kana, gender = GIVEN_NAMES[int(self.rng.integers(len(GIVEN_NAMES)))]
+            self._people[key] = Person(main.family, main.family_kana, given, given_kana, gender)
+        return self._people[key]
+
+    def family_birth_date(self, field: FieldDef) -> WrittenDate:
+        """A birth date by who the field is about: a child under 6, a sibling under 12, a
+        guardian aged 20-55, anyone else as :meth:`birth_date`."""
+        ages = {"child": (0, 5), "sibling": (0, 11), "guardian": (20, 55)}
+        kind = field.name.split("_")[0]
+        if kind not in ages:
+            return self.birth_date(field)
+        young, old = ages[kind]
+        days = int(self.rng.integers(young * 365 + 30, (old + 1) * 365 - 30))
+        day = self.today - dt.timedelta(days=days)
+        return written_date(field, day, self.rng, western_share=0.3)
+
+    @property
+    def salary(self) -> dict[str, int]:
+        """A year's pay and what 給与支払報告書 derives from it (給与所得控除 of 令和2年分 on)."""
+        if self._salary is None:
+            pay = int(self.rng.integers(120, 900)) * 10_000 + int(self.rng.integers(0, 10)) * 1_000
+            if pay <= 1_625_000:
+                deduction = 550_000
+            elif pay <= 1_800_000:
+                deduction = pay * 40 // 100 - 100_000
+            elif pay <= 3_600_000:
+                deduction = pay * 30 // 100 + 80_000
+            elif pay <= 6_600_000:
+                deduction = pay * 20 // 100 + 440_000
+            elif pay <= 8_500_000:
+                deduction = pay * 10 // 100 + 1_100_000
+            else:
+                deduction = 1_950_000
+            after = max(0, pay - deduction)
+            deductions = min(after, 480_000 + int(self.rng.integers(0, 120)) * 5_000)
+            tax = max(0, (after - deductions) // 1000 * 1000) * 5 // 100 // 100 * 100
+            self._salary = {"pay": pay, "after": after, "deductions": deductions, "tax": tax}
+        return self._salary
+
+    def distinct_option(self, field: FieldDef, group: str) -> str:
+        """An option not yet chosen by another field of ``group`` (第1〜第3希望)."""
+        used = self._chosen.setdefault(group, set())
+        values = [o.value for o in field.options if o.value not in used] or [o.value for o in field.options]
+        value = values[int(self.rng.integers(len(values)))]
+        used.add(value)
+        return value
 
     @property
     def person(self) -> Person:
@@ -187,6 +253,17 @@ def _checkbox(f: FieldDef, d: DocumentValues) -> str:
     return "true" if f.required or d.rng.random() < 0.7 else "false"
 
 
+def _corporate_number(rng: np.random.Generator) -> str:
+    from yomitori.validation.corporate_number import check_digit
+
+    base = "".join(str(x) for x in rng.integers(0, 10, 12))
+    return str(check_digit(base)) + base
+
+
+def _payer_number(f: FieldDef, d: DocumentValues) -> str:
+    return sample_my_number(d.rng) if d.rng.random() < 0.15 else _corporate_number(d.rng)
+
+
 def _text(f: FieldDef, d: DocumentValues) -> str:
     return TEXT_PHRASES[int(d.rng.integers(len(TEXT_PHRASES)))]
 
@@ -202,8 +279,21 @@ BY_NAME: dict[str, Generator] = {
     "household_size": _household,
     "my_number": lambda f, d: sample_my_number(d.rng),
     "gender": lambda f, d: d.option(f, preferred=d.person.gender, share=1.0),
+    "payer_number": _payer_number,
+    "payer_name": lambda f, d: COMPANY_NAMES[int(d.rng.integers(len(COMPANY_NAMES)))],
+    "salary_payment": lambda f, d: str(d.salary["pay"]),
+    "salary_after_deduction": lambda f, d: str(d.salary["after"]),
+    "deductions_total": lambda f, d: str(d.salary["deductions"]),
+    "withholding_tax": lambda f, d: str(d.salary["tax"]),
+    "facility_1": lambda f, d: d.distinct_option(f, "facility"),
+    "facility_2": lambda f, d: d.distinct_option(f, "facility"),
+    "facility_3": lambda f, d: d.distinct_option(f, "facility"),
 }
 BY_SUFFIX: tuple[tuple[str, Generator], ...] = (
+    ("_name_kana", lambda f, d: d.person_for(f.name).kana),
+    ("_name", lambda f, d: d.person_for(f.name).name),
+    ("_my_number", lambda f, d: sample_my_number(d.rng)),
+    ("_birth_date", lambda f, d: d.family_birth_date(f)),
     ("postal_code", _postal),
     ("birth_date", lambda f, d: d.birth_date(f)),
     ("name_kana", lambda f, d: d.person.kana),
@@ -247,6 +337,10 @@ def generator_for(field: FieldDef) -> Generator:
 
 
 def _empty_group(field: FieldDef) -> str:
+    # a second guardian, a sibling or a dependant is there with all their fields, or not at all
+    m = PERSON_GROUP.match(field.name)
+    if m:
+        return "person:" + m.group(1)
     # optional postal code and address of the same place are empty together
     for suffix in ("postal_code", "address"):
         if field.name.endswith(suffix):

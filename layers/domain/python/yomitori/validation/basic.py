@@ -68,7 +68,7 @@ def amount(
     ``review_above`` (if set) are possible but unusual and go to a person."""
     if not (value.isascii() and value.isdigit()):
         return [Finding("not_digits")]
-    if value.startswith("0"):
+    if value.startswith("0") and (value != "0" or minimum > 0):  # 0 is an amount where allowed
         return [Finding("amount_leading_zero")]
     n = int(value)
     if n < minimum or n > maximum:
@@ -139,3 +139,41 @@ def required_when(ctx: ValidationContext, field: str | list[str], when: dict[str
     if not _condition_holds(ctx, when):
         return []
     return [Finding("required", Severity.INVALID, field=f) for f in names if not ctx.values.get(f, "")]
+
+
+def _number(ctx: ValidationContext, name: str) -> int | None:
+    value = ctx.values.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+@rule("at_most")
+def at_most(ctx: ValidationContext, field: str, limit: str | list[str]) -> list[Finding]:
+    """The amount in ``field`` is not above the amount in ``limit`` (or the sum of several),
+    e.g. 給与所得控除後の金額 <= 支払金額. Both fields are named in the finding: one of the two
+    was misread, a person decides which. Empty or non-numeric values are left to the field's
+    own validators."""
+    limits = [limit] if isinstance(limit, str) else list(limit)
+    value = _number(ctx, field)
+    bounds = [_number(ctx, name) for name in limits]
+    if value is None or any(b is None for b in bounds):
+        return []
+    if value <= sum(b for b in bounds if b is not None):
+        return []
+    return [Finding("amount_exceeds_limit", Severity.INVALID, field=f) for f in (field, *limits)]
+
+
+@rule("all_different")
+def all_different(ctx: ValidationContext, fields: list[str]) -> list[Finding]:
+    """The filled fields among ``fields`` differ from each other (第1〜第3希望 name three
+    different facilities)."""
+    seen: dict[str, str] = {}
+    findings = []
+    for name in fields:
+        value = ctx.values.get(name, "")
+        if not value:
+            continue
+        if value in seen:
+            findings += [Finding("same_choice_twice", Severity.INVALID, field=f) for f in (seen[value], name)]
+        else:
+            seen[value] = name
+    return findings
