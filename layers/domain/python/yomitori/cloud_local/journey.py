@@ -13,6 +13,7 @@ Then what was left behind is measured: objects in the buckets, the deletion reco
 audit records name, and seeded personal values and scanner file names found in the execution
 history, handler logs, delivered events and the tables.
 
+The agent's side (its identity, commands and the scripted reviewer) is in ``journey_agent``.
 Every AWS call of the agent goes to ``agent_gateway``'s endpoint when one is given (the tests
 put the policy guard there, judging each call against the synthesized agent policy).
 """
@@ -29,23 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori import settings
-from yomitori.cloud_local.deploy import Deployment
-from yomitori.cloud_local.server import CREDENTIALS, LocalCloud, LocalCloudError, provision, start_server
+from yomitori.cloud_local.journey_agent import (
+    AGENT_USER,
+    AgentAccess,
+    agent_cli,
+    agent_identity,
+    as_agent,
+    batch_stage,
+    review_queue,
+    write_config,
+)
+from yomitori.cloud_local.server import CREDENTIALS, LocalCloudError, provision, start_server
 
-AGENT_USER = "yomitori-agent"  # the external PC's IAM user in the local cloud
-
-
-@dataclass(frozen=True)
-class AgentAccess:
-    """The agent's identity in the local cloud, and what it was deployed with: the synthesized
-    template (its ``AgentPolicy`` is what the agent may do) and the deployment's names."""
-
-    access_key: str
-    secret_key: str
-    arn: str
-    template: Path
-    cloud: LocalCloud
-    deployment: Deployment
+__all__ = ["AGENT_USER", "AgentAccess", "Journey", "run_journey"]
 
 
 @dataclass
@@ -93,64 +90,6 @@ class _Clock:
             self.j.seconds["total"] = round(time.perf_counter() - self.start, 2)
 
 
-def _agent(config: Path, *args: str) -> str:
-    """Run ``yomitori-agent`` in this process; returns what it printed on stdout (also echoed
-    to stderr)."""
-    import io
-
-    from yomitori_agent.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["--config", str(config), "--no-progress", *args])
-    print(out.getvalue(), end="", file=sys.stderr)
-    if code != 0:
-        raise LocalCloudError(
-            f"yomitori-agent {args[0]} exited with {code}.", action="See its message above."
-        )
-    return out.getvalue()
-
-
-def _agent_identity(cloud: LocalCloud) -> tuple[str, str, str]:
-    """An IAM user for the external PC, with an access key: (key id, secret, user ARN). STS
-    GetCallerIdentity of that key names the user, as AWS does."""
-    iam = cloud.client("iam")
-    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-        iam.create_user(UserName=AGENT_USER)
-    key = iam.create_access_key(UserName=AGENT_USER)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"], iam.get_user(UserName=AGENT_USER)["User"]["Arn"]
-
-
-@contextlib.contextmanager
-def as_agent(access: AgentAccess, endpoint: str):
-    """This process's AWS identity is the agent's, talking to ``endpoint``, with the
-    variables ``yomitori local up`` prints for the review page (docs/agent.md); restored after."""
-    from yomitori.steps import config
-    from yomitori.store import clients
-
-    saved = dict(os.environ)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        os.environ.pop(k, None)
-    os.environ.update({k: v for k, v in access.cloud.environment().items() if not k.startswith("AWS_")})
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": access.access_key,
-            "AWS_SECRET_ACCESS_KEY": access.secret_key,
-            "AWS_DEFAULT_REGION": CREDENTIALS["AWS_DEFAULT_REGION"],
-            "AWS_ENDPOINT_URL": endpoint,
-        }
-    )
-    clients.reset()
-    config.reset()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        clients.reset()
-        config.reset()
-
-
 def _wait(predicate, what: str, timeout: float, every: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -159,33 +98,6 @@ def _wait(predicate, what: str, timeout: float, every: float = 0.2):
             return value
         time.sleep(every)
     raise LocalCloudError(f"Timed out waiting for {what}.", action="See the moto log and local-cloud/logs.")
-
-
-def _write_config(
-    path: Path, cloud: LocalCloud, keys: dict, identity: Path, key_arn: str, endpoint: str
-) -> None:
-    path.write_text(
-        f'''client_id = "journey"
-identity_file = "{identity}"
-state_dir = "state-{identity.stem}"
-inbox = "inbox"
-[recipients]
-external_pc = ["{keys["external_pc"]}"]
-contract_server = ["{keys["contract_server"]}"]
-[aws]
-endpoint_url = "{endpoint}"
-region = "ap-northeast-1"
-intake_bucket = "{cloud.bucket(settings.BUCKET_INTAKE)}"
-results_bucket = "{cloud.bucket(settings.BUCKET_RESULTS)}"
-batches_table = "{cloud.table(settings.BATCHES)}"
-kms_key_arn = "{key_arn}"
-[pack]
-settle_seconds = 0
-[register]
-watch_dir = "robot-watch"
-''',
-        encoding="utf-8",
-    )
 
 
 def run_journey(
@@ -224,14 +136,14 @@ def run_journey(
             cloud = provision(start_server(log=work / "moto.log"))
             deployment = deploy(cloud, template, engine=engine)
             key_arn = cloud.client("kms").describe_key(KeyId=cloud.kms_alias)["KeyMetadata"]["Arn"]
-            access = AgentAccess(*_agent_identity(cloud), template, cloud, deployment)
+            access = AgentAccess(*agent_identity(cloud), template, cloud, deployment)
             endpoint = agent_gateway(access) if agent_gateway else cloud.endpoint
             for d in ("usb-in", "usb-out", "inbox"):
                 (work / d).mkdir(exist_ok=True)
             configs = {}
             for role, identity in identities.items():
                 configs[role] = work / f"{role}.toml"
-                _write_config(configs[role], cloud, keys, identity, key_arn, endpoint)
+                write_config(configs[role], cloud, keys, identity, key_arn, endpoint)
         with clock.stage("scan"):
             from yomitori.forms import load_form
             from yomitori.synth import generate
@@ -244,11 +156,11 @@ def run_journey(
                 p.name: json.loads((scans / "truth" / f"{p.stem}.json").read_text("utf-8")) for p in pages
             }
         with clock.stage("pack"):
-            _agent(
+            agent_cli(
                 configs["external_pc"], "pack", str(scans), "--to", str(work / "usb-in"), "--form", form_id
             )
         with clock.stage("upload"), as_agent(access, endpoint):
-            _agent(configs["external_pc"], "upload", str(work / "usb-in"))
+            agent_cli(configs["external_pc"], "upload", str(work / "usb-in"))
         sfn = cloud.client("stepfunctions")
 
         with clock.stage("flow"):
@@ -272,8 +184,8 @@ def run_journey(
 
             _wait(at_gate, "the flow to reach the review gate", 60 + 30 * count)
         with clock.stage("review"), as_agent(access, endpoint):
-            j.status_seen.append(_stage(configs["external_pc"], batch_id))
-            j.reviewer, j.fields_reviewed, j.corrections = _review(batch_id, truth, correct)
+            j.status_seen.append(batch_stage(configs["external_pc"], batch_id))
+            j.reviewer, j.fields_reviewed, j.corrections = review_queue(batch_id, truth, correct)
         with clock.stage("download"), as_agent(access, endpoint):
             results = cloud.client("s3")
 
@@ -286,13 +198,14 @@ def run_journey(
                 return False
 
             _wait(results_ready, "finalize to write the results", 120)
-            _agent(configs["external_pc"], "download", batch_id, "--to", str(work / "usb-out"))
-            j.status_seen.append(_stage(configs["external_pc"], batch_id))
+            agent_cli(configs["external_pc"], "download", batch_id, "--to", str(work / "usb-out"))
+            j.status_seen.append(batch_stage(configs["external_pc"], batch_id))
         with clock.stage("import"):
-            _agent(configs["contract_server"], "import", str(work / "usb-out"), "--to", str(work / "inbox"))
+            usb, inbox = str(work / "usb-out"), str(work / "inbox")
+            agent_cli(configs["contract_server"], "import", usb, "--to", inbox)
         with clock.stage("register"):
             db = work / "core.db"
-            _agent(configs["contract_server"], "register", str(work / "inbox"), "--db", f"sqlite:///{db}")
+            agent_cli(configs["contract_server"], "register", str(work / "inbox"), "--db", f"sqlite:///{db}")
             j.registered = _count_rows(db)
         with clock.stage("ack+purge"):
 
@@ -335,56 +248,3 @@ def _count_rows(db: Path) -> int:
             for t in tables
             if t.startswith("yomitori_")
         )
-
-
-def _stage(config: Path, batch_id: str) -> str:
-    """What ``yomitori-agent status BATCH`` says the batch's stage is."""
-    return json.loads(_agent(config, "status", batch_id))[0]["stage"]
-
-
-def _review(batch_id: str, truth: dict, correct: int) -> tuple[str, int, int]:
-    """Work the review queue as a person at the review page does, through the same code: the
-    agent's cloud review backend (who reviews is the authenticated principal, from STS) and the
-    page's service (lease, open, submit; the last submission releases the gate). Confirm what
-    was read right; type what is on paper for the first ``correct`` documents, and mark the rest
-    of the misread fields illegible. Returns (reviewer, fields reviewed, corrections)."""
-    from yomitori_agent.review import ReviewService, cloud_backend
-
-    backend = cloud_backend(batch_id=batch_id)
-    svc = ReviewService(
-        backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer, batch_id=batch_id
-    )
-    fields = corrections = n = 0
-    while (view := svc.open_next()) is not None:
-        doc_id = view["document_id"]
-        doc = backend.results.get_document(batch_id, doc_id)  # the values behind the page's masks
-        paper = truth.get(doc.source, {}).get("fields", {})
-        out = []
-        for shown in view["fields"]:
-            if not shown["needs_person"]:
-                continue
-            name = shown["name"]
-            want, read = paper.get(name), doc.fields[name].value
-            if want is not None and read == want:
-                out.append({"field": name, "action": "confirm"})
-            elif want not in (None, "") and n < correct:
-                out.append({"field": name, "action": "correct", "value": want})
-                corrections += 1
-            else:
-                out.append({"field": name, "action": "illegible", "reason": "unreadable"})
-        fields += len(out)
-        r = svc.submit(batch_id, doc_id, out)
-        if r["ok"] is False:  # a typed value a validator refuses: the person marks it illegible
-            refused = set(r["refused"])
-            corrections -= sum(1 for c in out if c["field"] in refused and c["action"] == "correct")
-            out = [
-                c
-                if c["field"] not in refused
-                else {"field": c["field"], "action": "illegible", "reason": "unreadable"}
-                for c in out
-            ]
-            r = svc.submit(batch_id, doc_id, out)
-            if r["ok"] is False:
-                raise LocalCloudError(f"the review of a document was refused ({sorted(r['refused'])}).")
-        n += 1
-    return backend.reviewer, fields, corrections
