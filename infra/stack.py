@@ -200,7 +200,7 @@ class YomitoriStack(Stack):
             dlq=pipeline.dlq,
             functions=fns.functions,
         )
-        self.agent_policy = self._agent_policy(review)
+        self.agent_policy = self._agent_policy()
 
         add_outputs(
             self,
@@ -222,7 +222,7 @@ class YomitoriStack(Stack):
         if acknowledge:
             acknowledge_stack(self)
 
-    def _agent_policy(self, review) -> iam.ManagedPolicy:
+    def _agent_policy(self) -> iam.ManagedPolicy:
         """What yomitori-agent needs; the operator attaches it to the external PCs' identity."""
         s = self.storage
         return iam.ManagedPolicy(
@@ -249,7 +249,9 @@ class YomitoriStack(Stack):
                     actions=["s3:GetObject"],
                     resources=[s.results.arn_for_objects(RESULTS), s.results.arn_for_objects(DOCUMENTS)],
                 ),
-                # The download's acknowledgement: its arrival resumes the flow (Pipeline.ack_rule).
+                # The download's acknowledgement, the only one there is: its arrival resumes the
+                # flow (Pipeline.ack_rule). The agent invokes no function: it reviews with the
+                # rights below, as its own principal, and cannot name a reviewer or acknowledger.
                 iam.PolicyStatement(
                     sid="AcknowledgeDownloads",
                     actions=["s3:PutObject"],
@@ -270,11 +272,6 @@ class YomitoriStack(Stack):
                     sid="ReadBatchStatus",
                     actions=["dynamodb:GetItem"],
                     resources=[self.storage.tables[settings.BATCHES.role].table_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="ReviewAndAcknowledge",
-                    actions=["lambda:InvokeFunction"],
-                    resources=[review.function_arn],
                 ),
                 *self._agent_review_statements(),
             ],

@@ -80,6 +80,35 @@ def test_the_download_acknowledgement_reaches_the_review_function(synth):
     }
 
 
+def test_one_acknowledgement_path_and_an_agent_policy_without_repeats(synth):
+    from support.policy_guard import policy_statements
+
+    statements = policy_statements(synth.template)
+
+    def grants(s):
+        acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        res = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        return [(a, json.dumps(r, sort_keys=True)) for a in acts for r in res]
+
+    # Given the synthesized agent policy / Then no grant is there twice (sids unique as well)
+    every = [g for s in statements for g in grants(s)]
+    assert len(every) == len(set(every))
+    assert len({s["Sid"] for s in statements}) == len(statements)
+    # and the agent invokes no function: it acknowledges by writing ack.json (one statement) and
+    # reviews with its own rights, so it can neither name a reviewer nor acknowledge another way
+    assert not [a for a, _ in every if a.startswith("lambda:")]
+    acks = [s["Sid"] for s in statements for _, r in grants(s) if batch.ACK_NAME in r]
+    assert acks == ["AcknowledgeDownloads"]
+    # and the review function is invoked by the flow and the acknowledgement rule only
+    review = next(k for k in synth.resources("AWS::Lambda::Function") if k.startswith("FunctionsReview"))
+    callers = [
+        p["Properties"]["Principal"]
+        for p in synth.resources("AWS::Lambda::Permission").values()
+        if json.dumps(p["Properties"]["FunctionName"]).count(review)
+    ]
+    assert callers == ["events.amazonaws.com"]
+
+
 def test_distributed_map_goes_over_page_ordinals_never_page_names(synth, config):
     states = _definition(synth)["States"]
     # the manifest is only HEADed: its metadata (page count, form), never its body (file names)

@@ -1,5 +1,7 @@
 """The cloud path run for real on one machine: the synthesized state machine executed by moto's
-ASL interpreter, each Lambda task run by the function runner with only its function's layers,
+ASL interpreter, each Lambda task run by the function runner with only its function's layers
+(the ocr function reading with the default engine, ppocr, from its ppocr and models layers),
+the agent holding only the synthesized agent policy (every call through the policy guard),
 the flow started by the manifest's arrival (S3 -> EventBridge) and resumed by the download's
 acknowledgement; then nothing left behind and no seeded personal value or scan file name in the
 execution history, handler logs, events or tables."""
@@ -12,22 +14,100 @@ import os
 import pytest
 
 
-def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, monkeypatch):
+def _grants(statement: dict, call) -> bool:
+    """Whether ``statement`` speaks of the call's action and resource (conditions aside)."""
+    from tests.infra.policy_eval import statement_matches
+
+    return statement["Effect"] == "Allow" and statement_matches(
+        {k: v for k, v in statement.items() if k != "Condition"}, call.action, call.resource, {}
+    )
+
+
+def _list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+@pytest.fixture
+def agent_gateway():
+    """The policy guard in front of the journey's local cloud, holding the agent's access key
+    to the agent policy of the template the journey synthesized and deployed."""
+    from support.policy_guard import Deployment as Names
+    from support.policy_guard import PolicyGuard, agent_statements
+    from yomitori import settings
+
+    guards = []
+
+    def gateway(access) -> str:
+        template = json.loads(access.template.read_text("utf-8"))
+        c = access.cloud
+        key_arn = c.environment()[settings.ENV_KMS_KEY_ARN]
+        names = Names(
+            intake=c.bucket(settings.BUCKET_INTAKE),
+            results=c.bucket(settings.BUCKET_RESULTS),
+            tables={t.role: c.table(t) for t in settings.TABLES},
+            key_arn=key_arn,
+            state_machine_arn=access.deployment.state_machine_arn,
+        )
+        guard = PolicyGuard(
+            c.endpoint, state_machine_arn=names.state_machine_arn, key_arns={key_arn: key_arn}
+        )
+        guard.guard(access.access_key, agent_statements(template, names), name="agent", arn=access.arn)
+        guards.append(guard.start())
+        return guard.url
+
+    gateway.guards = guards
+    yield gateway
+    for g in guards:
+        g.stop()
+
+
+def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, monkeypatch, agent_gateway):
     from yomitori.cloud_local.evidence import EVENTS_LOG, INVOCATIONS_LOG, needles
-    from yomitori.cloud_local.journey import run_journey
+    from yomitori.cloud_local.journey import AGENT_USER, run_journey
 
     monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
     saved = dict(os.environ)
-    # Given two filled-in forms on the scanner PC, When the whole journey runs unattended
+    # Given two filled-in forms on the scanner PC, and an agent that holds only the agent policy,
+    # When the whole journey runs unattended
     try:
-        j = run_journey(count=2, form_id="water_start", engine="fake", work=tmp_path)
+        j = run_journey(
+            count=2, form_id="water_start", engine="ppocr", work=tmp_path, agent_gateway=agent_gateway
+        )
     finally:
         os.environ.clear()
         os.environ.update(saved)
     # Then the flow ended after the acknowledgement, and the batch went all the way
     assert j.error is None, j.error
     assert j.status == "SUCCEEDED" and j.documents == 2 and j.registered == 2
-    assert j.fields_reviewed > 0 and j.corrections > 0  # the fake engine reads nothing
+    assert j.fields_reviewed > 0
+    # and every AWS call of the agent (upload, status, the review page's backend, download and
+    # its acknowledgement) went through the guard and was allowed by the agent policy
+    (guard,) = agent_gateway.guards
+    guard.check()
+    actions = {c.action for c in guard.checked("agent")}
+    assert {
+        "s3:PutObject",  # upload, corrections, ack.json
+        "s3:ListBucket",  # upload, status
+        "dynamodb:GetItem",  # status (batches table), the review gate
+        "dynamodb:UpdateItem",  # leases, documents done
+        "dynamodb:PutItem",  # audit records
+        "states:SendTaskSuccess",  # the last submission releases the gate
+        "sts:GetCallerIdentity",  # who is reviewing
+    } <= actions, actions
+    assert not any(a.startswith("lambda:") for a in actions)  # the agent invokes no function
+    # (`status` at the gate, and after the download: the flow may have purged already)
+    assert j.status_seen[0] == "waiting_for_review" and j.status_seen[1] in ("downloaded", "purged")
+    # and the agent policy holds no statement the journey did not use (but the key's: S3 uses it
+    # for the agent, so no call of the agent's names it) and no grant twice
+    (agent,) = guard.principals.values()  # the synthesized agent policy, names resolved
+    unused = [s["Sid"] for s in agent.statements if s["Sid"] != "UseDataKeyThroughS3"
+              and not any(_grants(s, c) for c in guard.checked("agent"))]
+    assert unused == []
+    grants = [(a, r) for s in agent.statements for a in _list(s["Action"]) for r in _list(s["Resource"])]
+    assert len(grants) == len(set(grants))
+    # and the review was done by the authenticated principal, and the audit trail names only it
+    assert j.reviewer == f"aws:arn:aws:iam::123456789012:user/{AGENT_USER}"
+    assert j.audit_reviewers == [j.reviewer]
     # and nothing is left: no object in any bucket, a deletion record written
     assert j.objects_left == 0 and j.deletion_receipt
     # and no seeded value or scan name anywhere it must not be (every place was searched)
@@ -41,8 +121,17 @@ def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, mo
     assert len(needles(truth, "water_start")) > 10
     state = tmp_path / "local-cloud"
     tasks = [json.loads(line) for line in (state / INVOCATIONS_LOG).read_text("utf-8").splitlines()]
-    assert [t["function"].rsplit("-", 1)[1] for t in tasks].count("ocr") == 2
     assert all(t["error"] is None for t in tasks)
+    # and each page was read by the default engine (ppocr) in the layer-restricted ocr function:
+    # onnxruntime from its ppocr layer, the pinned model from its models layer (/opt/models)
+    ocr = [t["result"] for t in tasks if t["function"].endswith("-ocr")]
+    assert [(r["engine"], r["error"]) for r in ocr] == [("ppocr", None)] * 2
+    read = [t["result"] for t in tasks if t["function"].endswith("-validate")]
+    assert len(read) == 2 and all(r["accepted"] > 0 for r in read)  # it read (the fake engine reads nothing)
+    # and the flow's review tasks only wait (the gate, the acknowledgement); the review itself and
+    # the acknowledgement (below: ack.json's arrival, delivered by EventBridge) came from the agent
+    waits = [(t["event"]["action"], t["event"]["task_kind"]) for t in tasks if "-review" in t["function"]]
+    assert waits == [("wait", "review"), ("wait", "ack")]
     delivered = [json.loads(line) for line in (state / EVENTS_LOG).read_text("utf-8").splitlines()]
     assert sorted(e["input"].get("action", "start") for e in delivered) == ["ack_arrived", "start"]
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -32,7 +33,8 @@ def test_local_up_run_down(scans, tmp_path, state):
     # Given the local cloud is up
     up = yomitori("local", "up", env=state)
     assert up.returncode == 0, up.stderr
-    endpoint = json.loads((tmp_path / "state" / "state.json").read_text())["endpoint"]
+    started = json.loads((tmp_path / "state" / "state.json").read_text())
+    endpoint = started["endpoint"]
     assert f"export AWS_ENDPOINT_URL={endpoint}" in up.stdout
     # When a folder is run through it with an engine that reads nothing
     run = yomitori(
@@ -52,16 +54,27 @@ def test_local_up_run_down(scans, tmp_path, state):
     assert "waits at the review gate" in run.stdout and "yomitori local resume" in run.stdout
     assert len(list((tmp_path / "out").glob("water_stop-*.json"))) == 3
     assert json.loads((tmp_path / "out" / "batch.json").read_text())["state"] == "waiting_for_review"
+    # and it ran in the cloud `up` started (a deployed server is busy, not gone: no second one)
+    assert json.loads((tmp_path / "state" / "state.json").read_text()) == started
     # and resuming before the review is refused with what to do
     batch_id = json.loads((tmp_path / "out" / "batch.json").read_text())["batch_id"]
     early = yomitori("local", "resume", batch_id, "--out", str(tmp_path / "out"), env=state)
     assert early.returncode != 0 and "Finish the review first" in early.stderr
     assert "Traceback" not in early.stderr
-    # When it is brought down, Then the server is gone
+    # When it is brought down, Then the server is gone: its process and everything it started
     down = yomitori("local", "down", env=state)
     assert "stopped" in down.stdout
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2)
+    assert _group(started["pid"]) == []
+    with pytest.raises(urllib.error.URLError) as refused:  # no answer at all, not an HTTP error
+        urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
+    assert not isinstance(refused.value, urllib.error.HTTPError)
+
+
+def _group(pgid: int) -> list[str]:
+    """The live processes of a process group (ps), zombies left out."""
+    ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True, check=True)
+    rows = [line.split(None, 2) for line in ps.stdout.splitlines()]
+    return [r[2] for r in rows if len(r) == 3 and r[0] == str(pgid) and not r[1].startswith("Z")]
 
 
 def test_demo_goes_through_the_local_cloud(tmp_path, state):

@@ -148,9 +148,10 @@ def test_a_gate_with_nothing_to_review_releases_at_once_and_only_once(cloud, sca
 def test_the_download_acknowledgement_resumes_the_flow_once(cloud, batch_id, sent):
     # Given the flow waits for the download to be acknowledged
     invoke("review", event("review_ack_wait", batch_id=batch_id, task_token=f"ack-{batch_id}"))
-    # When the agent acknowledges twice
-    first = invoke("review", event("review_ack_complete", batch_id=batch_id))
-    second = invoke("review", event("review_ack_complete", batch_id=batch_id))
+    # When the acknowledgement's arrival is delivered twice (EventBridge delivers at least once)
+    arrived = event("review_ack_arrived", key=f"{batch_id}/ack.json")
+    first = invoke("review", arrived)
+    second = invoke("review", arrived)
     # Then the token was used once
     assert first["completed"] is True and second["completed"] is False
     assert [c["taskToken"] for c in sent] == [f"ack-{batch_id}"]

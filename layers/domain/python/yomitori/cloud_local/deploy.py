@@ -26,7 +26,9 @@ from yomitori.cloud_local.functions import LAYER_GROUP_TAG
 from yomitori.cloud_local.server import ACCOUNT, REGION, LocalCloud, LocalCloudError
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/yomitori-local-execution"
-_GROUP = re.compile(r"third-party packages: ([a-z0-9_-]+)")
+# the stack's third-party layers and its model layer (their descriptions, infra/functions.py):
+# this machine runs the host build of each (cloud_local.layers.host_layer), not the Lambda one
+_GROUP = re.compile(r"(?:third-party packages|yomitori model): ([a-z0-9_-]+)")
 # Host-only layers: what Lambda does not have but an engine run on this machine needs.
 HOST_LAYERS = {"tesseract": "tesseract"}
 

@@ -30,6 +30,14 @@ def deletion_receipt(cloud: LocalCloud, batch_id: str) -> bool:
     return bool(config.review_store().deletions(batch_id))
 
 
+def audit_reviewers(cloud: LocalCloud, batch_id: str) -> list[str]:
+    """Who the batch's audit records name (each reviewer once, sorted)."""
+    from yomitori.steps import config
+
+    cloud.activate()
+    return sorted({r.reviewer for r in config.review_store().audit_trail(batch_id)})
+
+
 def needles(truth: dict, form_id: str) -> list[str]:
     """The seeded values of personal fields and the scanner file names (with and without their
     suffix) of a batch: ``truth`` maps page file name -> truth file."""

@@ -3,11 +3,19 @@ machine, unattended (one machine only).
 
 keys -> synth (cdk.out) -> deploy into a private local cloud -> forms written (the scanner) ->
 ``yomitori-agent pack`` -> ``upload`` (the manifest's arrival starts the state machine through
-EventBridge) -> the flow runs to the review gate -> a scripted reviewer works the queue through
-the review function -> ``download`` (its ack.json resumes the flow) -> ``import`` ->
-``register`` -> the flow purges and ends. Then what was left behind is measured: objects in
-the buckets, the deletion record, and seeded personal values and scanner file names found in
-the execution history, handler logs, delivered events and the tables.
+EventBridge) -> the flow runs to the review gate (``status`` says so) -> a scripted reviewer
+works the queue through the agent's cloud review backend, the code the review page runs, as the
+agent's own AWS principal (an IAM user of the local cloud; the audit trail names it) -> ``download``
+(its ack.json resumes the flow through EventBridge) -> ``import`` -> ``register`` -> the flow
+purges and ends.
+
+Then what was left behind is measured: objects in the buckets, the deletion record, who the
+audit records name, and seeded personal values and scanner file names found in the execution
+history, handler logs, delivered events and the tables.
+
+The agent's side (its identity, commands and the scripted reviewer) is in ``journey_agent``.
+Every AWS call of the agent goes to ``agent_gateway``'s endpoint when one is given (the tests
+put the policy guard there, judging each call against the synthesized agent policy).
 """
 
 from __future__ import annotations
@@ -17,13 +25,24 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori import settings
-from yomitori.cloud_local.server import CREDENTIALS, LocalCloud, LocalCloudError, provision, start_server
+from yomitori.cloud_local.journey_agent import (
+    AGENT_USER,
+    AgentAccess,
+    agent_cli,
+    agent_identity,
+    as_agent,
+    batch_stage,
+    review_queue,
+    write_config,
+)
+from yomitori.cloud_local.server import CREDENTIALS, LocalCloudError, provision, start_server
 
-REVIEWER = "journey-reviewer"
+__all__ = ["AGENT_USER", "AgentAccess", "Journey", "run_journey"]
 
 
 @dataclass
@@ -37,6 +56,9 @@ class Journey:
     pii_hits: int = -1
     pii_where: dict = field(default_factory=dict)
     registered: int = 0
+    reviewer: str = ""  # who the review backend said is reviewing (the authenticated principal)
+    audit_reviewers: list = field(default_factory=list)  # who the batch's audit records name
+    status_seen: list = field(default_factory=list)  # `yomitori-agent status` at gate, after download
     engine: str = ""
     form: str = ""
     seconds: dict = field(default_factory=dict)
@@ -68,17 +90,6 @@ class _Clock:
             self.j.seconds["total"] = round(time.perf_counter() - self.start, 2)
 
 
-def _agent(config: Path, *args: str) -> None:
-    from yomitori_agent.cli import main
-
-    with contextlib.redirect_stdout(sys.stderr):
-        code = main(["--config", str(config), "--no-progress", *args])
-    if code != 0:
-        raise LocalCloudError(
-            f"yomitori-agent {args[0]} exited with {code}.", action="See its message above."
-        )
-
-
 def _wait(predicate, what: str, timeout: float, every: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,34 +100,19 @@ def _wait(predicate, what: str, timeout: float, every: float = 0.2):
     raise LocalCloudError(f"Timed out waiting for {what}.", action="See the moto log and local-cloud/logs.")
 
 
-def _write_config(path: Path, cloud: LocalCloud, keys: dict, identity: Path, key_arn: str) -> None:
-    path.write_text(
-        f'''client_id = "journey"
-identity_file = "{identity}"
-state_dir = "state-{identity.stem}"
-inbox = "inbox"
-[recipients]
-external_pc = ["{keys["external_pc"]}"]
-contract_server = ["{keys["contract_server"]}"]
-[aws]
-endpoint_url = "{cloud.endpoint}"
-region = "ap-northeast-1"
-intake_bucket = "{cloud.bucket(settings.BUCKET_INTAKE)}"
-results_bucket = "{cloud.bucket(settings.BUCKET_RESULTS)}"
-kms_key_arn = "{key_arn}"
-[pack]
-settle_seconds = 0
-[register]
-watch_dir = "robot-watch"
-''',
-        encoding="utf-8",
-    )
-
-
-def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: int = 1) -> Journey:
+def run_journey(
+    *,
+    count: int,
+    form_id: str,
+    engine: str,
+    work: Path,
+    correct: int = 1,
+    agent_gateway: Callable[[AgentAccess], str] | None = None,
+) -> Journey:
     """Run the journey in ``work`` (kept for inspection) and return its summary; the private
     local cloud is stopped at the end. ``correct``: documents whose reviewer types the value
-    on paper into every field the engine misread (the others only confirm the read values)."""
+    on paper into every field the engine misread (the others only confirm the read values).
+    ``agent_gateway(access)``: the endpoint the agent talks to (default: the cloud's own)."""
     j = Journey(engine=engine, form=form_id)
     clock = _Clock(j)
     work = Path(work).resolve()
@@ -140,12 +136,14 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
             cloud = provision(start_server(log=work / "moto.log"))
             deployment = deploy(cloud, template, engine=engine)
             key_arn = cloud.client("kms").describe_key(KeyId=cloud.kms_alias)["KeyMetadata"]["Arn"]
+            access = AgentAccess(*agent_identity(cloud), template, cloud, deployment)
+            endpoint = agent_gateway(access) if agent_gateway else cloud.endpoint
             for d in ("usb-in", "usb-out", "inbox"):
                 (work / d).mkdir(exist_ok=True)
             configs = {}
             for role, identity in identities.items():
                 configs[role] = work / f"{role}.toml"
-                _write_config(configs[role], cloud, keys, identity, key_arn)
+                write_config(configs[role], cloud, keys, identity, key_arn, endpoint)
         with clock.stage("scan"):
             from yomitori.forms import load_form
             from yomitori.synth import generate
@@ -158,22 +156,12 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
                 p.name: json.loads((scans / "truth" / f"{p.stem}.json").read_text("utf-8")) for p in pages
             }
         with clock.stage("pack"):
-            _agent(
+            agent_cli(
                 configs["external_pc"], "pack", str(scans), "--to", str(work / "usb-in"), "--form", form_id
             )
-        with clock.stage("upload"):
-            _agent(configs["external_pc"], "upload", str(work / "usb-in"))
-        sfn, lam = cloud.client("stepfunctions"), cloud.client("lambda")
-        review_fn = deployment.functions["review"]
-
-        def invoke(event: dict) -> dict:
-            r = lam.invoke(FunctionName=review_fn, Payload=json.dumps(event))
-            body = json.loads(r["Payload"].read())
-            if r.get("FunctionError"):
-                raise LocalCloudError(
-                    f"the review function failed: {body.get('errorType')}: {body.get('errorMessage')}"
-                )
-            return body
+        with clock.stage("upload"), as_agent(access, endpoint):
+            agent_cli(configs["external_pc"], "upload", str(work / "usb-in"))
+        sfn = cloud.client("stepfunctions")
 
         with clock.stage("flow"):
             execution = _wait(
@@ -195,9 +183,10 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
                 return any(e["type"] == "TaskSubmitted" for e in events)
 
             _wait(at_gate, "the flow to reach the review gate", 60 + 30 * count)
-        with clock.stage("review"):
-            j.fields_reviewed, j.corrections = _review(cloud, invoke, batch_id, truth, correct)
-        with clock.stage("download"):
+        with clock.stage("review"), as_agent(access, endpoint):
+            j.status_seen.append(batch_stage(configs["external_pc"], batch_id))
+            j.reviewer, j.fields_reviewed, j.corrections = review_queue(batch_id, truth, correct)
+        with clock.stage("download"), as_agent(access, endpoint):
             results = cloud.client("s3")
 
             def results_ready():
@@ -209,12 +198,14 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
                 return False
 
             _wait(results_ready, "finalize to write the results", 120)
-            _agent(configs["external_pc"], "download", batch_id, "--to", str(work / "usb-out"))
+            agent_cli(configs["external_pc"], "download", batch_id, "--to", str(work / "usb-out"))
+            j.status_seen.append(batch_stage(configs["external_pc"], batch_id))
         with clock.stage("import"):
-            _agent(configs["contract_server"], "import", str(work / "usb-out"), "--to", str(work / "inbox"))
+            usb, inbox = str(work / "usb-out"), str(work / "inbox")
+            agent_cli(configs["contract_server"], "import", usb, "--to", inbox)
         with clock.stage("register"):
             db = work / "core.db"
-            _agent(configs["contract_server"], "register", str(work / "inbox"), "--db", f"sqlite:///{db}")
+            agent_cli(configs["contract_server"], "register", str(work / "inbox"), "--db", f"sqlite:///{db}")
             j.registered = _count_rows(db)
         with clock.stage("ack+purge"):
 
@@ -224,9 +215,15 @@ def run_journey(*, count: int, form_id: str, engine: str, work: Path, correct: i
 
             j.status = _wait(ended, "the flow to purge and end after the acknowledgement", 120)
         with clock.stage("check"):
-            from yomitori.cloud_local.evidence import deletion_receipt, objects_left, pii_report
+            from yomitori.cloud_local.evidence import (
+                audit_reviewers,
+                deletion_receipt,
+                objects_left,
+                pii_report,
+            )
 
             j.documents = len(pages)
+            j.audit_reviewers = audit_reviewers(cloud, batch_id)
             j.objects_left = objects_left(cloud)
             j.deletion_receipt = deletion_receipt(cloud, batch_id)
             j.pii_where = pii_report(cloud, deployment.state_machine_arn, truth, form_id)
@@ -251,63 +248,3 @@ def _count_rows(db: Path) -> int:
             for t in tables
             if t.startswith("yomitori_")
         )
-
-
-def _review(cloud: LocalCloud, invoke, batch_id: str, truth: dict, correct: int) -> tuple[int, int]:
-    """Work the review queue through the review function, as a person at the review page:
-    confirm what was read right; type what is on paper for the first ``correct`` documents,
-    and mark the rest of the misread fields illegible."""
-    from yomitori.results import DocumentResult
-
-    s3 = cloud.client("s3")
-    fields = corrections = 0
-    queue = invoke({"action": "queue", "batch_id": batch_id})["queue"]
-    for n, item in enumerate(queue):
-        doc_id = item["document_id"]
-        invoke({"action": "lease", "batch_id": batch_id, "reviewer": REVIEWER, "document_id": doc_id})
-        body = s3.get_object(
-            Bucket=cloud.bucket(settings.BUCKET_RESULTS), Key=f"{batch_id}/documents/{doc_id}.json"
-        )
-        doc = DocumentResult.model_validate_json(body["Body"].read())
-        paper = truth.get(doc.source, {}).get("fields", {})
-        todo = [(name, f) for name, f in doc.fields.items() if f.status.value in ("needs_review", "invalid")]
-        out = []
-        for name, f in todo:
-            want = paper.get(name)
-            if want is not None and f.value == want:
-                out.append({"field": name, "action": "confirm"})
-            elif want not in (None, "") and n < correct:
-                out.append({"field": name, "action": "correct", "value": want})
-                corrections += 1
-            else:
-                out.append({"field": name, "action": "illegible", "reason": "unreadable"})
-        fields += len(out)
-        r = invoke(
-            {
-                "action": "submit",
-                "batch_id": batch_id,
-                "document_id": doc_id,
-                "reviewer": REVIEWER,
-                "corrections": out,
-            }
-        )
-        if r.get("ok") is False:  # a typed value a validator refuses: the person marks it illegible
-            refused = set(r.get("refused", {}))
-            out = [
-                c
-                if c["field"] not in refused
-                else {"field": c["field"], "action": "illegible", "reason": "unreadable"}
-                for c in out
-            ]
-            r = invoke(
-                {
-                    "action": "submit",
-                    "batch_id": batch_id,
-                    "document_id": doc_id,
-                    "reviewer": REVIEWER,
-                    "corrections": out,
-                }
-            )
-            if r.get("ok") is False:
-                raise LocalCloudError(f"the review of a document was refused ({r.get('error')}).")
-    return fields, corrections

@@ -106,9 +106,39 @@ def _link_layer(dists: dict[str, md.Distribution], dest: Path) -> None:
     tmp.rename(dest)
 
 
+def _model_layer(root: Path) -> Path:
+    """The ``models`` layer for this machine: ``<root>/models/models/<model file>`` (what
+    Lambda mounts at /opt/models), a link to the pinned model this machine has: the folder
+    ``YOMITORI_MODELS_DIR`` names (e.g. ``layers/build.py --host``'s ``models/models``), else
+    the installed rapidocr wheel's ``models/`` (:func:`yomitori.ocr.models.locate`, which
+    checks the pinned SHA-256)."""
+    from yomitori import settings
+    from yomitori.ocr.models import PPOCR_REC, locate
+
+    model = locate(PPOCR_REC).resolve()
+    dest = root / settings.MODEL_LAYER
+    link = dest / "models" / PPOCR_REC.file_name
+    if not (link.is_symlink() and link.resolve() == model):
+        import threading
+
+        tmp = dest.with_name(f".{dest.name}-{os.getpid()}-{threading.get_ident()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "models").mkdir(parents=True)
+        (tmp / "models" / PPOCR_REC.file_name).symlink_to(model)
+        shutil.rmtree(dest, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.rename(dest)
+    return dest
+
+
 def host_layer(group: str, root: Path | None = None) -> Path:
     """The folder of ``group``'s layer for this machine (``<root>/<group>``, its packages
-    under ``python/``), built or refreshed when its requirements changed."""
+    under ``python/``, or for the model layer the model under ``models/``), built or refreshed
+    when its requirements changed."""
+    from yomitori import settings
+
+    if group == settings.MODEL_LAYER:
+        return _model_layer(root or state_dir() / "layers")
     provided = tuple(_build_module().PROVIDED)
     if group == RUNTIME:
         reqs = ["boto3"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori import settings
-from yomitori.batch import SUMMARY_NAME, BatchManifest, PageEntry, sha256_file
+from yomitori.batch import SUMMARY_NAME, BatchManifest, PageEntry, ack_key, sha256_file
 from yomitori.cloud_local.server import (
     FLOW,
     LocalCloud,
@@ -251,18 +251,16 @@ def resume_batch(
         },
         trace,
     )
-    # the download (what `yomitori-agent download` does), then its acknowledgement
+    # the download (what `yomitori-agent download` does), then its acknowledgement, the one way
+    # there is: ack.json lands in the results bucket, and its arrival reaches the review function
+    # (what the stack's EventBridge rule delivers)
     docs = _download_documents(batch_id, done.out_dir)
     (done.out_dir / "results.csv").write_bytes(store.get_bytes(final["results_csv_key"]))
     (done.out_dir / "results.json").write_bytes(store.get_bytes(final["results_json_key"]))
+    store.put_json(ack_key(batch_id), {"batch_id": batch_id, "client_id": "local-runner"})
     ack = invoke(
         "review",
-        {
-            "action": "complete",
-            "batch_id": batch_id,
-            "task_kind": settings.TASK_KIND_ACK,
-            "who": "local-runner",
-        },
+        {"action": "ack_arrived", "key": ack_key(batch_id), "requester": "local-runner"},
         trace,
     )
     if not ack.get("completed"):

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -174,9 +175,15 @@ def state_dir() -> Path:
 
 
 def _answers(endpoint: str) -> bool:
+    """Whether a server answers HTTP on ``endpoint`` at all. Any HTTP answer counts: moto's
+    ``/moto-api/data.json`` (a dump of every backend) answers 500 once a state machine or a
+    function exists, and taking that for "not running" made ``up`` start a second server and
+    orphan the first (it outlived ``down``)."""
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1):
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
             return True
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from yomitori.batch import BATCH_ID_PATTERN, MAX_PAGES
 from yomitori.errors import YomitoriError
-from yomitori.settings import TASK_KIND_ACK, TASK_KIND_REVIEW
+from yomitori.settings import TASK_KIND_REVIEW
 from yomitori.steps.review import Correction
 
 DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$"
@@ -53,16 +53,11 @@ class ReviewWait(_Event):
     task_token: str = Field(min_length=1, max_length=2048)
 
 
-class ReviewComplete(_Event):
-    action: Literal["complete"]
-    batch_id: BatchId
-    task_kind: Literal["review", "ack"] = TASK_KIND_ACK
-    who: Who = "agent"
-
-
 class ReviewAckArrived(_Event):
     """The download acknowledgement object landed (EventBridge: S3 Object Created on
-    ``<batch_id>/ack.json`` in the results bucket); ``requester`` is S3's authenticated caller."""
+    ``<batch_id>/ack.json`` in the results bucket); ``requester`` is S3's authenticated caller.
+    The only way a download is acknowledged: the agent writes ack.json (it may not invoke the
+    function), so who acknowledged is whom S3 authenticated, never a name in a request."""
 
     action: Literal["ack_arrived"]
     key: str = Field(pattern=BATCH_ID_PATTERN.rstrip("$") + "/ack\\.json$")
@@ -109,7 +104,7 @@ class ReviewReveal(_Event):
 
 
 ReviewAction = Annotated[
-    ReviewWait | ReviewComplete | ReviewAckArrived | ReviewQueue | ReviewLease | ReviewSubmit | ReviewReveal,
+    ReviewWait | ReviewAckArrived | ReviewQueue | ReviewLease | ReviewSubmit | ReviewReveal,
     Field(discriminator="action"),
 ]
 

@@ -111,11 +111,8 @@ def review(req: Any, context: Any = None) -> dict:
         who = reviews.take_task(req.batch_id, ACK_RECEIVED)
         released = who is not None and _release_ack(reviews, releaser, req.batch_id, who)
         return {"batch_id": req.batch_id, "task_kind": req.task_kind, "stored": True, "released": released}
-    if isinstance(req, events.ReviewComplete | events.ReviewAckArrived):
-        kind = getattr(req, "task_kind", settings.TASK_KIND_ACK)
-        if kind == settings.TASK_KIND_REVIEW:
-            released = rv.release_if_done(reviews, releaser, batch_id=req.batch_id, who=req.who)
-            return {"batch_id": req.batch_id, "task_kind": kind, "completed": released}
+    if isinstance(req, events.ReviewAckArrived):
+        kind = settings.TASK_KIND_ACK
         reviews.remember_task(req.batch_id, ACK_RECEIVED, req.who)
         released = _release_ack(reviews, releaser, req.batch_id, req.who)
         if released:
