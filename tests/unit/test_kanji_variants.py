@@ -58,3 +58,16 @@ def test_an_old_form_japan_post_never_writes_is_folded_even_where_the_lookup_fol
     # Given an address read with 德 (the postal lookup folds 德 to 徳 itself, so the place is found)
     # Then the stored value is written as Japan Post writes it
     assert fold_address_variants("德島県德島市新蔵町1-1") == "徳島県徳島市新蔵町1-1"
+
+
+def test_a_small_ke_in_an_address_is_written_as_japan_post_writes_it():
+    assert fold_address_variants("福岡県北九州市千代ヶ崎1丁目22-17") == "福岡県北九州市千代ケ崎1丁目22-17"
+
+
+def test_a_block_number_that_lost_its_hyphen_goes_to_a_person():
+    from yomitori.validation.registry import ValidationContext, get_validator
+
+    ctx = ValidationContext(form=load_form("water_start"), values={}, today=dt.date(2026, 6, 1), options={})
+    run = get_validator("address_jp")
+    assert [f.code for f in run("鳥取県東伯郡湯梨浜町白石183414", ctx)] == ["address_number_run"]
+    assert run("鳥取県東伯郡湯梨浜町白石1834-14", ctx) == []

@@ -20,7 +20,7 @@ from PIL import Image
 
 from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
 from yomitori.extract.crops import box_px, drop_out
-from yomitori.extract.fields import CropReader, PageWordsReader, read_field
+from yomitori.extract.fields import CropReader, PageWordsReader, doubt_marks_on_a_pencilled_page, read_field
 from yomitori.extract.images import load_grey
 from yomitori.extract.messes import flag_streak
 from yomitori.extract.register import load_reference, register_page, subtract_reference
@@ -98,6 +98,7 @@ def extract_pages(
             if uncertain and ALIGNMENT_UNCERTAIN not in result.reasons:
                 result.reasons.append(ALIGNMENT_UNCERTAIN)  # a person sees every field of this page
             fields[f.name] = result
+        doubt_marks_on_a_pencilled_page(reader, on_page, fields)
     return DocumentResult(
         batch_id=batch_id,
         document_id=document_id,
