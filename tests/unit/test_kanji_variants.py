@@ -71,3 +71,16 @@ def test_a_block_number_that_lost_its_hyphen_goes_to_a_person():
     run = get_validator("address_jp")
     assert [f.code for f in run("鳥取県東伯郡湯梨浜町白石183414", ctx)] == ["address_number_run"]
     assert run("鳥取県東伯郡湯梨浜町白石1834-14", ctx) == []
+
+
+def test_a_dakuten_added_or_lost_at_the_start_of_a_name_part_is_a_misreading():
+    from yomitori.validation.names import initials_agree, plausible_reading
+
+    # Given readings whose voicing differs only at the start of the given name (no rendaku there)
+    for name, misread in (("加藤 拓也", "カトウ ダクヤ"), ("近藤 さくら", "コンドウ ザクラ")):
+        assert plausible_reading(name, misread)  # voicing is folded for rendaku ...
+        assert not initials_agree(name, misread)  # ... but not at the start of a word
+    # and true readings, rendaku inside a name included, agree
+    for name, kana in (("中島 蓮", "ナカジマ レン"), ("後藤 大輔", "ゴトウ ダイスケ"),
+                       ("山崎 美咲", "ヤマザキ ミサキ"), ("長谷川 花子", "ハセガワ ハナコ")):
+        assert initials_agree(name, kana)

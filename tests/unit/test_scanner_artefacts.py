@@ -120,7 +120,12 @@ def test_pencil_writing_is_read_as_a_suggestion_for_a_person_never_accepted():
 
 
 def test_on_a_page_written_in_pencil_the_marks_go_to_a_person_too():
-    from yomitori.extract.fields import FAINT_CONFIDENCE, CropReader, doubt_marks_on_a_pencilled_page, read_field
+    from yomitori.extract.fields import (
+        FAINT_CONFIDENCE,
+        CropReader,
+        doubt_marks_on_a_pencilled_page,
+        read_field,
+    )
     from yomitori.ocr.fake import FakeEngine
 
     # Given a page whose name was written in pencil and whose choices look unmarked

@@ -51,6 +51,34 @@ def _entries(ch: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     )
 
 
+@lru_cache(maxsize=4096)
+def _initials(ch: str) -> frozenset[str]:
+    """First kana (voicing kept) of every reading of the words that start with ``ch``."""
+    table = _kanwa().load(ch) or {}
+    return frozenset(fold_kana(r)[:1] for readings in table.values() for r, _ in readings if fold_kana(r))
+
+
+def initials_agree(name: str, kana: str) -> bool:
+    """Whether each part's first kana has the voicing its name part can start with. Voicing is
+    folded elsewhere for rendaku (中島 ナカジマ), which never happens at the start of a word, so
+    there a dakuten the reader added or lost (タクヤ read ダクヤ) is a misreading. Parts pair by
+    their spaces; without a pairing, or for an initial the dictionary does not know, True."""
+    names, kanas = name.split(), kana.split()
+    if len(names) != len(kanas):
+        return True
+    for n, k in zip(names, kanas, strict=True):
+        first, initial = n[:1], fold_kana(k)[:1]
+        if not first or not initial:
+            continue
+        is_kana = "\u3040" <= first <= "\u30ff"
+        allowed = {fold_kana(first)[:1]} if is_kana else set(_initials(first))
+        if allowed and initial not in allowed and fold_kana(initial, voicing=True) in {
+            fold_kana(a, voicing=True) for a in allowed
+        }:
+            return False
+    return True
+
+
 def plausible_reading(name: str, kana: str) -> bool:
     """True when ``kana`` can be read as ``name`` (kanji and kana mixed, spaces ignored)."""
     name = "".join(ch for ch in unicodedata.normalize("NFKC", name) if not ch.isspace())
@@ -87,7 +115,7 @@ def name_reading(ctx: ValidationContext, name: str = "name", reading: str = "nam
     """The フリガナ is a plausible reading of the 氏名; otherwise both go to review (either may
     be misread)."""
     n, k = ctx.values.get(name, ""), ctx.values.get(reading, "")
-    if not n or not k or plausible_reading(n, k):
+    if not n or not k or (plausible_reading(n, k) and initials_agree(n, k)):
         return []
     return [
         Finding("name_reading_mismatch", Severity.REVIEW, field=reading),
