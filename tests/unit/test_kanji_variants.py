@@ -84,3 +84,11 @@ def test_a_dakuten_added_or_lost_at_the_start_of_a_name_part_is_a_misreading():
     for name, kana in (("中島 蓮", "ナカジマ レン"), ("後藤 大輔", "ゴトウ ダイスケ"),
                        ("山崎 美咲", "ヤマザキ ミサキ"), ("長谷川 花子", "ハセガワ ハナコ")):
         assert initials_agree(name, kana)
+
+
+def test_a_branch_name_read_with_an_old_form_is_stored_as_the_bank_list_writes_it():
+    form = load_form("water_city")
+    doc = DocumentResult(batch_id="b", document_id="d", source="d.png", form_id="water_city",
+                         fields={"branch_name": FieldResult(value="綾瀨支店", raw="綾瀨支店", confidence=0.99)})
+    route_document(form, doc, today=dt.date(2026, 6, 1))
+    assert doc.fields["branch_name"].value == "綾瀬支店"
