@@ -88,7 +88,8 @@ def test_a_dakuten_added_or_lost_at_the_start_of_a_name_part_is_a_misreading():
 
 def test_a_branch_name_read_with_an_old_form_is_stored_as_the_bank_list_writes_it():
     form = load_form("water_city")
+    read = FieldResult(value="綾瀨支店", raw="綾瀨支店", confidence=0.99)
     doc = DocumentResult(batch_id="b", document_id="d", source="d.png", form_id="water_city",
-                         fields={"branch_name": FieldResult(value="綾瀨支店", raw="綾瀨支店", confidence=0.99)})
+                         fields={"branch_name": read})
     route_document(form, doc, today=dt.date(2026, 6, 1))
     assert doc.fields["branch_name"].value == "綾瀬支店"
