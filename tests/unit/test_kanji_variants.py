@@ -93,3 +93,16 @@ def test_a_branch_name_read_with_an_old_form_is_stored_as_the_bank_list_writes_i
                          fields={"branch_name": read})
     route_document(form, doc, today=dt.date(2026, 6, 1))
     assert doc.fields["branch_name"].value == "綾瀬支店"
+
+
+def test_a_name_or_reading_that_lost_its_space_gets_it_where_the_other_has_it():
+    # Given a water_start page whose reading and account holder were written with a narrow gap
+    form = load_form("water_start")
+    read = {"name": "井上 一郎", "name_kana": "イノウエイチロウ", "account_holder": "イノウエイチロウ"}
+    doc = DocumentResult(batch_id="b", document_id="d", source="d.png", form_id="water_start",
+                         fields={k: FieldResult(value=v, raw=v, confidence=0.99) for k, v in read.items()})
+    # When routed
+    route_document(form, doc, today=dt.date(2026, 6, 1))
+    # Then the reading is cut where the name is, and the holder follows the reading
+    assert doc.fields["name_kana"].value == "イノウエ\u3000イチロウ"
+    assert doc.fields["account_holder"].value == "イノウエ\u3000イチロウ"

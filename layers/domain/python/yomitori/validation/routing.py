@@ -12,6 +12,7 @@ from typing import Any
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
 from yomitori.results import READER_REASONS, DocumentResult, FieldResult, FieldStatus
 from yomitori.validation.address import fold_address_variants
+from yomitori.validation.names import align_name_spaces, holder_spaced_like_reading
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
 from yomitori.variants import everyday_forms
 
@@ -88,6 +89,22 @@ def fold_to_master_data(form: FormDefinition, doc: DocumentResult) -> None:
                 break
 
 
+def space_names_like_their_readings(form: FormDefinition, doc: DocumentResult) -> None:
+    """A name or its フリガナ written without the space between family and given name gets it
+    where the other has it (see :func:`align_name_spaces`): the core system keeps them apart."""
+    for spec in form.rules:
+        values = {k: fr.value for k, fr in doc.fields.items()
+                  if fr.status not in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)}
+        if spec.name == "name_reading":
+            for field, value in align_name_spaces(values, **spec.args).items():
+                doc.fields[field].value = value
+        elif spec.name == "account_holder_reading":
+            holder, reading = spec.args.get("holder", "account_holder"), spec.args.get("reading", "name_kana")
+            spaced = holder_spaced_like_reading(values.get(holder, ""), values.get(reading, ""))
+            if spaced:
+                doc.fields[holder].value = spaced
+
+
 def route_document(
     form: FormDefinition,
     doc: DocumentResult,
@@ -100,6 +117,7 @@ def route_document(
     (``corrected``, ``illegible``) keep their status. Returns the same object."""
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     fold_to_master_data(form, doc)
+    space_names_like_their_readings(form, doc)
     values = {name: fr.value for name, fr in doc.fields.items()}
     raws = {name: fr.raw for name, fr in doc.fields.items()}
     ctx = ValidationContext(
