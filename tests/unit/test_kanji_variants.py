@@ -86,15 +86,6 @@ def test_a_dakuten_added_or_lost_at_the_start_of_a_name_part_is_a_misreading():
         assert initials_agree(name, kana)
 
 
-def test_a_branch_name_read_with_an_old_form_is_stored_as_the_bank_list_writes_it():
-    form = load_form("water_city")
-    read = FieldResult(value="綾瀨支店", raw="綾瀨支店", confidence=0.99)
-    doc = DocumentResult(batch_id="b", document_id="d", source="d.png", form_id="water_city",
-                         fields={"branch_name": read})
-    route_document(form, doc, today=dt.date(2026, 6, 1))
-    assert doc.fields["branch_name"].value == "綾瀬支店"
-
-
 def test_a_name_or_reading_that_lost_its_space_gets_it_where_the_other_has_it():
     # Given a water_start page whose reading and account holder were written with a narrow gap
     form = load_form("water_start")

@@ -14,7 +14,6 @@ from yomitori.results import READER_REASONS, DocumentResult, FieldResult, FieldS
 from yomitori.validation.address import fold_address_variants
 from yomitori.validation.names import align_name_spaces, holder_spaced_like_reading
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
-from yomitori.variants import everyday_forms
 
 # Chosen for the ppocr engine from `yomitori demo --degrade heavy` (seen and unseen handwriting
 # fonts, docs/ocr.md): the lowest value of each type with no accepted-but-wrong field on either
@@ -65,28 +64,18 @@ def decide(
         result.status = FieldStatus.ACCEPTED
 
 
-# Names of places and institutions, written in master data (Japan Post, Zengin) in everyday
-# kanji: the validator that marks such a field -> how its value is folded to that spelling.
-# A person's name is never folded (validation/names.py sends old forms to a person).
-_PLACE_AND_INSTITUTION_FOLDS = {
-    "address_jp": fold_address_variants,
-    "bank_name_known": everyday_forms,
-    "branch_name_known": everyday_forms,
-}
-
-
 def fold_to_master_data(form: FormDefinition, doc: DocumentResult) -> None:
-    """Addresses, bank and branch names as read, with old kanji in the forms the master data
-    uses (the reader prefers old forms: 靜, 瀨, 德)."""
+    """Address fields (those validated by ``address_jp``) as read, with old kanji in the
+    forms Japan Post's data uses (the reader prefers old forms: 靜, 德; see
+    :func:`fold_address_variants`). A person's name is never folded (validation/names.py
+    sends old forms to a person); bank and branch names are left to their validators, which
+    suggest the Zengin spelling (a branch may itself be listed with an old form)."""
     for f in form.fields:
         result = doc.fields.get(f.name)
-        if result is None or result.status in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE):
+        if (result is None or result.status in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
+                or not any(v.name == "address_jp" for v in f.validators)):
             continue
-        for v in f.validators:
-            fold = _PLACE_AND_INSTITUTION_FOLDS.get(v.name)
-            if fold is not None:
-                result.value = fold(result.value)
-                break
+        result.value = fold_address_variants(result.value)
 
 
 def space_names_like_their_readings(form: FormDefinition, doc: DocumentResult) -> None:
