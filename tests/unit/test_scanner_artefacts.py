@@ -141,3 +141,32 @@ def test_on_a_page_written_in_pencil_the_marks_go_to_a_person_too():
     doubt_marks_on_a_pencilled_page(reader, form.fields, results)
     # Then a pencil tick the drop-out cut may have removed is not taken for "no mark"
     assert results["account_type"].confidence <= FAINT_CONFIDENCE
+    assert results["account_type"].value == ""
+
+
+def test_a_pencil_tick_is_offered_as_the_choice_for_a_person_to_confirm():
+    from yomitori.extract.fields import (
+        FAINT_CONFIDENCE,
+        CropReader,
+        doubt_marks_on_a_pencilled_page,
+        read_field,
+    )
+    from yomitori.ocr.fake import FakeEngine
+
+    # Given a pencilled page with a pencil tick in the 当座 box of the account type
+    form = load_form("water_start")
+    page = np.full((3508, 2480), 250, np.uint8)
+    x0, y0, _, _ = box_to_px(form.field("name").box, WORK_DPI)
+    for k in range(3):
+        cv2.line(page, (x0 + 60 + 90 * k, y0 + 30), (x0 + 100 + 90 * k, y0 + 110), 172, 5)
+    option = form.field("account_type").options[1]
+    bx0, by0, bx1, by1 = box_to_px(option.box, WORK_DPI)
+    cv2.line(page, (bx0 + 12, (by0 + by1) // 2), ((bx0 + bx1) // 2, by1 - 12), 168, 6)
+    cv2.line(page, ((bx0 + bx1) // 2, by1 - 12), (bx1 - 10, by0 + 10), 168, 6)
+    reader = CropReader(page, FakeEngine({"name": ("山田", 0.99)}))
+    results = {f.name: read_field(reader, page, f) for f in form.fields}
+    # When the page's marks are judged
+    doubt_marks_on_a_pencilled_page(reader, form.fields, results)
+    # Then the pencilled option is offered, for a person to confirm
+    assert results["account_type"].value == option.value
+    assert results["account_type"].confidence <= FAINT_CONFIDENCE

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from yomitori.extract.address import fix_prefecture
-from yomitori.extract.checkbox import is_ticked, tick_confidence
+from yomitori.extract.checkbox import TICK_INSET_MM, TICKED_MIN, is_ticked, tick_confidence
 from yomitori.extract.crops import (
     box_px,
     clean_specks,
@@ -36,7 +36,7 @@ from yomitori.extract.digits import UNANIMOUS, check_shapes, repeats_for, vote
 from yomitori.extract.kana import fix_small_kana, has_small_vowel
 from yomitori.extract.marks import read_marks
 from yomitori.extract.messes import erase_correction, flag_correction, read_gan
-from yomitori.forms.layout import cell_boxes, date_layout
+from yomitori.forms.layout import cell_boxes, date_layout, mark_targets
 from yomitori.forms.schema import Box, FieldDef, FieldType
 from yomitori.normalise import normalise_digits, normalise_value
 from yomitori.ocr.engine import FieldHint, OcrEngine, Word
@@ -368,12 +368,26 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
 
 def doubt_marks_on_a_pencilled_page(reader, form_fields: Sequence[FieldDef], results: dict) -> None:
     """A page written in pencil may carry pencil ticks and circles too, which the drop-out cut
-    removes like the writing: its marks (checkboxes, choices, eras) go to a person."""
+    removes like the writing: its marks (checkboxes, choices, eras) go to a person, and a box
+    that only a pencil tick fills is offered as the value."""
     if not getattr(reader, "faint_seen", False):
         return
     for f in form_fields:
-        if f.type in (FieldType.CHECKBOX, FieldType.CHOICE, FieldType.DATE) and f.name in results:
-            results[f.name].confidence = min(results[f.name].confidence, FAINT_CONFIDENCE)
+        result = results.get(f.name)
+        if result is None or f.type not in (FieldType.CHECKBOX, FieldType.CHOICE, FieldType.DATE):
+            continue
+        if f.type is not FieldType.DATE and result.value in ("", "false"):
+            pencilled = [t.value for t in mark_targets(f) if pencil_tick(reader.page, t.box)]
+            if len(pencilled) == 1:
+                result.value = result.raw = pencilled[0]
+        result.confidence = min(result.confidence, FAINT_CONFIDENCE)
+
+
+def pencil_tick(page: np.ndarray, box: Box) -> bool:
+    """Whether the inside of a tick box holds a pencil mark (faint strokes, darkened)."""
+    raw = crop(page, box_px(box, TICK_INSET_MM))
+    darkened = drop_out(darken_faint(raw))
+    return np.count_nonzero(darkened < 128) / max(1, darkened.size) >= TICKED_MIN
 
 
 __all__ = ["CropReader", "PageWordsReader", "combine", "is_ticked", "read_field", "tick_confidence"]
