@@ -26,6 +26,7 @@ REASON_TEXTS: dict[str, str] = {
     "required": "必須項目が空欄",
     # review
     "not_settled": "確認されていない（値を確認・修正するか保留にしてください）",
+    "suggestion_source_changed": "候補の元になった項目が変わりました（値を入力し直してください）",
     "unknown_field": "この帳票にない項目",
     "illegible": "判読不能（保留）",
     "document_not_pending": "この帳票は確認待ちではありません",

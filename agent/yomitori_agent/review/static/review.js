@@ -337,6 +337,7 @@
     if (!s.field.suggestion) { say("この項目に候補はありません。", "warn"); return; }
     if (s.field.masked) { say("個人番号は F8 で表示してから候補を採用してください。", "warn"); return; }
     s.input.value = s.field.suggestion.value;
+    s.fromSuggestion = true;
     s.illegible = null;
     s.settled = true;
     updateMark(name);
@@ -409,7 +410,11 @@
     for (const n of order) {
       const s = state[n];
       if (s.illegible) out.push({ field: n, action: "illegible", reason: s.illegible });
-      else if (!s.field.masked && s.input.value !== s.orig) out.push({ field: n, action: "correct", value: s.input.value });
+      else if (!s.field.masked && s.input.value !== s.orig) {
+        const c = { field: n, action: "correct", value: s.input.value };
+        if (s.fromSuggestion && s.field.suggestion && s.input.value === s.field.suggestion.value) c.suggestion = true;
+        out.push(c);
+      }
       else if (s.settled) out.push({ field: n, action: "confirm" });
     }
     return out;

@@ -37,6 +37,9 @@ class Suggestion(BaseModel):
 
     value: str
     reason: str  # a reason code, e.g. "postal_code_address_prefix"
+    # the fields the suggestion was derived from (empty: from master data alone); the server
+    # refuses to store the suggestion when one of them changed in the same submission
+    sources: list[str] = Field(default_factory=list)
 
 
 class FieldResult(BaseModel):

@@ -34,6 +34,7 @@ from yomitori.store.base import (
 UNKNOWN_FIELD = "unknown_field"
 NOT_SETTLED = "not_settled"  # a field that needs a person was left out of the submission
 ILLEGIBLE = "illegible"
+SUGGESTION_SOURCE_CHANGED = "suggestion_source_changed"  # a field the suggestion came from was changed
 
 
 class ReviewRefused(YomitoriError):
@@ -56,6 +57,7 @@ class Correction(BaseModel):
     action: Literal["correct", "confirm", "illegible"] = "correct"
     value: str | None = None
     reason: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,40}$")  # code, for illegible
+    suggestion: bool = False  # the value is the suggestion the page showed (F2)
 
 
 @dataclass
@@ -110,8 +112,13 @@ def apply_corrections(
             fr.value = _normalised(form, c.field, c.value or "")
         fr.confidence, fr.status = 1.0, FieldStatus.NEEDS_REVIEW  # a person read it: route on validators only
         out.changed[c.field] = (old, "", AuditAction.CORRECT.value if c.action == "correct" else "confirm")
+    for c in corrections:
+        if c.suggestion and c.field not in out.refused and not _suggestion_still_holds(doc, new, c.field):
+            out.refused[c.field] = [SUGGESTION_SOURCE_CHANGED]
     route_document(form, new, thresholds=thresholds, today=today)
     for name, (old, _, action) in list(out.changed.items()):
+        if name in out.refused:
+            continue
         fr = new.fields[name]
         if fr.status is FieldStatus.ILLEGIBLE:
             continue
@@ -124,6 +131,18 @@ def apply_corrections(
         if name not in out.changed and fr.status in (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID):
             out.refused.setdefault(name, [NOT_SETTLED])
     return out
+
+
+def _suggestion_still_holds(before: DocumentResult, after: DocumentResult, name: str) -> bool:
+    """The stored suggestion of ``name`` is the value submitted, and every field it was derived
+    from still has the value it had when the suggestion was made."""
+    sug = before.fields[name].suggestion
+    if sug is None or after.fields[name].value != sug.value:
+        return False
+    return all(
+        src in before.fields and src in after.fields and before.fields[src].value == after.fields[src].value
+        for src in sug.sources
+    )
 
 
 def open_review_gate(
