@@ -29,6 +29,8 @@ REASON_TEXTS: dict[str, str] = {
     "suggestion_source_changed": "候補の元になった項目が変わりました（値を入力し直してください）",
     "unknown_field": "この帳票にない項目",
     "illegible": "判読不能（保留）",
+    "needs_inquiry": "要問合せ（保留）",
+    "not_written": "記入なし（保留）",
     "document_not_pending": "この帳票は確認待ちではありません",
     # digits, amounts
     "not_digits": "数字以外の文字がある",

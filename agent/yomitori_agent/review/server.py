@@ -75,6 +75,8 @@ class _Handler(LocalHandler):
             return self.send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         if path == "/api/queue":
             return self.send_json(HTTPStatus.OK, svc.queue())
+        if path == "/api/held":
+            return self.send_json(HTTPStatus.OK, svc.held())
         if path == "/api/page":
             jpeg, (w, h) = svc.page_image(q.get("b", ""), q.get("d", ""))
             return self.send(HTTPStatus.OK, jpeg, "image/jpeg", {"X-Scan-Size": f"{w}x{h}"})

@@ -63,6 +63,8 @@ class Session:
 
     leased: set[tuple[str, str]] = field(default_factory=set)
     revealed: set[tuple[str, str, str]] = field(default_factory=set)
+    # fields held (判読不能, 要問合せ ...) in the documents submitted: (batch, document, field) -> reason
+    held: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
 def _masked(f: FieldDef, value: str) -> str:
@@ -92,6 +94,8 @@ class ReviewService:
         self.images = images.ImageCache()
         self._lock = threading.Lock()
         self._docs: dict[tuple[str, str], DocumentResult] = {}
+        self._labels: dict[tuple[str, str], str] = {}
+        self._forms: dict[tuple[str, str], str] = {}  # (batch, document) -> form id, for labels
 
     # -- queue and documents ---------------------------------------------------------------
     def queue(self) -> dict:
@@ -303,12 +307,35 @@ class ReviewService:
             )
         except ReviewRefused as e:
             return {"ok": False, "refused": {k: explain(v) for k, v in e.refused.items()}}
+        form = load_form(self._doc(batch_id, document_id).form_id)
         with self._lock:
             self.session.leased.discard((batch_id, document_id))
             self._docs.pop((batch_id, document_id), None)
             self.session.revealed = {r for r in self.session.revealed if r[:2] != (batch_id, document_id)}
+            self.session.held = {k: v for k, v in self.session.held.items() if k[:2] != (batch_id, document_id)}
+            for name, reason in out.get("held", {}).items():
+                self.session.held[(batch_id, document_id, name)] = reason
+            self._labels.update({(form.id, f.name): f.label for f in form.fields})
+            for k in self.session.held:
+                if k[:2] == (batch_id, document_id):
+                    self._forms[k[:2]] = form.id
+            # every field held in this session so far: the done screen lists them (the one-machine
+            # server stops right after the last submission, so this answer carries the list)
+            out["held"] = [self._held_item(k, v) for k, v in sorted(self.session.held.items())]
         self.images.forget((batch_id, document_id))
         return {"ok": True, **out}
+
+    def _held_item(self, key: tuple[str, str, str], reason: str) -> dict:
+        batch_id, document_id, name = key
+        form_id = self._forms.get((batch_id, document_id), "")
+        return {"batch_id": batch_id, "document_id": document_id, "field": name,
+                "label": self._labels.get((form_id, name), name), "reason": reason,
+                "text": reason_text(reason)}
+
+    def held(self) -> dict:
+        """What the done screen lists: the fields held in this session's submissions, to follow up."""
+        with self._lock:
+            return {"held": [self._held_item(k, v) for k, v in sorted(self.session.held.items())]}
 
     def renew(self, batch_id: str, document_id: str) -> dict:
         """Extend the lease of an open document (the page calls this while the reviewer works);

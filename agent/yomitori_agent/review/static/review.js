@@ -91,7 +91,21 @@
     let text = "このバッチで確認が必要な帳票はすべて処理されました。";
     if (outcome && outcome.released) text += " 確認ゲートを解除し、バッチは次の工程に進みました。";
     $("done-text").textContent = text;
+    if (outcome && outcome.held) showHeld(outcome.held);
+    else api("/api/held").then((r) => showHeld(r.held)).catch(() => {});
     refreshQueue().catch(() => {});
+  }
+
+  function showHeld(held) {
+    // the fields held (判読不能, 要問合せ ...) in this session: what someone must follow up
+    const body = $("held-table").querySelector("tbody");
+    body.replaceChildren();
+    for (const h of held || []) {
+      const tr = el("tr", "held-row");
+      tr.append(el("td", null, h.document_id), el("td", null, h.label), el("td", null, h.text));
+      body.append(tr);
+    }
+    $("held").hidden = !(held && held.length);
   }
 
   function render(d) {

@@ -95,6 +95,15 @@ class DocumentResult(BaseModel):
     def needs_person(self) -> bool:
         return any(f.status in (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID) for f in self.fields.values())
 
+    def held(self) -> dict[str, str]:
+        """Fields a person held (判読不能, 要問合せ ...) -> the reason code they gave: what
+        someone must follow up."""
+        return {
+            name: (f.reasons[0] if f.reasons else "illegible")
+            for name, f in self.fields.items()
+            if f.status is FieldStatus.ILLEGIBLE
+        }
+
     def summary(self) -> dict:
         """Ids, counts and reason codes only: safe for logs, metrics and state payloads."""
         return {
@@ -106,4 +115,5 @@ class DocumentResult(BaseModel):
             "needs_review": self.count(FieldStatus.NEEDS_REVIEW),
             "invalid": self.count(FieldStatus.INVALID),
             "corrected": self.count(FieldStatus.CORRECTED),
+            "held": self.count(FieldStatus.ILLEGIBLE),
         }

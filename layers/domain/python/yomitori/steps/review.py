@@ -208,7 +208,8 @@ def submit_review(
     (nothing stored; the refusal is audited with reason codes) when a correction is invalid
     or a field is left unsettled, :class:`~yomitori.store.LeaseConflict` when the reviewer does
     not hold the document. Releases the gate when it was the last document.
-    Returns ids and counts: ``{"batch_id", "document_id", "corrected", "remaining", "released"}``."""
+    Returns ids and counts: ``{"batch_id", "document_id", "corrected", "held", "remaining",
+    "released"}`` (``held``: field name -> reason code of the fields held for follow-up)."""
     from yomitori.forms import load_form
 
     now = now or utcnow()
@@ -271,6 +272,7 @@ def submit_review(
         "batch_id": batch_id,
         "document_id": document_id,
         "corrected": len(applied.changed),
+        "held": applied.document.held(),  # field -> reason code (no values): to follow up
         "remaining": len(remaining),
         "released": released,
     }
