@@ -98,6 +98,12 @@ class _Handler(LocalHandler):
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":
             return self.send_json(HTTPStatus.OK, svc.renew(b, d))
+        if path == "/api/date":
+            from yomitori_agent.review.service import date_preview
+
+            era = body.get("era")
+            return self.send_json(HTTPStatus.OK, date_preview(str(body.get("text", ""))[:40],
+                                                              str(era)[:4] if era else None))
         if path == "/api/leave":
             svc.leave(b, d)
             return self.send_json(HTTPStatus.OK, {"ok": True})

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from yomitori.errors import YomitoriError
 from yomitori.forms import load_form
-from yomitori.forms.schema import FieldDef, FormDefinition, Sensitivity
+from yomitori.forms.schema import FieldDef, FieldType, FormDefinition, Sensitivity
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.steps.review import (
     Correction,
@@ -35,6 +35,7 @@ from yomitori.store.base import (
     ReviewStore,
     utcnow,
 )
+from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
 from yomitori_agent.review import images
@@ -195,6 +196,7 @@ class ReviewService:
                     "box": box(fr),
                     "options": [{"value": o.value, "label": o.label} for o in f.options],
                     "hint": f.hint,
+                    **(_date_view(fr) if f.type is FieldType.DATE else {}),
                 }
             )
         # the fields that need a person first, in form order; the rest after them
@@ -356,6 +358,25 @@ class ReviewService:
             AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
                         action=action)
         )
+
+
+def _date_view(fr: FieldResult) -> dict:
+    """A date as written (和暦 with its era) beside the ISO value, and the era the page
+    preselects for a date typed without one (8/9/8)."""
+    written, era = as_written(fr.value, fr.raw)
+    if not era:
+        era = (parse_date(fr.raw).era if fr.raw and parse_date(fr.raw) else None) or "令和"
+    return {"written": written, "era": era}
+
+
+def date_preview(text: str, era: str | None) -> dict:
+    """What a typed date will be stored as (the page shows it while the clerk types); the
+    parsing is the domain's, the same the submission uses."""
+    parsed = read_typed_date(text, era)
+    if parsed is None or parsed.era_problem:
+        return {"iso": None, "written": None}
+    iso = parsed.date.isoformat()
+    return {"iso": iso, "written": as_written(iso)[0]}
 
 
 def _page_name(doc: DocumentResult) -> str:

@@ -173,6 +173,23 @@
     if (f.masked) { input.readOnly = true; input.classList.add("masked"); }
     if (!f.needs_person) input.tabIndex = -1;
     line.append(input);
+    let era = null, written = null;
+    if (f.type === "date") {
+      // the date as written (和暦 with era) beside the ISO value; typed 令和8年9月8日, R8.9.8,
+      // 8/9/8 (with the era chosen here) or 西暦 are read by the server (the domain's parser)
+      era = el("select", "era");
+      era.id = "era-" + f.name;
+      era.tabIndex = -1;
+      era.setAttribute("aria-label", f.label + " の元号（年だけ入力したとき）");
+      for (const e of ["令和", "平成", "昭和", "大正", "明治", "西暦"]) {
+        const o = el("option", null, e); o.value = e; era.append(o);
+      }
+      era.value = f.era || "令和";
+      written = el("span", "written", f.written || "");
+      written.id = "w-" + f.name;
+      input.setAttribute("aria-describedby", written.id);
+      line.append(era, written);
+    }
     const mark = el("span", "mark");
     line.append(mark);
     row.append(line);
@@ -187,11 +204,27 @@
     }
     const refused = el("ul", "refused");
     row.append(refused);
-    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused };
+    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written };
     input.addEventListener("focus", () => setCurrent(f.name));
-    input.addEventListener("input", () => { s.settled = false; s.illegible = null; updateMark(f.name); });
+    input.addEventListener("input", () => {
+      s.settled = false; s.illegible = null; s.fromSuggestion = false; updateMark(f.name);
+      if (written) previewDate(s);
+    });
+    if (era) era.addEventListener("change", () => previewDate(s));
     row.addEventListener("mousedown", (e) => { if (e.target !== input) { e.preventDefault(); focusField(f.name); } });
     return s;
+  }
+
+  let previewSeq = 0;
+  async function previewDate(s) {
+    const seq = ++previewSeq, text = s.input.value;
+    if (!text) { s.written.textContent = ""; return; }
+    try {
+      const r = await api("/api/date", { text, era: s.era.value });
+      if (seq !== previewSeq) return;
+      s.written.textContent = r.iso ? r.written + "（" + r.iso + "）" : "日付として読めません";
+      s.written.classList.toggle("bad", !r.iso);
+    } catch (e) { /* the submission reports it */ }
   }
 
   function boxFor(f) {
@@ -426,6 +459,7 @@
       if (s.illegible) out.push({ field: n, action: "illegible", reason: s.illegible });
       else if (!s.field.masked && s.input.value !== s.orig) {
         const c = { field: n, action: "correct", value: s.input.value };
+        if (s.era) c.era = s.era.value;
         if (s.fromSuggestion && s.field.suggestion && s.input.value === s.field.suggestion.value) c.suggestion = true;
         out.push(c);
       }

@@ -34,6 +34,7 @@ from yomitori.store.base import (
 UNKNOWN_FIELD = "unknown_field"
 NOT_SETTLED = "not_settled"  # a field that needs a person was left out of the submission
 ILLEGIBLE = "illegible"
+DATE_NOT_NORMALISED = "date_not_normalised"
 SUGGESTION_SOURCE_CHANGED = "suggestion_source_changed"  # a field the suggestion came from was changed
 
 
@@ -58,6 +59,7 @@ class Correction(BaseModel):
     value: str | None = None
     reason: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,40}$")  # code, for illegible
     suggestion: bool = False  # the value is the suggestion the page showed (F2)
+    era: str | None = Field(default=None, max_length=4)  # for a date typed without its era (8/9/8)
 
 
 @dataclass
@@ -67,10 +69,19 @@ class Applied:
     refused: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _normalised(form: FormDefinition, name: str, value: str) -> str:
+def _normalised(form: FormDefinition, name: str, value: str, era: str | None = None) -> str:
     from yomitori.normalise import normalise_value
 
     f = form.field(name)
+    if f.type is FieldType.DATE:
+        # 令和8年9月8日, R8.9.8, 8/9/8 (with the era chosen), 2026年9月8日 -> ISO; an era year
+        # outside its era (平成32年) stays as typed and is refused below
+        from yomitori.validation.dates import read_typed_date
+
+        parsed = read_typed_date(value, era)
+        if parsed is not None and not parsed.era_problem:
+            return parsed.date.isoformat()
+        return value.strip()
     if f.type is FieldType.CHECKBOX:
         return "true" if value.strip().lower() in ("true", "1", "yes", "on", "✓") else "false"
     return normalise_value(f.type, value, f.charset)
@@ -109,7 +120,7 @@ def apply_corrections(
             out.changed[c.field] = (old, FieldStatus.ILLEGIBLE.value, AuditAction.ILLEGIBLE.value)
             continue
         if c.action == "correct":
-            fr.value = _normalised(form, c.field, c.value or "")
+            fr.value = _normalised(form, c.field, c.value or "", c.era)
         fr.confidence, fr.status = 1.0, FieldStatus.NEEDS_REVIEW  # a person read it: route on validators only
         out.changed[c.field] = (old, "", AuditAction.CORRECT.value if c.action == "correct" else "confirm")
     for c in corrections:
@@ -124,6 +135,9 @@ def apply_corrections(
             continue
         if fr.status is FieldStatus.INVALID:
             out.refused[name] = list(fr.reasons)
+            continue
+        if DATE_NOT_NORMALISED in fr.reasons:  # a typed date that is none of the accepted forms
+            out.refused[name] = [r for r in fr.reasons if r != "low_confidence"]
             continue
         fr.status = FieldStatus.CORRECTED
         out.changed[name] = (old, FieldStatus.CORRECTED.value, action)
