@@ -27,6 +27,7 @@ from yomitori.errors import YomitoriError
 from yomitori.localweb import CSP, CSRF_HEADER, HOST, LocalHandler, LocalServer
 from yomitori.store.base import LeaseConflict
 
+from yomitori_agent.review.reasons import error_view
 from yomitori_agent.review.service import ReviewError, ReviewService
 
 __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
@@ -119,11 +120,29 @@ class _Handler(LocalHandler):
         return self.deny(HTTPStatus.NOT_FOUND, "not found")
 
     def error(self, e: Exception) -> None:
-        if isinstance(e, LeaseConflict):
-            body = {"error": e.code, "message": e.message, "action": e.action}
-            return self.send_json(HTTPStatus.CONFLICT, body)
-        if isinstance(e, (BrokenPipeError, ConnectionResetError, YomitoriError)):
+        if isinstance(e, (BrokenPipeError, ConnectionResetError)):
             return super().error(e)
+        if isinstance(e, YomitoriError):
+            status = HTTPStatus.CONFLICT if isinstance(e, LeaseConflict) else getattr(e, "status", 400)
+            body = {"error": e.code, "message": e.message, "action": e.action, **error_view(e.code)}
+            return self.send_json(status, body)
         print(f"review: internal error ({type(e).__name__})", file=sys.stderr)
         return self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal_error",
-                                                             "message": "Internal error; see the log."})
+                                                             "message": "Internal error; see the log.",
+                                                             **error_view("internal_error")})
+
+    def deny(self, status: int, why: str) -> None:
+        """No session or a used link: in Japanese with what to do - a page for the browser's
+        own navigation, JSON for the page's requests (the English text stays in ``message``).
+        Other refusals (cross-site, wrong host) stay plain."""
+        if why not in (self.no_session, self.link_used):
+            return super().deny(status, why)
+        view = error_view("no_session")
+        if self.command == "GET" and not self.path.startswith("/api/"):
+            html = ("<!doctype html><html lang=\"ja\"><meta charset=\"utf-8\"><title>確認画面</title>"
+                    f"<h1>確認画面を開けません</h1><p>{view['message_ja']}</p>"
+                    "<p>このリンクは一度しか使えません。最初に開いた画面を使うか、確認コマンド"
+                    "（yomitori review）をもう一度起動して、表示された新しいリンクを開いてください。</p>"
+                    f"<p lang=\"en\">{why}</p></html>")
+            return self.send(status, html.encode(), "text/html; charset=utf-8")
+        return self.send_json(status, {"error": "no_session", "message": why, **view})

@@ -39,14 +39,76 @@
       headers: { "Content-Type": "application/json", "X-Yomitori-CSRF": CSRF },
       body: JSON.stringify(body),
     };
-    const r = await fetch(path, opts);
+    let r;
+    try {
+      r = await fetch(path, opts);
+    } catch (e) {
+      // the server cannot be reached: the only error the server cannot word itself
+      const err = new Error(NETWORK.message_ja);
+      err.data = NETWORK;
+      throw err;
+    }
     const data = await r.json().catch(() => ({}));
     if (!r.ok) {
-      const err = new Error(data.message || ("HTTP " + r.status));
+      if (!data.message_ja) Object.assign(data, r.status === 403 ? NO_SESSION : OTHER_ERROR);
+      const err = new Error(data.message_ja);
       err.data = data;
       throw err;
     }
     return data;
+  }
+
+  const NETWORK = {
+    error: "network", next: "reconnect",
+    message_ja: "確認サーバーに接続できません。まだ保存されていません。",
+    action_ja: "確認コマンドが動いていることを確かめて「再接続」を押してください。",
+  };
+  const NO_SESSION = {
+    error: "no_session", next: "login",
+    message_ja: "ログインが切れました。まだ保存されていません。",
+    action_ja: "「ログインし直す」を押してください。開けないときは確認コマンドをもう一度起動してください。",
+  };
+  const OTHER_ERROR = {
+    error: "error", next: "reload",
+    message_ja: "処理できませんでした。まだ保存されていません。",
+    action_ja: "「読み込み直す」で画面を開き直してください。",
+  };
+  const NEXT_LABEL = { lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す" };
+
+  // An error in Japanese: what happened, what to do, and a button that does it. ``retry`` is
+  // what "再接続" repeats; "もう一度開く" leases the open document again (typed values stay).
+  function showError(e, retry) {
+    const data = (e && e.data) || OTHER_ERROR;
+    const m = $("message");
+    m.className = "error";
+    m.replaceChildren(el("span", "err-text", data.message_ja || OTHER_ERROR.message_ja),
+                      el("span", "err-action", " " + (data.action_ja || "")));
+    const nxt = data.next || "reload";
+    const b = el("button", "err-button", NEXT_LABEL[nxt] || NEXT_LABEL.reload);
+    b.type = "button";
+    b.dataset.next = nxt;
+    b.addEventListener("click", () => recover(nxt, retry));
+    m.append(b);
+    for (const n of order) if (state[n] && state[n].settled) updateMark(n);
+    b.focus();
+  }
+
+  async function recover(nxt, retry) {
+    if (nxt === "login" || nxt === "reload") { location.reload(); return; }
+    try {
+      if (nxt === "lease_again") {
+        if (!doc) { location.reload(); return; }
+        await api("/api/open", { batch_id: doc.batch_id, document_id: doc.document_id });
+        say("もう一度開きました。入力した値はそのままです。Ctrl+Enter で提出してください。");
+        if (current) focusField(current);
+        return;
+      }
+      say("再接続しています…");
+      if (retry) await retry(); else await refreshQueue();
+      if ($("message").textContent === "再接続しています…") say("再接続しました。");
+    } catch (e) {
+      showError(e, retry);
+    }
   }
 
   function say(text, kind) {
@@ -348,7 +410,8 @@
     let text = "", cls = "mark";
     if (s.illegible) { text = "保留: " + ILLEGIBLE_REASONS.find((r) => r[0] === s.illegible)[1]; cls += " ill"; }
     else if (s.input.value !== s.orig) { text = s.settled ? "修正" : "修正中"; cls += " fix"; }
-    else if (s.settled) { text = "確認済み"; cls += " ok"; }
+    // 確認済み is the server's word: a field settled here is only 確認 until the submission is stored
+    else if (s.settled) { text = "確認（未提出）"; cls += " ok"; }
     s.mark.textContent = text;
     s.mark.className = cls;
     if (s.settled || s.illegible || s.input.value !== s.orig) {
@@ -434,7 +497,7 @@
       updateMark(target);
       focusField(target);
     } catch (e) {
-      say("表示できませんでした: " + e.message, "error");
+      showError(e, () => reveal(name));
     }
   }
 
@@ -503,7 +566,7 @@
         showDone(res);
       }
     } catch (e) {
-      say("提出できませんでした: " + e.message + (e.data && e.data.action ? " " + e.data.action : ""), "error");
+      showError(e, submit);
     } finally {
       busy = false;
     }
@@ -591,9 +654,7 @@
   // keep the lease while the reviewer works on a document (it expires after 15 minutes)
   function renewLease() {
     if (!doc) return;
-    api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => {
-      say("この帳票の作業権が失われました: " + e.message + " 再読み込みしてください。", "error");
-    });
+    api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => showError(e, renewLease));
   }
 
   async function start() {
@@ -605,7 +666,7 @@
       await refreshQueue();
       await openNext(null);
     } catch (e) {
-      say("読み込めませんでした: " + e.message, "error");
+      showError(e, async () => { await refreshQueue(); await openNext(null); });
     }
   }
 
