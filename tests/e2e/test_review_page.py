@@ -271,3 +271,76 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     (ARTIFACTS / "review-timings.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print("\nreview page measurements:", json.dumps(report))
     assert (ARTIFACTS / "review.png").stat().st_size > 10_000
+
+
+@pytest.fixture()
+def small_batch(tmp_path):
+    """Two furusato documents needing a person (blank scans): for the page's behaviour alone."""
+    from tests.unit.test_review_cli import _batch_folder
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make setup)")
+    return _batch_folder(tmp_path)
+
+
+def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the page open on a document, with one field confirmed on the page
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        doc_id = next(d for d in ("doc-0001", "doc-0002") if d in title)
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Enter")
+        # Then the row does not claim to be saved before the server stored it
+        expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
+        # When the lease runs out and another reviewer takes the document, and the clerk submits
+        backend.reviews.release_lease(backend.batch_id, doc_id, "os:reviewer-1")
+        backend.reviews.lease(backend.batch_id, "os:bob", document_id=doc_id)
+        page.keyboard.press("Control+Enter")
+        # Then the page says so in Japanese, says nothing was saved, and offers to open it again
+        message = page.locator("#message")
+        expect(message).to_contain_text("まだ保存されていません", timeout=10_000)
+        expect(message).not_to_contain_text("leased")
+        button = message.locator("button")
+        expect(button).to_have_text("もう一度開く")
+        assert page.locator(".mark", has_text="確認済み").count() == 0
+        # When bob gives it back and the clerk presses the button (Enter on it)
+        backend.reviews.release_lease(backend.batch_id, doc_id, "os:bob")
+        expect(button).to_be_focused()
+        page.keyboard.press("Enter")
+        # Then the document is the clerk's again, and what was typed is still there
+        expect(message).to_contain_text("もう一度開きました")
+        holder = {q.document_id: q.leased_by for q in backend.reviews.queue(backend.batch_id)}[doc_id]
+        assert holder == "os:reviewer-1"
+        expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
+        # When the login link is opened a second time (in another tab)
+        other = browser.new_page()
+        other.goto(server.url)
+        # Then a Japanese page says what to do (not a bare 403)
+        expect(other.locator("h1")).to_have_text("確認画面を開けません")
+        # When the network to the server fails and the clerk submits
+        page.route("**/api/**", lambda route: route.abort())
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+Enter")
+        # Then the page offers to reconnect (not "Failed to fetch")
+        expect(message).to_contain_text("接続できません", timeout=10_000)
+        expect(message).not_to_contain_text("fetch")
+        expect(message.locator("button")).to_have_text("再接続")
+        # When the network is back and the clerk presses 再接続, Then the submission is sent again
+        # (and answered: the My Number is still to be settled)
+        page.unroute("**/api/**")
+        page.keyboard.press("Enter")
+        expect(message).to_contain_text("受け付けられませんでした", timeout=10_000)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors

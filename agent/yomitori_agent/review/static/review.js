@@ -89,7 +89,6 @@
     b.dataset.next = nxt;
     b.addEventListener("click", () => recover(nxt, retry));
     m.append(b);
-    for (const n of order) if (state[n] && state[n].settled) updateMark(n);
     b.focus();
   }
 
