@@ -89,16 +89,18 @@ class _Handler(LocalHandler):
     def post(self, path: str, body: dict) -> None:
         svc = self.server.service
         b, d = str(body.get("batch_id", "")), str(body.get("document_id", ""))
+        window = str(body["window"])[:64] if body.get("window") else None  # this browser tab
         if path == "/api/next":
             after = (b, d) if b and d else None
-            view = svc.open_next(after)
-            return self.send_json(HTTPStatus.OK, {"document": view})
+            view = svc.open_next(after, window)
+            return self.send_json(HTTPStatus.OK, {"document": view,
+                                                  "elsewhere": 0 if view else svc.open_elsewhere(window)})
         if path == "/api/open":
-            return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d)})
+            return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d, window)})
         if path == "/api/reveal":
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":
-            return self.send_json(HTTPStatus.OK, svc.renew(b, d))
+            return self.send_json(HTTPStatus.OK, svc.renew(b, d, window))
         if path == "/api/date":
             from yomitori_agent.review.service import date_preview
 

@@ -52,6 +52,15 @@ class ReviewError(YomitoriError):
     action = "Reload the page."
 
 
+class OpenInOtherWindow(ReviewError):
+    code = "open_in_other_window"
+    status = 409
+    action = "Continue in the other window, or open another document here."
+
+
+WINDOW_IDLE_SECONDS = 6 * 60  # a window renews every 5 minutes; one silent longer is gone
+
+
 class NotLeased(ReviewError):
     code = "not_leased"
     status = 409
@@ -96,6 +105,9 @@ class ReviewService:
         self._lock = threading.Lock()
         self._docs: dict[tuple[str, str], DocumentResult] = {}
         self._labels: dict[tuple[str, str], str] = {}
+        # which window (browser tab) of this reviewer has a document open, and when it was last
+        # heard of: a second window of the same person gets its own document
+        self._windows: dict[tuple[str, str], tuple[str, float]] = {}
         self._forms: dict[tuple[str, str], str] = {}  # (batch, document) -> form id, for labels
 
     # -- queue and documents ---------------------------------------------------------------
@@ -118,24 +130,55 @@ class ReviewService:
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
                               document_id=document_id, seconds=self.lease_seconds)
 
-    def open_next(self, after: tuple[str, str] | None = None) -> dict | None:
+    def _held_elsewhere(self, key: tuple[str, str], window: str | None) -> bool:
+        import time
+
+        holder = self._windows.get(key)
+        if holder is None or window is None or holder[0] == window:
+            return False
+        return time.monotonic() - holder[1] < WINDOW_IDLE_SECONDS
+
+    def _claim(self, key: tuple[str, str], window: str | None) -> None:
+        import time
+
+        if window is not None:
+            self._windows[key] = (window, time.monotonic())
+
+    def open_elsewhere(self, window: str | None) -> int:
+        """How many documents another window of this reviewer has open."""
+        with self._lock:
+            return sum(1 for k in list(self._windows) if self._held_elsewhere(k, window))
+
+    def open_next(self, after: tuple[str, str] | None = None, window: str | None = None) -> dict | None:
         """Lease and open the next document free for this reviewer (after ``after`` in queue
-        order when given); None when nothing is left."""
-        items = [q for q in self.reviews.queue(self.batch_id) if q.leased_by in (None, self.reviewer)]
+        order when given) and not open in another window of theirs; None when nothing is left."""
+        with self._lock:
+            items = [q for q in self.reviews.queue(self.batch_id) if q.leased_by in (None, self.reviewer)
+                     and not self._held_elsewhere((q.batch_id, q.document_id), window)]
         if after is not None:
             later = [q for q in items if (q.batch_id, q.document_id) > after]
             items = later + [q for q in items if (q.batch_id, q.document_id) <= after]
         for q in items:
             try:
-                return self.open(q.batch_id, q.document_id)
-            except LeaseConflict:
-                continue  # someone took it in the meantime
+                return self.open(q.batch_id, q.document_id, window)
+            except (LeaseConflict, OpenInOtherWindow):
+                continue  # someone (or another window) took it in the meantime
         return None
 
-    def open(self, batch_id: str, document_id: str) -> dict:
-        """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it),
-        audit the view, and return what the page shows (My Numbers masked)."""
-        self._lease(batch_id, document_id)
+    def open(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
+        """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it,
+        OpenInOtherWindow when another window of theirs has it open), audit the view, and
+        return what the page shows (My Numbers masked)."""
+        with self._lock:
+            if self._held_elsewhere((batch_id, document_id), window):
+                raise OpenInOtherWindow(f"Document '{document_id}' is open in another window.")
+            self._claim((batch_id, document_id), window)
+        try:
+            self._lease(batch_id, document_id)
+        except Exception:
+            with self._lock:
+                self._windows.pop((batch_id, document_id), None)
+            raise
         doc = self.results.get_document(batch_id, document_id)
         form = load_form(doc.form_id)
         with self._lock:
@@ -314,6 +357,7 @@ class ReviewService:
             self.session.leased.discard((batch_id, document_id))
             self._docs.pop((batch_id, document_id), None)
             self.session.revealed = {r for r in self.session.revealed if r[:2] != (batch_id, document_id)}
+            self._windows.pop((batch_id, document_id), None)
             self.session.held = {k: v for k, v in self.session.held.items() if k[:2] != (batch_id, document_id)}
             for name, reason in out.get("held", {}).items():
                 self.session.held[(batch_id, document_id, name)] = reason
@@ -339,10 +383,13 @@ class ReviewService:
         with self._lock:
             return {"held": [self._held_item(k, v) for k, v in sorted(self.session.held.items())]}
 
-    def renew(self, batch_id: str, document_id: str) -> dict:
+    def renew(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
         """Extend the lease of an open document (the page calls this while the reviewer works);
         LeaseConflict when it was lost (expired and taken by someone else)."""
         self._doc(batch_id, document_id)
+        with self._lock:
+            if not self._held_elsewhere((batch_id, document_id), window):
+                self._claim((batch_id, document_id), window)
         lease = self._lease(batch_id, document_id)
         return {"expires_at": lease.expires_at.isoformat() if lease else None}
 
@@ -351,6 +398,7 @@ class ReviewService:
         with self._lock:
             self.session.leased.discard((batch_id, document_id))
             self._docs.pop((batch_id, document_id), None)
+            self._windows.pop((batch_id, document_id), None)
         self.reviews.release_lease(batch_id, document_id, self.reviewer)
 
     def _audit(self, batch_id: str, document_id: str, action: AuditAction) -> None:

@@ -33,7 +33,11 @@
   let busy = false;
   let pendingTiming = null;
 
+  // this window (browser tab): a second window of the same person gets its own document
+  const WINDOW = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2);
+
   async function api(path, body) {
+    if (body !== undefined) body = Object.assign({ window: WINDOW }, body);
     const opts = body === undefined ? {} : {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Yomitori-CSRF": CSRF },
@@ -73,7 +77,7 @@
     message_ja: "処理できませんでした。まだ保存されていません。",
     action_ja: "「読み込み直す」で画面を開き直してください。",
   };
-  const NEXT_LABEL = { lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す" };
+  const NEXT_LABEL = { next: "次の帳票へ", lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す" };
 
   // An error in Japanese: what happened, what to do, and a button that does it. ``retry`` is
   // what "再接続" repeats; "もう一度開く" leases the open document again (typed values stay).
@@ -95,6 +99,7 @@
   async function recover(nxt, retry) {
     if (nxt === "login" || nxt === "reload") { location.reload(); return; }
     try {
+      if (nxt === "next") { say(""); await openNext(doc ? { batch_id: doc.batch_id, document_id: doc.document_id } : null); return; }
       if (nxt === "lease_again") {
         if (!doc) { location.reload(); return; }
         await api("/api/open", { batch_id: doc.batch_id, document_id: doc.document_id });
@@ -135,6 +140,7 @@
   // -- document ----------------------------------------------------------------------------
   async function openNext(after) {
     const res = await api("/api/next", after ? { batch_id: after.batch_id, document_id: after.document_id } : {});
+    if (!res.document && res.elsewhere) { showElsewhere(res.elsewhere); return false; }
     if (!res.document) { showDone(); return false; }
     render(res.document);
     refreshQueue().catch(() => {});
@@ -154,6 +160,23 @@
     $("done-text").textContent = text;
     if (outcome && outcome.held) showHeld(outcome.held);
     else api("/api/held").then((r) => showHeld(r.held)).catch(() => {});
+    refreshQueue().catch(() => {});
+  }
+
+  function showElsewhere(n) {
+    // everything left is open in another window of this reviewer: say so, with a way forward
+    doc = null;
+    $("viewer").hidden = true;
+    $("panel").hidden = true;
+    $("done").hidden = false;
+    $("doc-title").textContent = "別の画面で作業中";
+    $("done-text").textContent = "残りの " + n + " 件は、同じ確認者の別の画面（タブ）で開いています。"
+      + "その画面で続けてください。";
+    const b = el("button", "err-button", "読み込み直す");
+    b.type = "button";
+    b.addEventListener("click", () => location.reload());
+    $("done-text").append(" ", b);
+    b.focus();
     refreshQueue().catch(() => {});
   }
 
