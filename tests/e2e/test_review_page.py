@@ -344,3 +344,35 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
         server.shutdown()
         server.server_close()
     assert not errors, errors
+
+
+def test_a_second_window_of_the_same_clerk_gets_its_own_document_or_a_clear_message(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the clerk logged in, with the page open in one tab
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        first = context.new_page()
+        first.goto(server.url)
+        title_1 = _wait_document(first, None)
+        # When they open the page in a second tab (same login)
+        second = context.new_page()
+        second.goto(server.url.split("?", 1)[0])
+        title_2 = _wait_document(second, None)
+        # Then each tab has its own document
+        docs = ("doc-0001", "doc-0002")
+        assert {d for d in docs if d in title_1} != {d for d in docs if d in title_2}
+        # When a third tab opens, with nothing else left
+        third = context.new_page()
+        third.goto(server.url.split("?", 1)[0])
+        # Then it says that the rest is open in another window, with a button to reload
+        expect(third.locator("#done-text")).to_contain_text("別の画面", timeout=10_000)
+        expect(third.locator("#done-text button")).to_have_text("読み込み直す")
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
