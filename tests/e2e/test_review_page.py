@@ -376,3 +376,47 @@ def test_a_second_window_of_the_same_clerk_gets_its_own_document_or_a_clear_mess
         context.close()
         server.shutdown()
         server.server_close()
+
+
+def test_skip_back_pick_and_a_reload_keep_what_was_typed(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the page open on a document, and the clerk has typed a phone number
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        first = next(d for d in ("doc-0001", "doc-0002") if d in title)
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("0312345679")
+        # When the page is reloaded
+        page.reload()
+        _wait_document(page, None)
+        # Then the same document is open with what was typed, said to be not yet submitted
+        expect(page.locator("#doc-title")).to_contain_text(first)
+        expect(page.locator("#f-phone")).to_have_value("0312345679")
+        expect(page.locator("#message")).to_contain_text("まだ提出されていません")
+        # When the clerk skips it (Alt+PageDown), Then the other document opens
+        page.keyboard.press("Alt+PageDown")
+        title = _wait_document(page, first)
+        assert first not in title
+        # When they go back (Alt+PageUp), Then the first is open again, with the draft
+        page.keyboard.press("Alt+PageUp")
+        _wait_document(page, title)
+        expect(page.locator("#doc-title")).to_contain_text(first)
+        expect(page.locator("#f-phone")).to_have_value("0312345679")
+        # When they pick the other document in the queue, Then it opens
+        other = "doc-0002" if first == "doc-0001" else "doc-0001"
+        page.locator("#queue-list button", has_text=other).click()
+        expect(page.locator("#doc-title")).to_contain_text(other)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors

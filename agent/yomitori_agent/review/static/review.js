@@ -34,7 +34,42 @@
   let pendingTiming = null;
 
   // this window (browser tab): a second window of the same person gets its own document
-  const WINDOW = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2);
+  // (kept across reloads of this tab in sessionStorage, so a reload keeps the tab's document)
+  const WINDOW = sessionStorage.getItem("yomitori-window")
+    || ((window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2));
+  sessionStorage.setItem("yomitori-window", WINDOW);
+
+  // Drafts: what was typed into a document, kept in this tab's sessionStorage (gone when the tab
+  // closes; never a My Number) so a reload, a skip or going back loses nothing.
+  const draftKey = (d) => "yomitori-draft:" + d.batch_id + "/" + d.document_id;
+  function saveDraft() {
+    if (!doc) return;
+    const fields = {};
+    for (const n of order) {
+      const st = state[n];
+      if (!st || st.field.my_number) continue;
+      if (st.input.value !== st.orig || st.settled || st.illegible) {
+        fields[n] = { value: st.input.value, settled: st.settled, illegible: st.illegible, era: st.era ? st.era.value : null };
+      }
+    }
+    if (Object.keys(fields).length) sessionStorage.setItem(draftKey(doc), JSON.stringify(fields));
+    else sessionStorage.removeItem(draftKey(doc));
+  }
+  function restoreDraft() {
+    let fields = null;
+    try { fields = JSON.parse(sessionStorage.getItem(draftKey(doc)) || "null"); } catch (e) { fields = null; }
+    if (!fields) return false;
+    for (const [n, v] of Object.entries(fields)) {
+      const st = state[n];
+      if (!st || st.field.my_number) continue;
+      st.input.value = v.value;
+      st.settled = !!v.settled;
+      st.illegible = v.illegible || null;
+      if (st.era && v.era) st.era.value = v.era;
+      updateMark(n);
+    }
+    return true;
+  }
 
   async function api(path, body) {
     if (body !== undefined) body = Object.assign({ window: WINDOW }, body);
@@ -128,9 +163,14 @@
     const list = $("queue-list");
     list.replaceChildren();
     for (const item of q.documents) {
-      const li = el("li", null, item.document_id);
+      const li = el("li");
+      const b = el("button", "pick", item.document_id);
+      b.type = "button";
+      b.tabIndex = -1;
+      b.addEventListener("click", () => pick(item));
+      li.append(b);
       if (doc && item.document_id === doc.document_id && item.batch_id === doc.batch_id) li.className = "open";
-      else if (item.busy) { li.className = "busy"; li.title = "他の確認者が作業中"; }
+      else if (item.busy) { li.className = "busy"; li.title = "他の確認者が作業中"; b.disabled = true; }
       list.append(li);
     }
     $("progress").textContent = "残り " + q.documents.length + " 件";
@@ -138,6 +178,50 @@
   }
 
   // -- document ----------------------------------------------------------------------------
+  async function leaveCurrent() {
+    // give the open document back to the queue; what was typed stays as a draft in this tab
+    if (!doc) return;
+    saveDraft();
+    const d = doc;
+    await api("/api/leave", { batch_id: d.batch_id, document_id: d.document_id });
+  }
+
+  async function pick(item) {
+    // open any document of the queue (a click on it, or back/skip)
+    if (busy) return;
+    if (doc && item.batch_id === doc.batch_id && item.document_id === doc.document_id) return;
+    try {
+      await leaveCurrent();
+      const res = await api("/api/open", { batch_id: item.batch_id, document_id: item.document_id });
+      render(res.document);
+      refreshQueue().catch(() => {});
+    } catch (e) {
+      showError(e, () => pick(item));
+    }
+  }
+
+  async function skip() {
+    // Alt+PageDown: leave this document for later and open the next one
+    if (!doc || busy) return;
+    const d = doc;
+    try {
+      await leaveCurrent();
+      await openNext({ batch_id: d.batch_id, document_id: d.document_id });
+    } catch (e) { showError(e, skip); }
+  }
+
+  async function back() {
+    // Alt+PageUp: the document before this one in the queue
+    if (!doc || busy) return;
+    try {
+      const q = await api("/api/queue");
+      const free = q.documents.filter((x) => !x.busy);
+      const i = free.findIndex((x) => x.batch_id === doc.batch_id && x.document_id === doc.document_id);
+      const prev = free[(i - 1 + free.length) % free.length];
+      if (prev) await pick(prev);
+    } catch (e) { showError(e, back); }
+  }
+
   async function openNext(after) {
     const res = await api("/api/next", after ? { batch_id: after.batch_id, document_id: after.document_id } : {});
     if (!res.document && res.elsewhere) { showElsewhere(res.elsewhere); return false; }
@@ -214,8 +298,10 @@
       if (f.box) state[f.name].box = boxFor(f);
     }
     for (const f of d.fields) if (!f.needs_person) order.push(f.name);
-    setAcceptedVisible(showAccepted);
+    sessionStorage.setItem("yomitori-current", JSON.stringify({ batch_id: d.batch_id, document_id: d.document_id }));
     say("");
+    if (restoreDraft()) say("前回入力した値を復元しました（まだ提出されていません）。");
+    setAcceptedVisible(showAccepted);
     loadScan(d);
     for (const f of d.fields) if (f.needs_person && !f.masked && f.box) loadCrop(f.name);
     const first = order.find((n) => state[n].field.needs_person) || order[0];
@@ -442,6 +528,7 @@
       if (!document.querySelector(".refused-row") && $("message").className === "error") say("");
     }
     s.row.classList.toggle("settled", s.settled || !!s.illegible);
+    saveDraft();
     s.input.classList.toggle("ill", !!s.illegible);
   }
 
@@ -582,6 +669,8 @@
         return;
       }
       say("");
+      sessionStorage.removeItem(draftKey(d));
+      sessionStorage.removeItem("yomitori-current");
       pendingTiming = { t0, submitted: performance.now() - t0 };
       if (!(await openNext({ batch_id: d.batch_id, document_id: d.document_id }))) {
         pendingTiming = null;
@@ -657,6 +746,8 @@
     if (k === "F4") { e.preventDefault(); if (name) markIllegible(name); return; }
     if (k === "F8") { e.preventDefault(); reveal(name); return; }
     if (k === "F6") { e.preventDefault(); setAcceptedVisible(!showAccepted); return; }
+    if (e.altKey && k === "PageDown") { e.preventDefault(); skip(); return; }
+    if (e.altKey && k === "PageUp") { e.preventDefault(); back(); return; }
     if (e.altKey && (k === "+" || k === "=" || k === ";")) { e.preventDefault(); zoom(1.25); return; }
     if (e.altKey && k === "-") { e.preventDefault(); zoom(0.8); return; }
     if (e.altKey && k === "0") { e.preventDefault(); fit(); centreOn(current); return; }
@@ -686,7 +777,18 @@
     setupViewer();
     try {
       await refreshQueue();
-      await openNext(null);
+      // after a reload: the document this tab had open, if it is still free for it
+      let last = null;
+      try { last = JSON.parse(sessionStorage.getItem("yomitori-current") || "null"); } catch (e) { last = null; }
+      let opened = false;
+      if (last) {
+        try {
+          const res = await api("/api/open", last);
+          render(res.document);
+          opened = true;
+        } catch (e) { sessionStorage.removeItem("yomitori-current"); }
+      }
+      if (!opened) await openNext(null);
     } catch (e) {
       showError(e, async () => { await refreshQueue(); await openNext(null); });
     }
