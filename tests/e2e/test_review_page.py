@@ -100,7 +100,9 @@ class Keys:
 def _current(page) -> dict:
     return page.evaluate(
         "() => { const r = document.querySelector('.field.current');"
-        " return r ? {name: r.dataset.name, value: r.querySelector('input').value,"
+        " const i = r && r.querySelector('input');"
+        " return r ? {name: r.dataset.name,"
+        " value: i.classList.contains('grouped') ? i.value.replace(/ /g, '') : i.value,"
         " suggestion: !!r.querySelector('.suggest'), masked: r.querySelector('input').readOnly,"
         " doc: document.getElementById('doc-title').textContent} : null; }"
     )
@@ -420,3 +422,40 @@ def test_skip_back_pick_and_a_reload_keep_what_was_typed(small_batch, browser):
         server.shutdown()
         server.server_close()
     assert not errors, errors
+
+
+def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_minute(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    from tests.unit.test_review_server import MY_NUMBER
+
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.clock.install()
+    mn = page.locator("#f-my_number")
+    try:
+        page.goto(server.url)
+        _wait_document(page, None)
+        # When the clerk reveals the My Number (F8)
+        mn.focus()
+        page.keyboard.press("F8")
+        # Then it is shown grouped 4-4-4
+        grouped = f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"
+        expect(mn).to_have_value(grouped)
+        # When they leave the field, Then it is masked again and no longer in the page
+        page.keyboard.press("Tab")
+        expect(mn).to_have_js_property("readOnly", True)
+        assert MY_NUMBER not in mn.input_value().replace(" ", "")
+        # When they reveal it again and a minute passes, Then it is masked again
+        mn.focus()
+        page.keyboard.press("F8")
+        expect(mn).to_have_value(grouped)
+        page.clock.run_for(61_000)
+        expect(mn).to_have_js_property("readOnly", True)
+        assert MY_NUMBER not in mn.input_value().replace(" ", "")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -374,7 +374,8 @@
     }
     const refused = el("ul", "refused");
     row.append(refused);
-    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written };
+    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written,
+                maskedText: f.masked ? f.value : null };
     input.addEventListener("focus", () => setCurrent(f.name));
     input.addEventListener("input", () => {
       s.settled = false; s.illegible = null; s.fromSuggestion = false; updateMark(f.name);
@@ -471,6 +472,7 @@
 
   // -- focus and movement -----------------------------------------------------------------
   function setCurrent(name) {
+    if (current && current !== name && state[current] && state[current].field.my_number) remask(current);
     if (current && state[current]) {
       state[current].row.classList.remove("current");
       if (state[current].box) state[current].box.classList.remove("current");
@@ -517,7 +519,9 @@
     const s = state[name];
     let text = "", cls = "mark";
     if (s.illegible) { text = "保留: " + ILLEGIBLE_REASONS.find((r) => r[0] === s.illegible)[1]; cls += " ill"; }
-    else if (s.input.value !== s.orig) { text = s.settled ? "修正" : "修正中"; cls += " fix"; }
+    else if (s.field.masked && s.secret !== undefined ? s.secret !== s.origSecret : s.input.value !== s.orig) {
+      text = s.settled ? "修正" : "修正中"; cls += " fix";
+    }
     // 確認済み is the server's word: a field settled here is only 確認 until the submission is stored
     else if (s.settled) { text = "確認（未提出）"; cls += " ok"; }
     s.mark.textContent = text;
@@ -585,6 +589,28 @@
     s.input.select();
   }
 
+  // My Number: shown grouped 4-4-4, masked again after 60 s or when the clerk leaves the field
+  const MASK_AFTER_MS = 60 * 1000;
+  const group4 = (v) => (/^\d{12}$/.test(v) ? v.replace(/(\d{4})(?=\d)/g, "$1 ") : v);
+
+  function remask(name) {
+    const s = state[name];
+    if (!s || !s.field.my_number || s.field.masked) return;
+    clearTimeout(s.maskTimer);
+    s.secret = s.input.value; // kept in this page only, for the submission
+    s.origSecret = s.orig;
+    s.field.masked = true;
+    s.orig = s.maskedText;
+    s.input.value = s.maskedText;
+    s.input.readOnly = true;
+    s.input.classList.add("masked");
+    s.input.classList.remove("grouped");
+    s.crop.hidden = true;
+    const hint = s.row.querySelector(".hint.mn");
+    if (hint) hint.textContent = "個人番号を再び伏せました。F8 でもう一度表示（表示は監査記録に残ります）";
+    updateMark(name);
+  }
+
   async function reveal(name) {
     let target = name && state[name] && state[name].field.my_number ? name : order.find((n) => state[n].field.my_number);
     if (!target) { say("この帳票に個人番号の項目はありません。", "warn"); return; }
@@ -593,10 +619,15 @@
     try {
       const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target });
       s.field.masked = false;
-      s.orig = r.value;
-      s.input.value = r.value;
+      s.orig = group4(r.value);
+      // shown again after a re-mask: what the clerk had typed before comes back
+      s.input.value = s.secret !== undefined ? s.secret : s.orig;
+      s.secret = undefined;
       s.input.readOnly = false;
       s.input.classList.remove("masked");
+      s.input.classList.add("grouped");
+      clearTimeout(s.maskTimer);
+      s.maskTimer = setTimeout(() => remask(target), MASK_AFTER_MS);
       if (r.suggestion && s.field.suggestion) s.field.suggestion.value = r.suggestion;
       const sv = s.row.querySelector(".suggest .sv");
       if (sv && r.suggestion) sv.textContent = r.suggestion;
@@ -629,6 +660,11 @@
     for (const n of order) {
       const s = state[n];
       if (s.illegible) out.push({ field: n, action: "illegible", reason: s.illegible });
+      else if (s.field.masked && s.secret !== undefined) {
+        // a My Number masked again: what was typed while it was shown still counts
+        if (s.secret !== s.origSecret) out.push({ field: n, action: "correct", value: s.secret });
+        else if (s.settled) out.push({ field: n, action: "confirm" });
+      }
       else if (!s.field.masked && s.input.value !== s.orig) {
         const c = { field: n, action: "correct", value: s.input.value };
         if (s.era) c.era = s.era.value;
