@@ -222,6 +222,9 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                 break
             title = _wait_document(page, doc_id)
         expect(page.locator("#done-text")).to_contain_text("確認ゲートを解除")
+        # and the done screen lists the field held with F4, to follow up
+        expect(page.locator("#held-table tbody tr")).to_have_count(1)
+        expect(page.locator("#held-table tbody tr")).to_contain_text("判読不能")
         timings = page.evaluate("() => window.reviewTimings")
     finally:
         server.shutdown()

@@ -115,5 +115,4 @@ class DocumentResult(BaseModel):
             "needs_review": self.count(FieldStatus.NEEDS_REVIEW),
             "invalid": self.count(FieldStatus.INVALID),
             "corrected": self.count(FieldStatus.CORRECTED),
-            "held": self.count(FieldStatus.ILLEGIBLE),
         }
