@@ -56,4 +56,5 @@ def test_the_page_gets_the_date_as_written_with_its_era():
     assert as_written("2026-09-08", "2026年9月8日") == ("令和8年9月8日", "西暦")
     assert as_written("2019-05-01", "") == ("令和元年5月1日", "令和")
     assert as_written("", "") == ("", "")
-    assert read_typed_date("1/5/1", "H") is not None and read_typed_date("1/5/1", "H").date == dt.date(1989, 5, 1)
+    heisei = read_typed_date("1/5/1", "H")
+    assert heisei is not None and heisei.date == dt.date(1989, 5, 1)

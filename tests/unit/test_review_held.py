@@ -35,7 +35,8 @@ def test_held_fields_are_kept_everywhere_a_clerk_looks(tmp_path):
     phone = json.loads((out / f"{held_doc}.json").read_text(encoding="utf-8"))["fields"]["phone"]
     assert (phone["status"], phone["reasons"]) == ("illegible", ["needs_inquiry"])
     # and results.csv says the document is held and what to follow up (not "accepted", empty)
-    rows = {r["document_id"]: r for r in csv.DictReader(io.StringIO((out / "results.csv").read_text("utf-8-sig")))}
+    text = (out / "results.csv").read_text("utf-8-sig")
+    rows = {r["document_id"]: r for r in csv.DictReader(io.StringIO(text))}
     assert rows[held_doc]["status"] == "held"
     assert rows[held_doc]["follow_up"] == "電話番号: 要問合せ"
     other = next(d for d in rows if d != held_doc)

@@ -17,7 +17,8 @@ TODAY = dt.date(2026, 3, 25)
 def water_start(confidence: dict[str, float], **values: str) -> DocumentResult:
     doc = DocumentResult(
         batch_id="b", document_id="d", source="d.png", form_id="water_start",
-        fields={k: FieldResult(value=v, raw=v, confidence=confidence.get(k, 0.99)) for k, v in values.items()},
+        fields={k: FieldResult(value=v, raw=v, confidence=confidence.get(k, 0.99))
+                for k, v in values.items()},
     )
     return route_document(load_form("water_start"), doc, today=TODAY)
 
@@ -46,7 +47,8 @@ def test_an_unsure_code_gets_the_code_a_sure_address_names():
 
 
 def test_two_unsure_fields_offer_no_suggestion_to_each_other():
-    doc = water_start({"postal_code": 0.5, "address": 0.5}, postal_code="1000001", address="東京都千代田区丸の内1-2-3")
+    doc = water_start({"postal_code": 0.5, "address": 0.5},
+                      postal_code="1000001", address="東京都千代田区丸の内1-2-3")
     assert doc.fields["postal_code"].suggestion is None and doc.fields["address"].suggestion is None
 
 

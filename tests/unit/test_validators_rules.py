@@ -354,7 +354,8 @@ def test_misreads_are_routed_and_suggestions_never_change_the_value():
     doc = route_document(load_form("water_start"), doc, today=TODAY)
     pc, phone, branch = doc.fields["postal_code"], doc.fields["phone"], doc.fields["branch_code"]
     # Then review with suggestions, the values untouched; the missing branch is invalid
-    assert pc.status is FieldStatus.NEEDS_REVIEW and pc.reasons == ["postal_code_address_mismatch", "low_confidence"]
+    assert pc.status is FieldStatus.NEEDS_REVIEW
+    assert pc.reasons == ["postal_code_address_mismatch", "low_confidence"]
     assert pc.value == "1000001" and pc.suggestion.value == "1000005"
     assert doc.fields["address"].status is FieldStatus.NEEDS_REVIEW
     assert phone.status is FieldStatus.NEEDS_REVIEW and phone.value == "031-234-5678"

@@ -124,12 +124,14 @@ def explain(codes: list[str]) -> list[dict[str, str]]:
 # page offers to do it ("lease_again": open the document again, keeping what was typed;
 # "reconnect": try the request again; "login": load the page again (log in); "reload").
 ERRORS: dict[str, tuple[str, str, str]] = {
-    "lease_conflict": ("この帳票の作業権（貸出）が切れたか、他の確認者が開いています。まだ保存されていません。",
+    "lease_conflict": ("この帳票の作業権（貸出）が切れたか、他の確認者が開いています。"
+                       "まだ保存されていません。",
                        "「もう一度開く」を押してから提出してください。入力した値は残ります。", "lease_again"),
     "not_leased": ("この帳票はこの画面で開かれていません。まだ保存されていません。",
                    "「もう一度開く」を押してから提出してください。入力した値は残ります。", "lease_again"),
     "open_in_other_window": ("この帳票は同じ確認者の別の画面（タブ）で開いています。",
-                             "その画面で続けてください。この画面では「次の帳票へ」で別の帳票を開けます。", "next"),
+                             "その画面で続けてください。この画面では「次の帳票へ」で別の帳票を開けます。",
+                             "next"),
     "gate_missing": ("このバッチはもう確認待ちではありません（完了または削除済み）。",
                      "「読み込み直す」で確認待ちの一覧を開き直してください。", "reload"),
     "no_session": ("ログインが切れました（または別の画面でログインし直しました）。まだ保存されていません。",
@@ -138,9 +140,11 @@ ERRORS: dict[str, tuple[str, str, str]] = {
     "network": ("確認サーバーに接続できません。まだ保存されていません。",
                 "確認コマンドが動いていることを確かめて「再接続」を押してください。", "reconnect"),
     "internal_error": ("確認サーバーで問題が起きました。まだ保存されていません。",
-                       "「再接続」でもう一度試してください。続くときは管理者に連絡してください。", "reconnect"),
+                       "「再接続」でもう一度試してください。続くときは管理者に連絡してください。",
+                       "reconnect"),
 }
-_OTHER_ERROR = ("処理できませんでした。まだ保存されていません。", "「読み込み直す」で画面を開き直してください。", "reload")
+_OTHER_ERROR = ("処理できませんでした。まだ保存されていません。",
+                "「読み込み直す」で画面を開き直してください。", "reload")
 
 
 def error_view(code: str) -> dict[str, str]:

@@ -358,7 +358,8 @@ class ReviewService:
             self._docs.pop((batch_id, document_id), None)
             self.session.revealed = {r for r in self.session.revealed if r[:2] != (batch_id, document_id)}
             self._windows.pop((batch_id, document_id), None)
-            self.session.held = {k: v for k, v in self.session.held.items() if k[:2] != (batch_id, document_id)}
+            self.session.held = {k: v for k, v in self.session.held.items()
+                                 if k[:2] != (batch_id, document_id)}
             for name, reason in out.get("held", {}).items():
                 self.session.held[(batch_id, document_id, name)] = reason
             self._labels.update({(form.id, f.name): f.label for f in form.fields})

@@ -2,7 +2,8 @@
 
 One row per document: document_id, source, status, error (code), then one column per field of
 the form, in form order, then ``follow_up``: the fields a reviewer held (判読不能, 要問合せ ...)
-with the reason, e.g. ``電話番号: 要問合せ`` (a document with held fields has status ``held``). UTF-8 with a BOM by default (Excel opens it right); cp932 for older
+with the reason, e.g. ``電話番号: 要問合せ`` (a document with held fields has status ``held``).
+UTF-8 with a BOM by default (Excel opens it right); cp932 for older
 Japanese systems, where characters cp932 has no code for become 〓 (geta) and are counted, so
 the caller can report them without ever printing a value. Lines end in CRLF. Cells a
 spreadsheet would evaluate as a formula get a leading quote (:mod:`yomitori.csvcell`).

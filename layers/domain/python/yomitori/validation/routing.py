@@ -105,7 +105,9 @@ def space_names_like_their_readings(form: FormDefinition, doc: DocumentResult) -
                 doc.fields[holder].value = spaced
 
 
-def _is_sure(f: FieldDef, result: FieldResult | None, findings: list[Finding], thresholds: Mapping[str, float]) -> bool:
+def _is_sure(
+    f: FieldDef, result: FieldResult | None, findings: list[Finding], thresholds: Mapping[str, float]
+) -> bool:
     """A field a suggestion may be derived from: settled by a person, or read confidently with
     a value its own validators pass."""
     if result is None or not result.value or result.status is FieldStatus.ILLEGIBLE:
