@@ -100,7 +100,9 @@ class Keys:
 def _current(page) -> dict:
     return page.evaluate(
         "() => { const r = document.querySelector('.field.current');"
-        " return r ? {name: r.dataset.name, value: r.querySelector('input').value,"
+        " const i = r && r.querySelector('input');"
+        " return r ? {name: r.dataset.name,"
+        " value: i.classList.contains('grouped') ? i.value.replace(/ /g, '') : i.value,"
         " suggestion: !!r.querySelector('.suggest'), masked: r.querySelector('input').readOnly,"
         " doc: document.getElementById('doc-title').textContent} : null; }"
     )
@@ -220,6 +222,9 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                 break
             title = _wait_document(page, doc_id)
         expect(page.locator("#done-text")).to_contain_text("確認ゲートを解除")
+        # and the done screen lists the field held with F4, to follow up
+        expect(page.locator("#held-table tbody tr")).to_have_count(1)
+        expect(page.locator("#held-table tbody tr")).to_contain_text("判読不能")
         timings = page.evaluate("() => window.reviewTimings")
     finally:
         server.shutdown()
@@ -271,3 +276,189 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     (ARTIFACTS / "review-timings.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print("\nreview page measurements:", json.dumps(report))
     assert (ARTIFACTS / "review.png").stat().st_size > 10_000
+
+
+@pytest.fixture()
+def small_batch(tmp_path):
+    """Two furusato documents needing a person (blank scans): for the page's behaviour alone."""
+    from tests.unit.test_review_cli import _batch_folder
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make setup)")
+    return _batch_folder(tmp_path)
+
+
+def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the page open on a document, with one field confirmed on the page
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        doc_id = next(d for d in ("doc-0001", "doc-0002") if d in title)
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Enter")
+        # Then the row does not claim to be saved before the server stored it
+        expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
+        # When the lease runs out and another reviewer takes the document, and the clerk submits
+        backend.reviews.release_lease(backend.batch_id, doc_id, "os:reviewer-1")
+        backend.reviews.lease(backend.batch_id, "os:bob", document_id=doc_id)
+        page.keyboard.press("Control+Enter")
+        # Then the page says so in Japanese, says nothing was saved, and offers to open it again
+        message = page.locator("#message")
+        expect(message).to_contain_text("まだ保存されていません", timeout=10_000)
+        expect(message).not_to_contain_text("leased")
+        button = message.locator("button")
+        expect(button).to_have_text("もう一度開く")
+        assert page.locator(".mark", has_text="確認済み").count() == 0
+        # When bob gives it back and the clerk presses the button (Enter on it)
+        backend.reviews.release_lease(backend.batch_id, doc_id, "os:bob")
+        expect(button).to_be_focused()
+        page.keyboard.press("Enter")
+        # Then the document is the clerk's again, and what was typed is still there
+        expect(message).to_contain_text("もう一度開きました")
+        holder = {q.document_id: q.leased_by for q in backend.reviews.queue(backend.batch_id)}[doc_id]
+        assert holder == "os:reviewer-1"
+        expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
+        # When the login link is opened a second time (in another tab)
+        other = browser.new_page()
+        other.goto(server.url)
+        # Then a Japanese page says what to do (not a bare 403)
+        expect(other.locator("h1")).to_have_text("確認画面を開けません")
+        # When the network to the server fails and the clerk submits
+        page.route("**/api/**", lambda route: route.abort())
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+Enter")
+        # Then the page offers to reconnect (not "Failed to fetch")
+        expect(message).to_contain_text("接続できません", timeout=10_000)
+        expect(message).not_to_contain_text("fetch")
+        expect(message.locator("button")).to_have_text("再接続")
+        # When the network is back and the clerk presses 再接続, Then the submission is sent again
+        # (and answered: the My Number is still to be settled)
+        page.unroute("**/api/**")
+        page.keyboard.press("Enter")
+        expect(message).to_contain_text("受け付けられませんでした", timeout=10_000)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+
+
+def test_a_second_window_of_the_same_clerk_gets_its_own_document_or_a_clear_message(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the clerk logged in, with the page open in one tab
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        first = context.new_page()
+        first.goto(server.url)
+        title_1 = _wait_document(first, None)
+        # When they open the page in a second tab (same login)
+        second = context.new_page()
+        second.goto(server.url.split("?", 1)[0])
+        title_2 = _wait_document(second, None)
+        # Then each tab has its own document
+        docs = ("doc-0001", "doc-0002")
+        assert {d for d in docs if d in title_1} != {d for d in docs if d in title_2}
+        # When a third tab opens, with nothing else left
+        third = context.new_page()
+        third.goto(server.url.split("?", 1)[0])
+        # Then it says that the rest is open in another window, with a button to reload
+        expect(third.locator("#done-text")).to_contain_text("別の画面", timeout=10_000)
+        expect(third.locator("#done-text button")).to_have_text("読み込み直す")
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_skip_back_pick_and_a_reload_keep_what_was_typed(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the page open on a document, and the clerk has typed a phone number
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        first = next(d for d in ("doc-0001", "doc-0002") if d in title)
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("0312345679")
+        # When the page is reloaded
+        page.reload()
+        _wait_document(page, None)
+        # Then the same document is open with what was typed, said to be not yet submitted
+        expect(page.locator("#doc-title")).to_contain_text(first)
+        expect(page.locator("#f-phone")).to_have_value("0312345679")
+        expect(page.locator("#message")).to_contain_text("まだ提出されていません")
+        # When the clerk skips it (Alt+PageDown), Then the other document opens
+        page.keyboard.press("Alt+PageDown")
+        title = _wait_document(page, first)
+        assert first not in title
+        # When they go back (Alt+PageUp), Then the first is open again, with the draft
+        page.keyboard.press("Alt+PageUp")
+        _wait_document(page, title)
+        expect(page.locator("#doc-title")).to_contain_text(first)
+        expect(page.locator("#f-phone")).to_have_value("0312345679")
+        # When they pick the other document in the queue, Then it opens
+        other = "doc-0002" if first == "doc-0001" else "doc-0001"
+        page.locator("#queue-list button", has_text=other).click()
+        expect(page.locator("#doc-title")).to_contain_text(other)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+
+
+def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_minute(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    from tests.unit.test_review_server import MY_NUMBER
+
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.clock.install()
+    mn = page.locator("#f-my_number")
+    try:
+        page.goto(server.url)
+        _wait_document(page, None)
+        # When the clerk reveals the My Number (F8)
+        mn.focus()
+        page.keyboard.press("F8")
+        # Then it is shown grouped 4-4-4
+        grouped = f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"
+        expect(mn).to_have_value(grouped)
+        # When they leave the field, Then it is masked again and no longer in the page
+        page.keyboard.press("Tab")
+        expect(mn).to_have_js_property("readOnly", True)
+        assert MY_NUMBER not in mn.input_value().replace(" ", "")
+        # When they reveal it again and a minute passes, Then it is masked again
+        mn.focus()
+        page.keyboard.press("F8")
+        expect(mn).to_have_value(grouped)
+        page.clock.run_for(61_000)
+        expect(mn).to_have_js_property("readOnly", True)
+        assert MY_NUMBER not in mn.input_value().replace(" ", "")
+    finally:
+        server.shutdown()
+        server.server_close()

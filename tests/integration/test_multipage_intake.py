@@ -124,7 +124,7 @@ def test_auto_sorts_a_mixed_folder_and_accounts_for_every_page(mixed, tmp_path):
     for form_id in FORMS:
         with open(out / f"results-{form_id}.csv", encoding="utf-8-sig", newline="") as fh:
             rows = list(csv.reader(fh))
-        assert rows[0][4:] == [f.name for f in load_form(form_id).fields]
+        assert rows[0][4:] == [*(f.name for f in load_form(form_id).fields), "follow_up"]
         assert sorted(r[0] for r in rows[1:]) == sorted(d for d, f in expected.items() if f == form_id)
     with open(out / "results-unrecognised.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))

@@ -31,7 +31,8 @@ def test_utf8_bom_crlf_and_columns(tmp_path):
     assert data.startswith(b"\xef\xbb\xbf")
     assert data.count(b"\r\n") == 3 and data.count(b"\n") == 3
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert rows[0] == ["document_id", "source", "status", "error", *[f.name for f in form.fields]]
+    names = [f.name for f in form.fields]
+    assert rows[0] == ["document_id", "source", "status", "error", *names, "follow_up"]
     assert rows[1][:4] == ["d1", "d1.png", "needs_review", ""] and rows[1][4] == "東京都𠮷野町1-2"
     assert rows[2][:4] == ["d2", "d2.png", "error", "corrupt_image"]
     assert report.rows == 2 and report.replaced_total == 0

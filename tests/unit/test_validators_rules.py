@@ -347,12 +347,15 @@ def test_a_true_document_is_accepted_throughout():
 
 
 def test_misreads_are_routed_and_suggestions_never_change_the_value():
-    # Given a 5→1 misread postal code and a wrongly hyphenated phone
+    # Given a 5→1 misread postal code (read unsure) and a wrongly hyphenated phone
     values = {**TRUE_WATER_START, "postal_code": "1000001", "phone": "031-234-5678", "branch_code": "000"}
-    doc = route_document(load_form("water_start"), _doc(values), today=TODAY)
+    doc = _doc(values)
+    doc.fields["postal_code"].confidence = 0.5
+    doc = route_document(load_form("water_start"), doc, today=TODAY)
     pc, phone, branch = doc.fields["postal_code"], doc.fields["phone"], doc.fields["branch_code"]
     # Then review with suggestions, the values untouched; the missing branch is invalid
-    assert pc.status is FieldStatus.NEEDS_REVIEW and pc.reasons == ["postal_code_address_mismatch"]
+    assert pc.status is FieldStatus.NEEDS_REVIEW
+    assert pc.reasons == ["postal_code_address_mismatch", "low_confidence"]
     assert pc.value == "1000001" and pc.suggestion.value == "1000005"
     assert doc.fields["address"].status is FieldStatus.NEEDS_REVIEW
     assert phone.status is FieldStatus.NEEDS_REVIEW and phone.value == "031-234-5678"

@@ -92,7 +92,26 @@ def write_back(results: ResultStore, batch_id: str, out_dir: Path, encoding: str
     form_ids = {d.form_id for d in docs if d.form_id}
     if len(form_ids) == 1:
         write_results_csv(docs, load_form(form_ids.pop()), out_dir / "results.csv", encoding=encoding)
+    _note_held(out_dir, docs)
     return len(docs)
+
+
+def _note_held(out_dir: Path, docs: list[DocumentResult]) -> None:
+    """Add the held fields (document id -> field -> reason code; never values) to the batch
+    summary, so what must be followed up is listed next to the counts."""
+    import json
+
+    path = out_dir / SUMMARY_NAME
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    held = {d.document_id: d.held() for d in sorted(docs, key=lambda d: d.document_id) if d.held()}
+    info["held"] = held
+    info["held_fields"] = sum(len(h) for h in held.values())
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def local_backend(out_dir: Path | str, *, reviewer: str | None = None) -> Backend:

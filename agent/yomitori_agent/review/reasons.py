@@ -26,8 +26,11 @@ REASON_TEXTS: dict[str, str] = {
     "required": "必須項目が空欄",
     # review
     "not_settled": "確認されていない（値を確認・修正するか保留にしてください）",
+    "suggestion_source_changed": "候補の元になった項目が変わりました（値を入力し直してください）",
     "unknown_field": "この帳票にない項目",
     "illegible": "判読不能（保留）",
+    "needs_inquiry": "要問合せ（保留）",
+    "not_written": "記入なし（保留）",
     "document_not_pending": "この帳票は確認待ちではありません",
     # digits, amounts
     "not_digits": "数字以外の文字がある",
@@ -115,3 +118,36 @@ def reason_text(code: str) -> str:
 def explain(codes: list[str]) -> list[dict[str, str]]:
     """``[{"code": ..., "text": ...}]`` for the page."""
     return [{"code": c, "text": reason_text(c)} for c in codes]
+
+
+# Errors of the review server, for the clerk: what happened, what to do, and which button the
+# page offers to do it ("lease_again": open the document again, keeping what was typed;
+# "reconnect": try the request again; "login": load the page again (log in); "reload").
+ERRORS: dict[str, tuple[str, str, str]] = {
+    "lease_conflict": ("この帳票の作業権（貸出）が切れたか、他の確認者が開いています。"
+                       "まだ保存されていません。",
+                       "「もう一度開く」を押してから提出してください。入力した値は残ります。", "lease_again"),
+    "not_leased": ("この帳票はこの画面で開かれていません。まだ保存されていません。",
+                   "「もう一度開く」を押してから提出してください。入力した値は残ります。", "lease_again"),
+    "open_in_other_window": ("この帳票は同じ確認者の別の画面（タブ）で開いています。",
+                             "その画面で続けてください。この画面では「次の帳票へ」で別の帳票を開けます。",
+                             "next"),
+    "gate_missing": ("このバッチはもう確認待ちではありません（完了または削除済み）。",
+                     "「読み込み直す」で確認待ちの一覧を開き直してください。", "reload"),
+    "no_session": ("ログインが切れました（または別の画面でログインし直しました）。まだ保存されていません。",
+                   "「ログインし直す」を押してください。開けないときは確認コマンドをもう一度起動し、表示されたリンクを開いてください。",
+                   "login"),
+    "network": ("確認サーバーに接続できません。まだ保存されていません。",
+                "確認コマンドが動いていることを確かめて「再接続」を押してください。", "reconnect"),
+    "internal_error": ("確認サーバーで問題が起きました。まだ保存されていません。",
+                       "「再接続」でもう一度試してください。続くときは管理者に連絡してください。",
+                       "reconnect"),
+}
+_OTHER_ERROR = ("処理できませんでした。まだ保存されていません。",
+                "「読み込み直す」で画面を開き直してください。", "reload")
+
+
+def error_view(code: str) -> dict[str, str]:
+    """``{"message_ja", "action_ja", "next"}`` for an error code (any code gets an answer)."""
+    message, action, nxt = ERRORS.get(code, _OTHER_ERROR)
+    return {"message_ja": message, "action_ja": action, "next": nxt}

@@ -27,6 +27,7 @@ from yomitori.errors import YomitoriError
 from yomitori.localweb import CSP, CSRF_HEADER, HOST, LocalHandler, LocalServer
 from yomitori.store.base import LeaseConflict
 
+from yomitori_agent.review.reasons import error_view
 from yomitori_agent.review.service import ReviewError, ReviewService
 
 __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
@@ -75,6 +76,8 @@ class _Handler(LocalHandler):
             return self.send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         if path == "/api/queue":
             return self.send_json(HTTPStatus.OK, svc.queue())
+        if path == "/api/held":
+            return self.send_json(HTTPStatus.OK, svc.held())
         if path == "/api/page":
             jpeg, (w, h) = svc.page_image(q.get("b", ""), q.get("d", ""))
             return self.send(HTTPStatus.OK, jpeg, "image/jpeg", {"X-Scan-Size": f"{w}x{h}"})
@@ -86,16 +89,24 @@ class _Handler(LocalHandler):
     def post(self, path: str, body: dict) -> None:
         svc = self.server.service
         b, d = str(body.get("batch_id", "")), str(body.get("document_id", ""))
+        window = str(body["window"])[:64] if body.get("window") else None  # this browser tab
         if path == "/api/next":
             after = (b, d) if b and d else None
-            view = svc.open_next(after)
-            return self.send_json(HTTPStatus.OK, {"document": view})
+            view = svc.open_next(after, window)
+            return self.send_json(HTTPStatus.OK, {"document": view,
+                                                  "elsewhere": 0 if view else svc.open_elsewhere(window)})
         if path == "/api/open":
-            return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d)})
+            return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d, window)})
         if path == "/api/reveal":
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":
-            return self.send_json(HTTPStatus.OK, svc.renew(b, d))
+            return self.send_json(HTTPStatus.OK, svc.renew(b, d, window))
+        if path == "/api/date":
+            from yomitori_agent.review.service import date_preview
+
+            era = body.get("era")
+            return self.send_json(HTTPStatus.OK, date_preview(str(body.get("text", ""))[:40],
+                                                              str(era)[:4] if era else None))
         if path == "/api/leave":
             svc.leave(b, d)
             return self.send_json(HTTPStatus.OK, {"ok": True})
@@ -111,11 +122,29 @@ class _Handler(LocalHandler):
         return self.deny(HTTPStatus.NOT_FOUND, "not found")
 
     def error(self, e: Exception) -> None:
-        if isinstance(e, LeaseConflict):
-            body = {"error": e.code, "message": e.message, "action": e.action}
-            return self.send_json(HTTPStatus.CONFLICT, body)
-        if isinstance(e, (BrokenPipeError, ConnectionResetError, YomitoriError)):
+        if isinstance(e, (BrokenPipeError, ConnectionResetError)):
             return super().error(e)
+        if isinstance(e, YomitoriError):
+            status = HTTPStatus.CONFLICT if isinstance(e, LeaseConflict) else getattr(e, "status", 400)
+            body = {"error": e.code, "message": e.message, "action": e.action, **error_view(e.code)}
+            return self.send_json(status, body)
         print(f"review: internal error ({type(e).__name__})", file=sys.stderr)
         return self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal_error",
-                                                             "message": "Internal error; see the log."})
+                                                             "message": "Internal error; see the log.",
+                                                             **error_view("internal_error")})
+
+    def deny(self, status: int, why: str) -> None:
+        """No session or a used link: in Japanese with what to do - a page for the browser's
+        own navigation, JSON for the page's requests (the English text stays in ``message``).
+        Other refusals (cross-site, wrong host) stay plain."""
+        if why not in (self.no_session, self.link_used):
+            return super().deny(status, why)
+        view = error_view("no_session")
+        if self.command == "GET" and not self.path.startswith("/api/"):
+            html = ("<!doctype html><html lang=\"ja\"><meta charset=\"utf-8\"><title>確認画面</title>"
+                    f"<h1>確認画面を開けません</h1><p>{view['message_ja']}</p>"
+                    "<p>このリンクは一度しか使えません。最初に開いた画面を使うか、確認コマンド"
+                    "（yomitori review）をもう一度起動して、表示された新しいリンクを開いてください。</p>"
+                    f"<p lang=\"en\">{why}</p></html>")
+            return self.send(status, html.encode(), "text/html; charset=utf-8")
+        return self.send_json(status, {"error": "no_session", "message": why, **view})

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from yomitori.errors import YomitoriError
 from yomitori.forms import load_form
-from yomitori.forms.schema import FieldDef, FormDefinition, Sensitivity
+from yomitori.forms.schema import FieldDef, FieldType, FormDefinition, Sensitivity
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.steps.review import (
     Correction,
@@ -35,6 +35,7 @@ from yomitori.store.base import (
     ReviewStore,
     utcnow,
 )
+from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
 from yomitori_agent.review import images
@@ -51,6 +52,15 @@ class ReviewError(YomitoriError):
     action = "Reload the page."
 
 
+class OpenInOtherWindow(ReviewError):
+    code = "open_in_other_window"
+    status = 409
+    action = "Continue in the other window, or open another document here."
+
+
+WINDOW_IDLE_SECONDS = 6 * 60  # a window renews every 5 minutes; one silent longer is gone
+
+
 class NotLeased(ReviewError):
     code = "not_leased"
     status = 409
@@ -63,6 +73,8 @@ class Session:
 
     leased: set[tuple[str, str]] = field(default_factory=set)
     revealed: set[tuple[str, str, str]] = field(default_factory=set)
+    # fields held (判読不能, 要問合せ ...) in the documents submitted: (batch, document, field) -> reason
+    held: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
 def _masked(f: FieldDef, value: str) -> str:
@@ -92,6 +104,11 @@ class ReviewService:
         self.images = images.ImageCache()
         self._lock = threading.Lock()
         self._docs: dict[tuple[str, str], DocumentResult] = {}
+        self._labels: dict[tuple[str, str], str] = {}
+        # which window (browser tab) of this reviewer has a document open, and when it was last
+        # heard of: a second window of the same person gets its own document
+        self._windows: dict[tuple[str, str], tuple[str, float]] = {}
+        self._forms: dict[tuple[str, str], str] = {}  # (batch, document) -> form id, for labels
 
     # -- queue and documents ---------------------------------------------------------------
     def queue(self) -> dict:
@@ -113,24 +130,55 @@ class ReviewService:
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
                               document_id=document_id, seconds=self.lease_seconds)
 
-    def open_next(self, after: tuple[str, str] | None = None) -> dict | None:
+    def _held_elsewhere(self, key: tuple[str, str], window: str | None) -> bool:
+        import time
+
+        holder = self._windows.get(key)
+        if holder is None or window is None or holder[0] == window:
+            return False
+        return time.monotonic() - holder[1] < WINDOW_IDLE_SECONDS
+
+    def _claim(self, key: tuple[str, str], window: str | None) -> None:
+        import time
+
+        if window is not None:
+            self._windows[key] = (window, time.monotonic())
+
+    def open_elsewhere(self, window: str | None) -> int:
+        """How many documents another window of this reviewer has open."""
+        with self._lock:
+            return sum(1 for k in list(self._windows) if self._held_elsewhere(k, window))
+
+    def open_next(self, after: tuple[str, str] | None = None, window: str | None = None) -> dict | None:
         """Lease and open the next document free for this reviewer (after ``after`` in queue
-        order when given); None when nothing is left."""
-        items = [q for q in self.reviews.queue(self.batch_id) if q.leased_by in (None, self.reviewer)]
+        order when given) and not open in another window of theirs; None when nothing is left."""
+        with self._lock:
+            items = [q for q in self.reviews.queue(self.batch_id) if q.leased_by in (None, self.reviewer)
+                     and not self._held_elsewhere((q.batch_id, q.document_id), window)]
         if after is not None:
             later = [q for q in items if (q.batch_id, q.document_id) > after]
             items = later + [q for q in items if (q.batch_id, q.document_id) <= after]
         for q in items:
             try:
-                return self.open(q.batch_id, q.document_id)
-            except LeaseConflict:
-                continue  # someone took it in the meantime
+                return self.open(q.batch_id, q.document_id, window)
+            except (LeaseConflict, OpenInOtherWindow):
+                continue  # someone (or another window) took it in the meantime
         return None
 
-    def open(self, batch_id: str, document_id: str) -> dict:
-        """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it),
-        audit the view, and return what the page shows (My Numbers masked)."""
-        self._lease(batch_id, document_id)
+    def open(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
+        """Lease ``document_id`` to this reviewer (LeaseConflict when someone else holds it,
+        OpenInOtherWindow when another window of theirs has it open), audit the view, and
+        return what the page shows (My Numbers masked)."""
+        with self._lock:
+            if self._held_elsewhere((batch_id, document_id), window):
+                raise OpenInOtherWindow(f"Document '{document_id}' is open in another window.")
+            self._claim((batch_id, document_id), window)
+        try:
+            self._lease(batch_id, document_id)
+        except Exception:
+            with self._lock:
+                self._windows.pop((batch_id, document_id), None)
+            raise
         doc = self.results.get_document(batch_id, document_id)
         form = load_form(doc.form_id)
         with self._lock:
@@ -191,6 +239,7 @@ class ReviewService:
                     "box": box(fr),
                     "options": [{"value": o.value, "label": o.label} for o in f.options],
                     "hint": f.hint,
+                    **(_date_view(fr) if f.type is FieldType.DATE else {}),
                 }
             )
         # the fields that need a person first, in form order; the rest after them
@@ -303,17 +352,45 @@ class ReviewService:
             )
         except ReviewRefused as e:
             return {"ok": False, "refused": {k: explain(v) for k, v in e.refused.items()}}
+        form = load_form(self._doc(batch_id, document_id).form_id)
         with self._lock:
             self.session.leased.discard((batch_id, document_id))
             self._docs.pop((batch_id, document_id), None)
             self.session.revealed = {r for r in self.session.revealed if r[:2] != (batch_id, document_id)}
+            self._windows.pop((batch_id, document_id), None)
+            self.session.held = {k: v for k, v in self.session.held.items()
+                                 if k[:2] != (batch_id, document_id)}
+            for name, reason in out.get("held", {}).items():
+                self.session.held[(batch_id, document_id, name)] = reason
+            self._labels.update({(form.id, f.name): f.label for f in form.fields})
+            for k in self.session.held:
+                if k[:2] == (batch_id, document_id):
+                    self._forms[k[:2]] = form.id
+            # every field held in this session so far: the done screen lists them (the one-machine
+            # server stops right after the last submission, so this answer carries the list)
+            out["held"] = [self._held_item(k, v) for k, v in sorted(self.session.held.items())]
         self.images.forget((batch_id, document_id))
         return {"ok": True, **out}
 
-    def renew(self, batch_id: str, document_id: str) -> dict:
+    def _held_item(self, key: tuple[str, str, str], reason: str) -> dict:
+        batch_id, document_id, name = key
+        form_id = self._forms.get((batch_id, document_id), "")
+        return {"batch_id": batch_id, "document_id": document_id, "field": name,
+                "label": self._labels.get((form_id, name), name), "reason": reason,
+                "text": reason_text(reason)}
+
+    def held(self) -> dict:
+        """What the done screen lists: the fields held in this session's submissions, to follow up."""
+        with self._lock:
+            return {"held": [self._held_item(k, v) for k, v in sorted(self.session.held.items())]}
+
+    def renew(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
         """Extend the lease of an open document (the page calls this while the reviewer works);
         LeaseConflict when it was lost (expired and taken by someone else)."""
         self._doc(batch_id, document_id)
+        with self._lock:
+            if not self._held_elsewhere((batch_id, document_id), window):
+                self._claim((batch_id, document_id), window)
         lease = self._lease(batch_id, document_id)
         return {"expires_at": lease.expires_at.isoformat() if lease else None}
 
@@ -322,6 +399,7 @@ class ReviewService:
         with self._lock:
             self.session.leased.discard((batch_id, document_id))
             self._docs.pop((batch_id, document_id), None)
+            self._windows.pop((batch_id, document_id), None)
         self.reviews.release_lease(batch_id, document_id, self.reviewer)
 
     def _audit(self, batch_id: str, document_id: str, action: AuditAction) -> None:
@@ -329,6 +407,25 @@ class ReviewService:
             AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
                         action=action)
         )
+
+
+def _date_view(fr: FieldResult) -> dict:
+    """A date as written (和暦 with its era) beside the ISO value, and the era the page
+    preselects for a date typed without one (8/9/8)."""
+    written, era = as_written(fr.value, fr.raw)
+    if not era:
+        era = (parse_date(fr.raw).era if fr.raw and parse_date(fr.raw) else None) or "令和"
+    return {"written": written, "era": era}
+
+
+def date_preview(text: str, era: str | None) -> dict:
+    """What a typed date will be stored as (the page shows it while the clerk types); the
+    parsing is the domain's, the same the submission uses."""
+    parsed = read_typed_date(text, era)
+    if parsed is None or parsed.era_problem:
+        return {"iso": None, "written": None}
+    iso = parsed.date.isoformat()
+    return {"iso": iso, "written": as_written(iso)[0]}
 
 
 def _page_name(doc: DocumentResult) -> str:

@@ -33,20 +33,121 @@
   let busy = false;
   let pendingTiming = null;
 
+  // this window (browser tab): a second window of the same person gets its own document
+  // (kept across reloads of this tab in sessionStorage, so a reload keeps the tab's document)
+  const WINDOW = sessionStorage.getItem("yomitori-window")
+    || ((window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2));
+  sessionStorage.setItem("yomitori-window", WINDOW);
+
+  // Drafts: what was typed into a document, kept in this tab's sessionStorage (gone when the tab
+  // closes; never a My Number) so a reload, a skip or going back loses nothing.
+  const draftKey = (d) => "yomitori-draft:" + d.batch_id + "/" + d.document_id;
+  function saveDraft() {
+    if (!doc) return;
+    const fields = {};
+    for (const n of order) {
+      const st = state[n];
+      if (!st || st.field.my_number) continue;
+      if (st.input.value !== st.orig || st.settled || st.illegible) {
+        fields[n] = { value: st.input.value, settled: st.settled, illegible: st.illegible, era: st.era ? st.era.value : null };
+      }
+    }
+    if (Object.keys(fields).length) sessionStorage.setItem(draftKey(doc), JSON.stringify(fields));
+    else sessionStorage.removeItem(draftKey(doc));
+  }
+  function restoreDraft() {
+    let fields = null;
+    try { fields = JSON.parse(sessionStorage.getItem(draftKey(doc)) || "null"); } catch (e) { fields = null; }
+    if (!fields) return false;
+    for (const [n, v] of Object.entries(fields)) {
+      const st = state[n];
+      if (!st || st.field.my_number) continue;
+      st.input.value = v.value;
+      st.settled = !!v.settled;
+      st.illegible = v.illegible || null;
+      if (st.era && v.era) st.era.value = v.era;
+      updateMark(n);
+    }
+    return true;
+  }
+
   async function api(path, body) {
+    if (body !== undefined) body = Object.assign({ window: WINDOW }, body);
     const opts = body === undefined ? {} : {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Yomitori-CSRF": CSRF },
       body: JSON.stringify(body),
     };
-    const r = await fetch(path, opts);
+    let r;
+    try {
+      r = await fetch(path, opts);
+    } catch (e) {
+      // the server cannot be reached: the only error the server cannot word itself
+      const err = new Error(NETWORK.message_ja);
+      err.data = NETWORK;
+      throw err;
+    }
     const data = await r.json().catch(() => ({}));
     if (!r.ok) {
-      const err = new Error(data.message || ("HTTP " + r.status));
+      if (!data.message_ja) Object.assign(data, r.status === 403 ? NO_SESSION : OTHER_ERROR);
+      const err = new Error(data.message_ja);
       err.data = data;
       throw err;
     }
     return data;
+  }
+
+  const NETWORK = {
+    error: "network", next: "reconnect",
+    message_ja: "確認サーバーに接続できません。まだ保存されていません。",
+    action_ja: "確認コマンドが動いていることを確かめて「再接続」を押してください。",
+  };
+  const NO_SESSION = {
+    error: "no_session", next: "login",
+    message_ja: "ログインが切れました。まだ保存されていません。",
+    action_ja: "「ログインし直す」を押してください。開けないときは確認コマンドをもう一度起動してください。",
+  };
+  const OTHER_ERROR = {
+    error: "error", next: "reload",
+    message_ja: "処理できませんでした。まだ保存されていません。",
+    action_ja: "「読み込み直す」で画面を開き直してください。",
+  };
+  const NEXT_LABEL = { next: "次の帳票へ", lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す" };
+
+  // An error in Japanese: what happened, what to do, and a button that does it. ``retry`` is
+  // what "再接続" repeats; "もう一度開く" leases the open document again (typed values stay).
+  function showError(e, retry) {
+    const data = (e && e.data) || OTHER_ERROR;
+    const m = $("message");
+    m.className = "error";
+    m.replaceChildren(el("span", "err-text", data.message_ja || OTHER_ERROR.message_ja),
+                      el("span", "err-action", " " + (data.action_ja || "")));
+    const nxt = data.next || "reload";
+    const b = el("button", "err-button", NEXT_LABEL[nxt] || NEXT_LABEL.reload);
+    b.type = "button";
+    b.dataset.next = nxt;
+    b.addEventListener("click", () => recover(nxt, retry));
+    m.append(b);
+    b.focus();
+  }
+
+  async function recover(nxt, retry) {
+    if (nxt === "login" || nxt === "reload") { location.reload(); return; }
+    try {
+      if (nxt === "next") { say(""); await openNext(doc ? { batch_id: doc.batch_id, document_id: doc.document_id } : null); return; }
+      if (nxt === "lease_again") {
+        if (!doc) { location.reload(); return; }
+        await api("/api/open", { batch_id: doc.batch_id, document_id: doc.document_id });
+        say("もう一度開きました。入力した値はそのままです。Ctrl+Enter で提出してください。");
+        if (current) focusField(current);
+        return;
+      }
+      say("再接続しています…");
+      if (retry) await retry(); else await refreshQueue();
+      if ($("message").textContent === "再接続しています…") say("再接続しました。");
+    } catch (e) {
+      showError(e, retry);
+    }
   }
 
   function say(text, kind) {
@@ -62,9 +163,14 @@
     const list = $("queue-list");
     list.replaceChildren();
     for (const item of q.documents) {
-      const li = el("li", null, item.document_id);
+      const li = el("li");
+      const b = el("button", "pick", item.document_id);
+      b.type = "button";
+      b.tabIndex = -1;
+      b.addEventListener("click", () => pick(item));
+      li.append(b);
       if (doc && item.document_id === doc.document_id && item.batch_id === doc.batch_id) li.className = "open";
-      else if (item.busy) { li.className = "busy"; li.title = "他の確認者が作業中"; }
+      else if (item.busy) { li.className = "busy"; li.title = "他の確認者が作業中"; b.disabled = true; }
       list.append(li);
     }
     $("progress").textContent = "残り " + q.documents.length + " 件";
@@ -72,8 +178,53 @@
   }
 
   // -- document ----------------------------------------------------------------------------
+  async function leaveCurrent() {
+    // give the open document back to the queue; what was typed stays as a draft in this tab
+    if (!doc) return;
+    saveDraft();
+    const d = doc;
+    await api("/api/leave", { batch_id: d.batch_id, document_id: d.document_id });
+  }
+
+  async function pick(item) {
+    // open any document of the queue (a click on it, or back/skip)
+    if (busy) return;
+    if (doc && item.batch_id === doc.batch_id && item.document_id === doc.document_id) return;
+    try {
+      await leaveCurrent();
+      const res = await api("/api/open", { batch_id: item.batch_id, document_id: item.document_id });
+      render(res.document);
+      refreshQueue().catch(() => {});
+    } catch (e) {
+      showError(e, () => pick(item));
+    }
+  }
+
+  async function skip() {
+    // Alt+PageDown: leave this document for later and open the next one
+    if (!doc || busy) return;
+    const d = doc;
+    try {
+      await leaveCurrent();
+      await openNext({ batch_id: d.batch_id, document_id: d.document_id });
+    } catch (e) { showError(e, skip); }
+  }
+
+  async function back() {
+    // Alt+PageUp: the document before this one in the queue
+    if (!doc || busy) return;
+    try {
+      const q = await api("/api/queue");
+      const free = q.documents.filter((x) => !x.busy);
+      const i = free.findIndex((x) => x.batch_id === doc.batch_id && x.document_id === doc.document_id);
+      const prev = free[(i - 1 + free.length) % free.length];
+      if (prev) await pick(prev);
+    } catch (e) { showError(e, back); }
+  }
+
   async function openNext(after) {
     const res = await api("/api/next", after ? { batch_id: after.batch_id, document_id: after.document_id } : {});
+    if (!res.document && res.elsewhere) { showElsewhere(res.elsewhere); return false; }
     if (!res.document) { showDone(); return false; }
     render(res.document);
     refreshQueue().catch(() => {});
@@ -91,7 +242,38 @@
     let text = "このバッチで確認が必要な帳票はすべて処理されました。";
     if (outcome && outcome.released) text += " 確認ゲートを解除し、バッチは次の工程に進みました。";
     $("done-text").textContent = text;
+    if (outcome && outcome.held) showHeld(outcome.held);
+    else api("/api/held").then((r) => showHeld(r.held)).catch(() => {});
     refreshQueue().catch(() => {});
+  }
+
+  function showElsewhere(n) {
+    // everything left is open in another window of this reviewer: say so, with a way forward
+    doc = null;
+    $("viewer").hidden = true;
+    $("panel").hidden = true;
+    $("done").hidden = false;
+    $("doc-title").textContent = "別の画面で作業中";
+    $("done-text").textContent = "残りの " + n + " 件は、同じ確認者の別の画面（タブ）で開いています。"
+      + "その画面で続けてください。";
+    const b = el("button", "err-button", "読み込み直す");
+    b.type = "button";
+    b.addEventListener("click", () => location.reload());
+    $("done-text").append(" ", b);
+    b.focus();
+    refreshQueue().catch(() => {});
+  }
+
+  function showHeld(held) {
+    // the fields held (判読不能, 要問合せ ...) in this session: what someone must follow up
+    const body = $("held-table").querySelector("tbody");
+    body.replaceChildren();
+    for (const h of held || []) {
+      const tr = el("tr", "held-row");
+      tr.append(el("td", null, h.document_id), el("td", null, h.label), el("td", null, h.text));
+      body.append(tr);
+    }
+    $("held").hidden = !(held && held.length);
   }
 
   function render(d) {
@@ -116,8 +298,10 @@
       if (f.box) state[f.name].box = boxFor(f);
     }
     for (const f of d.fields) if (!f.needs_person) order.push(f.name);
-    setAcceptedVisible(showAccepted);
+    sessionStorage.setItem("yomitori-current", JSON.stringify({ batch_id: d.batch_id, document_id: d.document_id }));
     say("");
+    if (restoreDraft()) say("前回入力した値を復元しました（まだ提出されていません）。");
+    setAcceptedVisible(showAccepted);
     loadScan(d);
     for (const f of d.fields) if (f.needs_person && !f.masked && f.box) loadCrop(f.name);
     const first = order.find((n) => state[n].field.needs_person) || order[0];
@@ -159,6 +343,23 @@
     if (f.masked) { input.readOnly = true; input.classList.add("masked"); }
     if (!f.needs_person) input.tabIndex = -1;
     line.append(input);
+    let era = null, written = null;
+    if (f.type === "date") {
+      // the date as written (和暦 with era) beside the ISO value; typed 令和8年9月8日, R8.9.8,
+      // 8/9/8 (with the era chosen here) or 西暦 are read by the server (the domain's parser)
+      era = el("select", "era");
+      era.id = "era-" + f.name;
+      era.tabIndex = -1;
+      era.setAttribute("aria-label", f.label + " の元号（年だけ入力したとき）");
+      for (const e of ["令和", "平成", "昭和", "大正", "明治", "西暦"]) {
+        const o = el("option", null, e); o.value = e; era.append(o);
+      }
+      era.value = f.era || "令和";
+      written = el("span", "written", f.written || "");
+      written.id = "w-" + f.name;
+      input.setAttribute("aria-describedby", written.id);
+      line.append(era, written);
+    }
     const mark = el("span", "mark");
     line.append(mark);
     row.append(line);
@@ -173,11 +374,28 @@
     }
     const refused = el("ul", "refused");
     row.append(refused);
-    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused };
+    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written,
+                maskedText: f.masked ? f.value : null };
     input.addEventListener("focus", () => setCurrent(f.name));
-    input.addEventListener("input", () => { s.settled = false; s.illegible = null; updateMark(f.name); });
+    input.addEventListener("input", () => {
+      s.settled = false; s.illegible = null; s.fromSuggestion = false; updateMark(f.name);
+      if (written) previewDate(s);
+    });
+    if (era) era.addEventListener("change", () => previewDate(s));
     row.addEventListener("mousedown", (e) => { if (e.target !== input) { e.preventDefault(); focusField(f.name); } });
     return s;
+  }
+
+  let previewSeq = 0;
+  async function previewDate(s) {
+    const seq = ++previewSeq, text = s.input.value;
+    if (!text) { s.written.textContent = ""; return; }
+    try {
+      const r = await api("/api/date", { text, era: s.era.value });
+      if (seq !== previewSeq) return;
+      s.written.textContent = r.iso ? r.written + "（" + r.iso + "）" : "日付として読めません";
+      s.written.classList.toggle("bad", !r.iso);
+    } catch (e) { /* the submission reports it */ }
   }
 
   function boxFor(f) {
@@ -254,6 +472,7 @@
 
   // -- focus and movement -----------------------------------------------------------------
   function setCurrent(name) {
+    if (current && current !== name && state[current] && state[current].field.my_number) remask(current);
     if (current && state[current]) {
       state[current].row.classList.remove("current");
       if (state[current].box) state[current].box.classList.remove("current");
@@ -300,8 +519,11 @@
     const s = state[name];
     let text = "", cls = "mark";
     if (s.illegible) { text = "保留: " + ILLEGIBLE_REASONS.find((r) => r[0] === s.illegible)[1]; cls += " ill"; }
-    else if (s.input.value !== s.orig) { text = s.settled ? "修正" : "修正中"; cls += " fix"; }
-    else if (s.settled) { text = "確認済み"; cls += " ok"; }
+    else if (s.field.masked && s.secret !== undefined ? s.secret !== s.origSecret : s.input.value !== s.orig) {
+      text = s.settled ? "修正" : "修正中"; cls += " fix";
+    }
+    // 確認済み is the server's word: a field settled here is only 確認 until the submission is stored
+    else if (s.settled) { text = "確認（未提出）"; cls += " ok"; }
     s.mark.textContent = text;
     s.mark.className = cls;
     if (s.settled || s.illegible || s.input.value !== s.orig) {
@@ -310,6 +532,7 @@
       if (!document.querySelector(".refused-row") && $("message").className === "error") say("");
     }
     s.row.classList.toggle("settled", s.settled || !!s.illegible);
+    saveDraft();
     s.input.classList.toggle("ill", !!s.illegible);
   }
 
@@ -337,6 +560,7 @@
     if (!s.field.suggestion) { say("この項目に候補はありません。", "warn"); return; }
     if (s.field.masked) { say("個人番号は F8 で表示してから候補を採用してください。", "warn"); return; }
     s.input.value = s.field.suggestion.value;
+    s.fromSuggestion = true;
     s.illegible = null;
     s.settled = true;
     updateMark(name);
@@ -365,6 +589,28 @@
     s.input.select();
   }
 
+  // My Number: shown grouped 4-4-4, masked again after 60 s or when the clerk leaves the field
+  const MASK_AFTER_MS = 60 * 1000;
+  const group4 = (v) => (/^\d{12}$/.test(v) ? v.replace(/(\d{4})(?=\d)/g, "$1 ") : v);
+
+  function remask(name) {
+    const s = state[name];
+    if (!s || !s.field.my_number || s.field.masked) return;
+    clearTimeout(s.maskTimer);
+    s.secret = s.input.value; // kept in this page only, for the submission
+    s.origSecret = s.orig;
+    s.field.masked = true;
+    s.orig = s.maskedText;
+    s.input.value = s.maskedText;
+    s.input.readOnly = true;
+    s.input.classList.add("masked");
+    s.input.classList.remove("grouped");
+    s.crop.hidden = true;
+    const hint = s.row.querySelector(".hint.mn");
+    if (hint) hint.textContent = "個人番号を再び伏せました。F8 でもう一度表示（表示は監査記録に残ります）";
+    updateMark(name);
+  }
+
   async function reveal(name) {
     let target = name && state[name] && state[name].field.my_number ? name : order.find((n) => state[n].field.my_number);
     if (!target) { say("この帳票に個人番号の項目はありません。", "warn"); return; }
@@ -373,10 +619,15 @@
     try {
       const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target });
       s.field.masked = false;
-      s.orig = r.value;
-      s.input.value = r.value;
+      s.orig = group4(r.value);
+      // shown again after a re-mask: what the clerk had typed before comes back
+      s.input.value = s.secret !== undefined ? s.secret : s.orig;
+      s.secret = undefined;
       s.input.readOnly = false;
       s.input.classList.remove("masked");
+      s.input.classList.add("grouped");
+      clearTimeout(s.maskTimer);
+      s.maskTimer = setTimeout(() => remask(target), MASK_AFTER_MS);
       if (r.suggestion && s.field.suggestion) s.field.suggestion.value = r.suggestion;
       const sv = s.row.querySelector(".suggest .sv");
       if (sv && r.suggestion) sv.textContent = r.suggestion;
@@ -386,7 +637,7 @@
       updateMark(target);
       focusField(target);
     } catch (e) {
-      say("表示できませんでした: " + e.message, "error");
+      showError(e, () => reveal(name));
     }
   }
 
@@ -409,7 +660,17 @@
     for (const n of order) {
       const s = state[n];
       if (s.illegible) out.push({ field: n, action: "illegible", reason: s.illegible });
-      else if (!s.field.masked && s.input.value !== s.orig) out.push({ field: n, action: "correct", value: s.input.value });
+      else if (s.field.masked && s.secret !== undefined) {
+        // a My Number masked again: what was typed while it was shown still counts
+        if (s.secret !== s.origSecret) out.push({ field: n, action: "correct", value: s.secret });
+        else if (s.settled) out.push({ field: n, action: "confirm" });
+      }
+      else if (!s.field.masked && s.input.value !== s.orig) {
+        const c = { field: n, action: "correct", value: s.input.value };
+        if (s.era) c.era = s.era.value;
+        if (s.fromSuggestion && s.field.suggestion && s.input.value === s.field.suggestion.value) c.suggestion = true;
+        out.push(c);
+      }
       else if (s.settled) out.push({ field: n, action: "confirm" });
     }
     return out;
@@ -444,13 +705,15 @@
         return;
       }
       say("");
+      sessionStorage.removeItem(draftKey(d));
+      sessionStorage.removeItem("yomitori-current");
       pendingTiming = { t0, submitted: performance.now() - t0 };
       if (!(await openNext({ batch_id: d.batch_id, document_id: d.document_id }))) {
         pendingTiming = null;
         showDone(res);
       }
     } catch (e) {
-      say("提出できませんでした: " + e.message + (e.data && e.data.action ? " " + e.data.action : ""), "error");
+      showError(e, submit);
     } finally {
       busy = false;
     }
@@ -519,6 +782,8 @@
     if (k === "F4") { e.preventDefault(); if (name) markIllegible(name); return; }
     if (k === "F8") { e.preventDefault(); reveal(name); return; }
     if (k === "F6") { e.preventDefault(); setAcceptedVisible(!showAccepted); return; }
+    if (e.altKey && k === "PageDown") { e.preventDefault(); skip(); return; }
+    if (e.altKey && k === "PageUp") { e.preventDefault(); back(); return; }
     if (e.altKey && (k === "+" || k === "=" || k === ";")) { e.preventDefault(); zoom(1.25); return; }
     if (e.altKey && k === "-") { e.preventDefault(); zoom(0.8); return; }
     if (e.altKey && k === "0") { e.preventDefault(); fit(); centreOn(current); return; }
@@ -538,9 +803,7 @@
   // keep the lease while the reviewer works on a document (it expires after 15 minutes)
   function renewLease() {
     if (!doc) return;
-    api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => {
-      say("この帳票の作業権が失われました: " + e.message + " 再読み込みしてください。", "error");
-    });
+    api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => showError(e, renewLease));
   }
 
   async function start() {
@@ -550,9 +813,20 @@
     setupViewer();
     try {
       await refreshQueue();
-      await openNext(null);
+      // after a reload: the document this tab had open, if it is still free for it
+      let last = null;
+      try { last = JSON.parse(sessionStorage.getItem("yomitori-current") || "null"); } catch (e) { last = null; }
+      let opened = false;
+      if (last) {
+        try {
+          const res = await api("/api/open", last);
+          render(res.document);
+          opened = true;
+        } catch (e) { sessionStorage.removeItem("yomitori-current"); }
+      }
+      if (!opened) await openNext(null);
     } catch (e) {
-      say("読み込めませんでした: " + e.message, "error");
+      showError(e, async () => { await refreshQueue(); await openNext(null); });
     }
   }
 

@@ -1,7 +1,9 @@
 """Results as CSV for the core systems (one machine, and the Lambda finalize step).
 
 One row per document: document_id, source, status, error (code), then one column per field of
-the form, in form order. UTF-8 with a BOM by default (Excel opens it right); cp932 for older
+the form, in form order, then ``follow_up``: the fields a reviewer held (判読不能, 要問合せ ...)
+with the reason, e.g. ``電話番号: 要問合せ`` (a document with held fields has status ``held``).
+UTF-8 with a BOM by default (Excel opens it right); cp932 for older
 Japanese systems, where characters cp932 has no code for become 〓 (geta) and are counted, so
 the caller can report them without ever printing a value. Lines end in CRLF. Cells a
 spreadsheet would evaluate as a formula get a leading quote (:mod:`yomitori.csvcell`).
@@ -33,6 +35,9 @@ CP932_LOOKALIKES = str.maketrans({
     "\u00ac": "\uffe2",
 })
 FIXED_COLUMNS = ("document_id", "source", "status", "error")
+FOLLOW_UP = "follow_up"
+# the reasons a reviewer gives for holding a field (the review page's F4 choices)
+HELD_REASONS = {"illegible": "判読不能", "not_written": "記入なし", "needs_inquiry": "要問合せ"}
 
 
 @dataclass
@@ -59,7 +64,20 @@ def document_status(doc: DocumentResult) -> str:
         return "invalid"
     if FieldStatus.NEEDS_REVIEW in statuses:
         return "needs_review"
+    if FieldStatus.ILLEGIBLE in statuses:
+        return "held"
     return "accepted"
+
+
+def follow_up(doc: DocumentResult, form: FormDefinition | None) -> str:
+    """The held fields of ``doc`` as one cell: ``label: reason`` joined by ``; `` (form order)."""
+    held = doc.held()
+    if not held:
+        return ""
+    labels = {f.name: f.label for f in form.fields} if form else {}
+    order = [f.name for f in form.fields] if form else []
+    names = sorted(held, key=lambda n: (order.index(n) if n in order else len(order), n))
+    return "; ".join(f"{labels.get(n) or n}: {HELD_REASONS.get(held[n], held[n])}" for n in names)
 
 
 def _encodable(value: str, encoding: str) -> tuple[str, int]:
@@ -98,7 +116,7 @@ def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition | 
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow([*FIXED_COLUMNS, *names])
+        writer.writerow([*FIXED_COLUMNS, *names, FOLLOW_UP])
         for doc in results:
             row = [doc.document_id, doc.source, document_status(doc), doc.error.code if doc.error else ""]
             damaged = False
@@ -114,6 +132,11 @@ def write_results_csv(results: Iterable[DocumentResult], form: FormDefinition | 
                 if bad:
                     report.replaced[key] += bad
                     damaged = True
+            note, bad = _encodable(follow_up(doc, form), encoding)
+            row.append(note)
+            if bad:
+                report.replaced[FOLLOW_UP] += bad
+                damaged = True
             if damaged:
                 report.replaced_documents.append(doc.document_id)
             writer.writerow([neutralise_cell(c) for c in row])  # the JSON keeps the raw value

@@ -37,6 +37,9 @@ class Suggestion(BaseModel):
 
     value: str
     reason: str  # a reason code, e.g. "postal_code_address_prefix"
+    # the fields the suggestion was derived from (empty: from master data alone); the server
+    # refuses to store the suggestion when one of them changed in the same submission
+    sources: list[str] = Field(default_factory=list)
 
 
 class FieldResult(BaseModel):
@@ -91,6 +94,15 @@ class DocumentResult(BaseModel):
     @property
     def needs_person(self) -> bool:
         return any(f.status in (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID) for f in self.fields.values())
+
+    def held(self) -> dict[str, str]:
+        """Fields a person held (判読不能, 要問合せ ...) -> the reason code they gave: what
+        someone must follow up."""
+        return {
+            name: (f.reasons[0] if f.reasons else "illegible")
+            for name, f in self.fields.items()
+            if f.status is FieldStatus.ILLEGIBLE
+        }
 
     def summary(self) -> dict:
         """Ids, counts and reason codes only: safe for logs, metrics and state payloads."""

@@ -256,3 +256,10 @@ def match_address(text: str) -> tuple[list[str], bool]:
         if best:
             break
     return best, best_len > 0
+
+
+def preload() -> None:
+    """Build every index of Japan Post's data now (about 3 s), so no request pays for it."""
+    all_codes()
+    characters()
+    _reverse_index()

@@ -169,6 +169,8 @@ class FinalizeResult(_Result):
     results_csv_key: str
     documents: int
     failed: int
+    held_fields: int = 0  # fields a reviewer held (判読不能, 要問合せ ...): to follow up
+    held_documents: int = 0
     encoding: str
     replaced_characters: int
 

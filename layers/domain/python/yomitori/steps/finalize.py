@@ -94,6 +94,8 @@ def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding:
         "results_csv_key": csv_key,
         "documents": len(docs),
         "failed": sum(1 for d in docs if not d.ok),
+        "held_fields": sum(len(d.held()) for d in docs),
+        "held_documents": sum(1 for d in docs if d.held()),
         "encoding": encoding,
         "replaced_characters": report.replaced_total,
     }

@@ -34,6 +34,8 @@ from yomitori.store.base import (
 UNKNOWN_FIELD = "unknown_field"
 NOT_SETTLED = "not_settled"  # a field that needs a person was left out of the submission
 ILLEGIBLE = "illegible"
+DATE_NOT_NORMALISED = "date_not_normalised"
+SUGGESTION_SOURCE_CHANGED = "suggestion_source_changed"  # a field the suggestion came from was changed
 
 
 class ReviewRefused(YomitoriError):
@@ -56,6 +58,8 @@ class Correction(BaseModel):
     action: Literal["correct", "confirm", "illegible"] = "correct"
     value: str | None = None
     reason: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,40}$")  # code, for illegible
+    suggestion: bool = False  # the value is the suggestion the page showed (F2)
+    era: str | None = Field(default=None, max_length=4)  # for a date typed without its era (8/9/8)
 
 
 @dataclass
@@ -65,10 +69,19 @@ class Applied:
     refused: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _normalised(form: FormDefinition, name: str, value: str) -> str:
+def _normalised(form: FormDefinition, name: str, value: str, era: str | None = None) -> str:
     from yomitori.normalise import normalise_value
 
     f = form.field(name)
+    if f.type is FieldType.DATE:
+        # 令和8年9月8日, R8.9.8, 8/9/8 (with the era chosen), 2026年9月8日 -> ISO; an era year
+        # outside its era (平成32年) stays as typed and is refused below
+        from yomitori.validation.dates import read_typed_date
+
+        parsed = read_typed_date(value, era)
+        if parsed is not None and not parsed.era_problem:
+            return parsed.date.isoformat()
+        return value.strip()
     if f.type is FieldType.CHECKBOX:
         return "true" if value.strip().lower() in ("true", "1", "yes", "on", "✓") else "false"
     return normalise_value(f.type, value, f.charset)
@@ -107,16 +120,24 @@ def apply_corrections(
             out.changed[c.field] = (old, FieldStatus.ILLEGIBLE.value, AuditAction.ILLEGIBLE.value)
             continue
         if c.action == "correct":
-            fr.value = _normalised(form, c.field, c.value or "")
+            fr.value = _normalised(form, c.field, c.value or "", c.era)
         fr.confidence, fr.status = 1.0, FieldStatus.NEEDS_REVIEW  # a person read it: route on validators only
         out.changed[c.field] = (old, "", AuditAction.CORRECT.value if c.action == "correct" else "confirm")
+    for c in corrections:
+        if c.suggestion and c.field not in out.refused and not _suggestion_still_holds(doc, new, c.field):
+            out.refused[c.field] = [SUGGESTION_SOURCE_CHANGED]
     route_document(form, new, thresholds=thresholds, today=today)
     for name, (old, _, action) in list(out.changed.items()):
+        if name in out.refused:
+            continue
         fr = new.fields[name]
         if fr.status is FieldStatus.ILLEGIBLE:
             continue
         if fr.status is FieldStatus.INVALID:
             out.refused[name] = list(fr.reasons)
+            continue
+        if DATE_NOT_NORMALISED in fr.reasons:  # a typed date that is none of the accepted forms
+            out.refused[name] = [r for r in fr.reasons if r != "low_confidence"]
             continue
         fr.status = FieldStatus.CORRECTED
         out.changed[name] = (old, FieldStatus.CORRECTED.value, action)
@@ -124,6 +145,18 @@ def apply_corrections(
         if name not in out.changed and fr.status in (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID):
             out.refused.setdefault(name, [NOT_SETTLED])
     return out
+
+
+def _suggestion_still_holds(before: DocumentResult, after: DocumentResult, name: str) -> bool:
+    """The stored suggestion of ``name`` is the value submitted, and every field it was derived
+    from still has the value it had when the suggestion was made."""
+    sug = before.fields[name].suggestion
+    if sug is None or after.fields[name].value != sug.value:
+        return False
+    return all(
+        src in before.fields and src in after.fields and before.fields[src].value == after.fields[src].value
+        for src in sug.sources
+    )
 
 
 def open_review_gate(
@@ -189,7 +222,8 @@ def submit_review(
     (nothing stored; the refusal is audited with reason codes) when a correction is invalid
     or a field is left unsettled, :class:`~yomitori.store.LeaseConflict` when the reviewer does
     not hold the document. Releases the gate when it was the last document.
-    Returns ids and counts: ``{"batch_id", "document_id", "corrected", "remaining", "released"}``."""
+    Returns ids and counts: ``{"batch_id", "document_id", "corrected", "held", "remaining",
+    "released"}`` (``held``: field name -> reason code of the fields held for follow-up)."""
     from yomitori.forms import load_form
 
     now = now or utcnow()
@@ -252,6 +286,7 @@ def submit_review(
         "batch_id": batch_id,
         "document_id": document_id,
         "corrected": len(applied.changed),
+        "held": applied.document.held(),  # field -> reason code (no values): to follow up
         "remaining": len(remaining),
         "released": released,
     }

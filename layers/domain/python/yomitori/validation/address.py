@@ -83,11 +83,11 @@ def suggested_address(address: str, areas: tuple[postal.Area, ...]) -> str:
     return derived_prefix(areas, address) + (address[block.start() :] if block else "")
 
 
-def _the_one_code(candidates: list[str]) -> Suggestion | None:
+def _the_one_code(candidates: list[str], address_field: str) -> Suggestion | None:
     """The postal code an address names, as a suggestion, when it names exactly one."""
     if len(candidates) != 1:
         return None
-    return Suggestion(value=candidates[0], reason="postal_code_from_address")
+    return Suggestion(value=candidates[0], reason="postal_code_from_address", sources=[address_field])
 
 
 @rule("postal_address")
@@ -97,33 +97,44 @@ def postal_address(
     address_field: str = "address",
 ) -> list[Finding]:
     """The postal code and the address agree. A mismatch sends both fields to review (either
-    may be misread), suggesting the address prefix of the code and, when the address names
-    exactly one code, that code. An address with no code gets a suggested code."""
+    may be misread). Suggestions come only from a source that is itself sure (see
+    ``ValidationContext.sure``): the address prefix of a code read confidently, and the code an
+    address read confidently names (exactly one) - never a code that contradicts a code read
+    confidently and listed by Japan Post. An address with no code gets a suggested code."""
     code, address = ctx.values.get(postal_field, ""), ctx.values.get(address_field, "")
     if not address:
         return []
+    address_sure, code_sure = ctx.is_sure(address_field), ctx.is_sure(postal_field)
+
+    def code_hint() -> Suggestion | None:
+        if address_sure is False:
+            return None  # a misread address would name a wrong code
+        return _the_one_code(postal.codes_for_address(address), address_field)
+
     if not code:
         candidates = postal.codes_for_address(address)
         if not candidates:
             return [Finding("address_not_found", Severity.REVIEW, field=address_field)]
-        hint = _the_one_code(candidates)
+        hint = code_hint()
         return [Finding("postal_code_suggested", Severity.REVIEW, hint, field=postal_field)] if hint else []
     areas = postal.areas(code)
     if not areas:
         # The field validator reports the unknown code; add the code the address names.
-        hint = _the_one_code(postal.codes_for_address(address))
+        hint = code_hint()
         return [Finding("postal_code_unknown", Severity.INVALID, hint, field=postal_field)] if hint else []
     if postal.split_address(address, areas) is not None:
         return []
-    code_suggestion = _the_one_code(postal.codes_for_address(address))
+    # a listed code read confidently is not contradicted by a code derived from the address
+    code_suggestion = code_hint() if code_sure is not True else None
+    address_suggestion = (
+        Suggestion(value=suggested_address(address, areas), reason="postal_code_address_prefix",
+                   sources=[postal_field])
+        if code_sure is not False and address_sure is not True
+        else None
+    )
     return [
         Finding("postal_code_address_mismatch", Severity.REVIEW, code_suggestion, field=postal_field),
-        Finding(
-            "postal_code_address_mismatch",
-            Severity.REVIEW,
-            Suggestion(value=suggested_address(address, areas), reason="postal_code_address_prefix"),
-            field=address_field,
-        ),
+        Finding("postal_code_address_mismatch", Severity.REVIEW, address_suggestion, field=address_field),
     ]
 
 

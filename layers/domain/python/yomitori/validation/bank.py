@@ -312,3 +312,8 @@ def codes_for_names(bank_name: str, branch_name: str) -> tuple[str, str]:
         return "", ""
     branch_codes = branch_codes_for_name(bank_codes[0], branch_name) if branch_name else []
     return bank_codes[0], branch_codes[0] if len(branch_codes) == 1 else ""
+
+
+def preload() -> None:
+    """Load the bank list and its name index now."""
+    _bank_names()

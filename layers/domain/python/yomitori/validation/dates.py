@@ -16,7 +16,7 @@ from typing import Any
 from yomitori.results import Suggestion
 from yomitori.validation.registry import Finding, Severity, ValidationContext, rule, validator
 
-__all__ = ["ERAS", "Era", "ParsedDate", "parse_date", "to_iso", "to_wareki"]
+__all__ = ["ERAS", "Era", "ParsedDate", "parse_date", "read_typed_date", "to_iso", "to_wareki", "as_written"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,39 @@ def parse_date(text: str) -> ParsedDate | None:
         except ValueError:
             return None
     return None
+
+
+_SHORT_RE = re.compile(r"^(?P<y>元|\d{1,2})[年./-](?P<m>\d{1,2})[月./-](?P<d>\d{1,2})日?$")
+SEIREKI = "西暦"
+
+
+def read_typed_date(text: str, era: str | None = None) -> ParsedDate | None:
+    """A date a reviewer typed: everything :func:`parse_date` reads (``令和8年9月8日``,
+    ``R8.9.8``, ``2026/9/8``, ISO) and, with ``era`` chosen (令和, R, 平成 ...), the era year
+    without its era: ``8/9/8``, ``8.9.8``, ``8年9月8日``. None when it is none of these."""
+    parsed = parse_date(text)
+    if parsed is not None or not era or era == SEIREKI or era not in _BY_NAME:
+        return parsed
+    m = _SHORT_RE.match(_clean(text))
+    if m is None:
+        return None
+    return parse_date(f"{_BY_NAME[era].name}{m.group('y')}年{m.group('m')}月{m.group('d')}日")
+
+
+def as_written(value: str, raw: str = "") -> tuple[str, str]:
+    """How an ISO date was written, and its era: the 和暦 as read when the raw text is one
+    (``令和8年9月8日``, ``令和``), else the value's 和暦 with ``西暦`` as the era when the raw was
+    西暦 (or nothing was read). ``("", "")`` when the value is not an ISO date."""
+    if _iso_date(value) is None:
+        return "", ""
+    parsed = parse_date(raw) if raw else None
+    try:
+        wareki = to_wareki(value)
+    except ValueError:
+        return "", ""
+    if parsed is not None and parsed.era and parsed.date.isoformat() == value:
+        return wareki, parsed.era
+    return wareki, SEIREKI if parsed is not None else wareki[:2]
 
 
 def to_iso(text: str, *, strict: bool = True) -> str:

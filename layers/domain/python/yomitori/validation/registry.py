@@ -47,6 +47,13 @@ class ValidationContext:
     today: dt.date = dc_field(default_factory=dt.date.today)
     options: Mapping[str, Any] = dc_field(default_factory=dict)  # deployment settings (e.g. horizons)
     raws: Mapping[str, str] = dc_field(default_factory=dict)  # as read (e.g. 令和6年4月1日 for a date)
+    # which fields are themselves sure (read confidently and passing their own validators, or
+    # settled by a person); None when the caller does not know (values taken as given)
+    sure: Mapping[str, bool] | None = None
+
+    def is_sure(self, name: str) -> bool | None:
+        """True/False when known, None when the caller gave no confidences."""
+        return None if self.sure is None else bool(self.sure.get(name, False))
 
 
 FieldValidator = Callable[..., list[Finding]]  # (value, ctx, **args) -> findings

@@ -94,6 +94,19 @@ def space_names_like_their_readings(form: FormDefinition, doc: DocumentResult) -
                 doc.fields[holder].value = spaced
 
 
+def _is_sure(
+    f: FieldDef, result: FieldResult | None, findings: list[Finding], thresholds: Mapping[str, float]
+) -> bool:
+    """A field a suggestion may be derived from: settled by a person, or read confidently with
+    a value its own validators pass."""
+    if result is None or not result.value or result.status is FieldStatus.ILLEGIBLE:
+        return False
+    if result.status is FieldStatus.CORRECTED:
+        return True
+    threshold = f.threshold if f.threshold is not None else thresholds.get(f.type, 0.9)
+    return result.confidence >= threshold and not findings
+
+
 def route_document(
     form: FormDefinition,
     doc: DocumentResult,
@@ -119,6 +132,8 @@ def route_document(
             continue
         per_field[f.name] = field_findings(f, result.value, ctx)
     ctx.field = None
+    ctx.sure = {f.name: _is_sure(f, doc.fields.get(f.name), per_field[f.name], thresholds)
+                for f in form.fields if f.name in per_field}
     for spec in form.rules:
         for finding in get_rule(spec.name)(ctx, **spec.args):
             if finding.field in per_field:
