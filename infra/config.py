@@ -154,6 +154,16 @@ class YomitoriConfig(BaseModel):
                 f"ocr_region: {e.message} Set ocr_region to an allowed region, or set "
                 "allow_region_outside_residency: true (needs the privacy officer's sign-off)."
             ) from None
+        outside_japan = sorted(
+            {self.region, *self.allowed_regions} - set(settings.JAPAN_REGIONS)
+        )
+        if outside_japan and not self.allow_region_outside_residency:
+            raise ValueError(
+                f"region: {', '.join(outside_japan)} is outside Japan "
+                f"({', '.join(settings.JAPAN_REGIONS)}); My Number data stays in Japan. Use "
+                "ap-northeast-1 or ap-northeast-3 in region, allowed_regions and ocr_region, or set "
+                "allow_region_outside_residency: true (needs the privacy officer's sign-off, docs/deploy.md)."
+            )
         if self.review_heartbeat_hours > self.review_timeout_hours:
             raise ValueError("review_heartbeat_hours must not exceed review_timeout_hours")
         # Pages and documents are written while the pages are read (before the gate) and read
@@ -173,6 +183,15 @@ class YomitoriConfig(BaseModel):
         if not self.availability_zones and self.region not in DEFAULT_AZS:
             raise ValueError(f"availability_zones: no default for region '{self.region}'; list two AZs")
         return self
+
+    @property
+    def permitted_regions(self) -> list[str]:
+        """Where any role of the stack and the agent may call AWS (aws:RequestedRegion): the
+        residency list, plus the engine's region when the override sends pages elsewhere."""
+        regions = list(dict.fromkeys(self.allowed_regions))
+        if self.ocr_engine in settings.CLOUD_ENGINES and self.engine_region not in regions:
+            regions.append(self.engine_region)
+        return regions
 
     @property
     def engine_region(self) -> str:

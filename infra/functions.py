@@ -140,6 +140,7 @@ class PythonFunctions(Construct):
             settings.ENV_OCR_ENGINE: config.ocr_engine,
             settings.ENV_OCR_REGION: config.engine_region,
             settings.ENV_ALLOWED_REGIONS: ",".join(config.allowed_regions),
+            settings.ENV_RESIDENCY_OVERRIDE: "true" if config.allow_region_outside_residency else "false",
             settings.ENV_THRESHOLDS: json.dumps(
                 {str(k): v for k, v in config.thresholds.items()}, sort_keys=True
             ),

@@ -20,7 +20,9 @@ def _ocr(event: dict) -> dict:
     req = events.OcrEvent.model_validate(event)
     s = config.get_settings()
     # refuse before any image leaves the function: a misconfigured deployment fails closed
-    settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
+    settings.check_residency(
+        s.ocr_engine, s.ocr_region, s.allowed_regions, override=s.residency_override
+    )
     store = config.result_store()
     engine = engine_for(s.ocr_engine, s.ocr_region)  # built once per container, model on first use
     outcome = ocr_page(

@@ -1,0 +1,212 @@
+"""Issue 17 over the synthesized template: Japan-only regions for every role and the agent,
+least privilege (no grant the code does not call), and the hardening of endpoints, keys and
+the audit evidence. Policy conditions are evaluated with the project's evaluator
+(tests/infra/policy_eval.py), never string-matched."""
+
+from __future__ import annotations
+
+from tests.infra.policy_eval import resolve, statement_matches
+
+JAPAN = ("ap-northeast-1", "ap-northeast-3")
+ELSEWHERE = ("us-east-1", "eu-west-1", "ap-southeast-1")
+
+
+def _list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def _statements_of_role(synth, role_id: str) -> list[dict]:
+    """Every identity-policy statement that applies to the role: inline, AWS::IAM::Policy and
+    customer managed policies attached to it (names resolved the evaluator's way)."""
+    ref = {"Ref": role_id}
+    out = []
+    role = synth.template["Resources"][role_id]["Properties"]
+    for p in role.get("Policies", []):
+        out += p["PolicyDocument"]["Statement"]
+    for t in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for p in synth.resources(t).values():
+            if ref in p["Properties"].get("Roles", []):
+                out += p["Properties"]["PolicyDocument"]["Statement"]
+    for arn in role.get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and "Ref" in arn:
+            out += synth.template["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
+    return resolve(out, synth.template)
+
+
+def _allowed(statements: list[dict], action: str, resource: str, ctx: dict) -> bool:
+    if any(s["Effect"] == "Deny" and statement_matches(s, action, resource, ctx) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and statement_matches(s, action, resource, ctx) for s in statements)
+
+
+def _role_of_function(synth, prefix: str) -> str:
+    fn = next(v for k, v in synth.resources("AWS::Lambda::Function").items() if k.startswith(prefix))
+    return fn["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def _table_arn(synth, prefix: str) -> str:
+    return next(f"arn:{k}" for k in synth.resources("AWS::DynamoDB::Table") if k.startswith(prefix))
+
+
+def _key_arn(synth) -> str:
+    return f"arn:{next(iter(synth.resources('AWS::KMS::Key')))}"
+
+
+# --- 1. Japan only, pinned --------------------------------------------------------------------
+def test_every_role_and_the_agent_are_denied_calls_outside_japan(synth):
+    roles = list(synth.resources("AWS::IAM::Role"))
+    assert len(roles) >= 6  # five functions and the state machine at least
+    agent = _agent(synth)
+    principals = {r: _statements_of_role(synth, r) for r in roles} | {"agent": agent}
+    for who, statements in principals.items():
+        # Given a request any of them might make (a data key, an object, an item)
+        for action, resource in (
+            ("kms:Decrypt", _key_arn(synth)),
+            ("s3:GetObject", "arn:aws:s3:::any-bucket/x"),
+            ("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/t"),
+            ("textract:DetectDocumentText", "*"),
+        ):
+            for region in ELSEWHERE:
+                # When it names a region outside Japan / Then an explicit deny matches
+                ctx = {"aws:RequestedRegion": region}
+                assert [
+                    s.get("Sid") for s in statements
+                    if s["Effect"] == "Deny" and statement_matches(s, action, resource, ctx)
+                ], (who, action, region)
+            for region in JAPAN:  # and in Tokyo or Osaka the region deny does not
+                ctx = {"aws:RequestedRegion": region}
+                assert not [
+                    s for s in statements
+                    if s["Effect"] == "Deny" and s.get("Sid") == "StayInPermittedRegions"
+                    and statement_matches(s, action, resource, ctx)
+                ], (who, action, region)
+
+
+def test_the_agent_keeps_its_rights_in_japan(synth):
+    # Given the agent policy / Then the region deny leaves its Tokyo calls allowed (the
+    # journey test proves every real call; this is the one property the deny could break)
+    agent = _agent(synth)
+    resource = "arn:aws:s3:::intake/b1/pages/p1.jpg"
+    ctx = _agent_ctx("s3", region="ap-northeast-1")
+    assert _allowed(agent, "s3:PutObject", resource, ctx)
+    assert not _allowed(agent, "s3:PutObject", resource, {**ctx, "aws:RequestedRegion": "us-east-1"})
+
+
+def test_the_override_widens_the_deny_to_the_signed_off_engine_region_only(tmp_path):
+    from tests.infra.conftest import synthesize
+
+    s = synthesize(
+        tmp_path,
+        ocr_engine="textract",
+        ocr_region="us-east-1",
+        allowed_regions=["ap-northeast-1"],
+        allow_region_outside_residency=True,
+    )
+    assert s.error is None, s.error
+    ocr = _statements_of_role(s, _role_of_function(s, "FunctionsOcr"))
+    # Given the signed-off cross-region Textract / Then the ocr role may call it in us-east-1
+    assert _allowed(ocr, "textract:DetectDocumentText", "*", {"aws:RequestedRegion": "us-east-1"})
+    # and nowhere else outside the list
+    assert not _allowed(ocr, "textract:DetectDocumentText", "*", {"aws:RequestedRegion": "eu-west-1"})
+    assert not _allowed(ocr, "textract:DetectDocumentText", "*", {"aws:RequestedRegion": "ap-northeast-3"})
+    # and the functions are told of the override (they honour it, tests/infra/test_settings.py)
+    env = next(iter(s.resources("AWS::Lambda::Function").values()))["Properties"]["Environment"]
+    assert env["Variables"]["YOMITORI_RESIDENCY_OVERRIDE"] == "true"
+
+
+def test_the_functions_are_told_there_is_no_override_by_default(synth):
+    for fn in synth.resources("AWS::Lambda::Function").values():
+        assert fn["Properties"]["Environment"]["Variables"]["YOMITORI_RESIDENCY_OVERRIDE"] == "false"
+
+
+# --- 2. over-grants removed -------------------------------------------------------------------
+def test_no_role_may_query_or_scan_the_idempotency_table(synth):
+    table = _table_arn(synth, "StorageIdempotencyTable")
+    ctx = {"aws:RequestedRegion": "ap-northeast-1"}
+    for role in synth.resources("AWS::IAM::Role"):
+        statements = _statements_of_role(synth, role)
+        for action in ("dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"):
+            assert not _allowed(statements, action, table, ctx), (role, action)
+    # while the functions with idempotent steps keep what Powertools calls
+    for fn in ("FunctionsOcr", "FunctionsValidate", "FunctionsFinalize", "FunctionsPurge"):
+        statements = _statements_of_role(synth, _role_of_function(synth, fn))
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+            assert _allowed(statements, action, table, ctx), (fn, action)
+
+
+def test_no_role_has_item_access_to_the_batches_table(synth):
+    # Given the batches table no function code reads or writes (the agent reads a status item)
+    table = _table_arn(synth, "StorageBatchesTable")
+    ctx = {"aws:RequestedRegion": "ap-northeast-1"}
+    for role in synth.resources("AWS::IAM::Role"):
+        statements = _statements_of_role(synth, role)
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                       "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"):
+            assert not _allowed(statements, action, table, ctx), (role, action)
+
+
+def test_no_role_may_encrypt_with_the_data_key(synth):
+    # Given the data key / Then no role can call kms:Encrypt (S3 and DynamoDB use data keys),
+    # while the functions and the flow keep what S3 SSE-KMS needs
+    key = _key_arn(synth)
+    ctx = {"aws:RequestedRegion": "ap-northeast-1"}
+    for role in synth.resources("AWS::IAM::Role"):
+        assert not _allowed(_statements_of_role(synth, role), "kms:Encrypt", key, ctx), role
+    ocr = _statements_of_role(synth, _role_of_function(synth, "FunctionsOcr"))
+    assert _allowed(ocr, "kms:GenerateDataKey", key, ctx) and _allowed(ocr, "kms:Decrypt", key, ctx)
+
+
+# --- helpers for the agent's request context (the same keys the policy guard supplies) --------
+def _agent(synth) -> list[dict]:
+    """The synthesized agent policy bound to physical names as the policy guard binds them."""
+    from support.policy_guard import Deployment, agent_statements
+    from yomitori import settings
+
+    names = Deployment(
+        intake="intake",
+        results="results",
+        tables={t.role: t.role for t in settings.TABLES},
+        key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/k",
+    )
+    return agent_statements(synth.template, names)
+
+
+def _agent_ctx(service: str, *, region: str = "ap-northeast-1", ip: str = "10.0.10.15") -> dict:
+    from support.policy_guard import endpoint_id
+
+    return {
+        "aws:RequestedRegion": region,
+        "aws:VpcSourceIp": ip,
+        "aws:SourceVpce": endpoint_id(service),
+        "aws:SecureTransport": "true",
+    }
+
+
+# --- 3. hardening -----------------------------------------------------------------------------
+AGENT_CALLS = [  # (service, action, resource) the agent makes (tests/integration/cloud journey)
+    ("s3", "s3:PutObject", "arn:aws:s3:::intake/b1/pages/p1.jpg"),
+    ("s3", "s3:GetObject", "arn:aws:s3:::results/b1/results.csv"),
+    ("s3", "s3:ListBucket", "arn:aws:s3:::results"),
+    ("dynamodb", "dynamodb:GetItem", "arn:aws:dynamodb:ap-northeast-1:123456789012:table/batches"),
+    ("dynamodb", "dynamodb:UpdateItem", "arn:aws:dynamodb:ap-northeast-1:123456789012:table/review_tasks"),
+    ("dynamodb", "dynamodb:PutItem", "arn:aws:dynamodb:ap-northeast-1:123456789012:table/audit"),
+    ("states", "states:SendTaskSuccess", "STATE_MACHINE"),
+]
+
+
+def test_the_agent_is_scoped_to_its_endpoints_and_the_client_terminals(synth):
+    from support.policy_guard import state_machine_arn
+
+    agent = _agent(synth)
+    for service, action, resource in AGENT_CALLS:
+        resource = state_machine_arn(synth.template) if resource == "STATE_MACHINE" else resource
+        # Given a call from a client terminal through the service's interface endpoint: allowed
+        assert _allowed(agent, action, resource, _agent_ctx(service)), action
+        # When the same key is used from another office address, or not through the endpoint
+        # (the public endpoint: no aws:SourceVpce, no aws:VpcSourceIp), or through another one
+        other_ip = _agent_ctx(service, ip="10.0.99.1")
+        public = {k: v for k, v in _agent_ctx(service).items() if k not in ("aws:SourceVpce", "aws:VpcSourceIp")}
+        other_endpoint = {**_agent_ctx(service), "aws:SourceVpce": "vpce-0someoneelse"}
+        # Then it is refused
+        for ctx in (other_ip, public, other_endpoint):
+            assert not _allowed(agent, action, resource, ctx), (action, ctx)
