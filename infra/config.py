@@ -76,6 +76,9 @@ class YomitoriConfig(BaseModel):
     ocr_engine: Literal["ppocr", "textract", "tesseract"] = "ppocr"
     ocr_region: str | None = None  # default: the stack's region
     allow_region_outside_residency: bool = False
+    # Optional: OUs / accounts (r-..., ou-..., 12 digits) that get the organisation guardrails
+    # (Japan-only SCP, AI services opt-out); a second stack, deployed from the management account.
+    organization_target_ids: list[str] = Field(default_factory=list)
     review_thresholds: dict[str, float] = Field(default_factory=dict)
     retention_days: int = Field(default=1, ge=1, le=7)
     # results.csv for the core system: UTF-8 with BOM, or CP932 for older Japanese systems
@@ -96,6 +99,16 @@ class YomitoriConfig(BaseModel):
     def _cidr_list(cls, v: list[str], info) -> list[str]:
         for c in v:
             _network(c, info.field_name)
+        return v
+
+    @field_validator("organization_target_ids")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        import re
+
+        for t in v:
+            if not re.fullmatch(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|\d{12}", t):
+                raise ValueError(f"organization_target_ids: '{t}' is not a root (r-...), OU (ou-...) or account id")
         return v
 
     @field_validator("vpc_cidr")
