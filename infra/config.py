@@ -177,6 +177,14 @@ class YomitoriConfig(BaseModel):
                 "ap-northeast-1 or ap-northeast-3 in region, allowed_regions and ocr_region, or set "
                 "allow_region_outside_residency: true (needs the privacy officer's sign-off, docs/deploy.md)."
             )
+        if not (self.s3_prefix_list_id and self.dynamodb_prefix_list_id):
+            raise ValueError(
+                "s3_prefix_list_id, dynamodb_prefix_list_id: the functions may only reach the "
+                "endpoints; set the AWS-managed prefix lists of the S3 and DynamoDB gateway "
+                f"endpoints of {self.region} (`aws ec2 describe-managed-prefix-lists --region "
+                f"{self.region} --filters Name=owner-id,Values=AWS`: com.amazonaws.{self.region}.s3 "
+                f"and com.amazonaws.{self.region}.dynamodb)"
+            )
         if self.review_heartbeat_hours > self.review_timeout_hours:
             raise ValueError("review_heartbeat_hours must not exceed review_timeout_hours")
         # Pages and documents are written while the pages are read (before the gate) and read

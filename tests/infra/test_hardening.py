@@ -210,3 +210,75 @@ def test_the_agent_is_scoped_to_its_endpoints_and_the_client_terminals(synth):
         # Then it is refused
         for ctx in (other_ip, public, other_endpoint):
             assert not _allowed(agent, action, resource, ctx), (action, ctx)
+
+
+def _endpoint_name(props: dict) -> str:
+    name = props["ServiceName"]
+    if isinstance(name, dict):
+        name = "".join(x for x in name["Fn::Join"][1] if isinstance(x, str))
+    return name.rsplit(".", 1)[-1]
+
+
+def test_every_interface_endpoint_serves_only_this_account(synth):
+    endpoints = {k: v["Properties"] for k, v in synth.resources("AWS::EC2::VPCEndpoint").items()
+                 if v["Properties"].get("VpcEndpointType") == "Interface"}
+    assert {_endpoint_name(p) for p in endpoints.values()} >= {"s3", "dynamodb", "states", "kms", "logs",
+                                                               "sts", "lambda", "xray"}
+    ours, theirs = "123456789012", "999988887777"
+    samples = {  # a call each endpoint carries, on one of our resources
+        "s3": ("s3:GetObject", f"arn:{_bucket(synth)}/b1/results.csv"),
+        "dynamodb": ("dynamodb:GetItem", _table_arn(synth, "StorageReviewTasksTable")),
+        "kms": ("kms:Decrypt", _key_arn(synth)),
+    }
+    for k, props in endpoints.items():
+        # Given the endpoint's policy (none would mean: anything for anyone)
+        assert "PolicyDocument" in props, k
+        statements = resolve(props["PolicyDocument"]["Statement"], synth.template)
+        service = _endpoint_name(props)
+        action, resource = samples.get(service, (f"{service}:Describe", "*"))
+        ctx = {"aws:PrincipalAccount": ours, "aws:ResourceAccount": ours}
+        # When one of our principals calls on our resources / Then the endpoint lets it through
+        assert _allowed(statements, action, resource, ctx), k
+        # When a principal of another account uses our endpoint, or ours reaches another
+        # account's resource through it / Then the endpoint refuses (no copying out)
+        assert not _allowed(statements, action, resource, {**ctx, "aws:PrincipalAccount": theirs}), k
+        other = {  # S3 / DynamoDB endpoints list our buckets and tables: another one does not match
+            "s3": "arn:aws:s3:::elsewhere/x",
+            "dynamodb": "arn:aws:dynamodb:ap-northeast-1:999988887777:table/elsewhere",
+        }.get(service, resource)
+        assert not _allowed(statements, action, other, {**ctx, "aws:ResourceAccount": theirs}), k
+
+
+def _bucket(synth) -> str:
+    return next(k for k in synth.resources("AWS::S3::Bucket") if k.startswith("StorageResultsBucket"))
+
+
+def test_function_egress_is_only_the_endpoints_security_group_and_the_gateway_prefix_lists(synth):
+    lambda_sg = next(k for k in synth.resources("AWS::EC2::SecurityGroup") if "LambdaSg" in k)
+    endpoint_sg = next(k for k in synth.resources("AWS::EC2::SecurityGroup") if "EndpointSg" in k)
+    rules = list(synth.template["Resources"][lambda_sg]["Properties"].get("SecurityGroupEgress", []))
+    rules += [r["Properties"] for r in synth.resources("AWS::EC2::SecurityGroupEgress").values()
+              if r["Properties"]["GroupId"] == {"Fn::GetAtt": [lambda_sg, "GroupId"]}]
+    destinations = set()
+    for r in rules:
+        assert (r["IpProtocol"], r["FromPort"], r["ToPort"]) == ("tcp", 443, 443)
+        assert "CidrIp" not in r and "CidrIpv6" not in r, r  # no address range: no way out
+        if "DestinationSecurityGroupId" in r:
+            destinations.add(r["DestinationSecurityGroupId"]["Fn::GetAtt"][0])
+        else:
+            destinations.add(r["DestinationPrefixListId"])
+    assert destinations == {endpoint_sg, "pl-61a54008", "pl-78a54011"}
+    # and every function is in that security group
+    for fn in synth.resources("AWS::Lambda::Function").values():
+        sgs = fn["Properties"]["VpcConfig"]["SecurityGroupIds"]
+        assert sgs == [{"Fn::GetAtt": [lambda_sg, "GroupId"]}]
+
+
+def test_the_gateway_prefix_lists_are_required():
+    from infra.config import ConfigError, load_config
+    from tests.infra.conftest import context
+
+    import pytest
+
+    with pytest.raises(ConfigError, match="describe-managed-prefix-lists"):
+        load_config(context(s3_prefix_list_id=None))
