@@ -91,6 +91,8 @@ class YomitoriConfig(BaseModel):
     ack_timeout_hours: int = Field(default=20, ge=1)
     cdk_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
     extra_deployment_role_arns: list[str] = Field(default_factory=list)
+    # who administers the data key besides the CDK deployment role (never uses it on data)
+    key_admin_role_arns: list[str] = Field(default_factory=list)
     require_third_party_layer: bool = False
     third_party_layers_dir: str = "build/layers"  # relative to the repository
 

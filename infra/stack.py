@@ -66,7 +66,7 @@ class YomitoriStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.config = config
         self.storage = storage = Storage(self, "Storage", config=config)
-        self.network = network = Network(self, "Network", config=config, flow_log_bucket=storage.log_bucket)
+        self.network = network = Network(self, "Network", config=config, flow_log_bucket=storage.audit_bucket)
         tables = storage.tables
         env = {
             settings.ENV_INTAKE_BUCKET: storage.intake.bucket_name,

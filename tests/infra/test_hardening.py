@@ -282,3 +282,55 @@ def test_the_gateway_prefix_lists_are_required():
 
     with pytest.raises(ConfigError, match="describe-managed-prefix-lists"):
         load_config(context(s3_prefix_list_id=None))
+
+
+def test_the_audit_evidence_is_sse_kms_versioned_and_locked_for_the_retention(synth, config):
+    from tests.infra import template as tpl
+
+    ids = tpl.bucket_ids(synth)
+    audit = synth.template["Resources"][ids["audit"]]["Properties"]
+    (rule,) = audit["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {
+        "Fn::GetAtt": [next(iter(synth.resources("AWS::KMS::Key"))), "Arn"]}
+    assert audit["VersioningConfiguration"]["Status"] == "Enabled"
+    assert audit["ObjectLockEnabled"] is True
+    assert audit["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {
+        "Mode": "GOVERNANCE", "Days": config.log_retention_days}
+    # and the evidence goes there: the CloudTrail data events and the VPC flow logs
+    (trail,) = synth.resources("AWS::CloudTrail::Trail").values()
+    assert trail["Properties"]["S3BucketName"] == {"Ref": ids["audit"]}
+    (flow,) = synth.resources("AWS::EC2::FlowLog").values()
+    assert ids["audit"] in str(flow["Properties"]["LogDestination"])
+    # and no role may lift the lock or delete a locked version
+    ctx = {"aws:RequestedRegion": "ap-northeast-1"}
+    for role in synth.resources("AWS::IAM::Role"):
+        statements = _statements_of_role(synth, role)
+        for action in ("s3:BypassGovernanceRetention", "s3:DeleteObjectVersion", "s3:PutObjectRetention"):
+            assert not _allowed(statements, action, f"arn:{ids['audit']}/cloudtrail/x", ctx), (role, action)
+    # and the server access logs' bucket (SSE-S3: their delivery takes no SSE-KMS or lock) is versioned
+    log = synth.template["Resources"][ids["log"]]["Properties"]
+    assert log["VersioningConfiguration"]["Status"] == "Enabled"
+
+
+def test_the_key_policy_separates_administration_from_use(synth):
+    from infra.storage import KEY_ADMIN_ACTIONS
+
+    (key,) = synth.resources("AWS::KMS::Key").values()
+    statements = resolve(key["Properties"]["KeyPolicy"]["Statement"], synth.template)
+    by_sid = {s.get("Sid"): s for s in statements}
+    admin, use = by_sid["KeyAdministration"], by_sid["KeyUseThroughIamPolicies"]
+    # Given the administrators' statement / Then it manages the key but uses it on no data
+    for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:EnableKeyRotation"):
+        assert statement_matches(admin, action, "*", {}), action
+    for action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"):
+        assert not statement_matches(admin, action, "*", {}), action
+    assert "cfn-exec-role" in str(admin["Principal"])  # the CDK deployment role, not the account
+    # and the account's statement (delegation to IAM policies) is use only: no IAM policy can
+    # make anyone an administrator, and there is no kms:* for the root any more
+    for action in KEY_ADMIN_ACTIONS:
+        if action != "kms:DescribeKey":
+            assert not statement_matches(use, action, "*", {}), action
+    assert statement_matches(use, "kms:Decrypt", "*", {}) and statement_matches(use, "kms:GenerateDataKey", "*", {})
+    assert not statement_matches(use, "kms:Encrypt", "*", {})
+    assert not any(statement_matches(s, "kms:PutKeyPolicy", "*", {}) for s in statements if s is not admin)
