@@ -91,6 +91,9 @@ class YomitoriConfig(BaseModel):
     ack_timeout_hours: int = Field(default=20, ge=1)
     cdk_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
     extra_deployment_role_arns: list[str] = Field(default_factory=list)
+    # overrides of yomitori.cost.PriceTable (unit prices in USD, usage assumptions) for the
+    # cost estimate finalize writes into results.json
+    price_table: dict[str, float] = Field(default_factory=dict)
     # who administers the data key besides the CDK deployment role (never uses it on data)
     key_admin_role_arns: list[str] = Field(default_factory=list)
     require_third_party_layer: bool = False
@@ -101,6 +104,17 @@ class YomitoriConfig(BaseModel):
     def _cidr_list(cls, v: list[str], info) -> list[str]:
         for c in v:
             _network(c, info.field_name)
+        return v
+
+    @field_validator("price_table")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        from yomitori.cost import PriceTable
+
+        unknown = sorted(set(v) - set(PriceTable.model_fields))
+        if unknown:
+            raise ValueError(f"price_table: unknown entries {', '.join(unknown)} (see yomitori/cost.py)")
+        PriceTable.model_validate(v)
         return v
 
     @field_validator("organization_target_ids")

@@ -25,6 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from yomitori import settings
+from yomitori.cost import ENV_PRICE_TABLE
 from yomitori.ocr.models import PPOCR_REC
 
 from infra.config import YomitoriConfig
@@ -145,6 +146,7 @@ class PythonFunctions(Construct):
                 {str(k): v for k, v in config.thresholds.items()}, sort_keys=True
             ),
             settings.ENV_RETENTION_DAYS: str(config.retention_days),
+            ENV_PRICE_TABLE: json.dumps(config.price_table, sort_keys=True),
             **environment,
         }
         platforms = [RUNTIME]

@@ -334,3 +334,20 @@ def test_the_key_policy_separates_administration_from_use(synth):
     assert statement_matches(use, "kms:Decrypt", "*", {}) and statement_matches(use, "kms:GenerateDataKey", "*", {})
     assert not statement_matches(use, "kms:Encrypt", "*", {})
     assert not any(statement_matches(s, "kms:PutKeyPolicy", "*", {}) for s in statements if s is not admin)
+
+
+# --- 5. cost per batch --------------------------------------------------------------------------
+def test_the_functions_get_the_configured_price_table(synth):
+    import json
+
+    from infra.config import ConfigError, load_config
+    from tests.infra.conftest import context
+    from yomitori.cost import ENV_PRICE_TABLE
+
+    import pytest
+
+    for fn in synth.resources("AWS::Lambda::Function").values():
+        assert json.loads(fn["Properties"]["Environment"]["Variables"][ENV_PRICE_TABLE]) == {}
+    assert load_config(context(price_table={"textract_page": 0.002})).price_table == {"textract_page": 0.002}
+    with pytest.raises(ConfigError, match="price_table: unknown entries textract_pages"):
+        load_config(context(price_table={"textract_pages": 0.002}))

@@ -163,8 +163,17 @@ def _finalize(event: dict) -> dict:
     from yomitori.steps.finalize import finalize_batch
 
     req = events.FinalizeEvent.model_validate(event)
+    import os
+
+    from yomitori.cost import ENV_PRICE_TABLE, price_table
+
     out = finalize_batch(
-        config.result_store(), batch_id=req.batch_id, form_id=req.form_id, encoding=req.encoding
+        config.result_store(),
+        batch_id=req.batch_id,
+        form_id=req.form_id,
+        encoding=req.encoding,
+        engine=config.get_settings().ocr_engine,
+        prices=price_table(os.environ.get(ENV_PRICE_TABLE)),
     )
     add_metric("DocumentsFinalized", out["documents"])
     logger().info("batch finalized", extra={k: out[k] for k in ("documents", "failed", "encoding")})
