@@ -58,3 +58,42 @@ def test_an_old_form_japan_post_never_writes_is_folded_even_where_the_lookup_fol
     # Given an address read with 德 (the postal lookup folds 德 to 徳 itself, so the place is found)
     # Then the stored value is written as Japan Post writes it
     assert fold_address_variants("德島県德島市新蔵町1-1") == "徳島県徳島市新蔵町1-1"
+
+
+def test_a_small_ke_in_an_address_is_written_as_japan_post_writes_it():
+    assert fold_address_variants("福岡県北九州市千代ヶ崎1丁目22-17") == "福岡県北九州市千代ケ崎1丁目22-17"
+
+
+def test_a_block_number_that_lost_its_hyphen_goes_to_a_person():
+    from yomitori.validation.registry import ValidationContext, get_validator
+
+    ctx = ValidationContext(form=load_form("water_start"), values={}, today=dt.date(2026, 6, 1), options={})
+    run = get_validator("address_jp")
+    assert [f.code for f in run("鳥取県東伯郡湯梨浜町白石183414", ctx)] == ["address_number_run"]
+    assert run("鳥取県東伯郡湯梨浜町白石1834-14", ctx) == []
+
+
+def test_a_dakuten_added_or_lost_at_the_start_of_a_name_part_is_a_misreading():
+    from yomitori.validation.names import initials_agree, plausible_reading
+
+    # Given readings whose voicing differs only at the start of the given name (no rendaku there)
+    for name, misread in (("加藤 拓也", "カトウ ダクヤ"), ("近藤 さくら", "コンドウ ザクラ")):
+        assert plausible_reading(name, misread)  # voicing is folded for rendaku ...
+        assert not initials_agree(name, misread)  # ... but not at the start of a word
+    # and true readings, rendaku inside a name included, agree
+    for name, kana in (("中島 蓮", "ナカジマ レン"), ("後藤 大輔", "ゴトウ ダイスケ"),
+                       ("山崎 美咲", "ヤマザキ ミサキ"), ("長谷川 花子", "ハセガワ ハナコ")):
+        assert initials_agree(name, kana)
+
+
+def test_a_name_or_reading_that_lost_its_space_gets_it_where_the_other_has_it():
+    # Given a water_start page whose reading and account holder were written with a narrow gap
+    form = load_form("water_start")
+    read = {"name": "井上 一郎", "name_kana": "イノウエイチロウ", "account_holder": "イノウエイチロウ"}
+    doc = DocumentResult(batch_id="b", document_id="d", source="d.png", form_id="water_start",
+                         fields={k: FieldResult(value=v, raw=v, confidence=0.99) for k, v in read.items()})
+    # When routed
+    route_document(form, doc, today=dt.date(2026, 6, 1))
+    # Then the reading is cut where the name is, and the holder follows the reading
+    assert doc.fields["name_kana"].value == "イノウエ\u3000イチロウ"
+    assert doc.fields["account_holder"].value == "イノウエ\u3000イチロウ"

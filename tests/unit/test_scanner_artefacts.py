@@ -117,3 +117,27 @@ def test_pencil_writing_is_read_as_a_suggestion_for_a_person_never_accepted():
     # and a truly empty box stays a confident empty
     blank = np.full((3508, 2480), 250, np.uint8)
     assert read_field(CropReader(blank, FakeEngine()), blank, f).confidence > 0.9
+
+
+def test_on_a_page_written_in_pencil_the_marks_go_to_a_person_too():
+    from yomitori.extract.fields import (
+        FAINT_CONFIDENCE,
+        CropReader,
+        doubt_marks_on_a_pencilled_page,
+        read_field,
+    )
+    from yomitori.ocr.fake import FakeEngine
+
+    # Given a page whose name was written in pencil and whose choices look unmarked
+    form = load_form("water_start")
+    page = np.full((3508, 2480), 250, np.uint8)
+    x0, y0, _, _ = box_to_px(form.field("name").box, WORK_DPI)
+    for k in range(3):
+        cv2.line(page, (x0 + 60 + 90 * k, y0 + 30), (x0 + 100 + 90 * k, y0 + 110), 172, 5)
+    reader = CropReader(page, FakeEngine({"name": ("山田", 0.99)}))
+    results = {f.name: read_field(reader, page, f) for f in form.fields}
+    assert results["account_type"].confidence > 0.9  # no ink seen in its boxes
+    # When the page's marks are judged
+    doubt_marks_on_a_pencilled_page(reader, form.fields, results)
+    # Then a pencil tick the drop-out cut may have removed is not taken for "no mark"
+    assert results["account_type"].confidence <= FAINT_CONFIDENCE

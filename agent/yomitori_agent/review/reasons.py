@@ -48,6 +48,7 @@ REASON_TEXTS: dict[str, str] = {
     # amounts over several fields, choices
     "amount_exceeds_limit": "金額が上限となる欄の金額を超えている（どちらかの読み違いの可能性）",
     "same_choice_twice": "同じ選択肢が複数の希望欄で選ばれている",
+    "address_number_run": "住所に5桁以上の数字が続いている（番地のハイフンの読み落としの可能性）",
     # names
     "kanji_variant": "旧字体・異体字がある（本人の書いた字体か確認してください）",
     # dates

@@ -20,14 +20,14 @@ from PIL import Image
 
 from yomitori.extract.align import WORK_DPI, Alignment, align_page, check_form_code
 from yomitori.extract.crops import box_px, drop_out
-from yomitori.extract.fields import CropReader, PageWordsReader, read_field
+from yomitori.extract.fields import CropReader, PageWordsReader, doubt_marks_on_a_pencilled_page, read_field
 from yomitori.extract.images import load_grey
 from yomitori.extract.messes import flag_streak
 from yomitori.extract.register import load_reference, register_page, subtract_reference
 from yomitori.extract.scanner import normalise_levels, remove_streaks, streak_crosses
-from yomitori.forms.schema import FormDefinition
+from yomitori.forms.schema import FieldDef, FormDefinition
 from yomitori.ocr.engine import OcrEngine
-from yomitori.results import ALIGNMENT_UNCERTAIN, DocumentResult
+from yomitori.results import ALIGNMENT_UNCERTAIN, DocumentResult, FieldResult
 
 
 def extract_document(
@@ -66,38 +66,14 @@ def extract_pages(
     started = time.perf_counter()
     if len(greys) != form.pages:
         raise ValueError(f"form '{form.id}' has {form.pages} page(s), got {len(greys)}")
-    fields = {}
+    fields: dict[str, FieldResult] = {}
     rotation = 0
     for number, grey in enumerate(greys, start=1):
-        # levels first: the blank-page check and the corner marks need black ink
-        grey = normalise_levels(grey)
-        uncertain = False
-        if form.is_existing:
-            # the office's own form: features matched to its blank, the blank's print subtracted
-            ref = load_reference(form)
-            page, alignment = register_page(grey, form, ref)
-            page = subtract_reference(page, ref)
-            uncertain = alignment.uncertain
-        else:
-            page, alignment = align_page(grey, form)
-            check_form_code(page, form)
-        page, streaks = remove_streaks(page, WORK_DPI)  # after the code strip: its cells stand in a row
+        page, alignment, uncertain = _aligned(normalise_levels(grey), form)
         if number == 1:
             rotation = alignment.rotation
-        on_page = [f for f in form.fields if f.page == number]
-        if engine.reads_pages:
-            words = engine.read_page(Image.fromarray(drop_out(page)))
-            reader = PageWordsReader(page, words)
-        else:
-            reader = CropReader(page, engine)
-        for f in on_page:
-            result = read_field(reader, page, f)
-            if streak_crosses(page, streaks, box_px(f.box)):
-                flag_streak(result)
-            result.box = alignment.to_scan_box(box_px(f.box))
-            if uncertain and ALIGNMENT_UNCERTAIN not in result.reasons:
-                result.reasons.append(ALIGNMENT_UNCERTAIN)  # a person sees every field of this page
-            fields[f.name] = result
+        fields.update(_read_page(page, alignment, [f for f in form.fields if f.page == number], engine,
+                                 uncertain=uncertain))
     return DocumentResult(
         batch_id=batch_id,
         document_id=document_id,
@@ -109,6 +85,42 @@ def extract_pages(
         fields={f.name: fields[f.name] for f in form.fields},
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _aligned(grey: np.ndarray, form: FormDefinition) -> tuple[np.ndarray, Alignment, bool]:
+    """The page on the form's template, and whether the fit is only fair (every field then goes
+    to a person). ``grey`` has had its levels normalised: the blank-page check and the corner
+    marks need black ink."""
+    if form.is_existing:
+        # the office's own form: features matched to its blank, the blank's print subtracted
+        ref = load_reference(form)
+        page, alignment = register_page(grey, form, ref)
+        return subtract_reference(page, ref), alignment, alignment.uncertain
+    page, alignment = align_page(grey, form)
+    check_form_code(page, form)
+    return page, alignment, False
+
+
+def _read_page(page: np.ndarray, alignment: Alignment, on_page: list[FieldDef], engine: OcrEngine, *,
+               uncertain: bool) -> dict[str, FieldResult]:
+    """Every field of one aligned page, with the page's own doubts (a scanner streak through a
+    field, an only fair fit, pencil) added to the fields they touch."""
+    page, streaks = remove_streaks(page, WORK_DPI)  # after the code strip: its cells stand in a row
+    if engine.reads_pages:
+        reader = PageWordsReader(page, engine.read_page(Image.fromarray(drop_out(page))))
+    else:
+        reader = CropReader(page, engine)
+    fields = {}
+    for f in on_page:
+        result = read_field(reader, page, f)
+        if streak_crosses(page, streaks, box_px(f.box)):
+            flag_streak(result)
+        result.box = alignment.to_scan_box(box_px(f.box))
+        if uncertain and ALIGNMENT_UNCERTAIN not in result.reasons:
+            result.reasons.append(ALIGNMENT_UNCERTAIN)
+        fields[f.name] = result
+    doubt_marks_on_a_pencilled_page(reader, on_page, fields)
+    return fields
 
 
 __all__ = ["WORK_DPI", "Alignment", "extract_document", "extract_pages"]

@@ -70,6 +70,7 @@ class CropReader:
     def __init__(self, page: np.ndarray, engine: OcrEngine):
         self.page = page
         self.engine = engine
+        self.faint_seen = False  # some field was written in pencil (see :meth:`_crop`)
 
     def _empty(self, arr: np.ndarray, box: Box | None = None,
                inset: float = LINE_INSET_MM) -> tuple[str, float]:
@@ -89,6 +90,7 @@ class CropReader:
         if faint_writing(raw):
             darkened = clean_specks(drop_out(darken_faint(raw)))
             if has_writing(darkened):
+                self.faint_seen = True
                 return darkened, True
         return arr, False
 
@@ -362,6 +364,16 @@ def read_field(reader, page: np.ndarray, f: FieldDef) -> FieldResult:
     value = normalise_value(str(f.type), raw, f.charset)
     result = FieldResult(value=value, raw=raw, confidence=conf)
     return flag_correction(result) if corrected else result
+
+
+def doubt_marks_on_a_pencilled_page(reader, form_fields: Sequence[FieldDef], results: dict) -> None:
+    """A page written in pencil may carry pencil ticks and circles too, which the drop-out cut
+    removes like the writing: its marks (checkboxes, choices, eras) go to a person."""
+    if not getattr(reader, "faint_seen", False):
+        return
+    for f in form_fields:
+        if f.type in (FieldType.CHECKBOX, FieldType.CHOICE, FieldType.DATE) and f.name in results:
+            results[f.name].confidence = min(results[f.name].confidence, FAINT_CONFIDENCE)
 
 
 __all__ = ["CropReader", "PageWordsReader", "combine", "is_ticked", "read_field", "tick_confidence"]

@@ -15,6 +15,9 @@ from yomitori.variants import everyday_forms, variants_in
 
 # 目 read as 日 (or 自, 月) in 丁目 is the classic confusion; nothing else ends a block number so.
 _SUSPICIOUS = (("丁日", "丁目"), ("丁自", "丁目"), ("丁月", "丁目"))
+_SMALL_KE = str.maketrans({"ヶ": "ケ", "ヵ": "カ"})
+# Five digits in a row: a block number whose hyphen was not read (1834-14 as 183414).
+_NUMBER_RUN = re.compile(r"[0-9０-９]{5,}")
 # A block number: digits, or kanji numerals before 丁目/番/号 (not the 千 of 千代田).
 _BLOCK_NUMBER = re.compile(r"[0-9０-９]|[一二三四五六七八九十]+(?:丁目|番|号)")
 
@@ -42,6 +45,8 @@ def address_jp(value: str, ctx: ValidationContext, lookup: bool = False) -> list
             return [Finding("address_suspicious_characters", Severity.REVIEW, fixed)]
     if not _BLOCK_NUMBER.search(value):
         return [Finding("address_no_block_number", Severity.REVIEW)]
+    if _NUMBER_RUN.search(value):
+        return [Finding("address_number_run", Severity.REVIEW)]
     if lookup:
         codes, town_found = postal.match_address(value)
         if not codes:
@@ -123,11 +128,13 @@ def postal_address(
 
 
 def fold_address_variants(address: str) -> str:
-    """``address`` with old or variant kanji (曾, 靜, 德 ...) in their everyday forms, as Japan
-    Post's data writes place names. A variant stays only where Japan Post itself writes it and
-    the address as read names a listed area (a few places keep an old form: 上目内澤). The
-    recogniser prefers old forms; an address is a place, not a person's own spelling, so it is
+    """``address`` with old or variant kanji (曾, 靜, 德 ...) in their everyday forms and a small
+    ヶ as ケ (千代ケ崎), as Japan Post's data writes place names. A variant stays only where
+    Japan Post itself writes it and the address as read names a listed area (a few places keep
+    an old form: 上目内澤). The recogniser prefers old forms; an address is a place, not a
+    person's own spelling, so it is
     folded rather than sent to a person."""
+    address = address.translate(_SMALL_KE)
     variants = variants_in(address)
     if not variants:
         return address

@@ -51,6 +51,34 @@ def _entries(ch: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     )
 
 
+@lru_cache(maxsize=4096)
+def _initials(ch: str) -> frozenset[str]:
+    """First kana (voicing kept) of every reading of the words that start with ``ch``."""
+    table = _kanwa().load(ch) or {}
+    return frozenset(fold_kana(r)[:1] for readings in table.values() for r, _ in readings if fold_kana(r))
+
+
+def initials_agree(name: str, kana: str) -> bool:
+    """Whether each part's first kana has the voicing its name part can start with. Voicing is
+    folded elsewhere for rendaku (中島 ナカジマ), which never happens at the start of a word, so
+    there a dakuten the reader added or lost (タクヤ read ダクヤ) is a misreading. Parts pair by
+    their spaces; without a pairing, or for an initial the dictionary does not know, True."""
+    names, kanas = name.split(), kana.split()
+    if len(names) != len(kanas):
+        return True
+    for n, k in zip(names, kanas, strict=True):
+        first, initial = n[:1], fold_kana(k)[:1]
+        if not first or not initial:
+            continue
+        is_kana = "\u3040" <= first <= "\u30ff"
+        allowed = {fold_kana(first)[:1]} if is_kana else set(_initials(first))
+        if allowed and initial not in allowed and fold_kana(initial, voicing=True) in {
+            fold_kana(a, voicing=True) for a in allowed
+        }:
+            return False
+    return True
+
+
 def plausible_reading(name: str, kana: str) -> bool:
     """True when ``kana`` can be read as ``name`` (kanji and kana mixed, spaces ignored)."""
     name = "".join(ch for ch in unicodedata.normalize("NFKC", name) if not ch.isspace())
@@ -87,7 +115,7 @@ def name_reading(ctx: ValidationContext, name: str = "name", reading: str = "nam
     """The フリガナ is a plausible reading of the 氏名; otherwise both go to review (either may
     be misread)."""
     n, k = ctx.values.get(name, ""), ctx.values.get(reading, "")
-    if not n or not k or plausible_reading(n, k):
+    if not n or not k or (plausible_reading(n, k) and initials_agree(n, k)):
         return []
     return [
         Finding("name_reading_mismatch", Severity.REVIEW, field=reading),
@@ -119,3 +147,52 @@ def person_name(value: str, ctx: ValidationContext) -> list[Finding]:
     if variants_in(value):
         return [Finding("kanji_variant", Severity.REVIEW)]
     return []
+
+
+def spaced_like(unspaced: str, spaced: str, *, unspaced_is_kana: bool) -> str | None:
+    """``unspaced`` (a name or its reading written without the space between family and given
+    name) with the space where ``spaced`` (the other of the two, with one space) puts it: the
+    one cut at which both halves read as each other. None when there is no such single cut."""
+    parts = spaced.split()
+    if len(parts) != 2 or " " in unspaced or "\u3000" in unspaced or len(unspaced) < 2:
+        return None
+    cuts = []
+    for i in range(1, len(unspaced)):
+        left, right = unspaced[:i], unspaced[i:]
+        if unspaced_is_kana:
+            ok = plausible_reading(parts[0], left) and plausible_reading(parts[1], right)
+        else:
+            ok = plausible_reading(left, parts[0]) and plausible_reading(right, parts[1])
+        if ok:
+            cuts.append(i)
+    if len(cuts) != 1:
+        return None
+    gap = "\u3000" if unspaced_is_kana else " "
+    return unspaced[:cuts[0]] + gap + unspaced[cuts[0]:]
+
+
+def align_name_spaces(values: dict[str, str], name: str = "name",
+                      reading: str = "name_kana") -> dict[str, str]:
+    """New values for a name and its reading where one lost the space between family and
+    given name on paper (a narrow gap) and the other has it: ``{field: value}``, maybe empty."""
+    n, k = values.get(name, ""), values.get(reading, "")
+    if not n or not k:
+        return {}
+    if len(k.split()) == 2 and len(n.split()) == 1:
+        fixed = spaced_like(n, k.replace("\u3000", " "), unspaced_is_kana=False)
+        return {name: fixed} if fixed else {}
+    if len(n.split()) == 2 and len(k.split()) == 1:
+        fixed = spaced_like(k, n, unspaced_is_kana=True)
+        return {reading: fixed} if fixed else {}
+    return {}
+
+
+def holder_spaced_like_reading(holder: str, reading: str) -> str | None:
+    """The account holder (口座名義) spaced as the applicant's reading when the two are the same
+    kana and only the holder lost its space; else None."""
+    def squeeze(text: str) -> str:
+        return "".join(text.split())
+
+    if not holder or len(reading.split()) != 2 or len(holder.split()) != 1:
+        return None
+    return reading if squeeze(holder) == squeeze(reading) else None

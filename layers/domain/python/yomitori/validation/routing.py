@@ -12,6 +12,7 @@ from typing import Any
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition
 from yomitori.results import READER_REASONS, DocumentResult, FieldResult, FieldStatus
 from yomitori.validation.address import fold_address_variants
+from yomitori.validation.names import align_name_spaces, holder_spaced_like_reading
 from yomitori.validation.registry import Finding, Severity, ValidationContext, get_rule, get_validator
 
 # Chosen for the ppocr engine from `yomitori demo --degrade heavy` (seen and unseen handwriting
@@ -63,15 +64,34 @@ def decide(
         result.status = FieldStatus.ACCEPTED
 
 
-def fold_addresses(form: FormDefinition, doc: DocumentResult) -> None:
+def fold_to_master_data(form: FormDefinition, doc: DocumentResult) -> None:
     """Address fields (those validated by ``address_jp``) as read, with old kanji in the
-    forms Japan Post's data uses (see :func:`fold_address_variants`)."""
+    forms Japan Post's data uses (the reader prefers old forms: 靜, 德; see
+    :func:`fold_address_variants`). A person's name is never folded (validation/names.py
+    sends old forms to a person); bank and branch names are left to their validators, which
+    suggest the Zengin spelling (a branch may itself be listed with an old form)."""
     for f in form.fields:
         result = doc.fields.get(f.name)
         if (result is None or result.status in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
                 or not any(v.name == "address_jp" for v in f.validators)):
             continue
         result.value = fold_address_variants(result.value)
+
+
+def space_names_like_their_readings(form: FormDefinition, doc: DocumentResult) -> None:
+    """A name or its フリガナ written without the space between family and given name gets it
+    where the other has it (see :func:`align_name_spaces`): the core system keeps them apart."""
+    for spec in form.rules:
+        values = {k: fr.value for k, fr in doc.fields.items()
+                  if fr.status not in (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)}
+        if spec.name == "name_reading":
+            for field, value in align_name_spaces(values, **spec.args).items():
+                doc.fields[field].value = value
+        elif spec.name == "account_holder_reading":
+            holder, reading = spec.args.get("holder", "account_holder"), spec.args.get("reading", "name_kana")
+            spaced = holder_spaced_like_reading(values.get(holder, ""), values.get(reading, ""))
+            if spaced:
+                doc.fields[holder].value = spaced
 
 
 def route_document(
@@ -85,7 +105,8 @@ def route_document(
     """Validate every field of ``doc`` and route it. Fields a person already settled
     (``corrected``, ``illegible``) keep their status. Returns the same object."""
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-    fold_addresses(form, doc)
+    fold_to_master_data(form, doc)
+    space_names_like_their_readings(form, doc)
     values = {name: fr.value for name, fr in doc.fields.items()}
     raws = {name: fr.raw for name, fr in doc.fields.items()}
     ctx = ValidationContext(
