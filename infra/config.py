@@ -124,7 +124,9 @@ class YomitoriConfig(BaseModel):
 
         for t in v:
             if not re.fullmatch(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|\d{12}", t):
-                raise ValueError(f"organization_target_ids: '{t}' is not a root (r-...), OU (ou-...) or account id")
+                raise ValueError(
+                    f"organization_target_ids: '{t}' is not a root (r-...), OU (ou-...) or account id"
+                )
         return v
 
     @field_validator("vpc_cidr")

@@ -27,7 +27,9 @@ def policy_document(path: Path) -> dict:
 class OrganizationGuardrails(Stack):
     """Two Organizations policies attached to ``target_ids`` (root r-..., OU ou-..., account id)."""
 
-    def __init__(self, scope: Construct, id: str, *, target_ids: list[str], name_prefix: str, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, target_ids: list[str], name_prefix: str, **kwargs
+    ) -> None:
         super().__init__(scope, id, **kwargs)
         self.scp = org.CfnPolicy(
             self,

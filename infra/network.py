@@ -119,7 +119,9 @@ class Network(Construct):
         # prefix lists; their ids are configuration, required: looking them up needs credentials
         # at synth). With the endpoints' security group, that is all the functions may reach.
         for p in (config.s3_prefix_list_id, config.dynamodb_prefix_list_id):
-            self.lambda_sg.add_egress_rule(ec2.Peer.prefix_list(p), ec2.Port.tcp(443), f"gateway endpoint {p}")
+            self.lambda_sg.add_egress_rule(
+                ec2.Peer.prefix_list(p), ec2.Port.tcp(443), f"gateway endpoint {p}"
+            )
 
         self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         services = dict(INTERFACE_SERVICES)

@@ -21,7 +21,6 @@ from yomitori import settings
 
 from infra.config import YomitoriConfig
 
-
 # Managing the key (the deployment role creates the tables' grants: kms:CreateGrant), never
 # using it on data.
 KEY_ADMIN_ACTIONS = [
@@ -280,7 +279,9 @@ class Storage(Construct):
             iam.PolicyStatement(
                 sid="FlowLogDelivery",
                 principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                actions=[
+                    "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"
+                ],
                 resources=["*"],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": account},

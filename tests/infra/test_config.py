@@ -124,7 +124,11 @@ def test_unknown_key_is_rejected():
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"region": "us-east-1", "allowed_regions": ["us-east-1"], "availability_zones": ["us-east-1a", "us-east-1b"]},
+        {
+            "region": "us-east-1",
+            "allowed_regions": ["us-east-1"],
+            "availability_zones": ["us-east-1a", "us-east-1b"],
+        },
         {"allowed_regions": ["ap-northeast-1", "eu-west-1"]},
     ],
 )

@@ -205,7 +205,8 @@ def test_the_agent_is_scoped_to_its_endpoints_and_the_client_terminals(synth):
         # When the same key is used from another office address, or not through the endpoint
         # (the public endpoint: no aws:SourceVpce, no aws:VpcSourceIp), or through another one
         other_ip = _agent_ctx(service, ip="10.0.99.1")
-        public = {k: v for k, v in _agent_ctx(service).items() if k not in ("aws:SourceVpce", "aws:VpcSourceIp")}
+        public = {k: v for k, v in _agent_ctx(service).items()
+                  if k not in ("aws:SourceVpce", "aws:VpcSourceIp")}
         other_endpoint = {**_agent_ctx(service), "aws:SourceVpce": "vpce-0someoneelse"}
         # Then it is refused
         for ctx in (other_ip, public, other_endpoint):
@@ -275,10 +276,10 @@ def test_function_egress_is_only_the_endpoints_security_group_and_the_gateway_pr
 
 
 def test_the_gateway_prefix_lists_are_required():
+    import pytest
+
     from infra.config import ConfigError, load_config
     from tests.infra.conftest import context
-
-    import pytest
 
     with pytest.raises(ConfigError, match="describe-managed-prefix-lists"):
         load_config(context(s3_prefix_list_id=None))
@@ -331,7 +332,8 @@ def test_the_key_policy_separates_administration_from_use(synth):
     for action in KEY_ADMIN_ACTIONS:
         if action != "kms:DescribeKey":
             assert not statement_matches(use, action, "*", {}), action
-    assert statement_matches(use, "kms:Decrypt", "*", {}) and statement_matches(use, "kms:GenerateDataKey", "*", {})
+    assert statement_matches(use, "kms:Decrypt", "*", {})
+    assert statement_matches(use, "kms:GenerateDataKey", "*", {})
     assert not statement_matches(use, "kms:Encrypt", "*", {})
     assert not any(statement_matches(s, "kms:PutKeyPolicy", "*", {}) for s in statements if s is not admin)
 
@@ -340,11 +342,11 @@ def test_the_key_policy_separates_administration_from_use(synth):
 def test_the_functions_get_the_configured_price_table(synth):
     import json
 
-    from infra.config import ConfigError, load_config
-    from tests.infra.conftest import context
+    import pytest
     from yomitori.cost import ENV_PRICE_TABLE
 
-    import pytest
+    from infra.config import ConfigError, load_config
+    from tests.infra.conftest import context
 
     for fn in synth.resources("AWS::Lambda::Function").values():
         assert json.loads(fn["Properties"]["Environment"]["Variables"][ENV_PRICE_TABLE]) == {}

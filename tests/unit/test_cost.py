@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from yomitori.cost import PriceTable, estimate, price_table
 
 
@@ -16,7 +15,8 @@ def test_the_estimate_prices_every_line_with_the_table():
     e = estimate(20, engine="ppocr", prices=p)
     items = e["items"]
     # Then Lambda GB-seconds follow the functions' memory and seconds per page
-    gb_s = 20 * (1.5 * p.ocr_seconds_per_page + 1.0 * p.validate_seconds_per_page) + p.batch_function_gb_seconds
+    per_page = 1.5 * p.ocr_seconds_per_page + 1.0 * p.validate_seconds_per_page
+    gb_s = 20 * per_page + p.batch_function_gb_seconds
     assert items["lambda_gb_seconds"]["usage"] == pytest.approx(gb_s)
     assert items["lambda_gb_seconds"]["usd"] == pytest.approx(gb_s * p.lambda_gb_second, abs=1e-6)
     assert items["state_transitions"]["usage"] == 20 * p.transitions_per_page + p.transitions_per_batch
