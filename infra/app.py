@@ -44,5 +44,16 @@ def build_app(*, context: dict | None = None, outdir: str | None = None, acknowl
         env=Environment(account=config.account, region=config.region),
         description="yomitori: Japanese paper forms to checked data (isolated VPC, Direct Connect only)",
     )
+    if config.organization_target_ids:
+        from infra.guardrails import OrganizationGuardrails
+
+        OrganizationGuardrails(
+            app,
+            f"{config.stack_name}OrganizationGuardrails",
+            target_ids=config.organization_target_ids,
+            name_prefix=config.name_prefix,
+            env=Environment(region="us-east-1"),  # Organizations is a global service homed there
+            description="yomitori: organisation guardrails (Japan-only SCP, AI services opt-out)",
+        )
     Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
     return app

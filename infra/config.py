@@ -76,6 +76,9 @@ class YomitoriConfig(BaseModel):
     ocr_engine: Literal["ppocr", "textract", "tesseract"] = "ppocr"
     ocr_region: str | None = None  # default: the stack's region
     allow_region_outside_residency: bool = False
+    # Optional: OUs / accounts (r-..., ou-..., 12 digits) that get the organisation guardrails
+    # (Japan-only SCP, AI services opt-out); a second stack, deployed from the management account.
+    organization_target_ids: list[str] = Field(default_factory=list)
     review_thresholds: dict[str, float] = Field(default_factory=dict)
     retention_days: int = Field(default=1, ge=1, le=7)
     # results.csv for the core system: UTF-8 with BOM, or CP932 for older Japanese systems
@@ -88,6 +91,11 @@ class YomitoriConfig(BaseModel):
     ack_timeout_hours: int = Field(default=20, ge=1)
     cdk_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
     extra_deployment_role_arns: list[str] = Field(default_factory=list)
+    # overrides of yomitori.cost.PriceTable (unit prices in USD, usage assumptions) for the
+    # cost estimate finalize writes into results.json
+    price_table: dict[str, float] = Field(default_factory=dict)
+    # who administers the data key besides the CDK deployment role (never uses it on data)
+    key_admin_role_arns: list[str] = Field(default_factory=list)
     require_third_party_layer: bool = False
     third_party_layers_dir: str = "build/layers"  # relative to the repository
 
@@ -96,6 +104,29 @@ class YomitoriConfig(BaseModel):
     def _cidr_list(cls, v: list[str], info) -> list[str]:
         for c in v:
             _network(c, info.field_name)
+        return v
+
+    @field_validator("price_table")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        from yomitori.cost import PriceTable
+
+        unknown = sorted(set(v) - set(PriceTable.model_fields))
+        if unknown:
+            raise ValueError(f"price_table: unknown entries {', '.join(unknown)} (see yomitori/cost.py)")
+        PriceTable.model_validate(v)
+        return v
+
+    @field_validator("organization_target_ids")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        import re
+
+        for t in v:
+            if not re.fullmatch(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|\d{12}", t):
+                raise ValueError(
+                    f"organization_target_ids: '{t}' is not a root (r-...), OU (ou-...) or account id"
+                )
         return v
 
     @field_validator("vpc_cidr")
@@ -154,6 +185,24 @@ class YomitoriConfig(BaseModel):
                 f"ocr_region: {e.message} Set ocr_region to an allowed region, or set "
                 "allow_region_outside_residency: true (needs the privacy officer's sign-off)."
             ) from None
+        outside_japan = sorted(
+            {self.region, *self.allowed_regions} - set(settings.JAPAN_REGIONS)
+        )
+        if outside_japan and not self.allow_region_outside_residency:
+            raise ValueError(
+                f"region: {', '.join(outside_japan)} is outside Japan "
+                f"({', '.join(settings.JAPAN_REGIONS)}); My Number data stays in Japan. Use "
+                "ap-northeast-1 or ap-northeast-3 in region, allowed_regions and ocr_region, or set "
+                "allow_region_outside_residency: true (needs the privacy officer's sign-off, docs/deploy.md)."
+            )
+        if not (self.s3_prefix_list_id and self.dynamodb_prefix_list_id):
+            raise ValueError(
+                "s3_prefix_list_id, dynamodb_prefix_list_id: the functions may only reach the "
+                "endpoints; set the AWS-managed prefix lists of the S3 and DynamoDB gateway "
+                f"endpoints of {self.region} (`aws ec2 describe-managed-prefix-lists --region "
+                f"{self.region} --filters Name=owner-id,Values=AWS`: com.amazonaws.{self.region}.s3 "
+                f"and com.amazonaws.{self.region}.dynamodb)"
+            )
         if self.review_heartbeat_hours > self.review_timeout_hours:
             raise ValueError("review_heartbeat_hours must not exceed review_timeout_hours")
         # Pages and documents are written while the pages are read (before the gate) and read
@@ -173,6 +222,15 @@ class YomitoriConfig(BaseModel):
         if not self.availability_zones and self.region not in DEFAULT_AZS:
             raise ValueError(f"availability_zones: no default for region '{self.region}'; list two AZs")
         return self
+
+    @property
+    def permitted_regions(self) -> list[str]:
+        """Where any role of the stack and the agent may call AWS (aws:RequestedRegion): the
+        residency list, plus the engine's region when the override sends pages elsewhere."""
+        regions = list(dict.fromkeys(self.allowed_regions))
+        if self.ocr_engine in settings.CLOUD_ENGINES and self.engine_region not in regions:
+            regions.append(self.engine_region)
+        return regions
 
     @property
     def engine_region(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aws_cdk import Annotations
 from constructs import IConstruct
+from yomitori import settings
 from yomitori.forms import FieldType, FormDefinition, load_form_file
 
 from infra.config import YomitoriConfig
@@ -20,6 +21,7 @@ from infra.config import YomitoriConfig
 REPO = Path(__file__).resolve().parents[1]
 TEXTRACT_JAPANESE = "yomitori:textract-japanese"
 TESSERACT_NOT_IN_LAMBDA = "yomitori:tesseract-not-in-lambda"
+AI_SERVICES_OPT_OUT = "yomitori:ai-services-opt-out"
 
 
 def japanese_fields(form: FormDefinition) -> list[str]:
@@ -50,6 +52,15 @@ def engine_warnings(config: YomitoriConfig, forms: list[FormDefinition]) -> dict
                 f"and go to a person ({listed}). Use ocr_engine: ppocr (the default, reads inside "
                 "the function). See docs/ocr.md."
             )
+    if config.ocr_engine in settings.CLOUD_ENGINES:
+        # synth runs without credentials, so it cannot read the organisation's effective policy
+        out[AI_SERVICES_OPT_OUT] = (
+            f"ocr_engine is {config.ocr_engine}: page images (with My Numbers) are sent to an AWS AI "
+            "service, which may store and use them unless the AI services opt-out policy is in effect "
+            "for this account. Check before deploying: aws organizations describe-effective-policy "
+            "--policy-type AISERVICES_OPT_OUT_POLICY --target-id <account id> must show optOut under "
+            "default (attach infra/organization/ai-services-opt-out.json, docs/deploy.md)."
+        )
     if config.ocr_engine == "tesseract":
         out[TESSERACT_NOT_IN_LAMBDA] = (
             "ocr_engine is tesseract, but Tesseract is in no Lambda layer: every page will fail in "

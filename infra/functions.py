@@ -25,6 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from yomitori import settings
+from yomitori.cost import ENV_PRICE_TABLE
 from yomitori.ocr.models import PPOCR_REC
 
 from infra.config import YomitoriConfig
@@ -140,10 +141,12 @@ class PythonFunctions(Construct):
             settings.ENV_OCR_ENGINE: config.ocr_engine,
             settings.ENV_OCR_REGION: config.engine_region,
             settings.ENV_ALLOWED_REGIONS: ",".join(config.allowed_regions),
+            settings.ENV_RESIDENCY_OVERRIDE: "true" if config.allow_region_outside_residency else "false",
             settings.ENV_THRESHOLDS: json.dumps(
                 {str(k): v for k, v in config.thresholds.items()}, sort_keys=True
             ),
             settings.ENV_RETENTION_DAYS: str(config.retention_days),
+            ENV_PRICE_TABLE: json.dumps(config.price_table, sort_keys=True),
             **environment,
         }
         platforms = [RUNTIME]

@@ -116,20 +116,11 @@ class Network(Construct):
             "DynamoDbGateway", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=isolated
         )
         # The gateway endpoints' destinations are the regional service ranges (AWS-managed
-        # prefix lists). Looking their ids up needs credentials at synth, so they come from
-        # config; without them egress is 443 to any address, which in these subnets still only
-        # routes to the gateway endpoints, the VPC and the offices over Direct Connect.
-        prefix_lists = [p for p in (config.s3_prefix_list_id, config.dynamodb_prefix_list_id) if p]
-        if len(prefix_lists) == 2:
-            for p in prefix_lists:
-                self.lambda_sg.add_egress_rule(
-                    ec2.Peer.prefix_list(p), ec2.Port.tcp(443), f"gateway endpoint {p}"
-                )
-        else:
+        # prefix lists; their ids are configuration, required: looking them up needs credentials
+        # at synth). With the endpoints' security group, that is all the functions may reach.
+        for p in (config.s3_prefix_list_id, config.dynamodb_prefix_list_id):
             self.lambda_sg.add_egress_rule(
-                ec2.Peer.any_ipv4(),
-                ec2.Port.tcp(443),
-                "gateway endpoints (set s3/dynamodb_prefix_list_id to narrow)",
+                ec2.Peer.prefix_list(p), ec2.Port.tcp(443), f"gateway endpoint {p}"
             )
 
         self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
@@ -188,6 +179,24 @@ class Network(Construct):
         )
         for endpoint in (self.dynamodb_gateway, self.endpoints["DynamoDb"]):
             endpoint.add_to_policy(ddb_statement)
+        # Every other interface endpoint: principals of this account, on this account's
+        # resources. aws:ResourceAccount is absent for actions that name no resource (X-Ray
+        # PutTraceSegments, Textract, sts:GetCallerIdentity), hence IfExists there.
+        for name, endpoint in self.endpoints.items():
+            if name in ("S3", "DynamoDb"):
+                continue
+            endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid="OnlyThisAccount",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["*"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {"aws:PrincipalAccount": account},
+                        "StringEqualsIfExists": {"aws:ResourceAccount": account},
+                    },
+                )
+            )
 
     def _flow_logs(self, bucket: s3.IBucket) -> None:
         """All VPC traffic metadata to the log bucket. The delivery service's access is written

@@ -134,7 +134,8 @@ class Pipeline(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DataKey",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                # reads the SSE-KMS manifest, writes page-failure items to the CMK audit table
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[key.key_arn],
             )
         )

@@ -25,7 +25,12 @@ MANIFEST = "*" + MANIFEST_SUFFIX
 ACK = "*/" + ACK_NAME
 
 
-KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+# No function calls kms:Encrypt: S3 (SSE-KMS, PutObject) asks for a data key and GetObject
+# decrypts one; DynamoDB decrypts its table key under the grant it made at table creation.
+KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+# Powertools' DynamoDBPersistenceLayer: get, put (conditional), update, delete one record by id;
+# it never queries or scans.
+IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 ITEM_ACTIONS = [
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -61,7 +66,7 @@ class YomitoriStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.config = config
         self.storage = storage = Storage(self, "Storage", config=config)
-        self.network = network = Network(self, "Network", config=config, flow_log_bucket=storage.log_bucket)
+        self.network = network = Network(self, "Network", config=config, flow_log_bucket=storage.audit_bucket)
         tables = storage.tables
         env = {
             settings.ENV_INTAKE_BUCKET: storage.intake.bucket_name,
@@ -150,10 +155,9 @@ class YomitoriStack(Stack):
         # Audit records: corrections and reveals (review), the deletion record (purge).
         for fn in (review, purge):
             _items(fn, tables[settings.AUDIT.role], actions=["dynamodb:PutItem", "dynamodb:Query"])
-        for fn in (finalize, purge):
-            _items(fn, tables[settings.BATCHES.role])
+        # The batches table: no function reads or writes it (the agent reads a status item).
         for fn in (ocr, validate, finalize, purge):
-            _items(fn, tables[settings.IDEMPOTENCY.role])
+            _items(fn, tables[settings.IDEMPOTENCY.role], actions=IDEMPOTENCY_ACTIONS)
         for fn in fns.functions.values():
             fn.add_to_role_policy(
                 iam.PolicyStatement(sid="DataKey", actions=KEY_ACTIONS, resources=[storage.key.key_arn])
@@ -201,6 +205,7 @@ class YomitoriStack(Stack):
             functions=fns.functions,
         )
         self.agent_policy = self._agent_policy()
+        self.region_guard = self._region_guard()
 
         add_outputs(
             self,
@@ -222,6 +227,31 @@ class YomitoriStack(Stack):
         if acknowledge:
             acknowledge_stack(self)
 
+    def region_deny(self) -> iam.PolicyStatement:
+        """Deny every call to a region outside ``config.permitted_regions`` (Japan unless the
+        signed-off override says otherwise). Action ``*`` with no exception for global services:
+        no role here and not the agent calls IAM, Organizations or the global STS endpoint
+        (sts:GetCallerIdentity needs no permission and is never denied; the agent's SDK uses
+        the regional STS endpoint)."""
+        return iam.PolicyStatement(
+            sid="StayInPermittedRegions",
+            effect=iam.Effect.DENY,
+            actions=["*"],
+            resources=["*"],
+            conditions={"StringNotEquals": {"aws:RequestedRegion": self.config.permitted_regions}},
+        )
+
+    def _region_guard(self) -> iam.ManagedPolicy:
+        """One managed policy with :meth:`region_deny`, attached to every role of the stack."""
+        roles = [c for c in self.node.find_all() if isinstance(c, iam.Role)]
+        return iam.ManagedPolicy(
+            self,
+            "RegionGuard",
+            description="yomitori: no call outside the permitted regions (data residency)",
+            statements=[self.region_deny()],
+            roles=roles,
+        )
+
     def _agent_policy(self) -> iam.ManagedPolicy:
         """What yomitori-agent needs; the operator attaches it to the external PCs' identity."""
         s = self.storage
@@ -229,7 +259,7 @@ class YomitoriStack(Stack):
             self,
             "AgentPolicy",
             description="yomitori-agent on the external PCs",
-            statements=[
+            statements=self._from_the_offices([
                 iam.PolicyStatement(
                     sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects("*")]
                 ),
@@ -274,8 +304,28 @@ class YomitoriStack(Stack):
                     resources=[self.storage.tables[settings.BATCHES.role].table_arn],
                 ),
                 *self._agent_review_statements(),
-            ],
+            ]) + [self.region_deny()],
         )
+
+    # the interface endpoint each of the agent's services is reached through from the offices
+    AGENT_ENDPOINTS = {"s3": "S3", "dynamodb": "DynamoDb", "states": "StepFunctions"}
+
+    def _from_the_offices(self, statements: list[iam.PolicyStatement]) -> list[iam.PolicyStatement]:
+        """Each grant holds only through the service's interface endpoint (aws:SourceVpce) and
+        from a client terminal on the allow-list (aws:VpcSourceIp): a copied access key is
+        useless anywhere else. The data key's grant is the exception: S3 calls KMS on the
+        agent's behalf (kms:ViaService), and such forwarded calls carry neither key; the S3
+        call that causes them is conditioned here, and the bucket policy denies the rest."""
+        clients = list(self.config.client_cidrs)
+        for st in statements:
+            services = {a.split(":")[0] for a in st.actions}
+            if services == {"kms"}:
+                continue
+            (service,) = services
+            endpoint = self.network.endpoints[self.AGENT_ENDPOINTS[service]]
+            st.add_condition("StringEquals", {"aws:SourceVpce": endpoint.vpc_endpoint_id})
+            st.add_condition("IpAddress", {"aws:VpcSourceIp": clients})
+        return statements
 
     def _agent_review_statements(self) -> list[iam.PolicyStatement]:
         """The review page in cloud mode (docs/review.md): it reads and updates the review
@@ -285,7 +335,6 @@ class YomitoriStack(Stack):
         It cannot open, delete or forge a gate (no PutItem/DeleteItem on the review table),
         read, change or delete the audit trail (PutItem only), or fail an execution."""
         s, tables = self.storage, self.storage.tables
-        from_clients = {"IpAddress": {"aws:VpcSourceIp": list(self.config.client_cidrs)}}
         return [
             # status counts the documents waiting for a person (ids only, no values)
             iam.PolicyStatement(
@@ -295,18 +344,15 @@ class YomitoriStack(Stack):
                 sid="ReviewQueueAndLeases",
                 actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
-                conditions=from_clients,
             ),
             iam.PolicyStatement(
                 sid="AppendReviewAudit",
                 actions=["dynamodb:PutItem"],
                 resources=[tables[settings.AUDIT.role].table_arn],
-                conditions=from_clients,
             ),
             iam.PolicyStatement(
                 sid="ReleaseOrKeepReviewGate",
                 actions=["states:SendTaskSuccess", "states:SendTaskHeartbeat"],
                 resources=[self.pipeline.state_machine_arn],
-                conditions=from_clients,
             ),
         ]

@@ -21,6 +21,35 @@ from yomitori import settings
 
 from infra.config import YomitoriConfig
 
+# Managing the key (the deployment role creates the tables' grants: kms:CreateGrant), never
+# using it on data.
+KEY_ADMIN_ACTIONS = [
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:RetireGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+]
+# What the functions, the flow and the agent's S3 calls need; IAM policies say who.
+KEY_USE_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+
 
 class Storage(Construct):
     """Exposes ``key``, ``log_bucket``, ``buckets`` (by role: intake, results), ``intake``,
@@ -33,6 +62,7 @@ class Storage(Construct):
         self.key = kms.Key(
             self,
             "DataKey",
+            policy=self._administration_and_use(config),
             enable_key_rotation=True,
             alias=f"alias/{config.name_prefix}-data",
             description="yomitori: page images, results, tables, logs, alarms",
@@ -41,9 +71,13 @@ class Storage(Construct):
         )
         self._key_policy_for_services()
 
-        # Server access logs, CloudTrail and VPC flow logs. S3 server access logging can only
-        # write to an SSE-S3 bucket, so this one bucket is not SSE-KMS; it holds object keys
-        # (batch ids, page file names) and caller addresses, never page contents.
+        retention = Duration.days(config.log_retention_days)
+        # S3 server access logs only. Their delivery does not support a destination with SSE-KMS
+        # default encryption or an Object Lock default retention, so this bucket is SSE-S3 and
+        # versioned (an overwritten or deleted log keeps its previous version until the
+        # retention ends). It holds object keys (batch ids, page file names) and caller
+        # addresses, never page contents; the same requests are in the CloudTrail data events
+        # of the audit bucket below, which is the evidence that cannot be changed.
         self.log_bucket = s3.Bucket(
             self,
             "LogBucket",
@@ -52,13 +86,44 @@ class Storage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
             minimum_tls_version=1.2,
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-logs",
-                    expiration=Duration.days(config.log_retention_days),
+                    expiration=retention,
+                    noncurrent_version_expiration=retention,
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # The audit evidence: CloudTrail data events of the data buckets and the VPC flow logs.
+        # SSE-KMS with the stack's key, versioned, Object Lock in governance mode for the
+        # configured retention (log_retention_days): no one can overwrite or delete a record
+        # before then without s3:BypassGovernanceRetention, which no role here holds.
+        self.audit_bucket = s3.Bucket(
+            self,
+            "AuditBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.governance(retention),
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-evidence-after-retention",
+                    expiration=retention,
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3-access/audit/",
             removal_policy=RemovalPolicy.RETAIN,
         )
 
@@ -81,7 +146,7 @@ class Storage(Construct):
         self.trail = cloudtrail.Trail(
             self,
             "DataEventsTrail",
-            bucket=self.log_bucket,
+            bucket=self.audit_bucket,
             s3_key_prefix="cloudtrail",
             encryption_key=self.key,
             enable_file_validation=True,
@@ -145,6 +210,30 @@ class Storage(Construct):
             else RemovalPolicy.DESTROY,
         )
 
+    @staticmethod
+    def _administration_and_use(config: YomitoriConfig) -> iam.PolicyDocument:
+        """The key policy's two halves: the administrators (the CDK deployment role, plus
+        ``key_admin_role_arns``) manage the key but cannot encrypt or decrypt with it; the
+        account delegates use (data keys, decrypt, describe) to IAM policies, and nothing else:
+        no IAM policy can make anyone a key administrator."""
+        admins = [iam.ArnPrincipal(a) for a in (deployment_role_arn(config), *config.key_admin_role_arns)]
+        return iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="KeyAdministration",
+                    principals=admins,
+                    actions=KEY_ADMIN_ACTIONS,
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="KeyUseThroughIamPolicies",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=KEY_USE_ACTIONS,
+                    resources=["*"],
+                ),
+            ]
+        )
+
     def _key_policy_for_services(self) -> None:
         region, account = Aws.REGION, Aws.ACCOUNT_ID
         self.key.add_to_resource_policy(
@@ -182,6 +271,21 @@ class Storage(Construct):
                             f"arn:{Aws.PARTITION}:cloudtrail:*:{account}:trail/*"
                         )
                     },
+                },
+            )
+        )
+        # VPC flow logs land in the SSE-KMS audit bucket (the delivery service's documented set).
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FlowLogDelivery",
+                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"
+                ],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:logs:{region}:{account}:*"},
                 },
             )
         )

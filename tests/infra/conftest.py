@@ -24,6 +24,9 @@ TEST_CONTEXT = {
     "vpc_cidr": VPC_CIDR,
     "on_prem_cidrs": ON_PREM,
     "client_cidrs": CLIENTS,
+    # the AWS-managed prefix lists of the gateway endpoints in ap-northeast-1
+    "s3_prefix_list_id": "pl-61a54008",
+    "dynamodb_prefix_list_id": "pl-78a54011",
     "direct_connect": {"dx_gateway_id": "5f2a3c1e-1111-2222-3333-444455556666"},
     "review_thresholds": {"digits": 0.9},
     "retention_days": 1,

@@ -73,8 +73,10 @@ def _condition(op: str, key: str, expected, ctx: dict) -> bool:
 
 
 def statement_matches(stmt: dict, action: str, resource: str, ctx: dict) -> bool:
-    actions = _as_list(stmt.get("Action", []))
-    if not any(fnmatch.fnmatchcase(action, a) for a in actions):
+    if "NotAction" in stmt:  # matches every action but the listed ones
+        if any(fnmatch.fnmatchcase(action, a) for a in _as_list(stmt["NotAction"])):
+            return False
+    elif not any(fnmatch.fnmatchcase(action, a) for a in _as_list(stmt.get("Action", []))):
         return False
     if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(stmt.get("Resource", []))):
         return False

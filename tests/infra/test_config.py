@@ -119,3 +119,43 @@ def test_unknown_threshold_type_and_range():
 
 def test_unknown_key_is_rejected():
     assert "extra_thing" in _error(extra_thing=1)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {
+            "region": "us-east-1",
+            "allowed_regions": ["us-east-1"],
+            "availability_zones": ["us-east-1a", "us-east-1b"],
+        },
+        {"allowed_regions": ["ap-northeast-1", "eu-west-1"]},
+    ],
+)
+def test_regions_outside_japan_are_refused_without_the_signed_off_override(overrides):
+    # Given a region or a residency list outside Japan / When loading / Then synth refuses,
+    # naming Japan's regions and the override that needs the privacy officer's sign-off
+    message = _error(**overrides)
+    assert "is outside Japan (ap-northeast-1, ap-northeast-3)" in message
+    assert "allow_region_outside_residency" in message and "privacy officer" in message
+    # and with the explicit override it is the operator's signed-off decision
+    c = load_config(context(**overrides, allow_region_outside_residency=True))
+    assert set(c.permitted_regions) == set(c.allowed_regions)
+
+
+def test_permitted_regions_add_the_engine_region_only_for_a_cloud_engine():
+    # Given ppocr (nothing leaves the function) with a stray ocr_region / Then no extra region
+    assert load_config(context(ocr_region="ap-northeast-3")).permitted_regions == [
+        "ap-northeast-1",
+        "ap-northeast-3",
+    ]
+    # Given Textract elsewhere under the override / Then its region is where the ocr role may call
+    c = load_config(
+        context(
+            ocr_engine="textract",
+            ocr_region="us-east-1",
+            allowed_regions=["ap-northeast-1"],
+            allow_region_outside_residency=True,
+        )
+    )
+    assert c.permitted_regions == ["ap-northeast-1", "us-east-1"]

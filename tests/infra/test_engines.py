@@ -124,8 +124,8 @@ def test_only_forms_with_japanese_writing_make_textract_warn():
         {"name": "email", "type": "text", "charset": "abcdefghijklmnopqrstuvwxyz@.-_0123456789"},
         {"name": "agree", "type": "checkbox"},
     )
-    # Then textract has nothing it cannot read there ...
-    assert japanese_fields(plain) == [] and engine_warnings(cfg, [plain]) == {}
+    # Then textract has nothing it cannot read there (only the AI services opt-out reminder) ...
+    assert japanese_fields(plain) == [] and TEXTRACT_JAPANESE not in engine_warnings(cfg, [plain])
     # ... but a name or a kana reading makes it warn, naming those fields only
     japanese = _form({"name": "name", "type": "text"}, {"name": "kana", "type": "kana"},
                      {"name": "phone", "type": "digits"})
@@ -138,3 +138,15 @@ def test_only_forms_with_japanese_writing_make_textract_warn():
 def test_tesseract_in_lambda_warns_that_every_page_would_fail():
     cfg = load_config(context(ocr_engine="tesseract"))
     assert "every page will fail" in engine_warnings(cfg, [])[TESSERACT_NOT_IN_LAMBDA]
+
+
+def test_a_cloud_engine_warns_at_synth_to_check_the_ai_services_opt_out(synth, textract_synth):
+    from infra.engine import AI_SERVICES_OPT_OUT
+
+    # Given textract (page images go to an AWS AI service) / Then synth says to check the opt-out
+    texts = [t for ws in _warnings(textract_synth.stack).values() for t in ws]
+    (warning,) = [t for t in texts if "AI services opt-out" in t]
+    assert "describe-effective-policy" in warning and "ai-services-opt-out.json" in warning
+    assert AI_SERVICES_OPT_OUT in engine_warnings(load_config(context(ocr_engine="textract")), [])
+    # and with ppocr (nothing leaves the function) it says nothing of the kind
+    assert not [t for ws in _warnings(synth.stack).values() for t in ws if "opt-out" in t]

@@ -85,3 +85,36 @@ def test_residency_check_refuses_and_passes():
     settings.check_residency("textract", "us-east-1", settings.DEFAULT_ALLOWED_REGIONS, override=True)
     with pytest.raises(settings.ResidencyError, match="outside the data-residency list"):
         settings.check_residency("textract", "us-east-1", settings.DEFAULT_ALLOWED_REGIONS)
+
+
+@pytest.mark.parametrize("value,honoured", [("true", True), ("false", False), ("", False), ("yes", False)])
+def test_functions_honour_the_stacks_residency_override(monkeypatch, value, honoured):
+    # Given the environment the stack writes for the functions (the same override as synth)
+    from yomitori.ocr.textract import TextractEngine
+    from yomitori.steps import config
+
+    env = {
+        settings.ENV_INTAKE_BUCKET: "intake",
+        settings.ENV_RESULTS_BUCKET: "results",
+        settings.ENV_KMS_KEY_ARN: "arn:aws:kms:ap-northeast-1:123456789012:key/k",
+        settings.ENV_REVIEW_TABLE: "review",
+        settings.ENV_AUDIT_TABLE: "audit",
+        settings.ENV_OCR_ENGINE: "textract",
+        settings.ENV_OCR_REGION: "us-east-1",
+        settings.ENV_ALLOWED_REGIONS: "ap-northeast-1",
+        settings.ENV_RESIDENCY_OVERRIDE: value,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    config.get_settings.cache_clear()
+    try:
+        s = config.get_settings()
+        assert s.residency_override is honoured
+        # When the ocr function's engine is built / Then it refuses unless the override is on
+        if honoured:
+            assert TextractEngine(client=object()).region == "us-east-1"
+        else:
+            with pytest.raises(settings.ResidencyError):
+                TextractEngine(client=object())
+    finally:
+        config.get_settings.cache_clear()

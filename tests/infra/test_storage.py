@@ -202,9 +202,9 @@ def test_services_that_write_logs_can_use_the_key_and_the_log_bucket(synth):
     statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
     for sid in ("CloudTrailLogFiles", "CloudWatchLogsOfThisAccount", "CloudWatchAlarms", "EventBridgeDlq"):
         assert sid in statements and statements[sid]["Condition"], sid
-    # and VPC flow logs of all traffic go to the log bucket, whose policy admits their delivery
+    # and VPC flow logs of all traffic go to the audit bucket, whose policy admits their delivery
     (flow,) = synth.resources("AWS::EC2::FlowLog").values()
     assert flow["Properties"]["TrafficType"] == "ALL" and flow["Properties"]["LogDestinationType"] == "s3"
-    log_policy = tpl.policy_of(synth, tpl.bucket_ids(synth)["log"])
+    log_policy = tpl.policy_of(synth, tpl.bucket_ids(synth)["audit"])
     write = next(s for s in log_policy if s.get("Sid") == "FlowLogDeliveryWrite")
     assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"

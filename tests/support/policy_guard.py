@@ -13,6 +13,11 @@ How a request is judged:
   (``tests/infra/policy_eval.py``), conditions included, with the context AWS would supply
   (TLS, the principal's ARN, the client's address through the endpoint, S3 encryption
   headers and prefix, DynamoDB leading keys);
+* the agent is on an external PC in the offices, so every request arrives through the
+  service's interface endpoint: ``aws:SourceVpce`` is :func:`endpoint_id` of the signing
+  service (the binding gives the template's interface endpoints the same ids),
+  ``aws:VpcSourceIp`` is ``source_ip`` (a client on the test allow-list) and
+  ``aws:RequestedRegion`` is the region of the request's SigV4 credential scope;
   it is allowed when an Allow statement matches and no Deny does;
 * a request the guard cannot map to an action is refused too (map it here when the agent
   starts using a new API, then let the policy decide).
@@ -74,6 +79,25 @@ class Binding:
     def arn(self, logical_id: str, arn: str, ref: str | None = None) -> Binding:
         self.arns[logical_id], self.refs[logical_id] = arn, ref or arn
         return self
+
+
+def endpoint_id(service: str) -> str:
+    """The id the tests give the interface endpoint of ``service`` (its signing name, which is
+    also the last part of the endpoint's service name: s3, dynamodb, states, sts, kms, ...)."""
+    return f"vpce-0{service}"
+
+
+def interface_endpoints(template: dict) -> dict[str, str]:
+    """Logical id -> :func:`endpoint_id` for each interface endpoint of the template."""
+    out = {}
+    for k, r in template["Resources"].items():
+        p = r["Properties"] if r["Type"] == "AWS::EC2::VPCEndpoint" else None
+        if p and p.get("VpcEndpointType") == "Interface":
+            name = p["ServiceName"]
+            if isinstance(name, dict):
+                name = "".join(str(x) for x in name["Fn::Join"][1] if isinstance(x, str))
+            out[k] = endpoint_id(name.rsplit(".", 1)[-1])
+    return out
 
 
 def resolve(value, binding: Binding):
@@ -305,7 +329,8 @@ class PolicyGuard:
             if service == "kms" and not resource.startswith("arn:"):
                 resource = self.key_arns.get(resource, f"unknown-key:{resource}")
             full_ctx = {"aws:SecureTransport": "true", "aws:PrincipalArn": who.arn,
-                        "aws:VpcSourceIp": self.source_ip, **ctx}
+                        "aws:VpcSourceIp": self.source_ip, "aws:SourceVpce": endpoint_id(service),
+                        "aws:RequestedRegion": m.group(2), **ctx}
             if action == "sts:GetCallerIdentity":
                 ok = True  # needs no permission in AWS (cannot even be denied)
             elif ":?" in action:
@@ -457,6 +482,8 @@ class Deployment:
 
     def binding(self, template: dict) -> Binding:
         b = Binding()
+        for logical, vpce in interface_endpoints(template).items():
+            b.refs[logical] = vpce
         b.bucket(logical_id(template, "StorageIntakeBucket", "AWS::S3::Bucket"), self.intake)
         b.bucket(logical_id(template, "StorageResultsBucket", "AWS::S3::Bucket"), self.results)
         for role, name in self.tables.items():

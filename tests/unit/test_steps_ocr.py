@@ -129,3 +129,5 @@ def test_a_multi_page_object_gives_one_document_per_page_through_validate_and_fi
     finalize_batch(store, batch_id="b-002", form_id="auto")
     results = store.get_json("b-002/results.json")
     assert sorted(d["document_id"] for d in results["documents"]) == ["tray-p01", "tray-p02", "tray-p03"]
+    # and the batch summary carries its cost estimate (three pages, the default price table)
+    assert results["cost_estimate"]["pages"] == 3 and results["cost_estimate"]["total_usd"] > 0

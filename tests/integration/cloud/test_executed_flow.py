@@ -97,10 +97,14 @@ def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, mo
     assert not any(a.startswith("lambda:") for a in actions)  # the agent invokes no function
     # (`status` at the gate, and after the download: the flow may have purged already)
     assert j.status_seen[0] == "waiting_for_review" and j.status_seen[1] in ("downloaded", "purged")
-    # and the agent policy holds no statement the journey did not use (but the key's: S3 uses it
-    # for the agent, so no call of the agent's names it) and no grant twice
+    # and the agent policy holds no grant the journey did not use (but the key's: S3 uses it
+    # for the agent, so no call of the agent's names it) and no grant twice; its one Deny (calls
+    # outside the permitted regions) refused none of the journey's calls (guard.check above),
+    # which all carried the endpoint, client address and region conditions of every grant
     (agent,) = guard.principals.values()  # the synthesized agent policy, names resolved
-    unused = [s["Sid"] for s in agent.statements if s["Sid"] != "UseDataKeyThroughS3"
+    assert [s["Sid"] for s in agent.statements if s["Effect"] == "Deny"] == ["StayInPermittedRegions"]
+    unused = [s["Sid"] for s in agent.statements
+              if s["Effect"] == "Allow" and s["Sid"] != "UseDataKeyThroughS3"
               and not any(_grants(s, c) for c in guard.checked("agent"))]
     assert unused == []
     grants = [(a, r) for s in agent.statements for a in _list(s["Action"]) for r in _list(s["Resource"])]

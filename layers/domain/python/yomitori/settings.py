@@ -29,6 +29,8 @@ ENV_KMS_KEY_ARN = "YOMITORI_KMS_KEY_ARN"
 ENV_OCR_ENGINE = "YOMITORI_OCR_ENGINE"
 ENV_OCR_REGION = "YOMITORI_OCR_REGION"
 ENV_ALLOWED_REGIONS = "YOMITORI_ALLOWED_REGIONS"  # comma-separated
+# "true" only when cdk.json sets allow_region_outside_residency (the privacy officer's sign-off)
+ENV_RESIDENCY_OVERRIDE = "YOMITORI_RESIDENCY_OVERRIDE"
 ENV_THRESHOLDS = "YOMITORI_THRESHOLDS"  # JSON object {field type: 0..1}
 ENV_RETENTION_DAYS = "YOMITORI_RETENTION_DAYS"
 ENV_FORMS_DIR = "YOMITORI_FORMS_DIR"  # same key as yomitori.forms.schema.FORMS_DIR_ENV
@@ -150,8 +152,16 @@ TASK_KIND_ACK = "ack"
 
 # --- data residency -------------------------------------------------------------------------
 DEFAULT_ALLOWED_REGIONS = ("ap-northeast-1", "ap-northeast-3")
+# The regions a deployment may use without the explicit override: Tokyo and Osaka.
+JAPAN_REGIONS = DEFAULT_ALLOWED_REGIONS
 CLOUD_ENGINES = ("textract",)  # engines that send page images to an AWS regional service
 # Engines that read inside the process (ppocr, tesseract, fake) send nothing anywhere.
+
+
+def residency_override_from(value: str | None) -> bool:
+    """The override as the functions read it from :data:`ENV_RESIDENCY_OVERRIDE`: only the
+    exact word ``true`` (what the stack writes) turns it on; anything else keeps it off."""
+    return (value or "").strip().lower() == "true"
 
 
 class ResidencyError(YomitoriError):

@@ -84,7 +84,9 @@ class TextractEngine(OcrEngine):
         if allowed_regions is None:
             env = os.environ.get(settings.ENV_ALLOWED_REGIONS, "")
             allowed_regions = [r for r in env.split(",") if r] or settings.DEFAULT_ALLOWED_REGIONS
-        settings.check_residency(self.name, self.region, allowed_regions)  # before any image is sent
+        override = settings.residency_override_from(os.environ.get(settings.ENV_RESIDENCY_OVERRIDE))
+        # before any image is sent; the stack's override (privacy officer's sign-off) is honoured
+        settings.check_residency(self.name, self.region, allowed_regions, override=override)
         self.feature_types = feature_types  # None: DetectDocumentText; e.g. ["FORMS"]: AnalyzeDocument
         self._client = client
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay

@@ -37,6 +37,7 @@ class CloudSettings(BaseModel):
     ocr_engine: str = "ppocr"  # yomitori.ocr.engine.DEFAULT_ENGINE
     ocr_region: str = ""
     allowed_regions: tuple[str, ...] = settings.DEFAULT_ALLOWED_REGIONS
+    residency_override: bool = False  # the stack's allow_region_outside_residency
     thresholds: dict[str, float] = Field(default_factory=dict)
     retention_days: int = Field(default=1, ge=1)
 
@@ -44,6 +45,11 @@ class CloudSettings(BaseModel):
     @classmethod
     def _split(cls, v: Any) -> Any:
         return tuple(r.strip() for r in v.split(",") if r.strip()) if isinstance(v, str) else v
+
+    @field_validator("residency_override", mode="before")
+    @classmethod
+    def _override(cls, v: Any) -> Any:
+        return settings.residency_override_from(v) if isinstance(v, str) else v
 
     @field_validator("thresholds", mode="before")
     @classmethod
@@ -62,6 +68,7 @@ _ENV = {
     "ocr_engine": settings.ENV_OCR_ENGINE,
     "ocr_region": settings.ENV_OCR_REGION,
     "allowed_regions": settings.ENV_ALLOWED_REGIONS,
+    "residency_override": settings.ENV_RESIDENCY_OVERRIDE,
     "thresholds": settings.ENV_THRESHOLDS,
     "retention_days": settings.ENV_RETENTION_DAYS,
 }

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from yomitori.batch import cloud_document_id, page_key
+from yomitori.cost import PriceTable, estimate
 from yomitori.results import DocumentError, DocumentResult
 from yomitori.store.base import ResultStore, StoreError
 
@@ -58,10 +59,20 @@ def unprocessed_pages(
     ]
 
 
-def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding: str = "utf-8-sig") -> dict:
+def finalize_batch(
+    store: ResultStore,
+    *,
+    batch_id: str,
+    form_id: str,
+    encoding: str = "utf-8-sig",
+    engine: str = "ppocr",
+    prices: PriceTable | None = None,
+) -> dict:
     """Write the batch's results. ``encoding``: ``utf-8-sig`` (UTF-8 with BOM) or ``cp932``.
-    Returns ids, keys and counts (documents, failed, characters cp932 could not hold).
-    Idempotent: the same stored documents give the same two objects."""
+    results.json carries the batch's cost estimate (``yomitori.cost``; ``engine`` read the pages,
+    ``prices`` is the configured price table). Returns ids, keys and counts (documents, failed,
+    characters cp932 could not hold). Idempotent: the same stored documents give the same two
+    objects."""
     from concurrent.futures import ThreadPoolExecutor
 
     from yomitori.export import write_results_csv
@@ -80,6 +91,7 @@ def finalize_batch(store: ResultStore, *, batch_id: str, form_id: str, encoding:
         "batch_id": batch_id,
         "form_id": form_id,
         "documents": [d.model_dump(mode="json") for d in docs],
+        "cost_estimate": estimate(len(docs), engine=engine, prices=prices),
     }
     with tempfile.TemporaryDirectory(prefix="yomitori-finalize-") as tmp:
         path = Path(tmp) / "results.csv"

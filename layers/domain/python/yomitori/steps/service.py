@@ -20,7 +20,9 @@ def _ocr(event: dict) -> dict:
     req = events.OcrEvent.model_validate(event)
     s = config.get_settings()
     # refuse before any image leaves the function: a misconfigured deployment fails closed
-    settings.check_residency(s.ocr_engine, s.ocr_region, s.allowed_regions)
+    settings.check_residency(
+        s.ocr_engine, s.ocr_region, s.allowed_regions, override=s.residency_override
+    )
     store = config.result_store()
     engine = engine_for(s.ocr_engine, s.ocr_region)  # built once per container, model on first use
     outcome = ocr_page(
@@ -161,8 +163,17 @@ def _finalize(event: dict) -> dict:
     from yomitori.steps.finalize import finalize_batch
 
     req = events.FinalizeEvent.model_validate(event)
+    import os
+
+    from yomitori.cost import ENV_PRICE_TABLE, price_table
+
     out = finalize_batch(
-        config.result_store(), batch_id=req.batch_id, form_id=req.form_id, encoding=req.encoding
+        config.result_store(),
+        batch_id=req.batch_id,
+        form_id=req.form_id,
+        encoding=req.encoding,
+        engine=config.get_settings().ocr_engine,
+        prices=price_table(os.environ.get(ENV_PRICE_TABLE)),
     )
     add_metric("DocumentsFinalized", out["documents"])
     logger().info("batch finalized", extra={k: out[k] for k in ("documents", "failed", "encoding")})
