@@ -15,7 +15,6 @@ from yomitori.variants import everyday_forms, variants_in
 
 # 目 read as 日 (or 自, 月) in 丁目 is the classic confusion; nothing else ends a block number so.
 _SUSPICIOUS = (("丁日", "丁目"), ("丁自", "丁目"), ("丁月", "丁目"))
-_SMALL_KE = str.maketrans({"ヶ": "ケ", "ヵ": "カ"})
 # Five digits in a row: a block number whose hyphen was not read (1834-14 as 183414).
 _NUMBER_RUN = re.compile(r"[0-9０-９]{5,}")
 # A block number: digits, or kanji numerals before 丁目/番/号 (not the 千 of 千代田).
@@ -139,16 +138,16 @@ def postal_address(
 
 
 def fold_address_variants(address: str) -> str:
-    """``address`` with old or variant kanji (曾, 靜, 德 ...) in their everyday forms and a small
-    ヶ as ケ (千代ケ崎), as Japan Post's data writes place names. A variant stays only where
-    Japan Post itself writes it and the address as read names a listed area (a few places keep
-    an old form: 上目内澤). The recogniser prefers old forms; an address is a place, not a
-    person's own spelling, so it is
-    folded rather than sent to a person."""
-    address = address.translate(_SMALL_KE)
-    variants = variants_in(address)
-    if not variants:
+    """``address`` with the old or variant kanji Japan Post never writes (靜, 德, 曾 ...) in their
+    everyday forms. The recogniser prefers old forms; an address is a place, not a person's own
+    spelling, so it is folded rather than sent to a person. Characters Japan Post does write
+    somewhere (冨士塚, 上目内澤) are left as read while the address names a listed area that way,
+    and folded when only the everyday form names one (曾爾村 → 曽爾村)."""
+    if not variants_in(address):
         return address
     listed = postal.characters()
-    keep = {ch for ch in variants if ch in listed} if postal.match_address(address)[1] else set()
-    return "".join(ch if ch in keep else everyday_forms(ch) for ch in address)
+    partly = "".join(everyday_forms(ch) if ch not in listed else ch for ch in address)
+    if postal.match_address(partly)[1]:
+        return partly
+    folded = everyday_forms(address)
+    return folded if postal.match_address(folded)[1] else partly
