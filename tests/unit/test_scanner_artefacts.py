@@ -170,3 +170,28 @@ def test_a_pencil_tick_is_offered_as_the_choice_for_a_person_to_confirm():
     # Then the pencilled option is offered, for a person to confirm
     assert results["account_type"].value == option.value
     assert results["account_type"].confidence <= FAINT_CONFIDENCE
+
+
+def test_a_date_whose_era_was_ticked_in_pencil_gets_that_era():
+    from yomitori.extract.fields import FAINT_CONFIDENCE, CropReader, doubt_marks_on_a_pencilled_page
+    from yomitori.forms.layout import mark_targets
+    from yomitori.ocr.fake import FakeEngine
+    from yomitori.results import FieldResult
+
+    # Given a pencilled page whose start date read as 8年10月12日 (no era seen) and a pencil
+    # tick in its 令和 box
+    form = load_form("water_start")
+    f = form.field("start_date")
+    page = np.full((3508, 2480), 250, np.uint8)
+    reiwa = next(t for t in mark_targets(f) if t.value == "令和")
+    bx0, by0, bx1, by1 = box_to_px(reiwa.box, WORK_DPI)
+    cv2.line(page, (bx0 + 10, by0 + 10), (bx1 - 10, by1 - 10), 168, 6)
+    cv2.line(page, (bx0 + 10, by1 - 10), (bx1 - 10, by0 + 10), 168, 6)
+    reader = CropReader(page, FakeEngine())
+    reader.faint_seen = True
+    results = {"start_date": FieldResult(value="0008-10-12", raw="8年10月12日", confidence=0.135)}
+    # When the page's marks are judged
+    doubt_marks_on_a_pencilled_page(reader, [f], results)
+    # Then the date is in 令和, for a person to confirm
+    assert results["start_date"].value == "2026-10-12" and results["start_date"].raw == "令和8年10月12日"
+    assert results["start_date"].confidence <= FAINT_CONFIDENCE

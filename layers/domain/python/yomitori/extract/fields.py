@@ -8,6 +8,7 @@ by where their centres fall. Tick boxes are decided by ink in both cases.
 
 from __future__ import annotations
 
+import re
 import statistics
 import unicodedata
 from collections.abc import Sequence
@@ -376,11 +377,29 @@ def doubt_marks_on_a_pencilled_page(reader, form_fields: Sequence[FieldDef], res
         result = results.get(f.name)
         if result is None or f.type not in (FieldType.CHECKBOX, FieldType.CHOICE, FieldType.DATE):
             continue
-        if f.type is not FieldType.DATE and result.value in ("", "false"):
+        if f.type is FieldType.DATE:
+            _date_with_pencilled_era(reader.page, f, result)
+        elif result.value in ("", "false"):
             pencilled = [t.value for t in mark_targets(f) if pencil_tick(reader.page, t.box)]
             if len(pencilled) == 1:
                 result.value = result.raw = pencilled[0]
         result.confidence = min(result.confidence, FAINT_CONFIDENCE)
+
+
+_ERALESS = re.compile(r"^(\d{1,2})年(\d{1,2})月(\d{1,2})日$")  # no era read: 8年10月12日
+
+
+def _date_with_pencilled_era(page: np.ndarray, f: FieldDef, result: FieldResult) -> None:
+    """A date whose era was ticked in pencil (read as none) gets that era, when exactly one of
+    its era boxes holds a pencil tick."""
+    m = _ERALESS.match(result.raw)
+    if not m:
+        return
+    pencilled = [t.value for t in mark_targets(f) if pencil_tick(page, t.box)]
+    if len(pencilled) != 1:
+        return
+    reading = assemble_date(pencilled[0], *m.groups())
+    result.value, result.raw = reading.iso or reading.raw, reading.raw
 
 
 def pencil_tick(page: np.ndarray, box: Box) -> bool:
