@@ -120,7 +120,9 @@ def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(site):
     # Given versioned buckets (a second upload of a key would leave a second version)
     for b in (site.intake, site.results):
         site.s3().put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
-    scans, batch_id = _pack(site, 60)
+    # (enough pages that the upload cannot finish between seeing 5 journaled and the pause)
+    pages = 240
+    scans, batch_id = _pack(site, pages, size=60_000)
     # When the upload is interrupted with Ctrl-C while requests are in flight
     proc = site.popen("upload", str(site.usb))
     try:
@@ -134,7 +136,7 @@ def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(site):
     # Then it stopped early, said how to continue, and the package is still on the stick
     assert proc.returncode == ExitCode.INTERRUPTED, proc.stderr.read()
     first = sum(1 for r in _journal(site, batch_id) if r["event"] == "page_uploaded")
-    assert 5 <= first < 60
+    assert 5 <= first < pages
     assert not any(r["event"] == "manifest_uploaded" for r in _journal(site, batch_id))
     assert len(list(site.usb.glob("*.age"))) == 1
     # When upload runs again
@@ -142,7 +144,7 @@ def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(site):
     # Then it only uploaded what was missing, and every object has exactly one version
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)["batches"][0]
-    assert res["skipped_present"] >= first and res["uploaded"] + res["skipped_present"] == 60
+    assert res["skipped_present"] >= first and res["uploaded"] + res["skipped_present"] == pages
     _assert_batch_complete(site, scans, batch_id)
 
 
