@@ -116,8 +116,22 @@ def test_a_large_scan_goes_up_in_parts(site):
     _assert_batch_complete(site, scans, batch_id)
 
 
-def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(site):
-    # Given versioned buckets (a second upload of a key would leave a second version)
+@pytest.fixture
+def own_server(tmp_path):
+    """A moto server of the test's own: the test freezes or kills it, which must not touch
+    the session's shared server (other tests' clients and guards hold connections to it)."""
+    server = MotoServer(log_path=tmp_path / "moto-fault.log").start()
+    yield server
+    server.stop()
+
+
+def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(
+    tmp_path, own_server, age_keys, guard_for, stack_template
+):
+    # Given a site on its own moto server (the test freezes it), versioned buckets (a second
+    # upload of a key would leave a second version)
+    guard = guard_for(own_server)
+    site = make_guarded_site(tmp_path, own_server, guard, stack_template, age_keys)
     for b in (site.intake, site.results):
         site.s3().put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
     # (enough pages that the upload cannot finish between seeing 5 journaled and the pause)
@@ -146,6 +160,7 @@ def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(site):
     res = json.loads(r.stdout)["batches"][0]
     assert res["skipped_present"] >= first and res["uploaded"] + res["skipped_present"] == pages
     _assert_batch_complete(site, scans, batch_id)
+    guard.check()  # every call the agent made was one its policy allows
 
 
 def test_upload_after_the_manifest_went_up_never_uploads_the_batch_again(site):
@@ -167,13 +182,6 @@ def test_upload_after_the_manifest_went_up_never_uploads_the_batch_again(site):
     assert "already uploaded" in r.stderr  # said where the person looks
     _assert_batch_complete(site, scans, batch_id)
     assert not pkg.exists()
-
-
-@pytest.fixture
-def own_server(tmp_path):
-    server = MotoServer(log_path=tmp_path / "moto-fault.log").start()
-    yield server
-    server.stop()
 
 
 def test_fault_server_killed_mid_upload_then_restarted_empty(tmp_path, own_server, age_keys, guard_for,
