@@ -95,6 +95,9 @@ class AuditAction(StrEnum):
     REVEAL_MY_NUMBER = "reveal_my_number"
     COMPLETE = "complete"  # the document is done
     RELEASE_GATE = "release_gate"
+    LOGIN = "login"  # a person logged in to the review page (or failed to: reasons)
+    VERIFY = "verify"  # a second, blind entry of a field marked ``verify`` (ベリファイ)
+    DECIDE = "decide"  # a third person decided where the two entries disagreed
 
 
 class AuditRecord(_Record):
@@ -109,6 +112,8 @@ class AuditRecord(_Record):
     new_status: str | None = None
     action: AuditAction
     reasons: list[str] = Field(default_factory=list)  # reason codes (e.g. why refused)
+    role: str | None = None  # the role the person acted in (yomitori.access.Role)
+    purpose: str | None = None  # why a My Number was revealed (a code from the configured list)
 
 
 class DeletionRecord(_Record):
