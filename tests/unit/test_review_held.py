@@ -18,7 +18,7 @@ def test_held_fields_are_kept_everywhere_a_clerk_looks(tmp_path):
     # Given the output of `yomitori process` with two documents needing a person
     out = _batch_folder(tmp_path)
     backend = local_backend(out)
-    svc = ReviewService(backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer,
+    svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=backend.principal,
                         batch_id=backend.batch_id)
     # When the clerk holds the phone of the first as 要問合せ and settles the second normally
     outcomes = []

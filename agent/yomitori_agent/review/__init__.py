@@ -18,24 +18,32 @@ __all__ = ["Backend", "ReviewServer", "ReviewService", "cloud_backend", "local_b
 
 
 def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False) -> ReviewServer:
-    """A review server over ``backend`` (not yet serving). Its ``url`` is the login link.
-    The reference data (Japan Post, banks, readings) is loaded first, so the clerk's first
-    submission is as quick as the others."""
+    """A review server over ``backend`` (not yet serving). Its ``url`` is the one-time link.
+    With a users file the page asks for a login and the session's principal comes from it;
+    otherwise the backend's principal reviews. The reference data (Japan Post, banks,
+    readings) is loaded first, so the clerk's first submission is as quick as the others."""
     from yomitori.validation.warm import load_reference_data
 
     load_reference_data()
-    service = ReviewService(backend.results, backend.reviews, backend.releaser,
-                            reviewer=backend.reviewer, batch_id=backend.batch_id)
-    return ReviewServer(service, port=port, exit_when_done=exit_when_done)
+    purposes = backend.users.purposes if backend.users is not None else None
+
+    def service_for(principal) -> ReviewService:
+        return ReviewService(backend.results, backend.reviews, backend.releaser, principal=principal,
+                             batch_id=backend.batch_id, purposes=purposes)
+
+    if backend.users is not None:
+        return ReviewServer(None, port=port, exit_when_done=exit_when_done, users=backend.users,
+                            service_for=service_for, reviews=backend.reviews, batch_id=backend.batch_id)
+    return ReviewServer(service_for(backend.principal), port=port, exit_when_done=exit_when_done)
 
 
 def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_when_done: bool = True) -> dict:
     """Serve the review page until the queue is empty (``exit_when_done``) or Ctrl-C.
     Prints the one-time login URL on stdout; returns ids and counts."""
     server = make_server(backend, port=port, exit_when_done=exit_when_done)
-    waiting = len(server.service.queue()["documents"])
-    print(f"review: {backend.describe}; {waiting} document(s) waiting; reviewer {backend.reviewer}",
-          file=sys.stderr)
+    waiting = len(backend.reviews.queue(backend.batch_id))
+    who = f"reviewer {backend.reviewer}" if backend.principal else f"log in with the users file {backend.users.path}"
+    print(f"review: {backend.describe}; {waiting} document(s) waiting; {who}", file=sys.stderr)
     print(server.url, flush=True)
     if open_browser:
         webbrowser.open(server.url)
@@ -46,9 +54,10 @@ def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_wh
         print("review: stopped; documents left open go back to the queue.", file=sys.stderr)
     finally:
         svc = server.service
-        for batch_id, document_id in list(svc.session.leased):
-            svc.leave(batch_id, document_id)
+        if svc is not None:
+            for batch_id, document_id in list(svc.session.leased):
+                svc.leave(batch_id, document_id)
         server.server_close()
-    left = len(server.service.queue()["documents"])
-    return {"reviewer": backend.reviewer, "batch_id": backend.batch_id, "waiting_before": waiting,
-            "waiting_now": left}
+    left = len(backend.reviews.queue(backend.batch_id))
+    reviewer = server.service.reviewer if server.service is not None else None
+    return {"reviewer": reviewer, "batch_id": backend.batch_id, "waiting_before": waiting, "waiting_now": left}

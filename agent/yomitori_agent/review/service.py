@@ -10,10 +10,12 @@ Audit records carry ids, field names and statuses only (never values).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from yomitori.access import NotAllowed, Principal, Role
 from yomitori.errors import YomitoriError
 from yomitori.forms import load_form
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition, Sensitivity
@@ -35,6 +37,7 @@ from yomitori.store.base import (
     ReviewStore,
     utcnow,
 )
+from yomitori.users import DEFAULT_PURPOSES
 from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
@@ -42,6 +45,7 @@ from yomitori_agent.review import images
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # what may go into an audit record as a field name
 
 
 class ReviewError(YomitoriError):
@@ -81,8 +85,19 @@ def _masked(f: FieldDef, value: str) -> str:
     return mask(value) if f.sensitivity is Sensitivity.MY_NUMBER else value
 
 
+class PurposeRequired(ReviewError):
+    code = "purpose_required"
+    status = 400
+    action = "Choose why the My Number is needed from the list, then reveal it."
+
+
 class ReviewService:
-    """One reviewer's review session over the given stores (thread-safe for one page)."""
+    """One person's review session over the given stores (thread-safe for one page).
+
+    ``principal`` is the authenticated person (a login on one machine, the assumed role's
+    session in the cloud): leasing and submitting need the ``reviewer`` role, revealing a My
+    Number the ``number_viewer`` role and a purpose from ``purposes`` (code -> Japanese label).
+    Every audit record names the principal and the role acted in."""
 
     def __init__(
         self,
@@ -90,13 +105,18 @@ class ReviewService:
         reviews: ReviewStore,
         releaser: GateReleaser,
         *,
-        reviewer: str,
+        principal: Principal,
         batch_id: str | None = None,
         lease_seconds: int = 900,
         thresholds: Mapping[str, float] | None = None,
+        purposes: Mapping[str, str] | None = None,
     ):
+        if not isinstance(principal, Principal):
+            raise TypeError("ReviewService needs an authenticated Principal, not a name")
         self.results, self.reviews, self.releaser = results, reviews, releaser
-        self.reviewer = reviewer
+        self.principal = principal
+        self.reviewer = principal.name
+        self.purposes = dict(purposes or DEFAULT_PURPOSES)
         self.batch_id = batch_id
         self.lease_seconds = lease_seconds
         self.thresholds = thresholds
@@ -116,6 +136,7 @@ class ReviewService:
         items = self.reviews.queue(self.batch_id)
         return {
             "reviewer": self.reviewer,
+            "roles": sorted(r.value for r in self.principal.roles),
             "documents": [
                 {
                     "batch_id": q.batch_id,
@@ -126,7 +147,13 @@ class ReviewService:
             ],
         }
 
+    def me(self) -> dict:
+        """Who is logged in, their roles and the purposes a My Number may be revealed for."""
+        return {"name": self.reviewer, "roles": sorted(r.value for r in self.principal.roles),
+                "purposes": [{"code": k, "label": v} for k, v in self.purposes.items()]}
+
     def _lease(self, batch_id: str, document_id: str) -> Lease | None:
+        self.principal.require(Role.REVIEWER)
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
                               document_id=document_id, seconds=self.lease_seconds)
 
@@ -314,8 +341,22 @@ class ReviewService:
         return images.crop_png(pages.scan, pages.upright(tuple(fr.box)))
 
     # -- actions ----------------------------------------------------------------------------
-    def reveal(self, batch_id: str, document_id: str, field_name: str) -> dict:
-        """Unmask a My Number field: audited first (who, when, which document and field)."""
+    def reveal(self, batch_id: str, document_id: str, field_name: str, purpose: str | None = None) -> dict:
+        """Unmask a My Number field: only for a ``number_viewer`` (NotAllowed otherwise), with a
+        ``purpose`` from the configured list, audited first (who, role, purpose, when, which
+        document and field; never the number)."""
+        if not self.principal.has(Role.NUMBER_VIEWER):
+            self.reviews.audit(AuditRecord(
+                at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
+                field=field_name if _FIELD_NAME.match(field_name) else None,
+                action=AuditAction.REFUSED, reasons=["not_allowed"],
+                role=Role.REVIEWER.value if self.principal.has(Role.REVIEWER) else None,
+            ))
+            raise NotAllowed(f"'{self.reviewer}' does not have the number_viewer role.",
+                             action="Ask your administrator for the number_viewer role, or leave the My "
+                                    "Number to a colleague who has it.")
+        if purpose not in self.purposes:
+            raise PurposeRequired("A purpose from the list is needed to reveal a My Number.")
         doc = self._doc(batch_id, document_id)
         form = load_form(doc.form_id)
         try:
@@ -326,7 +367,7 @@ class ReviewService:
             raise ReviewError(f"Field '{field_name}' is not a My Number.", code="not_my_number")
         reveal_my_number(
             self.reviews, batch_id=batch_id, document_id=document_id, field_name=field_name,
-            reviewer=self.reviewer,
+            reviewer=self.reviewer, role=Role.NUMBER_VIEWER.value, purpose=purpose,
         )
         self.session.revealed.add((batch_id, document_id, field_name))
         fr = doc.fields[field_name]
@@ -340,6 +381,7 @@ class ReviewService:
     def submit(self, batch_id: str, document_id: str, corrections: list[dict]) -> dict:
         """Validate and store the corrections; ``{"ok": False, "refused": ...}`` with Japanese
         reasons when any is refused (nothing stored), else the outcome and the next document."""
+        self.principal.require(Role.REVIEWER)
         self._doc(batch_id, document_id)
         try:
             parsed = [Correction.model_validate(c) for c in corrections]
@@ -349,6 +391,7 @@ class ReviewService:
             out = submit_review(
                 self.results, self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,
                 reviewer=self.reviewer, corrections=parsed, thresholds=self.thresholds,
+                role=Role.REVIEWER.value,
             )
         except ReviewRefused as e:
             return {"ok": False, "refused": {k: explain(v) for k, v in e.refused.items()}}
@@ -405,7 +448,7 @@ class ReviewService:
     def _audit(self, batch_id: str, document_id: str, action: AuditAction) -> None:
         self.reviews.audit(
             AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
-                        action=action)
+                        action=action, role=Role.REVIEWER.value)
         )
 
 

@@ -217,13 +217,15 @@ def submit_review(
     corrections: list[Correction],
     thresholds: Mapping[str, float] | None = None,
     now: dt.datetime | None = None,
+    role: str | None = None,
 ) -> dict:
     """Store a reviewer's corrections for one leased document. Raises :class:`ReviewRefused`
     (nothing stored; the refusal is audited with reason codes) when a correction is invalid
     or a field is left unsettled, :class:`~yomitori.store.LeaseConflict` when the reviewer does
     not hold the document. Releases the gate when it was the last document.
     Returns ids and counts: ``{"batch_id", "document_id", "corrected", "held", "remaining",
-    "released"}`` (``held``: field name -> reason code of the fields held for follow-up)."""
+    "released"}`` (``held``: field name -> reason code of the fields held for follow-up).
+    ``role`` is the role the reviewer acted in (audited with each record)."""
     from yomitori.forms import load_form
 
     now = now or utcnow()
@@ -258,6 +260,7 @@ def submit_review(
                     field=name,
                     action=AuditAction.REFUSED,
                     reasons=reasons,
+                    role=role,
                 )
             )
         raise ReviewRefused(applied.refused)
@@ -273,12 +276,14 @@ def submit_review(
                 old_status=old,
                 new_status=new,
                 action=AuditAction(action),
+                role=role,
             )
         )
     remaining = reviews.complete(batch_id, document_id, reviewer, now=now)
     reviews.audit(
         AuditRecord(
-            at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id, action=AuditAction.COMPLETE
+            at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id, action=AuditAction.COMPLETE,
+            role=role,
         )
     )
     released = _release(reviews, releaser, batch_id, reviewer, now=now) if not remaining else False
@@ -300,9 +305,12 @@ def reveal_my_number(
     field_name: str,
     reviewer: str,
     now: dt.datetime | None = None,
+    role: str | None = None,
+    purpose: str | None = None,
 ) -> None:
     """Audit that ``reviewer`` unmasked a My Number field (the review page calls this before
-    showing it). The record names the field, never the number."""
+    showing it), in ``role`` and for ``purpose`` (a code from the configured list). The
+    record names the field, never the number."""
     reviews.audit(
         AuditRecord(
             at=now or utcnow(),
@@ -311,6 +319,8 @@ def reveal_my_number(
             document_id=document_id,
             field=field_name,
             action=AuditAction.REVEAL_MY_NUMBER,
+            role=role,
+            purpose=purpose,
         )
     )
 
