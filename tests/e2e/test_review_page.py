@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.people import PASSPHRASE, number_viewer, users_file
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -108,6 +110,17 @@ def _current(page) -> dict:
     )
 
 
+def _log_in(page, name: str, passphrase: str = PASSPHRASE) -> None:
+    """Log in on the page's form (shown after the one-time link when a users file is used)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#login-name")).to_be_focused(timeout=10_000)
+    page.keyboard.type(name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(passphrase)
+    page.keyboard.press("Enter")
+
+
 def _wait_moved(page, doc_id: str, name: str) -> None:
     """Wait until the page moved on from field ``name`` (another field, document or the end)."""
     for _ in range(250):
@@ -135,7 +148,8 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     # Given a processed batch waiting for review in the one-machine stores, and the page open
     work = batch["root"] / "work"
     shutil.copytree(batch["out"], work)
-    backend = local_backend(work, reviewer="os:reviewer-1")
+    users = users_file(batch["root"] / "users.json", {"reviewer-1": ["reviewer", "number_viewer"]})
+    backend = local_backend(work, users=users)
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     truth = batch["truth"]
@@ -151,7 +165,11 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     keys = Keys(page)
     try:
         page.goto(server.url)
+        # When the clerk logs in with their name and passphrase (the users file)
+        _log_in(page, "reviewer-1")
         title = _wait_document(page, None)
+        # Then the header names them
+        expect(page.locator("#who")).to_have_text("確認者: reviewer-1")
         ARTIFACTS.mkdir(exist_ok=True)
         # Tab and Shift+Tab move between the fields that need a person; Alt+= zooms the scan
         first_field = _current(page)["name"]
@@ -178,6 +196,9 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                     # When the reviewer reveals a My Number (F8)
                     assert t["my_number"] not in page.content(), "the full number is not in the page"
                     keys.press("F8")
+                    # Then the page asks why (the first purpose is preselected), and Enter shows it
+                    expect(page.locator("#purpose-box")).to_be_visible()
+                    keys.press("Enter")
                     expect(page.locator(f"#f-{name}")).to_have_js_property("readOnly", False)
                     seen_reveal = True
                     cur = _current(page)
@@ -252,9 +273,12 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     # And the audit trail says who did what, never a value
     trail = backend.reviews.audit_trail(backend.batch_id)
     actions = [r.action for r in trail]
-    assert all(r.reviewer == "os:reviewer-1" for r in trail if r.action is not AuditAction.RELEASE_GATE)
-    assert any(r.action is AuditAction.REVEAL_MY_NUMBER and r.document_id == waiting[1]
-               and r.field == "my_number" for r in trail)
+    assert all(r.reviewer == "reviewer-1" for r in trail if r.action is not AuditAction.RELEASE_GATE)
+    assert [r.reasons for r in trail if r.action is AuditAction.LOGIN] == [[]]
+    assert all(r.role == "reviewer" for r in trail
+               if r.action in (AuditAction.LEASE, AuditAction.CORRECT, AuditAction.CONFIRM, AuditAction.COMPLETE))
+    assert any(r.action is AuditAction.REVEAL_MY_NUMBER and r.document_id == waiting[1] and r.field == "my_number"
+               and r.role == "number_viewer" and r.purpose == "identity_check" for r in trail)
     assert any(r.action is AuditAction.REFUSED and "my_number_check_digit" in r.reasons for r in trail)
     assert actions.count(AuditAction.COMPLETE) == len(waiting)
     assert actions.count(AuditAction.RELEASE_GATE) == 1
@@ -263,6 +287,7 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     for d in waiting:
         for name in ("my_number", "name", "address", "phone"):
             assert truth[d][name] not in dumped
+    assert PASSPHRASE not in dumped
 
     report = {
         "documents": len(waiting),
@@ -293,7 +318,7 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
     from yomitori_agent.review import local_backend, make_server
 
     # Given the page open on a document, with one field confirmed on the page
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -308,7 +333,7 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
         # Then the row does not claim to be saved before the server stored it
         expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
         # When the lease runs out and another reviewer takes the document, and the clerk submits
-        backend.reviews.release_lease(backend.batch_id, doc_id, "os:reviewer-1")
+        backend.reviews.release_lease(backend.batch_id, doc_id, "reviewer-1")
         backend.reviews.lease(backend.batch_id, "os:bob", document_id=doc_id)
         page.keyboard.press("Control+Enter")
         # Then the page says so in Japanese, says nothing was saved, and offers to open it again
@@ -325,7 +350,7 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
         # Then the document is the clerk's again, and what was typed is still there
         expect(message).to_contain_text("もう一度開きました")
         holder = {q.document_id: q.leased_by for q in backend.reviews.queue(backend.batch_id)}[doc_id]
-        assert holder == "os:reviewer-1"
+        assert holder == "reviewer-1"
         expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
         # When the login link is opened a second time (in another tab)
         other = browser.new_page()
@@ -356,7 +381,7 @@ def test_a_second_window_of_the_same_clerk_gets_its_own_document_or_a_clear_mess
     from yomitori_agent.review import local_backend, make_server
 
     # Given the clerk logged in, with the page open in one tab
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     context = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -388,7 +413,7 @@ def test_skip_back_pick_and_a_reload_keep_what_was_typed(small_batch, browser):
     from yomitori_agent.review import local_backend, make_server
 
     # Given the page open on a document, and the clerk has typed a phone number
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -433,7 +458,7 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
 
     from tests.unit.test_review_server import MY_NUMBER
 
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -445,6 +470,7 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
         # When the clerk reveals the My Number (F8)
         mn.focus()
         page.keyboard.press("F8")
+        page.keyboard.press("Enter")  # the purpose asked (the first of the list)
         # Then it is shown grouped 4-4-4
         grouped = f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"
         expect(mn).to_have_value(grouped)
@@ -455,6 +481,7 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
         # When they reveal it again and a minute passes, Then it is masked again
         mn.focus()
         page.keyboard.press("F8")
+        page.keyboard.press("Enter")
         expect(mn).to_have_value(grouped)
         page.clock.run_for(61_000)
         expect(mn).to_have_js_property("readOnly", True)
@@ -462,3 +489,81 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_login_refuses_a_wrong_passphrase_and_a_reviewer_cannot_reveal(small_batch, browser, tmp_path):
+    from playwright.sync_api import expect
+    from yomitori.store.base import AuditAction
+    from yomitori_agent.review import local_backend, make_server
+
+    from tests.unit.test_review_server import MY_NUMBER
+
+    # Given a users file where sato reviews but may not see My Numbers, and the page opened
+    users = users_file(tmp_path / "users.json", {"sato": ["reviewer"], "suzuki": ["reviewer", "number_viewer"]})
+    backend = local_backend(small_batch, users=users)
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        # Then a login form is shown in Japanese, and nothing of the batch
+        expect(page.locator("#login-title")).to_have_text("確認画面にログイン")
+        expect(page.locator("#main")).to_be_hidden()
+        # When sato types a wrong passphrase
+        _log_in(page, "sato", "not-my-passphrase")
+        # Then the form says so in Japanese and stays
+        expect(page.locator("#login-message")).to_contain_text("名前またはパスフレーズが違います")
+        expect(page.locator("#main")).to_be_hidden()
+        # When sato logs in with the right one
+        page.locator("#login-name").fill("")
+        page.locator("#login-name").focus()
+        _log_in(page, "sato")
+        _wait_document(page, None)
+        # Then the header names sato, and the My Number's hint says a number viewer is needed
+        expect(page.locator("#who")).to_have_text("確認者: sato")
+        expect(page.locator(".field[data-name='my_number'] .hint.mn")).to_contain_text("番号閲覧者")
+        # When sato presses F8 on the My Number
+        page.locator("#f-my_number").focus()
+        page.keyboard.press("F8")
+        # Then no purpose is asked, the page says (in Japanese) who may see it and what to do,
+        # with a button that closes the message, and the number is not in the page
+        message = page.locator("#message")
+        expect(message).to_contain_text("番号閲覧者", timeout=10_000)
+        expect(message).to_contain_text("依頼")
+        expect(message.locator("button")).to_have_text("閉じる")
+        assert MY_NUMBER not in page.content()
+        page.keyboard.press("Enter")
+        expect(page.locator("#f-my_number")).to_be_focused()
+        # When sato logs out and suzuki logs in, presses F8 and then Esc in the purpose dialog
+        page.locator("#logout").click()
+        _log_in(page, "suzuki")
+        _wait_document(page, None)
+        page.locator("#f-my_number").focus()
+        page.keyboard.press("F8")
+        expect(page.locator("#purpose")).to_be_focused()
+        options = page.locator("#purpose option").all_inner_texts()
+        assert "記載内容の確認" in options and "本人確認（番号確認）" in options
+        page.keyboard.press("Escape")
+        # Then nothing is shown; When suzuki picks 記載内容の確認 and confirms, Then it is shown
+        expect(page.locator("#f-my_number")).to_have_js_property("readOnly", True)
+        page.keyboard.press("F8")
+        page.locator("#purpose").select_option(label="記載内容の確認")
+        page.keyboard.press("Enter")
+        expect(page.locator("#f-my_number")).to_have_value(f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+    # And the trail has the failed and the good logins, sato's refused reveal, suzuki's reveal
+    # with its purpose, and no passphrase or number
+    trail = backend.reviews.audit_trail(backend.batch_id)
+    assert [(r.reviewer, r.reasons) for r in trail if r.action is AuditAction.LOGIN] == [
+        ("sato", ["wrong_passphrase"]), ("sato", []), ("suzuki", [])]
+    assert [(r.reviewer, r.role, r.reasons) for r in trail if r.action is AuditAction.REFUSED] == [
+        ("sato", "reviewer", ["not_allowed"])]
+    assert [(r.reviewer, r.role, r.purpose) for r in trail if r.action is AuditAction.REVEAL_MY_NUMBER] == [
+        ("suzuki", "number_viewer", "entry_check")]
+    dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
+    assert MY_NUMBER not in dumped and PASSPHRASE not in dumped and "not-my-passphrase" not in dumped

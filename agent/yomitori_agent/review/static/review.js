@@ -32,6 +32,10 @@
   let view = { scale: 1, x: 0, y: 0 };
   let busy = false;
   let pendingTiming = null;
+  let me = null; // who is logged in: {name, roles, purposes} (from the server)
+  let purposeOpen = false; // the reveal's purpose dialog is open
+  let lastPurpose = null; // preselected the next time (the clerk still confirms it)
+  const canReveal = () => !!(me && me.roles && me.roles.indexOf("number_viewer") >= 0);
 
   // this window (browser tab): a second window of the same person gets its own document
   // (kept across reloads of this tab in sessionStorage, so a reload keeps the tab's document)
@@ -112,7 +116,7 @@
     message_ja: "処理できませんでした。まだ保存されていません。",
     action_ja: "「読み込み直す」で画面を開き直してください。",
   };
-  const NEXT_LABEL = { next: "次の帳票へ", lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す" };
+  const NEXT_LABEL = { next: "次の帳票へ", lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す", close: "閉じる" };
 
   // An error in Japanese: what happened, what to do, and a button that does it. ``retry`` is
   // what "再接続" repeats; "もう一度開く" leases the open document again (typed values stay).
@@ -133,6 +137,7 @@
 
   async function recover(nxt, retry) {
     if (nxt === "login" || nxt === "reload") { location.reload(); return; }
+    if (nxt === "close") { say(""); if (current) focusField(current); return; }
     try {
       if (nxt === "next") { say(""); await openNext(doc ? { batch_id: doc.batch_id, document_id: doc.document_id } : null); return; }
       if (nxt === "lease_again") {
@@ -160,6 +165,7 @@
   async function refreshQueue() {
     const q = await api("/api/queue");
     $("who").textContent = "確認者: " + q.reviewer;
+    $("logout").hidden = !(me && me.login_required);
     const list = $("queue-list");
     list.replaceChildren();
     for (const item of q.documents) {
@@ -365,7 +371,13 @@
     row.append(line);
     if (f.type === "checkbox") row.append(el("div", "hint", "Space で true / false を切り替え"));
     if (f.type === "choice") row.append(el("div", "hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / ")));
-    if (f.my_number && f.masked) row.append(el("div", "hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）"));
+    if (f.my_number && f.masked) {
+      row.append(el("div", "hint mn", canReveal()
+        ? "個人番号は伏せてあります。F8 で表示（目的を選びます。表示は監査記録に残ります）"
+        : "個人番号は伏せてあります。表示と確認には番号閲覧者の権限が必要です"));
+    }
+    // a revealed My Number is masked again as soon as the focus leaves it (or after 60 s)
+    if (f.my_number) input.addEventListener("blur", () => { if (!purposeOpen) remask(f.name); });
     let sug = null;
     if (f.suggestion) {
       sug = el("div", "suggest");
@@ -538,6 +550,10 @@
 
   function confirmField(name) {
     const s = state[name];
+    if (s.field.masked && !canReveal()) {
+      say("個人番号の確認には番号閲覧者の権限が必要です。この帳票は Alt+PageDown で飛ばし、権限のある職員に任せてください。", "warn");
+      return false;
+    }
     if (s.field.masked) { say("個人番号は F8 で表示してから確認してください（表示は監査記録に残ります）。", "warn"); return false; }
     s.settled = true;
     updateMark(name);
@@ -616,8 +632,16 @@
     if (!target) { say("この帳票に個人番号の項目はありません。", "warn"); return; }
     const s = state[target];
     if (!s.field.masked) { focusField(target); return; }
+    if (purposeOpen) return;
+    // a number viewer says why (audited); anyone else asks anyway and hears why not (403)
+    let purpose = null;
+    if (canReveal()) {
+      purpose = await askPurpose();
+      if (!purpose) { say("個人番号は表示しませんでした。"); focusField(target); return; }
+      lastPurpose = purpose;
+    }
     try {
-      const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target });
+      const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target, purpose });
       s.field.masked = false;
       s.orig = group4(r.value);
       // shown again after a re-mask: what the clerk had typed before comes back
@@ -639,6 +663,42 @@
     } catch (e) {
       showError(e, () => reveal(name));
     }
+  }
+
+  // The purpose of a reveal, from the configured list: Enter shows the number, Esc does not.
+  function askPurpose() {
+    return new Promise((resolve) => {
+      const box = el("div", "purpose-box");
+      box.id = "purpose-box";
+      box.setAttribute("role", "dialog");
+      box.setAttribute("aria-modal", "true");
+      box.setAttribute("aria-labelledby", "purpose-title");
+      const title = el("h3", null, "個人番号を表示する目的");
+      title.id = "purpose-title";
+      const sel = el("select");
+      sel.id = "purpose";
+      sel.setAttribute("aria-labelledby", "purpose-title");
+      sel.setAttribute("aria-describedby", "purpose-note");
+      for (const p of (me && me.purposes) || []) { const o = el("option", null, p.label); o.value = p.code; sel.append(o); }
+      if (lastPurpose) sel.value = lastPurpose;
+      const note = el("p", "hint", "選んだ目的は監査記録に残ります。Enter で表示、Esc でやめます。表示は 60 秒か、項目を離れると再び伏せます。");
+      note.id = "purpose-note";
+      const ok = el("button", null, "表示する (Enter)");
+      ok.type = "button";
+      const cancel = el("button", null, "やめる (Esc)");
+      cancel.type = "button";
+      const done = (v) => { box.remove(); purposeOpen = false; resolve(v); };
+      ok.addEventListener("click", () => done(sel.value));
+      cancel.addEventListener("click", () => done(null));
+      box.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") { e.preventDefault(); e.stopPropagation(); done(sel.value); }
+        else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); done(null); }
+      });
+      box.append(title, sel, note, ok, cancel);
+      purposeOpen = true;
+      document.body.append(box);
+      sel.focus();
+    });
   }
 
   function toggleValue(name) {
@@ -775,6 +835,7 @@
   // -- keyboard --------------------------------------------------------------------------------
   function onKey(e) {
     if (!doc || e.isComposing || e.keyCode === 229) return; // the IME is composing Japanese
+    if (purposeOpen) return; // the purpose dialog has the keyboard
     const name = current;
     const k = e.key;
     if (k === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); return; }
@@ -806,7 +867,56 @@
     api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => showError(e, renewLease));
   }
 
+  // -- login (with a users file: the person says who they are) --------------------------------
+  function showLogin() {
+    return new Promise((resolve) => {
+      $("main").hidden = true;
+      $("login").hidden = false;
+      const form = $("login-form"), msg = $("login-message");
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        msg.textContent = "確認しています…";
+        try {
+          const r = await fetch("/api/login", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "X-Yomitori-CSRF": CSRF },
+            body: JSON.stringify({ name: $("login-name").value, passphrase: $("login-pass").value }),
+          });
+          const data = await r.json().catch(() => ({}));
+          $("login-pass").value = "";
+          if (!r.ok) {
+            msg.textContent = (data.message_ja || "ログインできませんでした。") + " " + (data.action_ja || "");
+            $("login-pass").focus();
+            return;
+          }
+          msg.textContent = "";
+          $("login").hidden = true;
+          $("main").hidden = false;
+          resolve(data);
+        } catch (err) {
+          msg.textContent = NETWORK.message_ja + " " + NETWORK.action_ja;
+        }
+      });
+      $("login-name").focus();
+    });
+  }
+
+  async function logout() {
+    try { await leaveCurrent(); } catch (e) { /* the lease runs out by itself */ }
+    try { await api("/api/logout", {}); } catch (e) { /* the reload shows the login anyway */ }
+    sessionStorage.removeItem("yomitori-current");
+    location.reload();
+  }
+
   async function start() {
+    try {
+      me = await api("/api/me");
+      if (me.login_required && !me.logged_in) me = Object.assign(me, await showLogin());
+    } catch (e) {
+      showError(e, () => location.reload());
+      return;
+    }
+    $("logout").addEventListener("click", logout);
     setInterval(renewLease, 5 * 60 * 1000);
     document.addEventListener("keydown", onKey, true);
     $("accepted-toggle").addEventListener("click", () => setAcceptedVisible(!showAccepted));
