@@ -58,6 +58,7 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     from yomitori.steps.review import open_review_gate
     from yomitori.store.base import AuditAction
     from yomitori.store.clients import client
+    from yomitori.access import NotAllowed, Principal, Role
     from yomitori_agent.review import ReviewService, cloud_backend
 
     # Given a batch at the review gate in S3 and DynamoDB
@@ -80,16 +81,26 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
         sfn = client("stepfunctions")
         sfn.meta.events.register("before-parameter-build", record)
         backend = cloud_backend(batch_id=batch)
-        svc = ReviewService(backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer,
+        # Then the reviewer is the AWS principal: here the agent's shared IAM user (the local
+        # cloud allows it), a reviewer who may not see My Numbers
+        assert backend.principal.roles == {Role.REVIEWER} and "arn:" not in backend.reviewer
+        agent = ReviewService(backend.results, backend.reviews, backend.releaser, principal=backend.principal,
+                              batch_id=batch)
+        first = agent.open_next()
+        with pytest.raises(NotAllowed):
+            agent.reveal(batch, first["document_id"], "my_number", "number_match")
+        agent.leave(batch, first["document_id"])
+        # When a number viewer of that name works the queue (the role an assumed number-viewer
+        # job role gives: tests/unit/test_principals.py)
+        svc = ReviewService(backend.results, backend.reviews, backend.releaser,
+                            principal=Principal(backend.reviewer, frozenset({Role.REVIEWER, Role.NUMBER_VIEWER})),
                             batch_id=batch)
-        # Then the reviewer is the AWS principal
-        assert backend.reviewer.startswith("aws:arn:aws:")
         outs = []
         while (doc := svc.open_next()) is not None:
             assert MY_NUMBER not in json.dumps(doc, ensure_ascii=False)
             jpeg, size = svc.page_image(batch, doc["document_id"])
             assert size == (2480, 3508) and Image.open(io.BytesIO(jpeg)).width <= 1200
-            assert svc.reveal(batch, doc["document_id"], "my_number")["value"] == MY_NUMBER
+            assert svc.reveal(batch, doc["document_id"], "my_number", "number_match")["value"] == MY_NUMBER
             outs.append(svc.submit(batch, doc["document_id"], [
                 {"field": "my_number", "action": "confirm"},
                 {"field": "phone", "action": "correct", "value": "03-9876-5432"}]))
@@ -102,8 +113,10 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     # And the audit table has the views, reveals and changes by that principal, without values
     trail = reviews.audit_trail(batch)
     mine = [r for r in trail if r.reviewer == backend.reviewer]
-    assert sum(r.action is AuditAction.REVEAL_MY_NUMBER for r in mine) == 2
-    assert sum(r.action is AuditAction.LEASE for r in mine) == 2
+    assert [(r.role, r.purpose) for r in mine if r.action is AuditAction.REVEAL_MY_NUMBER] == [
+        ("number_viewer", "number_match")] * 2
+    assert [(r.role, r.reasons) for r in mine if r.action is AuditAction.REFUSED] == [("reviewer", ["not_allowed"])]
+    assert sum(r.action is AuditAction.LEASE for r in mine) == 3
     assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
     assert MY_NUMBER not in dumped and "9876" not in dumped

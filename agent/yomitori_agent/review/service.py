@@ -387,6 +387,14 @@ class ReviewService:
             parsed = [Correction.model_validate(c) for c in corrections]
         except ValueError:
             raise ReviewError("The submission is not well formed.", code="bad_submission") from None
+        if not self.principal.has(Role.NUMBER_VIEWER):
+            # a My Number is settled only by someone who may see it (the page shows it masked)
+            form = load_form(self._doc(batch_id, document_id).form_id)
+            mine = {f.name for f in form.fields if f.sensitivity is Sensitivity.MY_NUMBER}
+            if any(c.field in mine and c.action != "illegible" for c in parsed):
+                raise NotAllowed(f"'{self.reviewer}' does not have the number_viewer role.",
+                                 action="Leave this document to a colleague with the number_viewer role "
+                                        "(skip it), or ask your administrator for the role.")
         try:
             out = submit_review(
                 self.results, self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,

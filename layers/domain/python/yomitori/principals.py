@@ -65,7 +65,7 @@ class UnknownPrincipal(YomitoriError):
 
 
 _ASSUMED = re.compile(r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/([\w+=,.@-]+)$")
-_USER = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):user/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$")
+_USER = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):user/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$")
 
 
 def job_roles_from_env(name_prefix: str = "yomitori") -> dict[str, list[str]]:

@@ -133,7 +133,7 @@ def review_queue(batch_id: str, truth: dict, correct: int) -> tuple[str, int, in
 
     backend = cloud_backend(batch_id=batch_id)
     svc = ReviewService(
-        backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer, batch_id=batch_id
+        backend.results, backend.reviews, backend.releaser, principal=backend.principal, batch_id=batch_id
     )
     fields = corrections = n = 0
     while (view := svc.open_next()) is not None:
