@@ -282,8 +282,8 @@ def submit_review(
     remaining = reviews.complete(batch_id, document_id, reviewer, now=now)
     reviews.audit(
         AuditRecord(
-            at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id, action=AuditAction.COMPLETE,
-            role=role,
+            at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id,
+            action=AuditAction.COMPLETE, role=role,
         )
     )
     released = _release(reviews, releaser, batch_id, reviewer, now=now) if not remaining else False
