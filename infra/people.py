@@ -63,30 +63,51 @@ class People(Construct):
         intake, results, tables = storage.intake, storage.results, storage.tables
         review = [
             # the review page: documents (values, My Numbers included) and the scans it shows
-            iam.PolicyStatement(sid="ReadReviewDocuments", actions=["s3:GetObject"],
-                                resources=[results.arn_for_objects(DOCUMENTS)]),
-            iam.PolicyStatement(sid="SaveCorrections", actions=["s3:PutObject"],
-                                resources=[results.arn_for_objects(DOCUMENTS)]),
-            iam.PolicyStatement(sid="ReadPages", actions=["s3:GetObject"], resources=[intake.arn_for_objects(PAGES)]),
-            iam.PolicyStatement(sid="ListBatchResults", actions=["s3:ListBucket"], resources=[results.bucket_arn]),
-            iam.PolicyStatement(sid="ReviewQueueAndLeases",
-                                actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
-                                resources=[tables[settings.REVIEW_TASKS.role].table_arn]),
-            iam.PolicyStatement(sid="AppendReviewAudit", actions=["dynamodb:PutItem"],
-                                resources=[tables[settings.AUDIT.role].table_arn]),
-            iam.PolicyStatement(sid="ReleaseOrKeepReviewGate",
-                                actions=["states:SendTaskSuccess", "states:SendTaskHeartbeat"],
-                                resources=[state_machine_arn]),
+            iam.PolicyStatement(
+                sid="ReadReviewDocuments",
+                actions=["s3:GetObject"],
+                resources=[results.arn_for_objects(DOCUMENTS)],
+            ),
+            iam.PolicyStatement(
+                sid="SaveCorrections",
+                actions=["s3:PutObject"],
+                resources=[results.arn_for_objects(DOCUMENTS)],
+            ),
+            iam.PolicyStatement(
+                sid="ReadPages", actions=["s3:GetObject"], resources=[intake.arn_for_objects(PAGES)]
+            ),
+            iam.PolicyStatement(
+                sid="ListBatchResults", actions=["s3:ListBucket"], resources=[results.bucket_arn]
+            ),
+            iam.PolicyStatement(
+                sid="ReviewQueueAndLeases",
+                actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="AppendReviewAudit",
+                actions=["dynamodb:PutItem"],
+                resources=[tables[settings.AUDIT.role].table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReleaseOrKeepReviewGate",
+                actions=["states:SendTaskSuccess", "states:SendTaskHeartbeat"],
+                resources=[state_machine_arn],
+            ),
         ]
         key = iam.PolicyStatement(
-            sid="UseDataKeyThroughS3", actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            sid="UseDataKeyThroughS3",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
             resources=[storage.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
         )
         supervisor = [
             # reads the audit trail (who did what, when; never a value) and nothing else
-            iam.PolicyStatement(sid="ReadAuditTrail", actions=["dynamodb:Query", "dynamodb:GetItem"],
-                                resources=[tables[settings.AUDIT.role].table_arn]),
+            iam.PolicyStatement(
+                sid="ReadAuditTrail",
+                actions=["dynamodb:Query", "dynamodb:GetItem"],
+                resources=[tables[settings.AUDIT.role].table_arn],
+            ),
         ]
         job_statements: dict[str, Callable[[], list[iam.PolicyStatement]]] = {
             "reviewer": lambda: [*guard(_copies(review)), _copy(key)],
@@ -100,7 +121,9 @@ class People(Construct):
                 policy = operator_policy  # the agent policy (pack, upload, download, status)
             else:
                 policy = iam.ManagedPolicy(
-                    self, f"{camel(job)}Policy", managed_policy_name=name,
+                    self,
+                    f"{camel(job)}Policy",
+                    managed_policy_name=name,
                     description=f"yomitori: what the {job} job needs (docs/deploy.md, Job roles)",
                     statements=[*job_statements[job](), *(_copy(s) for s in extra)],
                 )
@@ -116,31 +139,50 @@ class People(Construct):
         trust = []
         if users:
             # an IAM user assumes the role as itself: session name and source identity = its name
-            trust.append({"ArnLike": {"aws:PrincipalArn": users},
-                          "StringLike": {"sts:RoleSessionName": "${aws:username}",
-                                         "sts:SourceIdentity": "${aws:username}"}})
+            trust.append(
+                {
+                    "ArnLike": {"aws:PrincipalArn": users},
+                    "StringLike": {
+                        "sts:RoleSessionName": "${aws:username}",
+                        "sts:SourceIdentity": "${aws:username}",
+                    },
+                }
+            )
         if others:
             trust.append({"ArnLike": {"aws:PrincipalArn": others}, "Null": {"sts:SourceIdentity": "false"}})
         role = iam.Role(
-            self, f"{camel(job)}Role", role_name=name,
+            self,
+            f"{camel(job)}Role",
+            role_name=name,
             description=f"yomitori {job}: assumed per person with their own session name",
             assumed_by=account.with_conditions(trust[0]),
             managed_policies=[policy],
             max_session_duration=Duration.hours(8),  # one working day
         )
         # setting the source identity is a permission of its own, under the same conditions
-        role.assume_role_policy.add_statements(iam.PolicyStatement(
-            actions=["sts:SetSourceIdentity"], principals=[account], conditions=trust[0]))
+        role.assume_role_policy.add_statements(
+            iam.PolicyStatement(actions=["sts:SetSourceIdentity"], principals=[account], conditions=trust[0])
+        )
         for conditions in trust[1:]:
-            role.assume_role_policy.add_statements(iam.PolicyStatement(
-                actions=["sts:AssumeRole", "sts:SetSourceIdentity"], principals=[account], conditions=conditions))
+            role.assume_role_policy.add_statements(
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    principals=[account],
+                    conditions=conditions,
+                )
+            )
         return role
 
 
 def _copy(st: iam.PolicyStatement) -> iam.PolicyStatement:
     """A fresh statement (the where-from guard adds conditions in place; each policy its own)."""
-    return iam.PolicyStatement(sid=st.sid, effect=st.effect, actions=list(st.actions),
-                               resources=list(st.resources), conditions=dict(st.conditions or {}) or None)
+    return iam.PolicyStatement(
+        sid=st.sid,
+        effect=st.effect,
+        actions=list(st.actions),
+        resources=list(st.resources),
+        conditions=dict(st.conditions or {}) or None,
+    )
 
 
 def _copies(statements: list[iam.PolicyStatement]) -> list[iam.PolicyStatement]:
@@ -156,7 +198,13 @@ def acknowledge_people(people: People, storage) -> None:
     results, intake = arn_of(storage.results), arn_of(storage.intake)
     for job in REVIEW_JOBS:
         policy = people.policies[job]
-        ack(policy, f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
-            f"the {job} reads the documents waiting for a person and saves corrections; {BATCH_PREFIX}")
-        ack(policy, f"{IAM5}[Resource::{intake}/{PAGES}]",
-            f"the {job} sees the scan of the document it reviews; {BATCH_PREFIX}")
+        ack(
+            policy,
+            f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
+            f"the {job} reads the documents waiting for a person and saves corrections; {BATCH_PREFIX}",
+        )
+        ack(
+            policy,
+            f"{IAM5}[Resource::{intake}/{PAGES}]",
+            f"the {job} sees the scan of the document it reviews; {BATCH_PREFIX}",
+        )

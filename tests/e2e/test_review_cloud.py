@@ -54,11 +54,11 @@ def agent_guard(cloud, guard_for, stack_template):
 
 
 def test_review_over_the_cloud_stores(cloud, agent_guard):
+    from yomitori.access import NotAllowed, Principal, Role
     from yomitori.steps import config
     from yomitori.steps.review import open_review_gate
     from yomitori.store.base import AuditAction
     from yomitori.store.clients import client
-    from yomitori.access import NotAllowed, Principal, Role
     from yomitori_agent.review import ReviewService, cloud_backend
 
     # Given a batch at the review gate in S3 and DynamoDB
@@ -92,8 +92,8 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
         agent.leave(batch, first["document_id"])
         # When a number viewer of that name works the queue (the role an assumed number-viewer
         # job role gives: tests/unit/test_principals.py)
-        svc = ReviewService(backend.results, backend.reviews, backend.releaser,
-                            principal=Principal(backend.reviewer, frozenset({Role.REVIEWER, Role.NUMBER_VIEWER})),
+        viewer = Principal(backend.reviewer, frozenset({Role.REVIEWER, Role.NUMBER_VIEWER}))
+        svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=viewer,
                             batch_id=batch)
         outs = []
         while (doc := svc.open_next()) is not None:
@@ -115,7 +115,8 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     mine = [r for r in trail if r.reviewer == backend.reviewer]
     assert [(r.role, r.purpose) for r in mine if r.action is AuditAction.REVEAL_MY_NUMBER] == [
         ("number_viewer", "number_match")] * 2
-    assert [(r.role, r.reasons) for r in mine if r.action is AuditAction.REFUSED] == [("reviewer", ["not_allowed"])]
+    refused = [(r.role, r.reasons) for r in mine if r.action is AuditAction.REFUSED]
+    assert refused == [("reviewer", ["not_allowed"])]
     assert sum(r.action is AuditAction.LEASE for r in mine) == 3
     assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)

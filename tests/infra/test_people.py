@@ -22,8 +22,13 @@ REVIEW = f"arn:aws:dynamodb:ap-northeast-1:{ACCOUNT}:table/review_tasks"
 
 
 def _statements(synth, prefix: str) -> list[dict]:
-    names = Deployment(intake="intake", results="results", tables={t.role: t.role for t in settings.TABLES},
-                       key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/k", state_machine_arn=SM)
+    names = Deployment(
+        intake="intake",
+        results="results",
+        tables={t.role: t.role for t in settings.TABLES},
+        key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/k",
+        state_machine_arn=SM,
+    )
     return resolve(policy_statements(synth.template, prefix), names.binding(synth.template))
 
 
@@ -34,13 +39,20 @@ def _allowed(statements, action, resource, ctx) -> bool:
 
 
 def _office(service: str, ip: str = "10.0.10.15") -> dict:
-    return {"aws:RequestedRegion": "ap-northeast-1", "aws:VpcSourceIp": ip, "aws:SourceVpce": endpoint_id(service),
-            "aws:SecureTransport": "true"}
+    return {
+        "aws:RequestedRegion": "ap-northeast-1",
+        "aws:VpcSourceIp": ip,
+        "aws:SourceVpce": endpoint_id(service),
+        "aws:SecureTransport": "true",
+    }
 
 
 def _roles(synth) -> dict[str, dict]:
-    return {r["Properties"]["RoleName"]: r for r in synth.resources("AWS::IAM::Role").values()
-            if str(r["Properties"].get("RoleName", "")).startswith("yomitori-")}
+    return {
+        r["Properties"]["RoleName"]: r
+        for r in synth.resources("AWS::IAM::Role").values()
+        if str(r["Properties"].get("RoleName", "")).startswith("yomitori-")
+    }
 
 
 def test_one_role_per_job_assumable_only_by_its_people_with_their_own_name(synth):
@@ -51,11 +63,18 @@ def test_one_role_per_job_assumable_only_by_its_people_with_their_own_name(synth
     assert set(roles) <= set(default_job_roles())
     # And an IAM user assumes it only as itself: session name and source identity are its name
     trust = roles["yomitori-reviewer"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assume = [s for s in trust if "sts:AssumeRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assume = [
+        s
+        for s in trust
+        if "sts:AssumeRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
     assert len(assume) == 1
     cond = assume[0]["Condition"]
     assert cond["ArnLike"]["aws:PrincipalArn"] == [f"arn:aws:iam::{ACCOUNT}:user/sato"]
-    assert cond["StringLike"] == {"sts:RoleSessionName": "${aws:username}", "sts:SourceIdentity": "${aws:username}"}
+    assert cond["StringLike"] == {
+        "sts:RoleSessionName": "${aws:username}",
+        "sts:SourceIdentity": "${aws:username}",
+    }
     assert any("sts:SetSourceIdentity" in json.dumps(s["Action"]) for s in trust)
     # And a role principal (an Identity Center permission set) must set a source identity
     nv = roles["yomitori-number-viewer"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -72,19 +91,28 @@ def test_each_job_can_do_only_what_it_needs(synth):
     reviewer = _statements(synth, "PeopleReviewerPolicy")
     supervisor = _statements(synth, "PeopleSupervisorPolicy")
     # A reviewer works the review page from an office terminal through the endpoints
-    for action, resource, service in [("s3:GetObject", DOC, "s3"), ("s3:PutObject", DOC, "s3"),
-                                      ("s3:GetObject", PAGE, "s3"), ("dynamodb:UpdateItem", REVIEW, "dynamodb"),
-                                      ("dynamodb:PutItem", AUDIT, "dynamodb"),
-                                      ("states:SendTaskSuccess", SM, "states")]:
+    for action, resource, service in [
+        ("s3:GetObject", DOC, "s3"),
+        ("s3:PutObject", DOC, "s3"),
+        ("s3:GetObject", PAGE, "s3"),
+        ("dynamodb:UpdateItem", REVIEW, "dynamodb"),
+        ("dynamodb:PutItem", AUDIT, "dynamodb"),
+        ("states:SendTaskSuccess", SM, "states"),
+    ]:
         assert _allowed(reviewer, action, resource, _office(service)), action
         # but not from a terminal off the allow-list, nor outside the permitted regions
         assert not _allowed(reviewer, action, resource, _office(service, ip="192.0.2.7")), action
-        assert not _allowed(reviewer, action, resource, {**_office(service), "aws:RequestedRegion": "us-east-1"})
+        assert not _allowed(
+            reviewer, action, resource, {**_office(service), "aws:RequestedRegion": "us-east-1"}
+        )
     # A reviewer cannot read or change the audit trail, upload, download results, or invoke anything
-    for action, resource, service in [("dynamodb:Query", AUDIT, "dynamodb"), ("dynamodb:DeleteItem", AUDIT, "dynamodb"),
-                                      ("s3:PutObject", PAGE, "s3"),
-                                      ("s3:GetObject", "arn:aws:s3:::results/b1/results.csv", "s3"),
-                                      ("lambda:InvokeFunction", "*", "lambda")]:
+    for action, resource, service in [
+        ("dynamodb:Query", AUDIT, "dynamodb"),
+        ("dynamodb:DeleteItem", AUDIT, "dynamodb"),
+        ("s3:PutObject", PAGE, "s3"),
+        ("s3:GetObject", "arn:aws:s3:::results/b1/results.csv", "s3"),
+        ("lambda:InvokeFunction", "*", "lambda"),
+    ]:
         assert not _allowed(reviewer, action, resource, _office(service)), action
     # A supervisor reads the audit trail, and no document, page or result
     assert _allowed(supervisor, "dynamodb:Query", AUDIT, _office("dynamodb"))
@@ -106,10 +134,15 @@ def test_the_operator_role_is_the_agent(synth):
     assert any(r.startswith("AgentPolicy") for r in refs)
 
     # and every job role is under the region guard
-    guard = next(r for k, r in synth.resources("AWS::IAM::ManagedPolicy").items() if k.startswith("RegionGuard"))
+    guard = next(
+        r for k, r in synth.resources("AWS::IAM::ManagedPolicy").items() if k.startswith("RegionGuard")
+    )
     guarded = {ref["Ref"] for ref in guard["Properties"]["Roles"]}
-    people = {k for k, r in synth.resources("AWS::IAM::Role").items()
-              if str(r["Properties"].get("RoleName", "")).startswith("yomitori-")}
+    people = {
+        k
+        for k, r in synth.resources("AWS::IAM::Role").items()
+        if str(r["Properties"].get("RoleName", "")).startswith("yomitori-")
+    }
     assert people and people <= guarded
 
 

@@ -9,14 +9,17 @@ from yomitori.principals import UnknownPrincipal, default_job_roles, principal_f
 ACCOUNT = "123456789012"
 
 
-@pytest.mark.parametrize(("role", "roles"), [
-    ("yomitori-reviewer", {Role.REVIEWER}),
-    ("yomitori-number-viewer", {Role.REVIEWER, Role.NUMBER_VIEWER}),
-    ("yomitori-verifier", {Role.VERIFIER}),
-    ("yomitori-supervisor", {Role.SUPERVISOR}),
-    ("yomitori-operator", {Role.OPERATOR}),
-    ("AWSReservedSSO_yomitori-number-viewer_0123456789abcdef", {Role.REVIEWER, Role.NUMBER_VIEWER}),
-])
+@pytest.mark.parametrize(
+    ("role", "roles"),
+    [
+        ("yomitori-reviewer", {Role.REVIEWER}),
+        ("yomitori-number-viewer", {Role.REVIEWER, Role.NUMBER_VIEWER}),
+        ("yomitori-verifier", {Role.VERIFIER}),
+        ("yomitori-supervisor", {Role.SUPERVISOR}),
+        ("yomitori-operator", {Role.OPERATOR}),
+        ("AWSReservedSSO_yomitori-number-viewer_0123456789abcdef", {Role.REVIEWER, Role.NUMBER_VIEWER}),
+    ],
+)
 def test_an_assumed_job_role_names_the_person_and_their_roles(role, roles):
     arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/sato@city.example.jp"
     assert principal_from_arn(arn, default_job_roles()) == Principal("sato@city.example.jp", frozenset(roles))
@@ -39,16 +42,24 @@ def test_the_session_of_a_role_assumed_through_sts_is_the_principal(monkeypatch)
     import boto3
     from moto import mock_aws
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "ap-northeast-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+    }.items():
         monkeypatch.setenv(k, v)
     with mock_aws():
         creds = boto3.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/yomitori-number-viewer", RoleSessionName="suzuki",
-            SourceIdentity="suzuki")["Credentials"]
-        arn = boto3.client("sts", aws_access_key_id=creds["AccessKeyId"],
-                           aws_secret_access_key=creds["SecretAccessKey"],
-                           aws_session_token=creds["SessionToken"]).get_caller_identity()["Arn"]
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/yomitori-number-viewer",
+            RoleSessionName="suzuki",
+            SourceIdentity="suzuki",
+        )["Credentials"]
+        arn = boto3.client(
+            "sts",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        ).get_caller_identity()["Arn"]
     # When the review backend maps the caller's ARN
     p = principal_from_arn(arn, default_job_roles())
     # Then the person is the session name with the job's roles

@@ -19,7 +19,9 @@ def login_server(stores, tmp_path):  # noqa: F811 - the fixture
     from yomitori_agent.review import ReviewServer, ReviewService
 
     results, reviews, releaser, batch = stores
-    users = users_file(tmp_path / "users.json", {"sato": ["reviewer"], "suzuki": ["reviewer", "number_viewer"]})
+    users = users_file(
+        tmp_path / "users.json", {"sato": ["reviewer"], "suzuki": ["reviewer", "number_viewer"]}
+    )
 
     def service_for(principal):
         return ReviewService(results, reviews, releaser, principal=principal, batch_id=batch)
@@ -41,13 +43,17 @@ def test_login_decides_who_reviews_and_only_a_number_viewer_reveals(login_server
     me = json.loads(_request(login_server, "GET", "/api/me", cookie=cookie)[2])
     assert me["login_required"] is True and me["logged_in"] is False
     # When someone tries a wrong passphrase, and then types a passphrase into the name field
-    status, _, body = _post(login_server, cookie, "/api/login", {"name": "sato", "passphrase": "guess-guess-1"})
+    status, _, body = _post(
+        login_server, cookie, "/api/login", {"name": "sato", "passphrase": "guess-guess-1"}
+    )
     assert status == 401 and json.loads(body)["message_ja"].startswith("名前またはパスフレーズ")
     _post(login_server, cookie, "/api/login", {"name": PASSPHRASE, "passphrase": "x"})
     # Then both failures are audited with a reason, and neither passphrase is in the trail
     logins = [r for r in reviews.audit_trail(batch) if r.action is AuditAction.LOGIN]
-    assert [(r.reviewer, r.reasons) for r in logins] == [("sato", ["wrong_passphrase"]),
-                                                        ("-unknown-", ["unknown_user"])]
+    assert [(r.reviewer, r.reasons) for r in logins] == [
+        ("sato", ["wrong_passphrase"]),
+        ("-unknown-", ["unknown_user"]),
+    ]
     # When sato (reviewer only) logs in
     status, _, body = _post(login_server, cookie, "/api/login", {"name": "sato", "passphrase": PASSPHRASE})
     assert status == 200 and json.loads(body)["name"] == "sato" and json.loads(body)["roles"] == ["reviewer"]
@@ -56,24 +62,31 @@ def test_login_decides_who_reviews_and_only_a_number_viewer_reveals(login_server
     doc = json.loads(_post(login_server, cookie, "/api/next", {})[2])["document"]
     ids = {"batch_id": batch, "document_id": doc["document_id"]}
     # When sato asks to reveal the My Number
-    status, _, body = _post(login_server, cookie, "/api/reveal", {**ids, "field": "my_number", "purpose": "number_match"})
+    status, _, body = _post(
+        login_server, cookie, "/api/reveal", {**ids, "field": "my_number", "purpose": "number_match"}
+    )
     # Then it is refused (403), in Japanese with what to do, without the number, and audited
     refusal = json.loads(body)
     assert status == 403 and refusal["error"] == "not_allowed" and MY_NUMBER not in body.decode()
     assert "番号閲覧者" in refusal["message_ja"] and "依頼" in refusal["action_ja"]
     refused = [r for r in reviews.audit_trail(batch) if r.action is AuditAction.REFUSED]
     assert [(r.reviewer, r.role, r.field, r.reasons) for r in refused] == [
-        ("sato", "reviewer", "my_number", ["not_allowed"])]
+        ("sato", "reviewer", "my_number", ["not_allowed"])
+    ]
     # When sato logs out and suzuki (number viewer) logs in and reveals it for a purpose
     _post(login_server, cookie, "/api/logout", {})
     assert _request(login_server, "GET", "/api/queue", cookie=cookie)[0] == 401
     _post(login_server, cookie, "/api/login", {"name": "suzuki", "passphrase": PASSPHRASE})
     doc = json.loads(_post(login_server, cookie, "/api/open", ids)[2])["document"]
-    status, _, body = _post(login_server, cookie, "/api/reveal", {**ids, "field": "my_number", "purpose": "identity_check"})
+    status, _, body = _post(
+        login_server, cookie, "/api/reveal", {**ids, "field": "my_number", "purpose": "identity_check"}
+    )
     assert status == 200 and json.loads(body)["value"] == MY_NUMBER
     # And submits the document
-    fixes = [{"field": "my_number", "action": "confirm"}, {"field": "phone", "action": "correct",
-                                                           "value": "03-9876-5432"}]
+    fixes = [
+        {"field": "my_number", "action": "confirm"},
+        {"field": "phone", "action": "correct", "value": "03-9876-5432"},
+    ]
     assert json.loads(_post(login_server, cookie, "/api/submit", {**ids, "corrections": fixes})[2])["ok"]
     # Then every record of the work names the person and the role they acted in, the reveal its
     # purpose, and no value read from the form is anywhere in the trail
@@ -82,7 +95,9 @@ def test_login_decides_who_reviews_and_only_a_number_viewer_reveals(login_server
     assert work and all(r.reviewer in ("sato", "suzuki") and r.role for r in work)
     reveal = [(r.reviewer, r.role, r.purpose) for r in trail if r.action is AuditAction.REVEAL_MY_NUMBER]
     assert reveal == [("suzuki", "number_viewer", "identity_check")]
-    assert {(r.reviewer, r.role) for r in trail if r.action is AuditAction.CORRECT} == {("suzuki", "reviewer")}
+    assert {(r.reviewer, r.role) for r in trail if r.action is AuditAction.CORRECT} == {
+        ("suzuki", "reviewer")
+    }
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
     for secret in (MY_NUMBER, "9876-5432", "池田", PASSPHRASE, "guess-guess-1"):
         assert secret not in dumped
@@ -93,9 +108,14 @@ def test_five_failed_logins_lock_the_name(login_server, stores):  # noqa: F811
     cookie = _login(login_server)
     # When five wrong passphrases are tried for one name
     for _ in range(5):
-        assert _post(login_server, cookie, "/api/login", {"name": "sato", "passphrase": "wrong-wrong-1"})[0] == 401
+        assert (
+            _post(login_server, cookie, "/api/login", {"name": "sato", "passphrase": "wrong-wrong-1"})[0]
+            == 401
+        )
     # Then the right passphrase is refused too, with a wait and a Japanese explanation
-    status, headers, body = _post(login_server, cookie, "/api/login", {"name": "sato", "passphrase": PASSPHRASE})
+    status, headers, body = _post(
+        login_server, cookie, "/api/login", {"name": "sato", "passphrase": PASSPHRASE}
+    )
     out = json.loads(body)
     assert status == 401 and out["error"] == "login_locked" and int(headers["Retry-After"]) > 0
     assert "しばらく" in out["message_ja"]
@@ -115,8 +135,13 @@ def test_without_a_users_file_the_os_user_reviews_but_cannot_reveal(tmp_path):
     backend = local_backend(_batch_folder(tmp_path))
     # Then the OS user reviews, by name (no "os:" prefix), with the reviewer role only
     assert backend.principal.roles == {Role.REVIEWER} and not backend.principal.name.startswith("os:")
-    svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=backend.principal,
-                        batch_id=backend.batch_id)
+    svc = ReviewService(
+        backend.results,
+        backend.reviews,
+        backend.releaser,
+        principal=backend.principal,
+        batch_id=backend.batch_id,
+    )
     doc = svc.open_next()
     with pytest.raises(NotAllowed):
         svc.reveal(backend.batch_id, doc["document_id"], "my_number", "number_match")

@@ -73,7 +73,8 @@ def service(tmp_path):
         },
     ))
     open_review_gate(results, reviews, releaser, batch_id=batch, task_token="token-1")
-    return ReviewService(results, reviews, releaser, principal=number_viewer("os:alice"), batch_id=batch), batch
+    alice = number_viewer("os:alice")
+    return ReviewService(results, reviews, releaser, principal=alice, batch_id=batch), batch
 
 
 def test_result_json_without_page_rotation_still_reads_and_only_quarter_turns_are_accepted():

@@ -30,7 +30,9 @@ def test_users_file_round_trip_and_wrong_passphrase(tmp_path):
     assert scheme == "scrypt" and int(n) >= 1 << 15 and int(r) == 8 and len(salt) >= 20
     # When it is read back, Then the right passphrase gives the principal with its roles
     again = UsersFile.load(path)
-    assert again.authenticate("sato", PASS) == Principal("sato", frozenset({Role.REVIEWER, Role.NUMBER_VIEWER}))
+    assert again.authenticate("sato", PASS) == Principal(
+        "sato", frozenset({Role.REVIEWER, Role.NUMBER_VIEWER})
+    )
     # And a wrong passphrase, or a name that does not exist, gives nobody
     assert again.authenticate("sato", PASS + "!") is None
     assert again.authenticate("tanaka", PASS) is None
@@ -72,26 +74,48 @@ def test_five_failures_lock_the_name_even_for_the_right_passphrase(tmp_path):
 
 
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yomitori.cli", "users", *args], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "yomitori.cli", "users", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_users_command_adds_lists_changes_and_removes(tmp_path):
     path = str(tmp_path / "users.json")
     # When an administrator adds a user from a script (passphrase on stdin)
-    out = _cli("add", "sato", "--role", "reviewer", "--role", "number_viewer", "--users", path,
-               "--passphrase-stdin", stdin=PASS + "\n")
+    out = _cli(
+        "add",
+        "sato",
+        "--role",
+        "reviewer",
+        "--role",
+        "number_viewer",
+        "--users",
+        path,
+        "--passphrase-stdin",
+        stdin=PASS + "\n",
+    )
     assert out.returncode == 0, out.stderr
     # Then the list shows names and roles, never a hash
     listed = _cli("list", "--users", path)
     assert json.loads(listed.stdout) == {"users": [{"name": "sato", "roles": ["number_viewer", "reviewer"]}]}
     assert "scrypt" not in listed.stdout
     # When the passphrase is changed, Then only the new one works
-    assert _cli("passwd", "sato", "--users", path, "--passphrase-stdin", stdin="a new long passphrase\n").returncode == 0
+    assert (
+        _cli(
+            "passwd", "sato", "--users", path, "--passphrase-stdin", stdin="a new long passphrase\n"
+        ).returncode
+        == 0
+    )
     users = UsersFile.load(path)
     assert users.authenticate("sato", PASS) is None and users.authenticate("sato", "a new long passphrase")
     # When a name is added twice, Then it is refused with what to do (exit 4)
-    twice = _cli("add", "sato", "--role", "reviewer", "--users", path, "--passphrase-stdin", stdin=PASS + "\n")
+    twice = _cli(
+        "add", "sato", "--role", "reviewer", "--users", path, "--passphrase-stdin", stdin=PASS + "\n"
+    )
     assert twice.returncode == 4 and "passwd" in twice.stderr
     # When the user is removed, Then the list is empty
     assert _cli("remove", "sato", "--users", path).returncode == 0

@@ -42,7 +42,8 @@ def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_wh
     Prints the one-time login URL on stdout; returns ids and counts."""
     server = make_server(backend, port=port, exit_when_done=exit_when_done)
     waiting = len(backend.reviews.queue(backend.batch_id))
-    who = f"reviewer {backend.reviewer}" if backend.principal else f"log in with the users file {backend.users.path}"
+    who = (f"reviewer {backend.reviewer}" if backend.principal
+           else f"log in with the users file {backend.users.path}")
     print(f"review: {backend.describe}; {waiting} document(s) waiting; {who}", file=sys.stderr)
     print(server.url, flush=True)
     if open_browser:
@@ -60,4 +61,5 @@ def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_wh
         server.server_close()
     left = len(backend.reviews.queue(backend.batch_id))
     reviewer = server.service.reviewer if server.service is not None else None
-    return {"reviewer": reviewer, "batch_id": backend.batch_id, "waiting_before": waiting, "waiting_now": left}
+    return {"reviewer": reviewer, "batch_id": backend.batch_id, "waiting_before": waiting,
+            "waiting_now": left}

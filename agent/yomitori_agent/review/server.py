@@ -23,6 +23,7 @@ Failed logins are audited (``login`` with a reason code; never the passphrase) a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -100,10 +101,8 @@ class ReviewServer(LocalServer):
     @staticmethod
     def _drop(svc: ReviewService) -> None:
         for batch_id, document_id in list(svc.session.leased):
-            try:
+            with contextlib.suppress(YomitoriError):  # else the lease runs out by itself
                 svc.leave(batch_id, document_id)
-            except YomitoriError:
-                pass  # the lease runs out by itself
 
     def _audit_login(self, who: str, reasons: list[str]) -> None:
         self.reviews.audit(AuditRecord(at=utcnow(), reviewer=who, batch_id=self.audit_batch, document_id="-",
@@ -165,7 +164,8 @@ class _Handler(LocalHandler):
             if not self.server.login_required:
                 return self.send_json(HTTPStatus.OK, {"ok": True, **self.server.service.me()})
             try:
-                svc = self.server.log_in(str(body.get("name", ""))[:64], str(body.get("passphrase", ""))[:1024])
+                name, passphrase = str(body.get("name", ""))[:64], str(body.get("passphrase", ""))[:1024]
+                svc = self.server.log_in(name, passphrase)
             except LoginRefused as e:
                 extra = {"Retry-After": str(e.retry_after)} if e.retry_after else None
                 payload = {"ok": False, "error": e.code, "retry_after": e.retry_after, **error_view(e.code)}

@@ -27,6 +27,7 @@ ENV_ALLOW_AGENT_REVIEWER = "YOMITORI_ALLOW_AGENT_REVIEWER"
 def agent_reviewer_allowed() -> bool:
     return os.environ.get(ENV_ALLOW_AGENT_REVIEWER) == "1"
 
+
 # job -> the yomitori roles a session of that job's IAM role holds. A session holds one IAM role
 # at a time, so the number viewer's job includes reviewing (it reveals while reviewing).
 JOBS: dict[str, tuple[Role, ...]] = {
@@ -59,9 +60,11 @@ class UnknownPrincipal(YomitoriError):
     code = "unknown_principal"
     status = 403
     exit_code = ExitCode.BAD_INPUT
-    action = ("Assume the IAM role of your job with your own session name (IAM Identity Center, or "
-              "`aws sts assume-role --role-session-name YOUR-NAME --source-identity YOUR-NAME`); "
-              "see docs/deploy.md, 'Job roles'.")
+    action = (
+        "Assume the IAM role of your job with your own session name (IAM Identity Center, or "
+        "`aws sts assume-role --role-session-name YOUR-NAME --source-identity YOUR-NAME`); "
+        "see docs/deploy.md, 'Job roles'."
+    )
 
 
 _ASSUMED = re.compile(r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/([\w+=,.@-]+)$")
@@ -77,9 +80,11 @@ def job_roles_from_env(name_prefix: str = "yomitori") -> dict[str, list[str]]:
         data = json.loads(raw)
         return {str(k): [Role(r).value for r in v] for k, v in data.items()}
     except (ValueError, TypeError, AttributeError):
-        raise YomitoriError(f"{ENV_JOB_ROLES} is not a JSON object of role names to yomitori roles.",
-                            action='Set it like {"yomitori-reviewer": ["reviewer"]}.',
-                            code="bad_job_roles") from None
+        raise YomitoriError(
+            f"{ENV_JOB_ROLES} is not a JSON object of role names to yomitori roles.",
+            action='Set it like {"yomitori-reviewer": ["reviewer"]}.',
+            code="bad_job_roles",
+        ) from None
 
 
 def _roles_for(role_name: str, job_roles: Mapping[str, Iterable[str]]) -> frozenset[Role] | None:
@@ -91,8 +96,9 @@ def _roles_for(role_name: str, job_roles: Mapping[str, Iterable[str]]) -> frozen
     return None
 
 
-def principal_from_arn(arn: str, job_roles: Mapping[str, Iterable[str]], *,
-                       allow_agent_identity: bool = False) -> Principal:
+def principal_from_arn(
+    arn: str, job_roles: Mapping[str, Iterable[str]], *, allow_agent_identity: bool = False
+) -> Principal:
     """The person behind ``arn`` (from STS GetCallerIdentity): an assumed job role's session.
 
     An assumed role that is no job role, or (unless ``allow_agent_identity``) any other

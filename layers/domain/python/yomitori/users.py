@@ -58,7 +58,9 @@ PURPOSE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 class UsersError(YomitoriError):
     code = "users_file"
     exit_code = ExitCode.BAD_INPUT
-    action = "Check the users file (see docs/review.md, 'Who may review'), or manage it with `yomitori users`."
+    action = (
+        "Check the users file (see docs/review.md, 'Who may review'), or manage it with `yomitori users`."
+    )
 
 
 class LoginRefused(YomitoriError):
@@ -90,8 +92,15 @@ def hash_passphrase(passphrase: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p:
 
 
 def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                          maxmem=256 * n * r * p + (1 << 20), dklen=KEY_LEN)
+    return hashlib.scrypt(
+        passphrase.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        maxmem=256 * n * r * p + (1 << 20),
+        dklen=KEY_LEN,
+    )
 
 
 def check_passphrase(passphrase: str, stored: str) -> bool:
@@ -149,12 +158,17 @@ class UsersFile:
         except FileNotFoundError:
             if missing_ok:
                 return cls(path)
-            raise UsersError(f"The users file {path} does not exist.",
-                             action="Create it with `yomitori users add NAME --role reviewer --users "
-                                    f"{path}`.") from None
+            raise UsersError(
+                f"The users file {path} does not exist.",
+                action=f"Create it with `yomitori users add NAME --role reviewer --users {path}`.",
+            ) from None
         except (OSError, ValueError) as e:
             raise UsersError(f"The users file {path} cannot be read ({type(e).__name__}).") from None
-        if not isinstance(raw, dict) or raw.get("version") != VERSION or not isinstance(raw.get("users"), dict):
+        if (
+            not isinstance(raw, dict)
+            or raw.get("version") != VERSION
+            or not isinstance(raw.get("users"), dict)
+        ):
             raise UsersError(f"{path} is not a yomitori users file (version {VERSION}).")
         out = cls(path)
         for name, u in raw["users"].items():
@@ -172,9 +186,13 @@ class UsersFile:
         return out
 
     def set_purposes(self, purposes: Mapping[str, str]) -> None:
-        if not isinstance(purposes, Mapping) or not purposes or not all(
-            isinstance(k, str) and PURPOSE_CODE.match(k) and isinstance(v, str) and v.strip()
-            for k, v in purposes.items()
+        if (
+            not isinstance(purposes, Mapping)
+            or not purposes
+            or not all(
+                isinstance(k, str) and PURPOSE_CODE.match(k) and isinstance(v, str) and v.strip()
+                for k, v in purposes.items()
+            )
         ):
             raise UsersError(f"'purposes' in {self.path} must map codes (a-z, 0-9, _) to Japanese labels.")
         self.purposes = dict(purposes)
@@ -182,10 +200,13 @@ class UsersFile:
 
     def save(self) -> None:
         """Write the file atomically with mode 0600 (a temporary file, then rename)."""
-        data: dict = {"version": VERSION, "users": {
-            n: {"roles": sorted(r.value for r in u.roles), "passphrase": u.passphrase}
-            for n, u in sorted(self.users.items())
-        }}
+        data: dict = {
+            "version": VERSION,
+            "users": {
+                n: {"roles": sorted(r.value for r in u.roles), "passphrase": u.passphrase}
+                for n, u in sorted(self.users.items())
+            },
+        }
         if self._custom_purposes:
             data["purposes"] = self.purposes
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,16 +227,21 @@ class UsersFile:
     # -- managing users ----------------------------------------------------------------------
     def add(self, name: str, roles: Iterable[Role | str], passphrase: str) -> User:
         if not NAME.match(name):
-            raise UsersError(f"'{name}' is not a valid user name.",
-                             action="Use lower-case letters, digits, '.', '_' or '-' (up to 40, starting "
-                                    "with a letter).")
+            raise UsersError(
+                f"'{name}' is not a valid user name.",
+                action="Use lower-case letters, digits, '.', '_' or '-' (up to 40, starting with a letter).",
+            )
         if name in self.users:
-            raise UsersError(f"User '{name}' already exists.",
-                             action="Use `yomitori users passwd` or `users remove` first.")
+            raise UsersError(
+                f"User '{name}' already exists.",
+                action="Use `yomitori users passwd` or `users remove` first.",
+            )
         try:
             role_set = frozenset(Role(r) for r in roles)
         except ValueError:
-            raise UsersError("Unknown role.", action="Roles are: " + ", ".join(r.value for r in Role)) from None
+            raise UsersError(
+                "Unknown role.", action="Roles are: " + ", ".join(r.value for r in Role)
+            ) from None
         if not role_set:
             raise UsersError("A user needs at least one role.", action="Add --role reviewer (and others).")
         _check_strength(passphrase)
@@ -234,7 +260,9 @@ class UsersFile:
 
     def listing(self) -> list[dict]:
         """Names and roles (never the stored keys)."""
-        return [{"name": u.name, "roles": sorted(r.value for r in u.roles)} for _, u in sorted(self.users.items())]
+        return [
+            {"name": u.name, "roles": sorted(r.value for r in u.roles)} for _, u in sorted(self.users.items())
+        ]
 
     def authenticate(self, name: str, passphrase: str) -> Principal | None:
         """The principal when ``name`` and ``passphrase`` match; None otherwise (same cost)."""
@@ -245,8 +273,10 @@ class UsersFile:
 
 def _check_strength(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
-        raise UsersError(f"The passphrase is too short (at least {MIN_PASSPHRASE} characters).",
-                         action="Choose a longer passphrase, e.g. several words.")
+        raise UsersError(
+            f"The passphrase is too short (at least {MIN_PASSPHRASE} characters).",
+            action="Choose a longer passphrase, e.g. several words.",
+        )
 
 
 def users_path(explicit: str | Path | None = None) -> Path | None:
@@ -265,8 +295,9 @@ class LoginGuard:
     ``max_total`` for all names together, against guessing many names) further tries are
     refused for ``lock_seconds``, even with the right passphrase. In memory, per server."""
 
-    def __init__(self, *, max_failures: int = 5, max_total: int = 20, lock_seconds: int = 300,
-                 clock=time.monotonic):
+    def __init__(
+        self, *, max_failures: int = 5, max_total: int = 20, lock_seconds: int = 300, clock=time.monotonic
+    ):
         self.max_failures, self.max_total, self.lock_seconds = max_failures, max_total, lock_seconds
         self.clock = clock
         self._failures: dict[str, list[float]] = {}

@@ -37,11 +37,17 @@ def _passphrase(args: argparse.Namespace, who: str) -> str:
 def _add(args: argparse.Namespace) -> int:
     users = UsersFile.load(_path(args), missing_ok=True)
     if args.name in users.users:  # said before the passphrase is asked for
-        raise UsersError(f"User '{args.name}' already exists.",
-                         action="Use `yomitori users passwd` or `users remove` first.")
+        raise UsersError(
+            f"User '{args.name}' already exists.",
+            action="Use `yomitori users passwd` or `users remove` first.",
+        )
     users.add(args.name, args.role or [], _passphrase(args, args.name))
     users.save()
-    print(json.dumps({"added": args.name, "roles": sorted(args.role), "file": str(users.path)}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {"added": args.name, "roles": sorted(args.role), "file": str(users.path)}, ensure_ascii=False
+        )
+    )
     return ExitCode.OK
 
 
@@ -79,8 +85,11 @@ def add_parser(sub) -> None:
             p.add_argument("name", help="login name (lower-case letters, digits, . _ -)")
         p.add_argument("--users", help="the users file (default: $YOMITORI_USERS)")
         if secret:
-            p.add_argument("--passphrase-stdin", action="store_true",
-                           help="read the passphrase from the first line of stdin (scripts)")
+            p.add_argument(
+                "--passphrase-stdin",
+                action="store_true",
+                help="read the passphrase from the first line of stdin (scripts)",
+            )
 
     a = usub.add_parser("add", help="add a user with roles (asks the passphrase twice)")
     common(a, secret=True)
