@@ -275,7 +275,8 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     actions = [r.action for r in trail]
     assert all(r.reviewer == "reviewer-1" for r in trail if r.action is not AuditAction.RELEASE_GATE)
     assert [r.reasons for r in trail if r.action is AuditAction.LOGIN] == [[]]
-    work = (AuditAction.LEASE, AuditAction.CORRECT, AuditAction.CONFIRM, AuditAction.COMPLETE)
+    work = (AuditAction.LEASE, AuditAction.CORRECT, AuditAction.CONFIRM, AuditAction.COMPLETE,
+            AuditAction.RELEASE_GATE)
     assert all(r.role == "reviewer" for r in trail if r.action in work)
     assert any(r.action is AuditAction.REVEAL_MY_NUMBER and r.document_id == waiting[1]
                and r.field == "my_number" and r.role == "number_viewer" and r.purpose == "identity_check"
@@ -477,6 +478,15 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
         expect(mn).to_have_value(grouped)
         # When they leave the field, Then it is masked again and no longer in the page
         page.keyboard.press("Tab")
+        expect(mn).to_have_js_property("readOnly", True)
+        assert MY_NUMBER not in mn.input_value().replace(" ", "")
+        # When it is shown again and the focus leaves for something that is no field (another
+        # window, a button), Then it is masked again too
+        mn.focus()
+        page.keyboard.press("F8")
+        page.keyboard.press("Enter")
+        expect(mn).to_have_value(grouped)
+        page.locator("#accepted-toggle").focus()
         expect(mn).to_have_js_property("readOnly", True)
         assert MY_NUMBER not in mn.input_value().replace(" ", "")
         # When they reveal it again and a minute passes, Then it is masked again

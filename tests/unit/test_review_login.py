@@ -145,3 +145,31 @@ def test_without_a_users_file_the_os_user_reviews_but_cannot_reveal(tmp_path):
     doc = svc.open_next()
     with pytest.raises(NotAllowed):
         svc.reveal(backend.batch_id, doc["document_id"], "my_number", "number_match")
+
+
+def test_the_purposes_come_from_the_users_file_when_it_has_them(stores, tmp_path):  # noqa: F811
+    from yomitori.access import Role
+    from yomitori.store.base import AuditAction
+    from yomitori.users import UsersFile
+    from yomitori_agent.review import ReviewService
+    from yomitori_agent.review.service import PurposeRequired
+
+    results, reviews, releaser, batch = stores
+    # Given a users file whose office lists its own purposes
+    users = users_file(tmp_path / "users.json", {"suzuki": ["reviewer", "number_viewer"]})
+    users.set_purposes({"tax_deduction": "寄附金控除の確認"})
+    users.save()
+    users = UsersFile.load(users.path)
+    principal = users.authenticate("suzuki", PASSPHRASE)
+    assert principal is not None and principal.has(Role.NUMBER_VIEWER)
+    svc = ReviewService(
+        results, reviews, releaser, principal=principal, batch_id=batch, purposes=users.purposes
+    )
+    # Then the page is offered that list, and only it
+    assert svc.me()["purposes"] == [{"code": "tax_deduction", "label": "寄附金控除の確認"}]
+    doc = svc.open_next()
+    with pytest.raises(PurposeRequired):
+        svc.reveal(batch, doc["document_id"], "my_number", "identity_check")  # a default, not this office's
+    assert svc.reveal(batch, doc["document_id"], "my_number", "tax_deduction")["value"] == MY_NUMBER
+    purposes = [r.purpose for r in reviews.audit_trail(batch) if r.action is AuditAction.REVEAL_MY_NUMBER]
+    assert purposes == ["tax_deduction"]

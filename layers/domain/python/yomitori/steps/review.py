@@ -185,7 +185,13 @@ def open_review_gate(
 
 
 def _release(
-    reviews: ReviewStore, releaser: GateReleaser, batch_id: str, who: str, *, now: dt.datetime | None = None
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    batch_id: str,
+    who: str,
+    *,
+    now: dt.datetime | None = None,
+    role: str | None = None,
 ) -> bool:
     gate = reviews.get_gate(batch_id)
     if gate is None:
@@ -201,6 +207,7 @@ def _release(
             batch_id=batch_id,
             document_id="-",
             action=AuditAction.RELEASE_GATE,
+            role=role,
         )
     )
     return True
@@ -286,7 +293,7 @@ def submit_review(
             action=AuditAction.COMPLETE, role=role,
         )
     )
-    released = _release(reviews, releaser, batch_id, reviewer, now=now) if not remaining else False
+    released = _release(reviews, releaser, batch_id, reviewer, now=now, role=role) if not remaining else False
     return {
         "batch_id": batch_id,
         "document_id": document_id,
