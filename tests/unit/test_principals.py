@@ -64,3 +64,15 @@ def test_the_session_of_a_role_assumed_through_sts_is_the_principal(monkeypatch)
     p = principal_from_arn(arn, default_job_roles())
     # Then the person is the session name with the job's roles
     assert p.name == "suzuki" and p.has(Role.NUMBER_VIEWER) and p.has(Role.REVIEWER)
+
+
+def test_the_job_roles_can_be_configured_for_another_prefix(monkeypatch):
+    from yomitori.principals import ENV_JOB_ROLES, job_roles_from_env
+
+    # Given a deployment whose roles are named differently (the stack's JobRoles output)
+    monkeypatch.setenv(ENV_JOB_ROLES, '{"city-a-reviewer": ["reviewer"]}')
+    jobs = job_roles_from_env()
+    # Then its role maps, and the default names no longer do
+    assert principal_from_arn(f"arn:aws:sts::{ACCOUNT}:assumed-role/city-a-reviewer/sato", jobs).name == "sato"
+    with pytest.raises(UnknownPrincipal):
+        principal_from_arn(f"arn:aws:sts::{ACCOUNT}:assumed-role/yomitori-number-viewer/sato", jobs)
