@@ -73,6 +73,8 @@ def test_the_job_roles_can_be_configured_for_another_prefix(monkeypatch):
     monkeypatch.setenv(ENV_JOB_ROLES, '{"city-a-reviewer": ["reviewer"]}')
     jobs = job_roles_from_env()
     # Then its role maps, and the default names no longer do
-    assert principal_from_arn(f"arn:aws:sts::{ACCOUNT}:assumed-role/city-a-reviewer/sato", jobs).name == "sato"
+    assert (
+        principal_from_arn(f"arn:aws:sts::{ACCOUNT}:assumed-role/city-a-reviewer/sato", jobs).name == "sato"
+    )
     with pytest.raises(UnknownPrincipal):
         principal_from_arn(f"arn:aws:sts::{ACCOUNT}:assumed-role/yomitori-number-viewer/sato", jobs)
