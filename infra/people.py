@@ -138,14 +138,13 @@ class People(Construct):
         account = iam.AccountRootPrincipal()
         trust = []
         if users:
-            # an IAM user assumes the role as itself: session name and source identity = its name
+            # an IAM user assumes the role as itself: the session name is its user name, and so is
+            # the source identity when one is set (SDK profiles cannot set it; the CLI can)
             trust.append(
                 {
                     "ArnLike": {"aws:PrincipalArn": users},
-                    "StringLike": {
-                        "sts:RoleSessionName": "${aws:username}",
-                        "sts:SourceIdentity": "${aws:username}",
-                    },
+                    "StringLike": {"sts:RoleSessionName": "${aws:username}"},
+                    "StringLikeIfExists": {"sts:SourceIdentity": "${aws:username}"},
                 }
             )
         if others:

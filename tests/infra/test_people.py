@@ -71,10 +71,8 @@ def test_one_role_per_job_assumable_only_by_its_people_with_their_own_name(synth
     assert len(assume) == 1
     cond = assume[0]["Condition"]
     assert cond["ArnLike"]["aws:PrincipalArn"] == [f"arn:aws:iam::{ACCOUNT}:user/sato"]
-    assert cond["StringLike"] == {
-        "sts:RoleSessionName": "${aws:username}",
-        "sts:SourceIdentity": "${aws:username}",
-    }
+    assert cond["StringLike"] == {"sts:RoleSessionName": "${aws:username}"}
+    assert cond["StringLikeIfExists"] == {"sts:SourceIdentity": "${aws:username}"}
     assert any("sts:SetSourceIdentity" in json.dumps(s["Action"]) for s in trust)
     # And a role principal (an Identity Center permission set) must set a source identity
     nv = roles["yomitori-number-viewer"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
