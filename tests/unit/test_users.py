@@ -41,6 +41,19 @@ def test_users_file_round_trip_and_wrong_passphrase(tmp_path):
     assert again.users["tanaka"].passphrase.split("$")[4:] != again.users["sato"].passphrase.split("$")[4:]
 
 
+def test_a_users_file_others_may_change_is_refused(tmp_path):
+    # Given a users file someone made writable by the group (anyone could add a number viewer)
+    path = tmp_path / "users.json"
+    users = UsersFile.load(path, missing_ok=True)
+    users.add("sato", ["reviewer"], PASS)
+    users.save()
+    path.chmod(0o664)
+    # Then it is not used, and the message says how to fix it
+    with pytest.raises(UsersError) as e:
+        UsersFile.load(path)
+    assert "chmod 600" in e.value.action
+
+
 def test_bad_names_roles_and_short_passphrases_are_refused(tmp_path):
     users = UsersFile.load(tmp_path / "u.json", missing_ok=True)
     with pytest.raises(UsersError):

@@ -154,6 +154,16 @@ class UsersFile:
         """The users file at ``path``; an empty one when it does not exist and ``missing_ok``."""
         path = Path(path)
         try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            mode = 0
+        if mode & 0o022:
+            # whoever may write it may give themselves any role
+            raise UsersError(
+                f"The users file {path} may be changed by other users of this machine.",
+                action=f"Make it writable by its owner only: chmod 600 {path}",
+            )
+        try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             if missing_ok:
