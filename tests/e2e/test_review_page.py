@@ -558,8 +558,16 @@ def test_login_refuses_a_wrong_passphrase_and_a_reviewer_cannot_reveal(small_bat
         options = page.locator("#purpose option").all_inner_texts()
         assert "記載内容の確認" in options and "本人確認（番号確認）" in options
         page.keyboard.press("Escape")
-        # Then nothing is shown; When suzuki picks 記載内容の確認 and confirms, Then it is shown
+        # Then nothing is shown; nor when she tabs to やめる (the keyboard stays in the dialog)
         expect(page.locator("#f-my_number")).to_have_js_property("readOnly", True)
+        page.keyboard.press("F8")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.locator("#purpose-box button", has_text="やめる")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#purpose-box")).to_have_count(0)
+        expect(page.locator("#f-my_number")).to_have_js_property("readOnly", True)
+        # When suzuki picks 記載内容の確認 and confirms, Then it is shown
         page.keyboard.press("F8")
         page.locator("#purpose").select_option(label="記載内容の確認")
         page.keyboard.press("Enter")

@@ -691,8 +691,18 @@
       ok.addEventListener("click", () => done(sel.value));
       cancel.addEventListener("click", () => done(null));
       box.addEventListener("keydown", (e) => {
-        if (e.key === "Enter") { e.preventDefault(); e.stopPropagation(); done(sel.value); }
+        if (e.key === "Enter") {
+          e.preventDefault(); e.stopPropagation();
+          done(document.activeElement === cancel ? null : sel.value);
+        }
         else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); done(null); }
+        else if (e.key === "Tab") {
+          // the keyboard stays in the dialog until it is answered
+          e.preventDefault();
+          const stops = [sel, ok, cancel];
+          const i = stops.indexOf(document.activeElement);
+          stops[(i + (e.shiftKey ? stops.length - 1 : 1)) % stops.length].focus();
+        }
       });
       box.append(title, sel, note, ok, cancel);
       purposeOpen = true;
