@@ -28,6 +28,7 @@ import json
 import os
 from collections.abc import Iterable
 
+from yomitori import settings
 from yomitori.access import NotAllowed, Principal, Role
 from yomitori.errors import YomitoriError
 from yomitori.forms.schema import FormDefinition, Sensitivity
@@ -45,7 +46,7 @@ from yomitori.store.base import (
     utcnow,
 )
 
-ENV_DOUBLE_ENTRY = "YOMITORI_DOUBLE_ENTRY"
+ENV_DOUBLE_ENTRY = settings.ENV_DOUBLE_ENTRY
 READER = "reader"  # the first entry is the reader's value, accepted as it was read
 SECOND = "second"  # what a task waits for: a second entry ...
 DECIDE = "decide"  # ... or a third person's decision
