@@ -21,8 +21,16 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VERIFY = ("my_number", "donation_amount")
 
@@ -56,8 +64,10 @@ def batch(tmp_path_factory):
     form = load_form("furusato_onestop")
     generate(form, count=4, out_dir=root / "scans", seed=23)
     process_directory(root / "scans", form_id=form.id, out_dir=root / "out")
-    truth = {p.stem: json.loads(p.read_text(encoding="utf-8"))["fields"]
-             for p in (root / "scans" / "truth").glob("*.json")}
+    truth = {
+        p.stem: json.loads(p.read_text(encoding="utf-8"))["fields"]
+        for p in (root / "scans" / "truth").glob("*.json")
+    }
     paths = sorted((root / "out").glob("furusato_onestop-*.json"))
     injected: dict[tuple[str, str], str] = {}
     for k, path in enumerate(paths):
@@ -65,7 +75,12 @@ def batch(tmp_path_factory):
         t = truth[doc.document_id]
         for name, fr in doc.fields.items():
             fr.value, fr.confidence, fr.status, fr.reasons, fr.suggestion = (
-                t[name], 1.0, FieldStatus.ACCEPTED, [], None)
+                t[name],
+                1.0,
+                FieldStatus.ACCEPTED,
+                [],
+                None,
+            )
         if k in (0, 2):
             injected[(doc.document_id, "donation_amount")] = _misread_amount(t["donation_amount"])
         if k in (1, 2):
@@ -74,10 +89,19 @@ def batch(tmp_path_factory):
             if d == doc.document_id:
                 doc.fields[name].value = doc.fields[name].raw = wrong
         if k == 3:
-            doc.fields["donation_amount"].confidence, doc.fields["donation_amount"].status = 0.4, FieldStatus.NEEDS_REVIEW
+            doc.fields["donation_amount"].confidence, doc.fields["donation_amount"].status = (
+                0.4,
+                FieldStatus.NEEDS_REVIEW,
+            )
         path.write_text(doc.model_dump_json(indent=2), encoding="utf-8")
-    return {"root": root, "out": root / "out", "truth": truth, "form": form, "injected": injected,
-            "reviewed": paths[3].stem}
+    return {
+        "root": root,
+        "out": root / "out",
+        "truth": truth,
+        "form": form,
+        "injected": injected,
+        "reviewed": paths[3].stem,
+    }
 
 
 @pytest.fixture()
@@ -143,8 +167,15 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
     batch_id, reviews, results = backend_a.batch_id, backend_a.reviews, backend_a.results
     reviewed = batch["reviewed"]
     reviews.lease(batch_id, "alice", document_id=reviewed)
-    submit_review(results, reviews, backend_a.releaser, batch_id=batch_id, document_id=reviewed,
-                  reviewer="alice", corrections=[Correction(field="donation_amount", action="confirm")])
+    submit_review(
+        results,
+        reviews,
+        backend_a.releaser,
+        batch_id=batch_id,
+        document_id=reviewed,
+        reviewer="alice",
+        corrections=[Correction(field="donation_amount", action="confirm")],
+    )
     tasks = {(t.document_id, t.field): t for t in reviews.verifications(batch_id)}
     assert len(tasks) == 4 * len(VERIFY) and all(t.state is VerifyState.OPEN for t in tasks.values())
     assert tasks[(reviewed, "donation_amount")].first_by == "alice"
@@ -169,7 +200,8 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
                document.querySelector('meta[name="yomitori-csrf"]').content},
                body: JSON.stringify({batch_id: b, document_id: d, field: f})});
                return {status: r.status, body: await r.json()}; }""",
-            [batch_id, reviewed, "donation_amount"])
+            [batch_id, reviewed, "donation_amount"],
+        )
         # Then she is refused, in Japanese
         assert refused["status"] == 403 and refused["body"]["error"] == "same_person"
         assert "同じ人" in refused["body"]["message_ja"]
@@ -205,7 +237,7 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
         assert done == len(tasks)
         bodies = [b for b in pb.evaluate("() => window.__answers") if "crop" not in b]
         # no value the reader or a reviewer wrote ever reached bob's page
-        for (d, name), t in tasks.items():
+        for d, name in tasks:
             wrong = injected.get((d, name))
             for v in filter(None, [wrong, results.get_document(batch_id, d).fields[name].value]):
                 assert all(v not in b for b in bodies), (d, name)
@@ -257,8 +289,10 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
             assert f["verification"]["state"] == expected and f["verification"]["second_by"] == "bob"
     # and the audit trail names the people, holds the refusal and the My Number crop views, no value
     trail = reviews.audit_trail(batch_id)
-    assert any(r.action is AuditAction.REFUSED and r.reviewer == "alice" and r.reasons == ["same_person"]
-               for r in trail)
+    assert any(
+        r.action is AuditAction.REFUSED and r.reviewer == "alice" and r.reasons == ["same_person"]
+        for r in trail
+    )
     views = [r for r in trail if r.action is AuditAction.REVEAL_MY_NUMBER and r.purpose == "double_entry"]
     assert {r.reviewer for r in views} == {"bob", "carol"}
     assert sum(1 for r in views if r.reviewer == "bob") == 4

@@ -27,20 +27,38 @@ from yomitori_agent.review.reasons import explain
 
 # Japanese for the page (the domain's errors carry English messages and stable codes)
 ERRORS_JA = {
-    "same_person": ("同じ人が1回目と2回目の入力（または自分の入力の食い違いの判定）をすることはできません。",
-                    "この項目は他のベリファイ担当者に任せてください。「次へ」で別の項目に進めます。", "next"),
-    "verify_not_open": ("この項目は他の人が先に入力しました。", "「次へ」で次の項目に進んでください。", "next"),
-    "not_allowed": ("この操作の権限（役割）がありません。",
-                    "ベリファイには verifier、判定には supervisor か verifier の役割が必要です。管理者に依頼してください。",
-                    "reload"),
+    "same_person": (
+        "同じ人が1回目と2回目の入力（または自分の入力の食い違いの判定）をすることはできません。",
+        "この項目は他のベリファイ担当者に任せてください。「次へ」で別の項目に進めます。",
+        "next",
+    ),
+    "verify_not_open": (
+        "この項目は他の人が先に入力しました。",
+        "「次へ」で次の項目に進んでください。",
+        "next",
+    ),
+    "not_allowed": (
+        "この操作の権限（役割）がありません。",
+        "ベリファイには verifier、判定には supervisor か verifier の役割が必要です。"
+        "管理者に依頼してください。",
+        "reload",
+    ),
 }
 
 
 class VerificationService:
     """One person's double-entry session over the review stores (thread-safe for one page)."""
 
-    def __init__(self, results: ResultStore, reviews: ReviewStore, releaser: GateReleaser, *,
-                 principal: Callable[[], Principal], batch_id: str | None, lease_seconds: int = 600):
+    def __init__(
+        self,
+        results: ResultStore,
+        reviews: ReviewStore,
+        releaser: GateReleaser,
+        *,
+        principal: Callable[[], Principal],
+        batch_id: str | None,
+        lease_seconds: int = 600,
+    ):
         self.results, self.reviews, self.releaser = results, reviews, releaser
         self.principal = principal
         self.batch_id = batch_id
@@ -67,8 +85,12 @@ class VerificationService:
         for b in self._batches():
             for k, v in ver.queue(self.reviews, p, b).items():
                 counts[k] += v
-        return {"who": p.name, "roles": sorted(r.value for r in p.roles),
-                "allowed": p.has(Role.VERIFIER) or p.has(Role.SUPERVISOR), **counts}
+        return {
+            "who": p.name,
+            "roles": sorted(r.value for r in p.roles),
+            "allowed": p.has(Role.VERIFIER) or p.has(Role.SUPERVISOR),
+            **counts,
+        }
 
     # -- the next field --------------------------------------------------------------------------
     def next(self, after: tuple[str, str, str] | None = None) -> dict | None:
@@ -94,14 +116,28 @@ class VerificationService:
         doc = self.results.get_document(batch_id, document_id)
         f = load_form(doc.form_id).field(field)
         view = {
-            "batch_id": batch_id, "document_id": document_id, "field": field, "label": f.label,
-            "type": f.type.value, "cells": f.cells, "unit": f.unit, "kind": kind,
+            "batch_id": batch_id,
+            "document_id": document_id,
+            "field": field,
+            "label": f.label,
+            "type": f.type.value,
+            "cells": f.cells,
+            "unit": f.unit,
+            "kind": kind,
             "my_number": f.sensitivity is Sensitivity.MY_NUMBER,
             "hint": "和暦のまま（例 R8.9.8）でも入力できます" if f.type is FieldType.DATE else None,
         }
         if kind == ver.DECIDE:  # the third person only: both entries (a My Number's view is audited)
-            view.update(ver.both_entries(self.results, self.reviews, principal=p, batch_id=batch_id,
-                                         document_id=document_id, field=field))
+            view.update(
+                ver.both_entries(
+                    self.results,
+                    self.reviews,
+                    principal=p,
+                    batch_id=batch_id,
+                    document_id=document_id,
+                    field=field,
+                )
+            )
             self._audit_view(p, doc, field, kind)
         return view  # a second entry's view has no value in it: blind
 
@@ -111,15 +147,20 @@ class VerificationService:
             if key in self._seen:
                 return
             self._seen.add(key)
-        task = next(t for t in self.reviews.verifications(doc.batch_id)
-                    if t.document_id == doc.document_id and t.field == field)
+        task = next(
+            t
+            for t in self.reviews.verifications(doc.batch_id)
+            if t.document_id == doc.document_id and t.field == field
+        )
         ver.audit_crop_view(self.reviews, p, load_form(doc.form_id), task, kind)
 
     def _kind(self, batch_id: str, document_id: str, field: str) -> str:
         with self._lock:
             kind = self._held.get((batch_id, document_id, field))
         if kind is None:
-            raise ver.VerifyNotOpen(f"Field '{field}' of document '{document_id}' is not open in this session.")
+            raise ver.VerifyNotOpen(
+                f"Field '{field}' of document '{document_id}' is not open in this session."
+            )
         return kind
 
     # -- the crop ------------------------------------------------------------------------------
@@ -135,8 +176,9 @@ class VerificationService:
 
         def build() -> images.PageImages:
             page = doc.page_keys[0].rsplit("/", 1)[-1] if doc.page_keys else doc.source
-            return images.render(self.results.get_page(batch_id, page), [], rotation=doc.page_rotation,
-                                 page=doc.source_page)
+            return images.render(
+                self.results.get_page(batch_id, page), [], rotation=doc.page_rotation, page=doc.source_page
+            )
 
         pages = self.images.get((batch_id, document_id), build)
         return images.crop_png(pages.scan, pages.upright(tuple(fr.box)))
@@ -149,11 +191,27 @@ class VerificationService:
         p = self.principal()
         try:
             if kind == ver.SECOND:
-                out = ver.second_entry(self.results, self.reviews, self.releaser, principal=p, batch_id=batch_id,
-                                       document_id=document_id, field=field, typed=value)
+                out = ver.second_entry(
+                    self.results,
+                    self.reviews,
+                    self.releaser,
+                    principal=p,
+                    batch_id=batch_id,
+                    document_id=document_id,
+                    field=field,
+                    typed=value,
+                )
             else:
-                out = ver.decide(self.results, self.reviews, self.releaser, principal=p, batch_id=batch_id,
-                                 document_id=document_id, field=field, value=value)
+                out = ver.decide(
+                    self.results,
+                    self.reviews,
+                    self.releaser,
+                    principal=p,
+                    batch_id=batch_id,
+                    document_id=document_id,
+                    field=field,
+                    value=value,
+                )
         except ReviewRefused as e:
             return {"ok": False, "refused": explain(e.refused.get(field, []))}
         with self._lock:
@@ -174,8 +232,14 @@ class VerificationService:
         """Ask for a given field (the page's "open this field"): refused with SamePerson when
         this person typed its first entry."""
         p = self.principal()
-        task = next((t for t in self.reviews.verifications(batch_id)
-                     if t.document_id == document_id and t.field == field), None)
+        task = next(
+            (
+                t
+                for t in self.reviews.verifications(batch_id)
+                if t.document_id == document_id and t.field == field
+            ),
+            None,
+        )
         if task is None:
             raise ver.VerifyNotOpen(f"Field '{field}' of document '{document_id}' has no double entry.")
         want = ver.DECIDE if task.state is VerifyState.MISMATCH else ver.SECOND
@@ -185,12 +249,19 @@ class VerificationService:
         """Open one given field (after the checks of :meth:`same_person_check`)."""
         self.same_person_check(batch_id, document_id, field)
         p = self.principal()
-        if not self.reviews.lease_verification(batch_id, document_id, field, p.name, seconds=self.lease_seconds):
+        if not self.reviews.lease_verification(
+            batch_id, document_id, field, p.name, seconds=self.lease_seconds
+        ):
             from yomitori.store.base import LeaseConflict
 
-            raise LeaseConflict(f"Field '{field}' of document '{document_id}' is being verified by someone else.")
-        task = next(t for t in self.reviews.verifications(batch_id)
-                    if t.document_id == document_id and t.field == field)
+            raise LeaseConflict(
+                f"Field '{field}' of document '{document_id}' is being verified by someone else."
+            )
+        task = next(
+            t
+            for t in self.reviews.verifications(batch_id)
+            if t.document_id == document_id and t.field == field
+        )
         kind = ver.work_for(p, task)
         with self._lock:
             self._held[(batch_id, document_id, field)] = kind
@@ -206,7 +277,9 @@ def handle_get(handler, svc: VerificationService, path: str, q: dict[str, str], 
     if path == "/api/verify/state":
         return handler.send_json(HTTPStatus.OK, svc.state())
     if path == "/api/verify/crop":
-        return handler.send(HTTPStatus.OK, svc.crop(q.get("b", ""), q.get("d", ""), q.get("f", "")), "image/png")
+        return handler.send(
+            HTTPStatus.OK, svc.crop(q.get("b", ""), q.get("d", ""), q.get("f", "")), "image/png"
+        )
     return handler.deny(HTTPStatus.NOT_FOUND, "not found")
 
 

@@ -50,8 +50,13 @@ def document(batch_id: str, doc_id: str, *, unsure: tuple[str, ...] = (), **valu
     for k, v in {**VALUES, **values}.items():
         status = FieldStatus.NEEDS_REVIEW if k in unsure else FieldStatus.ACCEPTED
         fields[k] = FieldResult(value=v, raw=v, confidence=0.5 if k in unsure else 1.0, status=status)
-    return DocumentResult(batch_id=batch_id, document_id=doc_id, source=f"{doc_id}.png",
-                          form_id="furusato_onestop", fields=fields)
+    return DocumentResult(
+        batch_id=batch_id,
+        document_id=doc_id,
+        source=f"{doc_id}.png",
+        form_id="furusato_onestop",
+        fields=fields,
+    )
 
 
 @pytest.fixture(params=["sqlite", "dynamo"])
@@ -60,7 +65,12 @@ def stores(request, tmp_path, monkeypatch):
     releaser = LocalGateReleaser(lambda token, out: released.append(out))
     monkeypatch.setenv(ver.ENV_DOUBLE_ENTRY, "on")
     if request.param == "sqlite":
-        return LocalResultStore(tmp_path / "store"), SqliteReviewStore(tmp_path / "review.db"), releaser, released
+        return (
+            LocalResultStore(tmp_path / "store"),
+            SqliteReviewStore(tmp_path / "review.db"),
+            releaser,
+            released,
+        )
     from yomitori.steps import config
 
     request.getfixturevalue("cloud")
@@ -78,9 +88,11 @@ def test_the_verify_marks_read_from_the_forms_and_bad_values_say_what_to_write(t
     assert load_form("salary_report").field("withholding_tax").verify.mode == "double"
     assert load_form("water_start").field("account_number").verify.mode == "double"
     # When a form says "below 0.99", Then only a less sure reading is typed again
-    text = (tmp_path / "f.yaml")
-    base = ("id: f\ntitle: t\nfields:\n- {name: a, label: A, type: digits, box: {x: 1, y: 1, w: 10, h: 5}, "
-            "verify: %s}\n")
+    text = tmp_path / "f.yaml"
+    base = (
+        "id: f\ntitle: t\nfields:\n- {name: a, label: A, type: digits, box: {x: 1, y: 1, w: 10, h: 5}, "
+        "verify: %s}\n"
+    )
     text.write_text(base % "below 0.99", encoding="utf-8")
     v = load_form_file(text).field("a").verify
     assert v.applies(0.98) and not v.applies(0.995)
@@ -105,14 +117,26 @@ def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id
     assert out == {"batch_id": batch_id, "needs_review": 1, "released": False}
     tasks = {(t.document_id, t.field): t for t in reviews.verifications(batch_id)}
     assert set(tasks) == {(d, f) for d in ("d1", "d2") for f in ("my_number", "donation_amount")}
-    assert tasks[("d1", "my_number")].state is VerifyState.OPEN and tasks[("d1", "my_number")].first_by == "reader"
+    assert (
+        tasks[("d1", "my_number")].state is VerifyState.OPEN
+        and tasks[("d1", "my_number")].first_by == "reader"
+    )
     assert tasks[("d2", "my_number")].state is VerifyState.WAITING
 
     # When alice reviews d2 and confirms the My Number (her first entry)
     reviews.lease(batch_id, "alice", document_id="d2")
-    submit_review(results, reviews, releaser, batch_id=batch_id, document_id="d2", reviewer="alice",
-                  corrections=[Correction(field="name", action="confirm"),
-                               Correction(field="my_number", action="confirm")])
+    submit_review(
+        results,
+        reviews,
+        releaser,
+        batch_id=batch_id,
+        document_id="d2",
+        reviewer="alice",
+        corrections=[
+            Correction(field="name", action="confirm"),
+            Correction(field="my_number", action="confirm"),
+        ],
+    )
     tasks = {(t.document_id, t.field): t for t in reviews.verifications(batch_id)}
     assert tasks[("d2", "my_number")].first_by == "alice"
     assert tasks[("d2", "donation_amount")].first_by == "reader"
@@ -121,39 +145,93 @@ def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id
 
     # When alice tries to verify her own first entry, Then she is refused (and it is audited)
     with pytest.raises(ver.SamePerson):
-        ver.second_entry(results, reviews, releaser, principal=ALICE, batch_id=batch_id, document_id="d2",
-                         field="my_number", typed=TRUE_NUMBER)
+        ver.second_entry(
+            results,
+            reviews,
+            releaser,
+            principal=ALICE,
+            batch_id=batch_id,
+            document_id="d2",
+            field="my_number",
+            typed=TRUE_NUMBER,
+        )
     # and a person without the verifier role cannot type a second entry at all
     with pytest.raises(NotAllowed):
-        ver.second_entry(results, reviews, releaser, principal=READER_ONLY, batch_id=batch_id,
-                         document_id="d1", field="my_number", typed=TRUE_NUMBER)
+        ver.second_entry(
+            results,
+            reviews,
+            releaser,
+            principal=READER_ONLY,
+            batch_id=batch_id,
+            document_id="d1",
+            field="my_number",
+            typed=TRUE_NUMBER,
+        )
     # When bob types the true values of every field, blind
     outcomes = {}
-    for (d, f) in sorted(tasks):
+    for d, f in sorted(tasks):
         typed = {"my_number": TRUE_NUMBER, "donation_amount": "20,000"}[f]
-        outcomes[(d, f)] = ver.second_entry(results, reviews, releaser, principal=BOB, batch_id=batch_id,
-                                            document_id=d, field=f, typed=typed)["outcome"]
+        outcomes[(d, f)] = ver.second_entry(
+            results, reviews, releaser, principal=BOB, batch_id=batch_id, document_id=d, field=f, typed=typed
+        )["outcome"]
     # Then both misreads are caught (mismatch), the true readings verified; still not released
-    assert outcomes == {("d1", "donation_amount"): "mismatch", ("d1", "my_number"): "mismatch",
-                        ("d2", "donation_amount"): "match", ("d2", "my_number"): "match"}
+    assert outcomes == {
+        ("d1", "donation_amount"): "mismatch",
+        ("d1", "my_number"): "mismatch",
+        ("d2", "donation_amount"): "match",
+        ("d2", "my_number"): "match",
+    }
     assert released == []
     # When bob tries to decide his own mismatch, Then he is refused
     with pytest.raises(ver.SamePerson):
-        ver.decide(results, reviews, releaser, principal=BOB, batch_id=batch_id, document_id="d1",
-                   field="my_number", value=TRUE_NUMBER)
+        ver.decide(
+            results,
+            reviews,
+            releaser,
+            principal=BOB,
+            batch_id=batch_id,
+            document_id="d1",
+            field="my_number",
+            value=TRUE_NUMBER,
+        )
     # When carol (supervisor) sees both entries and decides
-    both = ver.both_entries(results, reviews, principal=CAROL, batch_id=batch_id, document_id="d1",
-                            field="donation_amount")
+    both = ver.both_entries(
+        results, reviews, principal=CAROL, batch_id=batch_id, document_id="d1", field="donation_amount"
+    )
     assert both == {"first": "20009", "second": "20000"}
     # an invalid decision is refused like a correction
     with pytest.raises(ReviewRefused):
-        ver.decide(results, reviews, releaser, principal=CAROL, batch_id=batch_id, document_id="d1",
-                   field="my_number", value=TRUE_NUMBER[:11] + str((int(TRUE_NUMBER[11]) + 1) % 10))
-    first = ver.decide(results, reviews, releaser, principal=CAROL, batch_id=batch_id, document_id="d1",
-                       field="donation_amount", value="20000")
+        ver.decide(
+            results,
+            reviews,
+            releaser,
+            principal=CAROL,
+            batch_id=batch_id,
+            document_id="d1",
+            field="my_number",
+            value=TRUE_NUMBER[:11] + str((int(TRUE_NUMBER[11]) + 1) % 10),
+        )
+    first = ver.decide(
+        results,
+        reviews,
+        releaser,
+        principal=CAROL,
+        batch_id=batch_id,
+        document_id="d1",
+        field="donation_amount",
+        value="20000",
+    )
     assert first == {"kept": "second", "released": False}
-    last = ver.decide(results, reviews, releaser, principal=CAROL, batch_id=batch_id, document_id="d1",
-                      field="my_number", value=TRUE_NUMBER)
+    last = ver.decide(
+        results,
+        reviews,
+        releaser,
+        principal=CAROL,
+        batch_id=batch_id,
+        document_id="d1",
+        field="my_number",
+        value=TRUE_NUMBER,
+    )
     # Then the last decision releases the gate, once, and the results carry the true values
     # and who typed which entry
     assert last == {"kept": "second", "released": True} and len(released) == 1
@@ -161,10 +239,18 @@ def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id
     assert d1.fields["my_number"].value == TRUE_NUMBER and d1.fields["donation_amount"].value == "20000"
     assert d1.fields["my_number"].status is FieldStatus.CORRECTED
     assert d1.fields["my_number"].verification.model_dump() == {
-        "state": "decided", "first_by": "reader", "second_by": "bob", "decided_by": "carol"}
+        "state": "decided",
+        "first_by": "reader",
+        "second_by": "bob",
+        "decided_by": "carol",
+    }
     d2 = results.get_document(batch_id, "d2")
     assert d2.fields["my_number"].verification.model_dump() == {
-        "state": "verified", "first_by": "alice", "second_by": "bob", "decided_by": None}
+        "state": "verified",
+        "first_by": "alice",
+        "second_by": "bob",
+        "decided_by": None,
+    }
     # and the second entry is not kept beside the final value
     import json
 
@@ -177,7 +263,9 @@ def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id
     assert {r.reviewer for r in verify} == {"bob"} and {r.role for r in verify} == {"verifier"}
     decide = [r for r in trail if r.action is AuditAction.DECIDE]
     assert [(r.field, r.reviewer, r.reasons) for r in decide] == [
-        ("donation_amount", "carol", ["second"]), ("my_number", "carol", ["second"])]
+        ("donation_amount", "carol", ["second"]),
+        ("my_number", "carol", ["second"]),
+    ]
     refused = [r for r in trail if r.action is AuditAction.REFUSED and r.reasons == ["same_person"]]
     assert [(r.reviewer, r.field) for r in refused] == [("alice", "my_number"), ("bob", "my_number")]
     dumped = " ".join(r.model_dump_json() for r in trail)
@@ -191,8 +279,15 @@ def test_a_verifier_queue_never_offers_their_own_first_entry(stores):
     results.put_document(document(batch_id, "d1", unsure=("my_number",)))
     open_review_gate(results, reviews, releaser, batch_id=batch_id, task_token="tok")
     reviews.lease(batch_id, "alice", document_id="d1")
-    submit_review(results, reviews, releaser, batch_id=batch_id, document_id="d1", reviewer="alice",
-                  corrections=[Correction(field="my_number", action="confirm")])
+    submit_review(
+        results,
+        reviews,
+        releaser,
+        batch_id=batch_id,
+        document_id="d1",
+        reviewer="alice",
+        corrections=[Correction(field="my_number", action="confirm")],
+    )
     # When alice asks for work, Then she gets the amount (the reader's first entry) only
     got = ver.lease_next(reviews, ALICE, batch_id)
     assert (got.document_id, got.field) == ("d1", "donation_amount")

@@ -94,7 +94,10 @@ class DateParts(_Strict):
     era_in_year: bool = False
 
 
-VERIFY_HELP = "write 'verify: double' (always typed a second time) or 'verify: below 0.99' (only when the reader's confidence is below that number, between 0 and 1)"
+VERIFY_HELP = (
+    "write 'verify: double' (always typed a second time) or 'verify: below 0.99' (only when the "
+    "reader's confidence is below that number, between 0 and 1)"
+)
 
 
 class Verify(_Strict):

@@ -107,11 +107,15 @@ def plan(reviews: ReviewStore, docs: Iterable[DocumentResult], *, now: dt.dateti
             continue
         waiting = doc.needs_person
         for name in fields_to_verify(load_form(doc.form_id), doc):
-            tasks.append(VerifyTask(
-                batch_id=doc.batch_id, document_id=doc.document_id, field=name,
-                state=VerifyState.WAITING if waiting else VerifyState.OPEN,
-                first_by=None if waiting else READER,
-            ))
+            tasks.append(
+                VerifyTask(
+                    batch_id=doc.batch_id,
+                    document_id=doc.document_id,
+                    field=name,
+                    state=VerifyState.WAITING if waiting else VerifyState.OPEN,
+                    first_by=None if waiting else READER,
+                )
+            )
     if tasks:
         reviews.add_verifications(tasks, now=now)
     return len(tasks)
@@ -127,11 +131,21 @@ def after_review(reviews: ReviewStore, doc: DocumentResult, changed: Iterable[st
             continue
         fr = doc.fields.get(t.field)
         if fr is None or fr.status is FieldStatus.ILLEGIBLE:
-            reviews.update_verification(doc.batch_id, doc.document_id, t.field, expect=VerifyState.WAITING,
-                                        state=VerifyState.SKIPPED, people={"first_by": reviewer})
+            reviews.update_verification(
+                doc.batch_id,
+                doc.document_id,
+                t.field,
+                expect=VerifyState.WAITING,
+                state=VerifyState.SKIPPED,
+                people={"first_by": reviewer},
+            )
             continue
         reviews.update_verification(
-            doc.batch_id, doc.document_id, t.field, expect=VerifyState.WAITING, state=VerifyState.OPEN,
+            doc.batch_id,
+            doc.document_id,
+            t.field,
+            expect=VerifyState.WAITING,
+            state=VerifyState.OPEN,
             people={"first_by": reviewer if t.field in changed else READER},
         )
 
@@ -163,18 +177,37 @@ def _live_lease_of_other(task: VerifyTask, who: str, now: dt.datetime) -> bool:
     return task.leased_by not in (None, who) and task.lease_expires is not None and task.lease_expires > now
 
 
-def _audit(reviews: ReviewStore, principal: Principal, task: VerifyTask, action: AuditAction, *,
-           role: Role, reasons: list[str] | None = None, new_status: str | None = None,
-           purpose: str | None = None, now: dt.datetime | None = None) -> None:
-    reviews.audit(AuditRecord(
-        at=now or utcnow(), reviewer=principal.name, batch_id=task.batch_id, document_id=task.document_id,
-        field=task.field, action=action, reasons=reasons or [], new_status=new_status, role=role.value,
-        purpose=purpose,
-    ))
+def _audit(
+    reviews: ReviewStore,
+    principal: Principal,
+    task: VerifyTask,
+    action: AuditAction,
+    *,
+    role: Role,
+    reasons: list[str] | None = None,
+    new_status: str | None = None,
+    purpose: str | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    reviews.audit(
+        AuditRecord(
+            at=now or utcnow(),
+            reviewer=principal.name,
+            batch_id=task.batch_id,
+            document_id=task.document_id,
+            field=task.field,
+            action=action,
+            reasons=reasons or [],
+            new_status=new_status,
+            role=role.value,
+            purpose=purpose,
+        )
+    )
 
 
-def check_may(reviews: ReviewStore, principal: Principal, task: VerifyTask, want: str,
-              *, now: dt.datetime | None = None) -> None:
+def check_may(
+    reviews: ReviewStore, principal: Principal, task: VerifyTask, want: str, *, now: dt.datetime | None = None
+) -> None:
     """Raise unless ``principal`` may do ``want`` (second entry or decision) on ``task`` now:
     NotAllowed without the role, SamePerson (audited as refused) for the person who typed an
     entry already, VerifyNotOpen when the task waits for something else."""
@@ -186,15 +219,24 @@ def check_may(reviews: ReviewStore, principal: Principal, task: VerifyTask, want
     if task.state is not expected:
         raise VerifyNotOpen(f"Field '{task.field}' of document '{task.document_id}' is {task.state.value}.")
     if principal.name in ((task.first_by,) if want == SECOND else (task.first_by, task.second_by)):
-        _audit(reviews, principal, task, AuditAction.REFUSED, reasons=[SamePerson.code],
-               role=Role.VERIFIER if want == SECOND else Role.SUPERVISOR, now=now)
+        _audit(
+            reviews,
+            principal,
+            task,
+            AuditAction.REFUSED,
+            reasons=[SamePerson.code],
+            role=Role.VERIFIER if want == SECOND else Role.SUPERVISOR,
+            now=now,
+        )
         raise SamePerson(f"'{principal.name}' typed an entry of field '{task.field}' already.")
 
 
 # -- the queue -----------------------------------------------------------------------------------
 
 
-def queue(reviews: ReviewStore, principal: Principal, batch_id: str, *, now: dt.datetime | None = None) -> dict:
+def queue(
+    reviews: ReviewStore, principal: Principal, batch_id: str, *, now: dt.datetime | None = None
+) -> dict:
     """What is left of the batch's double entry, and what ``principal`` can do of it (ids,
     field names and counts only)."""
     now = now or utcnow()
@@ -205,29 +247,51 @@ def queue(reviews: ReviewStore, principal: Principal, batch_id: str, *, now: dt.
         "waiting_review": sum(1 for t in tasks if t.state is VerifyState.WAITING),
         "second": sum(1 for t in mine if t.state is VerifyState.OPEN),
         "decide": sum(1 for t in mine if t.state is VerifyState.MISMATCH),
-        "blocked_same_person": sum(1 for t in tasks if t.state is VerifyState.OPEN and t.first_by == principal.name),
+        "blocked_same_person": sum(
+            1 for t in tasks if t.state is VerifyState.OPEN and t.first_by == principal.name
+        ),
     }
 
 
-def lease_next(reviews: ReviewStore, principal: Principal, batch_id: str, *, seconds: int = 600,
-               after: tuple[str, str] | None = None, now: dt.datetime | None = None) -> VerifyTask | None:
+def lease_next(
+    reviews: ReviewStore,
+    principal: Principal,
+    batch_id: str,
+    *,
+    seconds: int = 600,
+    after: tuple[str, str] | None = None,
+    now: dt.datetime | None = None,
+) -> VerifyTask | None:
     """Lease the next task ``principal`` can do (decisions first: they hold a batch longest),
     after ``after`` (document, field) in order when given; None when none is left."""
     now = now or utcnow()
-    tasks = [t for t in reviews.verifications(batch_id)
-             if work_for(principal, t) and not _live_lease_of_other(t, principal.name, now)]
+    tasks = [
+        t
+        for t in reviews.verifications(batch_id)
+        if work_for(principal, t) and not _live_lease_of_other(t, principal.name, now)
+    ]
     if after is not None:
         tasks = [t for t in tasks if (t.document_id, t.field) > after] + [
-            t for t in tasks if (t.document_id, t.field) <= after]
+            t for t in tasks if (t.document_id, t.field) <= after
+        ]
     tasks.sort(key=lambda t: t.state is not VerifyState.MISMATCH)  # stable: keeps the order above
     for t in tasks:
-        if reviews.lease_verification(batch_id, t.document_id, t.field, principal.name, seconds=seconds, now=now):
+        if reviews.lease_verification(
+            batch_id, t.document_id, t.field, principal.name, seconds=seconds, now=now
+        ):
             return t.model_copy(update={"leased_by": principal.name})
     return None
 
 
-def _held(reviews: ReviewStore, principal: Principal, batch_id: str, document_id: str, field: str,
-          want: str, now: dt.datetime) -> VerifyTask:
+def _held(
+    reviews: ReviewStore,
+    principal: Principal,
+    batch_id: str,
+    document_id: str,
+    field: str,
+    want: str,
+    now: dt.datetime,
+) -> VerifyTask:
     task = _task(reviews, batch_id, document_id, field)
     check_may(reviews, principal, task, want, now=now)
     if _live_lease_of_other(task, principal.name, now):
@@ -235,12 +299,26 @@ def _held(reviews: ReviewStore, principal: Principal, batch_id: str, document_id
     return task
 
 
-def audit_crop_view(reviews: ReviewStore, principal: Principal, form: FormDefinition, task: VerifyTask,
-                    want: str, *, now: dt.datetime | None = None) -> None:
+def audit_crop_view(
+    reviews: ReviewStore,
+    principal: Principal,
+    form: FormDefinition,
+    task: VerifyTask,
+    want: str,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
     """A My Number's crop is shown to the verifier or the decider: audited with the purpose."""
     if form.field(task.field).sensitivity is Sensitivity.MY_NUMBER:
-        _audit(reviews, principal, task, AuditAction.REVEAL_MY_NUMBER, purpose=PURPOSE_VERIFY,
-               role=Role.VERIFIER if want == SECOND else Role.SUPERVISOR, now=now)
+        _audit(
+            reviews,
+            principal,
+            task,
+            AuditAction.REVEAL_MY_NUMBER,
+            purpose=PURPOSE_VERIFY,
+            role=Role.VERIFIER if want == SECOND else Role.SUPERVISOR,
+            now=now,
+        )
 
 
 # -- the entries ---------------------------------------------------------------------------------
@@ -277,19 +355,48 @@ def second_entry(
         outcome, state = "match", VerifyState.VERIFIED
     else:
         outcome, state = "mismatch", VerifyState.MISMATCH
-        results.put_bytes(entry_key(batch_id, document_id, field),
-                          json.dumps({"second": second}).encode(), "application/json")
-    if not reviews.update_verification(batch_id, document_id, field, expect=VerifyState.OPEN, state=state,
-                                       people={"second_by": principal.name}):
+        results.put_bytes(
+            entry_key(batch_id, document_id, field),
+            json.dumps({"second": second}).encode(),
+            "application/json",
+        )
+    if not reviews.update_verification(
+        batch_id,
+        document_id,
+        field,
+        expect=VerifyState.OPEN,
+        state=state,
+        people={"second_by": principal.name},
+    ):
         raise VerifyNotOpen(f"Field '{field}' of document '{document_id}' was verified by someone else.")
-    _audit(reviews, principal, task, AuditAction.VERIFY, reasons=[outcome], new_status=state.value,
-           role=Role.VERIFIER, now=now)
-    return {"outcome": outcome, "released": release_when_done(results, reviews, releaser, batch_id=batch_id,
-                                                               who=principal.name, now=now)}
+    _audit(
+        reviews,
+        principal,
+        task,
+        AuditAction.VERIFY,
+        reasons=[outcome],
+        new_status=state.value,
+        role=Role.VERIFIER,
+        now=now,
+    )
+    return {
+        "outcome": outcome,
+        "released": release_when_done(
+            results, reviews, releaser, batch_id=batch_id, who=principal.name, now=now
+        ),
+    }
 
 
-def both_entries(results: ResultStore, reviews: ReviewStore, *, principal: Principal, batch_id: str,
-                 document_id: str, field: str, now: dt.datetime | None = None) -> dict:
+def both_entries(
+    results: ResultStore,
+    reviews: ReviewStore,
+    *,
+    principal: Principal,
+    batch_id: str,
+    document_id: str,
+    field: str,
+    now: dt.datetime | None = None,
+) -> dict:
     """For the third person only: the two entries of a mismatch (``{"first", "second"}``)."""
     now = now or utcnow()
     _held(reviews, principal, batch_id, document_id, field, DECIDE, now)
@@ -326,30 +433,57 @@ def decide(
     task = _held(reviews, principal, batch_id, document_id, field, DECIDE, now)
     doc = results.get_document(batch_id, document_id)
     form = load_form(doc.form_id)
-    applied = apply_corrections(form, doc, [Correction(field=field, action="correct", value=value)],
-                                today=now.date())
+    applied = apply_corrections(
+        form, doc, [Correction(field=field, action="correct", value=value)], today=now.date()
+    )
     if field in applied.refused:
         raise ReviewRefused({field: applied.refused[field]})
     final = applied.document.fields[field].value
     second = _second(results, batch_id, document_id, field)
     kept = "first" if final == doc.fields[field].value else "second" if final == second else "other"
     # the decision replaces the second entry: no second value is kept beyond this point
-    results.put_bytes(entry_key(batch_id, document_id, field), json.dumps({"final": final}).encode(),
-                      "application/json")
-    if not reviews.update_verification(batch_id, document_id, field, expect=VerifyState.MISMATCH,
-                                       state=VerifyState.DECIDED, people={"decided_by": principal.name}):
+    results.put_bytes(
+        entry_key(batch_id, document_id, field), json.dumps({"final": final}).encode(), "application/json"
+    )
+    if not reviews.update_verification(
+        batch_id,
+        document_id,
+        field,
+        expect=VerifyState.MISMATCH,
+        state=VerifyState.DECIDED,
+        people={"decided_by": principal.name},
+    ):
         raise VerifyNotOpen(f"Field '{field}' of document '{document_id}' was decided by someone else.")
-    _audit(reviews, principal, task, AuditAction.DECIDE, reasons=[kept], new_status=VerifyState.DECIDED.value,
-           role=Role.SUPERVISOR if principal.has(Role.SUPERVISOR) else Role.VERIFIER, now=now)
-    return {"kept": kept, "released": release_when_done(results, reviews, releaser, batch_id=batch_id,
-                                                         who=principal.name, now=now)}
+    _audit(
+        reviews,
+        principal,
+        task,
+        AuditAction.DECIDE,
+        reasons=[kept],
+        new_status=VerifyState.DECIDED.value,
+        role=Role.SUPERVISOR if principal.has(Role.SUPERVISOR) else Role.VERIFIER,
+        now=now,
+    )
+    return {
+        "kept": kept,
+        "released": release_when_done(
+            results, reviews, releaser, batch_id=batch_id, who=principal.name, now=now
+        ),
+    }
 
 
 # -- the gate --------------------------------------------------------------------------------------
 
 
-def release_when_done(results: ResultStore, reviews: ReviewStore, releaser: GateReleaser, *, batch_id: str,
-                      who: str, now: dt.datetime | None = None) -> bool:
+def release_when_done(
+    results: ResultStore,
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    *,
+    batch_id: str,
+    who: str,
+    now: dt.datetime | None = None,
+) -> bool:
     """Release the gate when no document waits for review and no double entry is open."""
     from yomitori.steps.review import _release
 
@@ -383,7 +517,8 @@ def settle(results: ResultStore | None, reviews: ReviewStore, batch_id: str) -> 
                 final = json.loads(results.get_bytes(entry_key(batch_id, document_id, t.field)))["final"]
                 if fr.value != final:
                     fr.value, fr.status = final, FieldStatus.CORRECTED
-            fr.verification = FieldVerification(state=t.state.value, first_by=t.first_by, second_by=t.second_by,
-                                                decided_by=t.decided_by)
+            fr.verification = FieldVerification(
+                state=t.state.value, first_by=t.first_by, second_by=t.second_by, decided_by=t.decided_by
+            )
         results.put_document(doc)
     return True

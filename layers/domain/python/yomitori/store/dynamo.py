@@ -33,8 +33,8 @@ from yomitori.store.base import (
     utcnow,
 )
 
-GATE_TTL_DAYS = 14
-VERIFY_PREFIX = "verify#"  # task_kind of a double-entry task: verify#<document>#<field>  # a gate nobody finishes disappears with the batch's other transient items
+GATE_TTL_DAYS = 14  # a gate nobody finishes disappears with the batch's other transient items
+VERIFY_PREFIX = "verify#"  # task_kind of a double-entry task: verify#<document>#<field>
 
 
 def _iso(t: dt.datetime) -> str:
@@ -332,8 +332,13 @@ class DynamoReviewStore(ReviewStore):
         now = now or utcnow()
         expires = str(int((now + dt.timedelta(days=GATE_TTL_DAYS)).timestamp()))
         for t in tasks:
-            item = {**self._verify_key(t.batch_id, t.document_id, t.field), "document_id": {"S": t.document_id},
-                    "field": {"S": t.field}, "state": {"S": t.state.value}, self.ttl: {"N": expires}}
+            item = {
+                **self._verify_key(t.batch_id, t.document_id, t.field),
+                "document_id": {"S": t.document_id},
+                "field": {"S": t.field},
+                "state": {"S": t.state.value},
+                self.ttl: {"N": expires},
+            }
             if t.first_by:
                 item["first_by"] = {"S": t.first_by}
             try:

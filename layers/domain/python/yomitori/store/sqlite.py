@@ -307,9 +307,11 @@ class SqliteReviewStore(ReviewStore):
         now = now or utcnow()
         with self._tx(immediate=True) as db:
             n = db.execute(
-                "UPDATE verifications SET leased_by = ?, lease_expires = ? WHERE batch_id = ? AND "
-                "document_id = ? AND field = ? AND (leased_by IS NULL OR leased_by = ? OR lease_expires <= ?)",
-                (who, _iso(now + dt.timedelta(seconds=seconds)), batch_id, document_id, field, who, _iso(now)),
+                "UPDATE verifications SET leased_by = ?, lease_expires = ? "
+                "WHERE batch_id = ? AND document_id = ? AND field = ? "
+                "AND (leased_by IS NULL OR leased_by = ? OR lease_expires <= ?)",
+                (who, _iso(now + dt.timedelta(seconds=seconds)), batch_id, document_id, field, who,
+                 _iso(now)),
             ).rowcount
         return n == 1
 
