@@ -72,7 +72,7 @@ class VerificationService:
     def _batches(self) -> list[str]:
         if self.batch_id:
             return [self.batch_id]
-        return sorted({q.batch_id for q in self.reviews.queue(None)})
+        return self.reviews.verification_batches()
 
     def open_count(self) -> int:
         """Double entries still open in this session's batch (the one-machine server keeps

@@ -141,6 +141,7 @@ def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id
     assert tasks[("d2", "my_number")].first_by == "alice"
     assert tasks[("d2", "donation_amount")].first_by == "reader"
     # Then no document waits for review, but the gate still waits for the double entry
+    assert batch_id in reviews.verification_batches()
     assert reviews.remaining(batch_id) == [] and released == []
 
     # When alice tries to verify her own first entry, Then she is refused (and it is audited)
@@ -235,6 +236,7 @@ def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id
     # Then the last decision releases the gate, once, and the results carry the true values
     # and who typed which entry
     assert last == {"kept": "second", "released": True} and len(released) == 1
+    assert batch_id not in reviews.verification_batches()
     d1 = results.get_document(batch_id, "d1")
     assert d1.fields["my_number"].value == TRUE_NUMBER and d1.fields["donation_amount"].value == "20000"
     assert d1.fields["my_number"].status is FieldStatus.CORRECTED

@@ -339,6 +339,10 @@ class ReviewStore(ABC):
         """The double-entry tasks of a batch, ordered by document and field."""
 
     @abstractmethod
+    def verification_batches(self) -> list[str]:
+        """Batches with a double entry still open (the verifier's view over all batches)."""
+
+    @abstractmethod
     def update_verification(
         self,
         batch_id: str,

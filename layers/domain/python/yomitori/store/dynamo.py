@@ -368,6 +368,22 @@ class DynamoReviewStore(ReviewStore):
                 ))
         return sorted(out, key=lambda t: (t.document_id, t.field))
 
+    def verification_batches(self) -> list[str]:
+        out: set[str] = set()
+        for page in self.ddb.get_paginator("scan").paginate(
+            TableName=self.review_table,
+            FilterExpression="begins_with(#s, :v) AND #st IN (:w, :o, :m)",
+            ExpressionAttributeNames={"#s": self.sk, "#st": "state"},
+            ExpressionAttributeValues={
+                ":v": {"S": VERIFY_PREFIX},
+                ":w": {"S": VerifyState.WAITING.value},
+                ":o": {"S": VerifyState.OPEN.value},
+                ":m": {"S": VerifyState.MISMATCH.value},
+            },
+        ):
+            out.update(i[self.pk]["S"] for i in page.get("Items", []))
+        return sorted(out)
+
     def update_verification(self, batch_id, document_id, field, *, expect, state, people=None) -> bool:
         people = {k: v for k, v in (people or {}).items() if k in self._PEOPLE}
         names = {"#st": "state", **{f"#{k}": k for k in people}}

@@ -291,6 +291,14 @@ class SqliteReviewStore(ReviewStore):
             out.append(VerifyTask(batch_id=batch_id, **v))
         return out
 
+    def verification_batches(self) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT DISTINCT batch_id FROM verifications WHERE state IN (?, ?, ?) ORDER BY batch_id",
+                tuple(s.value for s in (VerifyState.WAITING, VerifyState.OPEN, VerifyState.MISMATCH)),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def update_verification(self, batch_id, document_id, field, *, expect, state, people=None) -> bool:
         people = {k: v for k, v in (people or {}).items() if k in ("first_by", "second_by", "decided_by")}
         sets = ", ".join(["state = ?", "leased_by = NULL", "lease_expires = NULL",
