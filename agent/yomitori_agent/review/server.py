@@ -34,7 +34,7 @@ __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
 COOKIE = "yomitori_review"  # + "_<port>": cookies ignore ports, two sessions must not collide
 MAX_BODY = 1 << 20
 _STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8",
-           "verify.js": "text/javascript; charset=utf-8"}
+           "verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
 
 
 def _asset(name: str) -> bytes:
