@@ -9,7 +9,6 @@ import datetime as dt
 
 import pytest
 from yomitori.access import NotAllowed, Principal, Role
-from yomitori.forms import load_form
 from yomitori.results import DocumentResult, FieldResult, FieldStatus
 from yomitori.steps import verification as ver
 from yomitori.steps.review import Correction, ReviewRefused, open_review_gate, submit_review
@@ -76,31 +75,6 @@ def stores(request, tmp_path, monkeypatch):
     request.getfixturevalue("cloud")
     config.reset()
     return config.result_store(), config.review_store(), releaser, released
-
-
-def test_the_verify_marks_read_from_the_forms_and_bad_values_say_what_to_write(tmp_path):
-    from yomitori.errors import FormDefinitionError
-    from yomitori.forms.schema import load_form_file
-
-    # Given the shipped forms, Then My Numbers, amounts and account numbers are typed twice
-    assert load_form("furusato_onestop").field("my_number").verify.mode == "double"
-    assert load_form("furusato_onestop").field("donation_amount").verify.mode == "double"
-    assert load_form("salary_report").field("withholding_tax").verify.mode == "double"
-    assert load_form("water_start").field("account_number").verify.mode == "double"
-    # When a form says "below 0.99", Then only a less sure reading is typed again
-    text = tmp_path / "f.yaml"
-    base = (
-        "id: f\ntitle: t\nfields:\n- {name: a, label: A, type: digits, box: {x: 1, y: 1, w: 10, h: 5}, "
-        "verify: %s}\n"
-    )
-    text.write_text(base % "below 0.99", encoding="utf-8")
-    v = load_form_file(text).field("a").verify
-    assert v.applies(0.98) and not v.applies(0.995)
-    # When the value is not understood, Then the error says what to write
-    for bad in ("twice", "below 2", "below x"):
-        text.write_text(base % f"'{bad}'", encoding="utf-8")
-        with pytest.raises(FormDefinitionError, match="verify: double.*verify: below 0.99"):
-            load_form_file(text)
 
 
 def test_double_entry_catches_valid_misreads_and_holds_the_gate(stores, batch_id="b-verify-1"):

@@ -1,0 +1,71 @@
+"""``verify`` in form definitions (double entry, ベリファイ): ``double`` or ``below T``; the
+shipped forms mark My Numbers, amounts and account numbers; a bad value says what to write."""
+
+from __future__ import annotations
+
+import pytest
+from yomitori.errors import FormDefinitionError
+from yomitori.forms import load_form
+from yomitori.forms.schema import load_form_file
+
+FIELD = "- {name: a, label: A, type: %s, box: {x: 1, y: 1, w: 10, h: 5}%s, verify: %s}\n"
+
+
+def _form(tmp_path, verify: str, type_: str = "digits") -> object:
+    extra = ""
+    if type_ == "choice":
+        extra = (
+            ", options: [{value: x, label: x, box: {x: 1, y: 1, w: 2, h: 2}},"
+            " {value: y, label: y, box: {x: 4, y: 1, w: 2, h: 2}}]"
+        )
+    path = tmp_path / "f.yaml"
+    path.write_text("id: f\ntitle: t\nfields:\n" + FIELD % (type_, extra, verify), encoding="utf-8")
+    return load_form_file(path)
+
+
+def test_the_shipped_forms_mark_my_numbers_amounts_and_account_numbers():
+    marked = {
+        f: sorted(x.name for x in load_form(f).fields if x.verify and x.verify.mode == "double")
+        for f in ("furusato_onestop", "salary_report", "childcare_application", "water_start", "water_city")
+    }
+    assert marked == {
+        "furusato_onestop": ["donation_amount", "my_number"],
+        "salary_report": sorted(
+            [
+                "my_number",
+                "dependant_1_my_number",
+                "dependant_2_my_number",
+                "salary_payment",
+                "salary_after_deduction",
+                "deductions_total",
+                "withholding_tax",
+            ]
+        ),
+        "childcare_application": ["child_my_number", "guardian_2_my_number", "my_number"],
+        "water_start": ["account_number"],
+        "water_city": ["account_number", "deposit_amount"],
+    }
+    # and every My Number field of every shipped form is among them
+    for f in marked:
+        for x in load_form(f).fields:
+            if x.sensitivity.value == "my_number":
+                assert x.name in marked[f], (f, x.name)
+
+
+def test_double_always_and_below_only_when_the_reader_was_less_sure(tmp_path):
+    assert _form(tmp_path, "double").field("a").verify.applies(1.0)
+    below = _form(tmp_path, "below 0.99").field("a").verify
+    assert below.applies(0.98) and not below.applies(0.99) and not below.applies(1.0)
+
+
+@pytest.mark.parametrize("bad", ["twice", "'below 2'", "'below x'", "'below'", "true", "0.99"])
+def test_a_bad_value_says_what_to_write(tmp_path, bad):
+    with pytest.raises(FormDefinitionError) as e:
+        _form(tmp_path, bad)
+    assert "fields[a].verify" in e.value.message
+    assert "verify: double" in e.value.message and "verify: below 0.99" in e.value.message
+
+
+def test_ticks_and_choices_take_no_verify(tmp_path):
+    with pytest.raises(FormDefinitionError, match="not for ticks and choices"):
+        _form(tmp_path, "double", type_="choice")
