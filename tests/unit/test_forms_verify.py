@@ -69,3 +69,17 @@ def test_a_bad_value_says_what_to_write(tmp_path, bad):
 def test_ticks_and_choices_take_no_verify(tmp_path):
     with pytest.raises(FormDefinitionError, match="not for ticks and choices"):
         _form(tmp_path, "double", type_="choice")
+
+
+def test_verify_is_saved_as_written(tmp_path):
+    # Given a form loaded with both kinds of marks, When it is dumped (as the template editor
+    # saves it), Then the marks read as written and load again the same
+    import yaml
+    from yomitori.forms.schema import FormDefinition
+
+    form = _form(tmp_path, "below 0.95")
+    data = form.model_dump(mode="json", exclude_defaults=True)
+    assert data["fields"][0]["verify"] == "below 0.95"
+    again = FormDefinition.model_validate(yaml.safe_load(yaml.safe_dump(data)))
+    assert again.field("a").verify == form.field("a").verify
+    assert _form(tmp_path, "double").model_dump(mode="json")["fields"][0]["verify"] == "double"

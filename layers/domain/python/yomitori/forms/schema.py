@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from yomitori.errors import FormDefinitionError, UnknownFormError
 
@@ -124,6 +132,10 @@ class Verify(_Strict):
             if 0.0 < t <= 1.0:
                 return {"mode": "below", "below": t}
         raise ValueError(f"verify: {data!r} is not understood; {VERIFY_HELP}")
+
+    @model_serializer
+    def _as_written(self) -> str:  # dumped as written in the YAML (the template editor saves it)
+        return "double" if self.mode == "double" else f"below {self.below:g}"
 
     def applies(self, confidence: float) -> bool:
         """Whether a field read with ``confidence`` must be typed a second time."""
