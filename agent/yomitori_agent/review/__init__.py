@@ -44,7 +44,7 @@ def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_wh
     Prints the one-time login URL on stdout; returns ids and counts."""
     server = make_server(backend, port=port, exit_when_done=exit_when_done)
     waiting = len(server.service.queue()["documents"])
-    verifying = server.verification.open_count() if server.verification is not None else 0
+    verifying = server.verification.my_work() if server.verification is not None else 0
     print(f"review: {backend.describe}; {waiting} document(s) waiting; reviewer {backend.reviewer}",
           file=sys.stderr)
     print(server.url, flush=True)

@@ -55,10 +55,10 @@ class ReviewServer(LocalServer):
         self.verification = None  # the verifier's view (ベリファイ): a VerificationService, or None
 
     def work_left(self) -> bool:
-        """Documents to review, or double entries to finish, are left in this session's batch."""
+        """Documents to review, or double entries this person can do, are left."""
         if self.service.queue()["documents"]:
             return True
-        return self.verification is not None and self.verification.open_count() > 0
+        return self.verification is not None and self.verification.my_work() > 0
 
     def stop_soon(self) -> None:
         threading.Thread(target=self.shutdown, daemon=True).start()

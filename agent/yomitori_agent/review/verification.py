@@ -74,10 +74,11 @@ class VerificationService:
             return [self.batch_id]
         return self.reviews.verification_batches()
 
-    def open_count(self) -> int:
-        """Double entries still open in this session's batch (the one-machine server keeps
-        serving while any is left)."""
-        return sum(ver.queue(self.reviews, self.principal(), b)["open"] for b in self._batches())
+    def my_work(self) -> int:
+        """Second entries and decisions this person can do now (the server that ends by itself
+        keeps serving while any is left; a reviewer without the verifier role has none)."""
+        p = self.principal()
+        return sum(q["second"] + q["decide"] for q in (ver.queue(self.reviews, p, b) for b in self._batches()))
 
     def state(self) -> dict:
         p = self.principal()
