@@ -83,3 +83,38 @@ def test_verify_is_saved_as_written(tmp_path):
     again = FormDefinition.model_validate(yaml.safe_load(yaml.safe_dump(data)))
     assert again.field("a").verify == form.field("a").verify
     assert _form(tmp_path, "double").model_dump(mode="json")["fields"][0]["verify"] == "double"
+
+
+def test_which_fields_of_a_document_are_typed_twice():
+    # Given furusato with its amount marked "below 0.99" instead of "double"
+    from yomitori.forms.schema import Verify
+    from yomitori.results import DocumentResult, FieldResult, FieldStatus
+    from yomitori.steps.verification import fields_to_verify
+
+    base = load_form("furusato_onestop")
+    fields = [
+        f.model_copy(update={"verify": Verify.model_validate("below 0.99")})
+        if f.name == "donation_amount"
+        else f
+        for f in base.fields
+    ]
+    form = base.model_copy(update={"fields": fields})
+
+    def doc(amount_confidence: float, my_number_status=FieldStatus.ACCEPTED) -> DocumentResult:
+        return DocumentResult(
+            batch_id="b1",
+            document_id="d1",
+            source="d1.png",
+            form_id=form.id,
+            fields={
+                "my_number": FieldResult(value="123456789018", confidence=1.0, status=my_number_status),
+                "donation_amount": FieldResult(value="20000", confidence=amount_confidence),
+                "name": FieldResult(value="山田 太郎", confidence=0.5),
+            },
+        )
+
+    # Then the My Number always, the amount only when the reader was less sure than 0.99
+    assert fields_to_verify(form, doc(0.995)) == ["my_number"]
+    assert fields_to_verify(form, doc(0.9)) == ["my_number", "donation_amount"]
+    # and a field the reviewer held (判読不能) has nothing to verify
+    assert fields_to_verify(form, doc(0.995, FieldStatus.ILLEGIBLE)) == []
