@@ -42,9 +42,13 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
     assert {t.state for t in reviews.verifications(batch)} == {VerifyState.WAITING}
     sent: list[dict] = []
 
+    beats: list[dict] = []
+
     def record(params, model, **_):
         if model.name == "SendTaskSuccess":
             sent.append(params)
+        if model.name == "SendTaskHeartbeat":
+            beats.append(params)
 
     with acting_as_agent(agent_guard):
         sfn = client("stepfunctions")
@@ -63,6 +67,7 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
             # Then the gate does not release: the double entries are open
             assert out["ok"] and out["released"] is False
         assert sent == []
+        beats.clear()
 
         # When another person (a verifier) types them blind: one as read, one differently
         bob = Principal("aws:arn:aws:sts::123456789012:assumed-role/Verifier/bob", frozenset({Role.VERIFIER}))
@@ -82,6 +87,8 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
             backend.results, backend.reviews, backend.releaser, principal=lambda: carol, batch_id=batch
         )
         field = ver_c.next()
+        # (each field taken sends the gate's heartbeat: a long double entry keeps the flow waiting)
+        assert len(beats) >= 3 and {b["taskToken"] for b in beats} == {"tok-verify"}
         assert (field["document_id"], field["first"], field["second"]) == ("doc-0002", MY_NUMBER, OTHER)
         out = ver_c.submit(batch, "doc-0002", "my_number", field["first"])
         assert ver_c.next() is None

@@ -78,7 +78,9 @@ class VerificationService:
         """Second entries and decisions this person can do now (the server that ends by itself
         keeps serving while any is left; a reviewer without the verifier role has none)."""
         p = self.principal()
-        return sum(q["second"] + q["decide"] for q in (ver.queue(self.reviews, p, b) for b in self._batches()))
+        return sum(
+            q["second"] + q["decide"] for q in (ver.queue(self.reviews, p, b) for b in self._batches())
+        )
 
     def state(self) -> dict:
         p = self.principal()
@@ -105,6 +107,8 @@ class VerificationService:
             batches = batches[i:] + batches[:i]
         for b in batches:
             pos = (after[1], after[2]) if after is not None and after[0] == b else None
+            if not self._alive(b):
+                continue
             task = ver.lease_next(self.reviews, p, b, seconds=self.lease_seconds, after=pos)
             if task is not None:
                 kind = ver.work_for(p, task)
@@ -112,6 +116,19 @@ class VerificationService:
                     self._held[(task.batch_id, task.document_id, task.field)] = kind
                 return self._view(p, task.batch_id, task.document_id, task.field, kind)
         return None
+
+    def _alive(self, batch_id: str) -> bool:
+        """Send the gate's heartbeat (a person is at work on the batch, as when a document is
+        leased for review), so a long double entry does not run into the heartbeat limit;
+        False when the batch no longer waits at its gate."""
+        from yomitori.steps.review import keep_gate_alive
+        from yomitori.store.base import GateMissing
+
+        try:
+            keep_gate_alive(self.reviews, self.releaser, batch_id=batch_id)
+        except GateMissing:
+            return False
+        return True
 
     def _view(self, p: Principal, batch_id: str, document_id: str, field: str, kind: str) -> dict:
         doc = self.results.get_document(batch_id, document_id)
@@ -250,6 +267,7 @@ class VerificationService:
         """Open one given field (after the checks of :meth:`same_person_check`)."""
         self.same_person_check(batch_id, document_id, field)
         p = self.principal()
+        self._alive(batch_id)
         if not self.reviews.lease_verification(
             batch_id, document_id, field, p.name, seconds=self.lease_seconds
         ):
