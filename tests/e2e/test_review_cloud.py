@@ -116,7 +116,7 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     assert [(r.role, r.purpose) for r in mine if r.action is AuditAction.REVEAL_MY_NUMBER] == [
         ("number_viewer", "number_match")] * 2
     refused = [(r.role, r.reasons) for r in mine if r.action is AuditAction.REFUSED]
-    assert refused == [("reviewer", ["not_allowed"])]
+    assert refused == [("reviewer", ["number_viewer_required"])]
     assert sum(r.action is AuditAction.LEASE for r in mine) == 3
     assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)

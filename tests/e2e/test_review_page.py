@@ -583,7 +583,7 @@ def test_login_refuses_a_wrong_passphrase_and_a_reviewer_cannot_reveal(small_bat
     assert [(r.reviewer, r.reasons) for r in trail if r.action is AuditAction.LOGIN] == [
         ("sato", ["wrong_passphrase"]), ("sato", []), ("suzuki", [])]
     assert [(r.reviewer, r.role, r.reasons) for r in trail if r.action is AuditAction.REFUSED] == [
-        ("sato", "reviewer", ["not_allowed"])]
+        ("sato", "reviewer", ["number_viewer_required"])]
     assert [(r.reviewer, r.role, r.purpose) for r in trail if r.action is AuditAction.REVEAL_MY_NUMBER] == [
         ("suzuki", "number_viewer", "entry_check")]
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)

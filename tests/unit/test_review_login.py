@@ -67,11 +67,11 @@ def test_login_decides_who_reviews_and_only_a_number_viewer_reveals(login_server
     )
     # Then it is refused (403), in Japanese with what to do, without the number, and audited
     refusal = json.loads(body)
-    assert status == 403 and refusal["error"] == "not_allowed" and MY_NUMBER not in body.decode()
+    assert status == 403 and refusal["error"] == "number_viewer_required" and MY_NUMBER not in body.decode()
     assert "番号閲覧者" in refusal["message_ja"] and "依頼" in refusal["action_ja"]
     refused = [r for r in reviews.audit_trail(batch) if r.action is AuditAction.REFUSED]
     assert [(r.reviewer, r.role, r.field, r.reasons) for r in refused] == [
-        ("sato", "reviewer", "my_number", ["not_allowed"])
+        ("sato", "reviewer", "my_number", ["number_viewer_required"])
     ]
     # When sato logs out and suzuki (number viewer) logs in and reveals it for a purpose
     _post(login_server, cookie, "/api/logout", {})

@@ -17,24 +17,41 @@ from yomitori_agent.review.service import ReviewService
 __all__ = ["Backend", "ReviewServer", "ReviewService", "cloud_backend", "local_backend", "serve"]
 
 
-def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False) -> ReviewServer:
+def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False,
+                principal=None) -> ReviewServer:
     """A review server over ``backend`` (not yet serving). Its ``url`` is the one-time link.
     With a users file the page asks for a login and the session's principal comes from it;
-    otherwise the backend's principal reviews. The reference data (Japan Post, banks,
-    readings) is loaded first, so the clerk's first submission is as quick as the others."""
+    otherwise ``principal`` (a :class:`yomitori.access.Principal`), or the backend's, is the
+    person at the page. The verifier's view (/verify) acts as the same person. The reference
+    data (Japan Post, banks, readings) is loaded first, so the clerk's first submission is as
+    quick as the others."""
+    from yomitori.access import Principal
     from yomitori.validation.warm import load_reference_data
+
+    from yomitori_agent.review.verification import VerificationService
 
     load_reference_data()
     purposes = backend.users.purposes if backend.users is not None else None
 
-    def service_for(principal) -> ReviewService:
-        return ReviewService(backend.results, backend.reviews, backend.releaser, principal=principal,
+    def service_for(person: Principal) -> ReviewService:
+        return ReviewService(backend.results, backend.reviews, backend.releaser, principal=person,
                              batch_id=backend.batch_id, purposes=purposes)
 
     if backend.users is not None:
-        return ReviewServer(None, port=port, exit_when_done=exit_when_done, users=backend.users,
-                            service_for=service_for, reviews=backend.reviews, batch_id=backend.batch_id)
-    return ReviewServer(service_for(backend.principal), port=port, exit_when_done=exit_when_done)
+        server = ReviewServer(None, port=port, exit_when_done=exit_when_done, users=backend.users,
+                              service_for=service_for, reviews=backend.reviews, batch_id=backend.batch_id)
+    else:
+        server = ReviewServer(service_for(principal or backend.principal), port=port,
+                              exit_when_done=exit_when_done)
+    nobody = Principal("-", frozenset())  # before a login: no role, no work
+
+    def who() -> Principal:
+        svc = server.service
+        return svc.principal if svc is not None else nobody
+
+    server.verification = VerificationService(backend.results, backend.reviews, backend.releaser,
+                                              principal=who, batch_id=backend.batch_id)
+    return server
 
 
 def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_when_done: bool = True) -> dict:
@@ -42,14 +59,19 @@ def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_wh
     Prints the one-time login URL on stdout; returns ids and counts."""
     server = make_server(backend, port=port, exit_when_done=exit_when_done)
     waiting = len(backend.reviews.queue(backend.batch_id))
-    who = (f"reviewer {backend.reviewer}" if backend.principal
-           else f"log in with the users file {backend.users.path}")
+    if backend.users is not None:
+        # who logs in is not known yet: serve while anything is open (their work or not)
+        verifying = sum(1 for b in backend.reviews.verification_batches() if backend.batch_id in (None, b))
+        who = f"log in with the users file {backend.users.path}"
+    else:
+        verifying = server.verification.my_work() if server.verification is not None else 0
+        who = f"reviewer {backend.reviewer}"
     print(f"review: {backend.describe}; {waiting} document(s) waiting; {who}", file=sys.stderr)
     print(server.url, flush=True)
     if open_browser:
         webbrowser.open(server.url)
     try:
-        if waiting or not exit_when_done:
+        if waiting or verifying or not exit_when_done:
             server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("review: stopped; documents left open go back to the queue.", file=sys.stderr)

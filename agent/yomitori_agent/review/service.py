@@ -45,6 +45,7 @@ from yomitori_agent.review import images
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
+NUMBER_VIEWER_REQUIRED = "number_viewer_required"  # a NotAllowed about My Numbers (its own Japanese text)
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # what may go into an audit record as a field name
 
 
@@ -349,12 +350,12 @@ class ReviewService:
             self.reviews.audit(AuditRecord(
                 at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
                 field=field_name if _FIELD_NAME.match(field_name) else None,
-                action=AuditAction.REFUSED, reasons=["not_allowed"],
+                action=AuditAction.REFUSED, reasons=[NUMBER_VIEWER_REQUIRED],
                 role=Role.REVIEWER.value if self.principal.has(Role.REVIEWER) else None,
             ))
             raise NotAllowed(f"'{self.reviewer}' does not have the number_viewer role.",
                              action="Ask your administrator for the number_viewer role, or leave the My "
-                                    "Number to a colleague who has it.")
+                                    "Number to a colleague who has it.", code=NUMBER_VIEWER_REQUIRED)
         if purpose not in self.purposes:
             raise PurposeRequired("A purpose from the list is needed to reveal a My Number.")
         doc = self._doc(batch_id, document_id)
@@ -394,7 +395,8 @@ class ReviewService:
             if any(c.field in mine and c.action != "illegible" for c in parsed):
                 raise NotAllowed(f"'{self.reviewer}' does not have the number_viewer role.",
                                  action="Leave this document to a colleague with the number_viewer role "
-                                        "(skip it), or ask your administrator for the role.")
+                                        "(skip it), or ask your administrator for the role.",
+                                 code=NUMBER_VIEWER_REQUIRED)
         try:
             out = submit_review(
                 self.results, self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,
