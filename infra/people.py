@@ -40,7 +40,9 @@ REVIEW_JOBS = ("reviewer", "number-viewer", "verifier")
 
 class People(Construct):
     """Job policies and roles. ``policies`` / ``roles``: job -> construct (roles only for jobs
-    with configured principals). ``guard``: the stack's where-from conditions; ``extra``:
+    with configured principals). ``review_statements``: the review page's DynamoDB / Step
+    Functions statements, fresh at each call (the stack's, shared with the agent policy);
+    ``guard``: the stack's where-from conditions; ``extra``:
     statements every job policy carries (the region guard); ``operator_policy``: the agent
     policy, attached to the operator's role."""
 
@@ -51,7 +53,7 @@ class People(Construct):
         *,
         config: YomitoriConfig,
         storage,
-        state_machine_arn: str,
+        review_statements: Callable[[], list[iam.PolicyStatement]],
         guard: Callable[[list[iam.PolicyStatement]], list[iam.PolicyStatement]],
         extra: list[iam.PolicyStatement],
         operator_policy: iam.ManagedPolicy,
@@ -76,24 +78,9 @@ class People(Construct):
             iam.PolicyStatement(
                 sid="ReadPages", actions=["s3:GetObject"], resources=[intake.arn_for_objects(PAGES)]
             ),
-            iam.PolicyStatement(
-                sid="ListBatchResults", actions=["s3:ListBucket"], resources=[results.bucket_arn]
-            ),
-            iam.PolicyStatement(
-                sid="ReviewQueueAndLeases",
-                actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
-                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="AppendReviewAudit",
-                actions=["dynamodb:PutItem"],
-                resources=[tables[settings.AUDIT.role].table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="ReleaseOrKeepReviewGate",
-                actions=["states:SendTaskSuccess", "states:SendTaskHeartbeat"],
-                resources=[state_machine_arn],
-            ),
+            # the review gate, leases, double-entry tasks, the audit append, the task token: the
+            # same statements as the agent policy's review part (one definition, in the stack)
+            *review_statements(),
         ]
         key = iam.PolicyStatement(
             sid="UseDataKeyThroughS3",

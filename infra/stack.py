@@ -211,7 +211,7 @@ class YomitoriStack(Stack):
         self.agent_policy = self._agent_policy()
         # one role and policy per job, assumed per person (before the region guard: it covers them)
         self.people = People(
-            self, "People", config=config, storage=storage, state_machine_arn=pipeline.state_machine_arn,
+            self, "People", config=config, storage=storage, review_statements=self._agent_review_statements,
             guard=self._from_the_offices, extra=[self.region_deny()], operator_policy=self.agent_policy,
         )
         self.region_guard = self._region_guard()
