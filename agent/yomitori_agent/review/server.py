@@ -81,6 +81,14 @@ class _Handler(LocalHandler):
         if path == "/api/page":
             jpeg, (w, h) = svc.page_image(q.get("b", ""), q.get("d", ""))
             return self.send(HTTPStatus.OK, jpeg, "image/jpeg", {"X-Scan-Size": f"{w}x{h}"})
+        if path == "/api/region":
+            try:
+                area = tuple(int(q.get(k, "")) for k in ("x0", "y0", "x1", "y1"))
+            except ValueError:
+                raise ReviewError("The region is not four whole numbers.", code="bad_region") from None
+            return self.send(HTTPStatus.OK, svc.region(q.get("b", ""), q.get("d", ""), area,
+                                                          frozenset(q.get("hide", "").split(","))),
+                             "image/jpeg")
         if path == "/api/crop":
             return self.send(HTTPStatus.OK, svc.crop(q.get("b", ""), q.get("d", ""), q.get("f", "")),
                               "image/png")

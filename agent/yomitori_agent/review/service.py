@@ -39,6 +39,7 @@ from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
 from yomitori_agent.review import images
+from yomitori_agent.review.names import display_name
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
@@ -116,6 +117,7 @@ class ReviewService:
         items = self.reviews.queue(self.batch_id)
         return {
             "reviewer": self.reviewer,
+            "name": display_name(self.reviewer),  # what the header shows (never an ARN)
             "documents": [
                 {
                     "batch_id": q.batch_id,
@@ -312,6 +314,25 @@ class ReviewService:
             raise ReviewError("Reveal the My Number first.", code="masked")
         pages = self._render(batch_id, document_id)
         return images.crop_png(pages.scan, pages.upright(tuple(fr.box)))
+
+    def region(self, batch_id: str, document_id: str, area: tuple[int, int, int, int],
+               hide: frozenset[str] = frozenset()) -> bytes:
+        """Part of a leased document's upright page at the scan's full resolution (the page's
+        zoom), with the My Numbers not revealed in this session painted over (and those the
+        page masked again, named in ``hide``)."""
+        doc = self._doc(batch_id, document_id)
+        form = load_form(doc.form_id)
+        pages = self._render(batch_id, document_id)
+        hidden = [
+            pages.upright(tuple(doc.fields[f.name].box))
+            for f in form.fields
+            if f.sensitivity is Sensitivity.MY_NUMBER and f.name in doc.fields and doc.fields[f.name].box
+            and ((batch_id, document_id, f.name) not in self.session.revealed or f.name in hide)
+        ]
+        try:
+            return images.region_jpeg(pages.scan, area, hidden)
+        except ValueError as e:
+            raise ReviewError(str(e), code="bad_region") from None
 
     # -- actions ----------------------------------------------------------------------------
     def reveal(self, batch_id: str, document_id: str, field_name: str) -> dict:

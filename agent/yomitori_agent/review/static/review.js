@@ -15,6 +15,10 @@
   window.reviewTimings = timings;
 
   const $ = (id) => document.getElementById(id);
+  // tick boxes are shown as ✓ / 空欄 (stored as true / false)
+  const BOX_ON = "✓", BOX_OFF = "空欄";
+  const boxText = (v) => (v === "true" ? BOX_ON : v === "false" || v === "" ? BOX_OFF : v);
+  const boxValue = (t) => (t === BOX_ON ? "true" : t === BOX_OFF ? "false" : t);
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -159,7 +163,8 @@
   // -- queue -----------------------------------------------------------------------------
   async function refreshQueue() {
     const q = await api("/api/queue");
-    $("who").textContent = "確認者: " + q.reviewer;
+    // the person's name (the server strips os: and shows an assumed role's session name); never an ARN
+    $("who").textContent = "確認者: " + (q.name || q.reviewer);
     const list = $("queue-list");
     list.replaceChildren();
     for (const item of q.documents) {
@@ -279,6 +284,9 @@
   function render(d) {
     for (const u of urls) URL.revokeObjectURL(u);
     urls = [];
+    $("hires").hidden = true;
+    hiresSeq++;
+    $("crop-big").hidden = true;
     doc = d;
     state = {};
     order = [];
@@ -323,20 +331,27 @@
     const conf = el("span", "conf", "確信度 " + Math.round(f.confidence * 100) + "%");
     head.append(label, status, conf);
     row.append(head);
+    const described = []; // what a screen reader reads with the input (aria-describedby)
     if (f.reasons.length) {
       const ul = el("ul", "reasons");
+      ul.id = "r-" + f.name;
+      described.push(ul.id);
       for (const r of f.reasons) { const li = el("li", null, r.text); li.title = r.code; ul.append(li); }
       row.append(ul);
     }
     const crop = el("img", "crop");
     crop.alt = f.label + " の切り出し";
     crop.hidden = true;
+    crop.title = "クリックまたは F9 で拡大";
+    crop.addEventListener("click", () => { focusField(f.name); toggleBigCrop(true); });
     row.append(crop);
     const line = el("div", "line");
     const input = el("input", "value");
     input.id = "f-" + f.name;
     input.name = f.name;
-    input.value = f.value;
+    input.value = f.type === "checkbox" ? boxText(f.value) : f.value;
+    if (f.type === "checkbox") input.readOnly = true; // Space ticks: ✓ / 空欄
+    if (f.status === "invalid") input.setAttribute("aria-invalid", "true");
     input.spellcheck = false;
     input.autocomplete = "off";
     input.dataset.type = f.type;
@@ -357,24 +372,35 @@
       era.value = f.era || "令和";
       written = el("span", "written", f.written || "");
       written.id = "w-" + f.name;
-      input.setAttribute("aria-describedby", written.id);
+      described.push(written.id);
       line.append(era, written);
     }
     const mark = el("span", "mark");
     line.append(mark);
     row.append(line);
-    if (f.type === "checkbox") row.append(el("div", "hint", "Space で true / false を切り替え"));
-    if (f.type === "choice") row.append(el("div", "hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / ")));
-    if (f.my_number && f.masked) row.append(el("div", "hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）"));
+    const hint = (cls, text) => {
+      const h = el("div", cls, text);
+      h.id = "h-" + f.name + "-" + described.length;
+      described.push(h.id);
+      row.append(h);
+    };
+    if (f.type === "checkbox") hint("hint", "Space で ✓ / 空欄 を切り替え");
+    if (f.type === "choice") hint("hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / "));
+    if (f.my_number && f.masked) hint("hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）");
     let sug = null;
     if (f.suggestion) {
       sug = el("div", "suggest");
+      sug.id = "s-" + f.name;
+      described.push(sug.id);
       sug.append(el("kbd", null, "F2"), el("span", "sv", f.suggestion.value), el("span", "st", f.suggestion.text));
       row.append(sug);
     }
     const refused = el("ul", "refused");
+    refused.id = "x-" + f.name;
+    described.push(refused.id);
+    input.setAttribute("aria-describedby", described.join(" "));
     row.append(refused);
-    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written,
+    const s = { field: f, orig: input.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written,
                 maskedText: f.masked ? f.value : null };
     input.addEventListener("focus", () => setCurrent(f.name));
     input.addEventListener("input", () => {
@@ -529,6 +555,7 @@
     if (s.settled || s.illegible || s.input.value !== s.orig) {
       s.refused.replaceChildren(); // an earlier refusal no longer describes what is there
       s.row.classList.remove("refused-row");
+      if (s.field.status !== "invalid" || s.settled || s.illegible) s.input.removeAttribute("aria-invalid");
       if (!document.querySelector(".refused-row") && $("message").className === "error") say("");
     }
     s.row.classList.toggle("settled", s.settled || !!s.illegible);
@@ -606,6 +633,8 @@
     s.input.classList.add("masked");
     s.input.classList.remove("grouped");
     s.crop.hidden = true;
+    if (!$("crop-big").hidden) toggleBigCrop(false);
+    applyView(); // the zoomed part is fetched again with the number painted over
     const hint = s.row.querySelector(".hint.mn");
     if (hint) hint.textContent = "個人番号を再び伏せました。F8 でもう一度表示（表示は監査記録に残ります）";
     updateMark(name);
@@ -634,6 +663,7 @@
       const hint = s.row.querySelector(".hint.mn");
       if (hint) hint.textContent = "個人番号を表示しました（監査記録に記録済み）";
       loadCrop(target);
+      applyView();
       updateMark(target);
       focusField(target);
     } catch (e) {
@@ -644,7 +674,7 @@
   function toggleValue(name) {
     const s = state[name], f = s.field;
     let values = null;
-    if (f.type === "checkbox") values = ["true", "false"];
+    if (f.type === "checkbox") values = [BOX_ON, BOX_OFF];
     if (f.type === "choice") values = f.options.map((o) => o.value);
     if (!values) return false;
     const i = values.indexOf(s.input.value);
@@ -666,7 +696,7 @@
         else if (s.settled) out.push({ field: n, action: "confirm" });
       }
       else if (!s.field.masked && s.input.value !== s.orig) {
-        const c = { field: n, action: "correct", value: s.input.value };
+        const c = { field: n, action: "correct", value: s.field.type === "checkbox" ? boxValue(s.input.value) : s.input.value };
         if (s.era) c.era = s.era.value;
         if (s.fromSuggestion && s.field.suggestion && s.input.value === s.field.suggestion.value) c.suggestion = true;
         out.push(c);
@@ -694,6 +724,7 @@
           s.settled = false;
           updateMark(n);
           s.row.classList.add("refused-row");
+          s.input.setAttribute("aria-invalid", "true");
           for (const r of res.refused[n]) { const li = el("li", null, r.text); li.title = r.code; s.refused.append(li); }
           // the first field with a validator's reason; else the first one left unsettled
           const real = res.refused[n].some((r) => r.code !== "not_settled");
@@ -722,6 +753,77 @@
   // -- viewer: zoom and pan -------------------------------------------------------------------
   function applyView() {
     $("stage").style.transform = "translate(" + view.x + "px," + view.y + "px) scale(" + view.scale + ")";
+    clearTimeout(hiresTimer);
+    hiresTimer = setTimeout(loadHires, 120);
+  }
+
+  // Zoom at the scan's full resolution: where the reduced display image is enlarged, the part
+  // in view is fetched from the full scan (/api/region) and laid over it.
+  let hiresTimer = null, hiresSeq = 0;
+  async function loadHires() {
+    const img = $("scan"), v = $("viewer"), hi = $("hires"), d = doc;
+    if (!d || !img.naturalWidth || view.scale <= 1.05) { hi.hidden = true; return; }
+    const f = scan.w / img.naturalWidth; // scan pixels per display pixel
+    const sx0 = -view.x / view.scale, sy0 = -view.y / view.scale;
+    const sw = v.clientWidth / view.scale, sh = v.clientHeight / view.scale;
+    const pad = 0.2;
+    const x0 = Math.max(0, Math.floor((sx0 - pad * sw) * f)), y0 = Math.max(0, Math.floor((sy0 - pad * sh) * f));
+    const x1 = Math.min(scan.w, Math.ceil((sx0 + (1 + pad) * sw) * f)), y1 = Math.min(scan.h, Math.ceil((sy0 + (1 + pad) * sh) * f));
+    if (x1 <= x0 || y1 <= y0) return;
+    const hidden = order.filter((n) => state[n].field.my_number && state[n].field.masked).join(",");
+    const seq = ++hiresSeq;
+    try {
+      const r = await fetch("/api/region?b=" + encodeURIComponent(d.batch_id) + "&d=" + encodeURIComponent(d.document_id)
+        + "&x0=" + x0 + "&y0=" + y0 + "&x1=" + x1 + "&y1=" + y1 + "&hide=" + encodeURIComponent(hidden));
+      if (!r.ok) return;
+      const blob = await r.blob();
+      if (seq !== hiresSeq || doc !== d) return;
+      const u = URL.createObjectURL(blob);
+      const next = new Image();
+      next.src = u;
+      await next.decode().catch(() => {});
+      if (seq !== hiresSeq || doc !== d) { URL.revokeObjectURL(u); return; }
+      if (hi.dataset.url) URL.revokeObjectURL(hi.dataset.url);
+      hi.dataset.url = u;
+      hi.src = u;
+      hi.dataset.region = [x0, y0, x1, y1].join(",");
+      Object.assign(hi.style, { left: (x0 / f) + "px", top: (y0 / f) + "px", width: ((x1 - x0) / f) + "px", height: ((y1 - y0) / f) + "px" });
+      hi.hidden = false;
+    } catch (e) { /* the display image still shows the page */ }
+  }
+
+  function zoomField() {
+    // Alt+Z: the current field at the scan's full resolution (one scan pixel per screen pixel,
+    // less when the field is wider than the viewer), centred
+    const img = $("scan"), v = $("viewer");
+    if (!current || !state[current].field.box || !img.naturalWidth) return;
+    const [l, t, r, b] = state[current].field.box;
+    const f = scan.w / img.naturalWidth;
+    const margin = 24;
+    view.scale = Math.min(f, (v.clientWidth - 2 * margin) / ((r - l) / f));
+    view.fitted = false;
+    view.x = v.clientWidth / 2 - ((l + r) / 2 / f) * view.scale;
+    view.y = v.clientHeight / 2 - ((t + b) / 2 / f) * view.scale;
+    applyView();
+  }
+
+  function pan(dx, dy) {
+    view.x += dx;
+    view.y += dy;
+    applyView();
+  }
+
+  function toggleBigCrop(open) {
+    // F9 (or a click on the crop): the current field's full-resolution crop, large
+    const big = $("crop-big");
+    const on = open === undefined ? big.hidden : open;
+    if (on) {
+      const s = current && state[current];
+      if (!s || s.crop.hidden || !s.crop.src) { say("この項目には拡大できる切り出しがありません。", "warn"); return; }
+      big.querySelector("img").src = s.crop.src;
+      big.querySelector("img").alt = s.field.label + " の切り出し（拡大）";
+    }
+    big.hidden = !on;
   }
 
   function fit() {
@@ -787,6 +889,15 @@
     if (e.altKey && (k === "+" || k === "=" || k === ";")) { e.preventDefault(); zoom(1.25); return; }
     if (e.altKey && k === "-") { e.preventDefault(); zoom(0.8); return; }
     if (e.altKey && k === "0") { e.preventDefault(); fit(); centreOn(current); return; }
+    if (e.altKey && (k === "z" || k === "Z")) { e.preventDefault(); zoomField(); return; }
+    if (e.altKey && k.startsWith("Arrow")) {
+      e.preventDefault(); // Alt+← would go back in the browser's history
+      const step = 80;
+      pan(k === "ArrowLeft" ? step : k === "ArrowRight" ? -step : 0, k === "ArrowUp" ? step : k === "ArrowDown" ? -step : 0);
+      return;
+    }
+    if (k === "F9") { e.preventDefault(); toggleBigCrop(); return; }
+    if (k === "Escape" && !$("crop-big").hidden) { e.preventDefault(); toggleBigCrop(false); return; }
     if (!name || document.activeElement !== state[name].input) return;
     if (k === "Enter" && !e.shiftKey && !e.altKey) {
       e.preventDefault();
