@@ -462,3 +462,96 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_zoom_at_full_resolution_keyboard_panning_and_an_enlarged_crop(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the page open on a document at 1366×768
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        _wait_document(page, None)
+        url = page.url
+        page.locator("#f-phone").focus()
+        expect(page.locator(".field[data-name='phone'] .crop")).to_be_visible()
+        # When the clerk zooms onto the current field (Alt+Z)
+        page.keyboard.press("Alt+z")
+        hires = page.locator("#hires")
+        # Then the part in view is shown from the full scan: as many image pixels as scan pixels
+        expect(hires).to_be_visible(timeout=10_000)
+        region = [int(v) for v in hires.get_attribute("data-region").split(",")]
+        assert hires.evaluate("e => e.naturalWidth") == region[2] - region[0]
+        phone_box = (558, 1626, 1491, 1749)
+        assert region[0] <= phone_box[0] and region[2] >= phone_box[2]
+        assert region[1] <= phone_box[1] and region[3] >= phone_box[3]
+        # When they pan with Alt+arrows, Then the view moves and the browser does not go back
+        before = page.locator("#stage").evaluate("e => e.style.transform")
+        page.keyboard.press("Alt+ArrowLeft")
+        page.keyboard.press("Alt+ArrowDown")
+        assert page.locator("#stage").evaluate("e => e.style.transform") != before
+        assert page.url == url
+        expect(page.locator("#f-phone")).to_be_focused()
+        # When they press F9, Then the field's full-resolution crop is shown large; Esc closes it
+        page.keyboard.press("F9")
+        big = page.locator("#crop-big img")
+        expect(big).to_be_visible()
+        small_w = page.locator(".field[data-name='phone'] .crop").evaluate("e => e.clientWidth")
+        assert big.evaluate("e => e.clientWidth") > small_w
+        assert big.evaluate("e => e.naturalWidth") >= phone_box[2] - phone_box[0]
+        page.keyboard.press("Escape")
+        expect(big).to_be_hidden()
+        expect(page.locator("#f-phone")).to_be_focused()
+        # And the page's help names the keys
+        for key in ("Alt+Z", "Alt+←↑↓→", "F9"):
+            expect(page.locator("#keys")).to_contain_text(key)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+
+
+def test_usable_at_200_percent_zoom_with_reasons_tied_to_inputs_and_a_name_in_the_header(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given a 1366×768 screen at 200 % browser zoom (683×384 CSS pixels, 2 device pixels each)
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 683, "height": 384}, device_scale_factor=2)
+    try:
+        page.goto(server.url)
+        _wait_document(page, None)
+        # Then the header shows the person's name, not the audit id
+        expect(page.locator("#who")).to_have_text("確認者: reviewer-1")
+        # and nothing is wider than the window: every input can be scrolled to and seen whole
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 683
+        page.keyboard.press("F6")  # the accepted fields too
+        for i in range(page.locator("input.value").count()):
+            inp = page.locator("input.value").nth(i)
+            inp.scroll_into_view_if_needed()
+            box = inp.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 683, (i, box)
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 384, (i, box)
+        # And each input names its reasons for a screen reader (aria-describedby)
+        ids = page.locator("#f-phone").get_attribute("aria-describedby").split()
+        described = " ".join(page.locator(f"[id='{i}']").inner_text() for i in ids)
+        assert "確信度" in described
+        # When a submission is refused, Then the refusal is read with the input as well
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+Enter")
+        expect(page.locator(".field[data-name='my_number'] .refused")).not_to_be_empty(timeout=10_000)
+        mn = page.locator("#f-my_number")
+        refused_id = next(i for i in mn.get_attribute("aria-describedby").split() if i.startswith("x-"))
+        expect(page.locator(f"[id='{refused_id}']")).to_contain_text("確認")
+        assert mn.get_attribute("aria-invalid") == "true"
+    finally:
+        server.shutdown()
+        server.server_close()
