@@ -555,3 +555,49 @@ def test_usable_at_200_percent_zoom_with_reasons_tied_to_inputs_and_a_name_in_th
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_submitted_document_is_reopened_and_corrected_before_the_batch_is_released(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the clerk submitted the first document (the second still waits)
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        first = next(d for d in ("doc-0001", "doc-0002") if d in title)
+        page.locator("#f-my_number").focus()
+        page.keyboard.press("F8")
+        expect(page.locator("#f-my_number")).to_have_js_property("readOnly", False)
+        page.keyboard.press("Enter")
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("0312345678")
+        page.keyboard.press("Control+Enter")
+        _wait_document(page, first)
+        expect(page.locator("#submitted-list button")).to_have_text([first])
+        # When they press Alt+R (reopen what they just submitted)
+        page.keyboard.press("Alt+r")
+        # Then it is open again with the values as stored, the decided fields among those to check
+        expect(page.locator("#doc-title")).to_contain_text(first)
+        expect(page.locator("#message")).to_contain_text("開き直しました")
+        expect(page.locator("#fields #f-phone")).to_have_value("0312345678")
+        # When they correct the phone and submit again, Then the new value is stored
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("0312345679")
+        page.keyboard.press("Control+Enter")
+        _wait_document(page, first)
+        stored = backend.results.get_document(backend.batch_id, first)
+        assert stored.fields["phone"].value == "0312345679"
+        assert backend.reviews.get_gate(backend.batch_id).released_at is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors

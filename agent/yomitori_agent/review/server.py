@@ -105,6 +105,8 @@ class _Handler(LocalHandler):
                                                   "elsewhere": 0 if view else svc.open_elsewhere(window)})
         if path == "/api/open":
             return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d, window)})
+        if path == "/api/reopen":
+            return self.send_json(HTTPStatus.OK, {"document": svc.reopen(b, d, window)})
         if path == "/api/reveal":
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":

@@ -22,6 +22,7 @@ from yomitori.steps.review import (
     Correction,
     ReviewRefused,
     lease_document,
+    reopen_document,
     reveal_my_number,
     submit_review,
 )
@@ -43,6 +44,8 @@ from yomitori_agent.review.names import display_name
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
+# fields a person already decided: a reopened document shows them among those to check
+REVIEWED = (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
 
 
 class ReviewError(YomitoriError):
@@ -116,6 +119,7 @@ class ReviewService:
         """The documents waiting for a person (ids and lease holders only)."""
         items = self.reviews.queue(self.batch_id)
         return {
+            "submitted": self.submitted(items),
             "reviewer": self.reviewer,
             "name": display_name(self.reviewer),  # what the header shows (never an ARN)
             "documents": [
@@ -127,6 +131,27 @@ class ReviewService:
                 for q in items
             ],
         }
+
+    def submitted(self, items: list | None = None) -> list[dict]:
+        """Documents submitted in the batches under review and not yet released: they can be
+        opened again (ids only)."""
+        batches = {self.batch_id} if self.batch_id else {q.batch_id for q in (items or [])}
+        out = []
+        for b in sorted(batches):
+            gate = self.reviews.get_gate(b)
+            if gate is not None and gate.released_at is None:
+                out.extend({"batch_id": b, "document_id": d} for d in gate.done)
+        return out
+
+    def reopen(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
+        """Open a submitted document again (until its batch is released), audited as ``reopen``;
+        the fields a person decided are shown among those to check, as they were stored."""
+        with self._lock:
+            if self._held_elsewhere((batch_id, document_id), window):
+                raise OpenInOtherWindow(f"Document '{document_id}' is open in another window.")
+        reopen_document(self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,
+                        reviewer=self.reviewer, seconds=self.lease_seconds)
+        return self.open(batch_id, document_id, window)
 
     def _lease(self, batch_id: str, document_id: str) -> Lease | None:
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
@@ -227,7 +252,8 @@ class ReviewService:
                     "raw": show(fr.raw),
                     "confidence": round(fr.confidence, 3),
                     "status": fr.status.value,
-                    "needs_person": fr.status in NEEDS_PERSON,
+                    "needs_person": fr.status in NEEDS_PERSON or fr.status in REVIEWED,
+                    "reviewed": fr.status in REVIEWED,  # decided by a person before (a reopened document)
                     "reasons": explain(fr.reasons),
                     "suggestion": (
                         {

@@ -179,6 +179,20 @@
       list.append(li);
     }
     $("progress").textContent = "残り " + q.documents.length + " 件";
+    // submitted documents can be opened again until the batch is released
+    const sub = $("submitted-list");
+    sub.replaceChildren();
+    for (const item of q.submitted || []) {
+      const li = el("li");
+      const b = el("button", "pick reopen", item.document_id);
+      b.type = "button";
+      b.tabIndex = -1;
+      b.title = "開き直す（バッチが次の工程に進むまで）";
+      b.addEventListener("click", () => reopenDoc(item));
+      li.append(b);
+      sub.append(li);
+    }
+    $("submitted").hidden = !(q.submitted && q.submitted.length);
     return q;
   }
 
@@ -202,6 +216,22 @@
       refreshQueue().catch(() => {});
     } catch (e) {
       showError(e, () => pick(item));
+    }
+  }
+
+  let lastSubmitted = null; // what this tab submitted last (Alt+R opens it again)
+
+  async function reopenDoc(item) {
+    // a submitted document, opened again until the batch is released (audited as reopen)
+    if (busy || !item) return;
+    try {
+      await leaveCurrent();
+      const res = await api("/api/reopen", { batch_id: item.batch_id, document_id: item.document_id });
+      render(res.document);
+      say("提出済みの帳票を開き直しました。直したら Ctrl+Enter で提出し直してください（提出し直すまで前の内容のままです）。", "warn");
+      refreshQueue().catch(() => {});
+    } catch (e) {
+      showError(e, () => reopenDoc(item));
     }
   }
 
@@ -400,8 +430,11 @@
     described.push(refused.id);
     input.setAttribute("aria-describedby", described.join(" "));
     row.append(refused);
-    const s = { field: f, orig: input.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written,
+    const s = { field: f, orig: input.value, settled: false,
+                // a reopened document: a field held before stays held unless the clerk decides otherwise
+                illegible: f.reviewed && f.status === "illegible" && f.reasons.length ? f.reasons[0].code : null, row, input, crop, mark, refused, era, written,
                 maskedText: f.masked ? f.value : null };
+    if (s.illegible) { mark.textContent = "保留: " + illegibleText(s.illegible); mark.className = "mark ill"; input.classList.add("ill"); }
     input.addEventListener("focus", () => setCurrent(f.name));
     input.addEventListener("input", () => {
       s.settled = false; s.illegible = null; s.fromSuggestion = false; updateMark(f.name);
@@ -541,10 +574,12 @@
   }
 
   // -- settling fields ---------------------------------------------------------------------
+  const illegibleText = (code) => (ILLEGIBLE_REASONS.find((r) => r[0] === code) || [code, "保留"])[1];
+
   function updateMark(name) {
     const s = state[name];
     let text = "", cls = "mark";
-    if (s.illegible) { text = "保留: " + ILLEGIBLE_REASONS.find((r) => r[0] === s.illegible)[1]; cls += " ill"; }
+    if (s.illegible) { text = "保留: " + illegibleText(s.illegible); cls += " ill"; }
     else if (s.field.masked && s.secret !== undefined ? s.secret !== s.origSecret : s.input.value !== s.orig) {
       text = s.settled ? "修正" : "修正中"; cls += " fix";
     }
@@ -738,6 +773,7 @@
       say("");
       sessionStorage.removeItem(draftKey(d));
       sessionStorage.removeItem("yomitori-current");
+      lastSubmitted = { batch_id: d.batch_id, document_id: d.document_id };
       pendingTiming = { t0, submitted: performance.now() - t0 };
       if (!(await openNext({ batch_id: d.batch_id, document_id: d.document_id }))) {
         pendingTiming = null;
@@ -886,6 +922,7 @@
     if (k === "F6") { e.preventDefault(); setAcceptedVisible(!showAccepted); return; }
     if (e.altKey && k === "PageDown") { e.preventDefault(); skip(); return; }
     if (e.altKey && k === "PageUp") { e.preventDefault(); back(); return; }
+    if (e.altKey && (k === "r" || k === "R")) { e.preventDefault(); reopenDoc(lastSubmitted); return; }
     if (e.altKey && (k === "+" || k === "=" || k === ";")) { e.preventDefault(); zoom(1.25); return; }
     if (e.altKey && k === "-") { e.preventDefault(); zoom(0.8); return; }
     if (e.altKey && k === "0") { e.preventDefault(); fit(); centreOn(current); return; }

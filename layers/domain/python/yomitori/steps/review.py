@@ -341,6 +341,30 @@ def lease_document(
     return reviews.lease(batch_id, reviewer, document_id=document_id, seconds=seconds)
 
 
+def reopen_document(
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    *,
+    batch_id: str,
+    document_id: str,
+    reviewer: str,
+    seconds: int = 900,
+    now: dt.datetime | None = None,
+) -> Lease:
+    """Open a submitted document again, leased to ``reviewer``, while its batch is not released
+    (:meth:`ReviewStore.reopen`); audited as ``reopen``. The stored result stays as submitted
+    until the document is submitted again (the gate waits for it again meanwhile)."""
+    keep_gate_alive(reviews, releaser, batch_id=batch_id)
+    lease = reviews.reopen(batch_id, document_id, reviewer, seconds=seconds, now=now)
+    reviews.audit(
+        AuditRecord(
+            at=now or utcnow(), reviewer=reviewer, batch_id=batch_id, document_id=document_id,
+            action=AuditAction.REOPEN,
+        )
+    )
+    return lease
+
+
 def release_if_done(
     reviews: ReviewStore, releaser: GateReleaser, *, batch_id: str, who: str, now: dt.datetime | None = None
 ) -> bool:
