@@ -601,3 +601,62 @@ def test_a_submitted_document_is_reopened_and_corrected_before_the_batch_is_rele
         server.shutdown()
         server.server_close()
     assert not errors, errors
+
+
+def test_field_by_field_mode_checks_one_field_of_many_documents_with_the_keyboard(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori.results import DocumentResult, FieldStatus
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given two documents whose phone needs a person; on doc-0002 nothing else does
+    path = small_batch / "doc-0002.json"
+    doc = DocumentResult.model_validate_json(path.read_text(encoding="utf-8"))
+    mn = doc.fields["my_number"]
+    mn.status, mn.reasons, mn.confidence = FieldStatus.ACCEPTED, [], 0.99
+    path.write_text(doc.model_dump_json(), encoding="utf-8")
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    keys = Keys(page)
+    try:
+        page.goto(server.url)
+        _wait_document(page, None)
+        # When the clerk switches to field by field (F3) and picks the phone (Enter)
+        keys.press("F3")
+        select = page.locator("#column-field")
+        expect(select).to_be_focused(timeout=10_000)
+        expect(select.locator("option")).to_have_text(["電話番号（2 件）"])
+        keys.press("Enter")
+        # Then a column shows the phone of both documents, each with its crop and value
+        rows = page.locator("#column-rows .crow")
+        expect(rows).to_have_count(2, timeout=10_000)
+        expect(rows.locator("img.ccrop").first).to_be_visible()
+        expect(rows.nth(0).locator("input")).to_be_focused()
+        assert rows.nth(0).locator("input").input_value() == "03-1234-5678"
+        held = {q.document_id: q.leased_by for q in backend.reviews.queue(backend.batch_id)}
+        assert held == {"doc-0001": "os:reviewer-1", "doc-0002": "os:reviewer-1"}
+        # When they correct the first, confirm the second (Enter on the last row saves)
+        keys.type("0312345679")
+        keys.press("Enter")
+        expect(rows.nth(1).locator("input")).to_be_focused()
+        keys.press("Enter")
+        # Then doc-0002 is stored through the submission, and doc-0001 (its My Number still to
+        # check) keeps the phone as a draft and goes back to the queue
+        expect(page.locator("#column-message")).to_contain_text("保存 1 件、下書き 1 件", timeout=10_000)
+        stored = backend.results.get_document(backend.batch_id, "doc-0002")
+        assert stored.fields["phone"].status.value == "corrected"
+        assert [(q.document_id, q.leased_by) for q in backend.reviews.queue(backend.batch_id)] == [("doc-0001", None)]
+        # When they go back to document by document (F3), Then doc-0001 opens with the draft
+        keys.press("F3")
+        _wait_document(page, None)
+        expect(page.locator("#doc-title")).to_contain_text("doc-0001")
+        expect(page.locator("#f-phone")).to_have_value("0312345679")
+        expect(page.locator("#message")).to_contain_text("復元")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+    print(f"\nfield-by-field: {keys.count} key presses for 2 phone numbers (10 typed)")

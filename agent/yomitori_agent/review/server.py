@@ -33,7 +33,8 @@ from yomitori_agent.review.service import ReviewError, ReviewService
 __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
 COOKIE = "yomitori_review"  # + "_<port>": cookies ignore ports, two sessions must not collide
 MAX_BODY = 1 << 20
-_STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+_STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8",
+           "fields.js": "text/javascript; charset=utf-8"}
 
 
 def _asset(name: str) -> bytes:
@@ -107,6 +108,16 @@ class _Handler(LocalHandler):
             return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d, window)})
         if path == "/api/reopen":
             return self.send_json(HTTPStatus.OK, {"document": svc.reopen(b, d, window)})
+        if path == "/api/column-fields":
+            from yomitori_agent.review.column import column_fields
+
+            return self.send_json(HTTPStatus.OK, column_fields(svc, window))
+        if path == "/api/column":
+            from yomitori_agent.review.column import column
+
+            skip = body.get("skip") if isinstance(body.get("skip"), list) else []
+            return self.send_json(HTTPStatus.OK, column(svc, str(body.get("field", ""))[:64], window,
+                                                        skip=frozenset(str(s)[:200] for s in skip[:2000])))
         if path == "/api/reveal":
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":

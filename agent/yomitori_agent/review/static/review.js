@@ -954,6 +954,32 @@
     api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => showError(e, renewLease));
   }
 
+  // For field-by-field mode (static/fields.js): what it needs of this page, and nothing else.
+  window.yomitoriReview = {
+    api, el, say, showError, draftKey, boxText, boxValue, STATUS_JA, ILLEGIBLE_REASONS,
+    // leave the open document (its draft kept) and hide the document view
+    async suspend() {
+      if (busy) return false;
+      await leaveCurrent();
+      for (const u of urls) URL.revokeObjectURL(u);
+      urls = [];
+      doc = null;
+      sessionStorage.removeItem("yomitori-current");
+      $("viewer").hidden = true;
+      $("panel").hidden = true;
+      $("done").hidden = true;
+      return true;
+    },
+    // back to document by document: the next document (drafts are restored when it opens)
+    async resume() {
+      $("viewer").hidden = false;
+      $("panel").hidden = false;
+      $("done").hidden = true;
+      try { await openNext(null); } catch (e) { showError(e, () => window.yomitoriReview.resume()); }
+    },
+    refreshQueue: () => refreshQueue().catch(() => {}),
+  };
+
   async function start() {
     setInterval(renewLease, 5 * 60 * 1000);
     document.addEventListener("keydown", onKey, true);
