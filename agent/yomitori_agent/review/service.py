@@ -267,6 +267,7 @@ class ReviewService:
                     "box": box(fr),
                     "options": [{"value": o.value, "label": o.label} for o in f.options],
                     "hint": f.hint,
+                    "length": _fixed_length(f),  # digits of a fixed length: the page moves on when all are typed
                     **(_date_view(fr) if f.type is FieldType.DATE else {}),
                 }
             )
@@ -454,6 +455,16 @@ class ReviewService:
             AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
                         action=action)
         )
+
+
+def _fixed_length(f: FieldDef) -> int | None:
+    """The number of digits a digits field always has (postal code 7, bank code 4 ...), else None."""
+    if f.type is not FieldType.DIGITS or f.sensitivity is Sensitivity.MY_NUMBER:
+        return None
+    for v in f.validators:
+        if v.name == "digits" and isinstance(v.args.get("length"), int):
+            return v.args["length"]
+    return None
 
 
 def _date_view(fr: FieldResult) -> dict:

@@ -436,9 +436,15 @@
                 maskedText: f.masked ? f.value : null };
     if (s.illegible) { mark.textContent = "保留: " + illegibleText(s.illegible); mark.className = "mark ill"; input.classList.add("ill"); }
     input.addEventListener("focus", () => setCurrent(f.name));
-    input.addEventListener("input", () => {
+    input.addEventListener("input", (e) => {
       s.settled = false; s.illegible = null; s.fromSuggestion = false; updateMark(f.name);
       if (written) previewDate(s);
+      // a digits field of a fixed length (postal code, bank code ...): when every digit is typed,
+      // it is settled and the page moves on by itself (no Enter needed)
+      if (f.length && e.inputType && e.inputType.startsWith("insert") && input.value !== s.orig
+          && input.value.length === f.length && /^[0-9]+$/.test(input.value) && !f.masked) {
+        if (confirmField(f.name)) advance();
+      }
     });
     if (era) era.addEventListener("change", () => previewDate(s));
     row.addEventListener("mousedown", (e) => { if (e.target !== input) { e.preventDefault(); focusField(f.name); } });
