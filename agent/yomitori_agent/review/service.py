@@ -153,6 +153,27 @@ class ReviewService:
                         reviewer=self.reviewer, seconds=self.lease_seconds)
         return self.open(batch_id, document_id, window)
 
+    def prepare(self) -> None:
+        """Before the page opens (the server's start): parse the batch's form now, and decode the
+        first waiting document's scan in the background, so the first field and the first scan
+        show as fast as the next ones. Nothing is sent anywhere until a document is leased."""
+        items = self.reviews.queue(self.batch_id)
+        for b in sorted({q.batch_id for q in items}):
+            gate = self.reviews.get_gate(b)
+            if gate is not None and gate.form_id:
+                load_form(gate.form_id)
+        free = [q for q in items if q.leased_by in (None, self.reviewer)]
+        if free:
+            first = free[0]
+
+            def run() -> None:
+                try:
+                    self._render(first.batch_id, first.document_id)
+                except Exception:  # noqa: BLE001 - best effort; the request path reports errors
+                    pass
+
+            threading.Thread(target=run, daemon=True, name="review-prepare").start()
+
     def _lease(self, batch_id: str, document_id: str) -> Lease | None:
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
                               document_id=document_id, seconds=self.lease_seconds)

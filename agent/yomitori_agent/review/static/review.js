@@ -992,7 +992,9 @@
     $("accepted-toggle").addEventListener("click", () => setAcceptedVisible(!showAccepted));
     setupViewer();
     try {
-      await refreshQueue();
+      // the queue list loads beside the first document, not before it (the first field is
+      // focused one round trip sooner)
+      refreshQueue().catch(() => {});
       // after a reload: the document this tab had open, if it is still free for it
       let last = null;
       try { last = JSON.parse(sessionStorage.getItem("yomitori-current") || "null"); } catch (e) { last = null; }

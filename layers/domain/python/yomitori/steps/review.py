@@ -248,33 +248,33 @@ def submit_review(
         load_form(doc.form_id), doc, corrections, thresholds=thresholds, today=now.date()
     )
     if applied.refused:
-        for name, reasons in sorted(applied.refused.items()):
-            reviews.audit(
-                AuditRecord(
-                    at=now,
-                    reviewer=reviewer,
-                    batch_id=batch_id,
-                    document_id=document_id,
-                    field=name,
-                    action=AuditAction.REFUSED,
-                    reasons=reasons,
-                )
-            )
-        raise ReviewRefused(applied.refused)
-    results.put_document(applied.document)
-    for name, (old, new, action) in sorted(applied.changed.items()):
-        reviews.audit(
+        reviews.audit_many([
             AuditRecord(
                 at=now,
                 reviewer=reviewer,
                 batch_id=batch_id,
                 document_id=document_id,
                 field=name,
-                old_status=old,
-                new_status=new,
-                action=AuditAction(action),
+                action=AuditAction.REFUSED,
+                reasons=reasons,
             )
+            for name, reasons in sorted(applied.refused.items())
+        ])
+        raise ReviewRefused(applied.refused)
+    results.put_document(applied.document)
+    reviews.audit_many([
+        AuditRecord(
+            at=now,
+            reviewer=reviewer,
+            batch_id=batch_id,
+            document_id=document_id,
+            field=name,
+            old_status=old,
+            new_status=new,
+            action=AuditAction(action),
         )
+        for name, (old, new, action) in sorted(applied.changed.items())
+    ])
     remaining = reviews.complete(batch_id, document_id, reviewer, now=now)
     reviews.audit(
         AuditRecord(

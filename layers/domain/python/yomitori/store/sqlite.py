@@ -246,6 +246,13 @@ class SqliteReviewStore(ReviewStore):
                 (record.batch_id, record.model_dump_json()),
             )
 
+    def audit_many(self, records: list[AuditRecord]) -> None:
+        with self._tx() as db:  # one commit (one fsync) for the whole submission
+            db.executemany(
+                "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
+                [(r.batch_id, r.model_dump_json()) for r in records],
+            )
+
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
         with self._tx() as db:
             rows = db.execute(
