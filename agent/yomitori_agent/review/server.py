@@ -136,6 +136,13 @@ class _Handler(LocalHandler):
             if not isinstance(corrections, list):
                 raise ReviewError("corrections must be a list.", code="bad_submission")
             out = svc.submit(b, d, corrections)
+            if out.get("ok") and body.get("then_next"):
+                # the next document in the same answer: one round trip less between documents
+                try:
+                    view = svc.open_next((b, d), window)
+                    out["next"] = {"document": view, "elsewhere": 0 if view else svc.open_elsewhere(window)}
+                except YomitoriError:
+                    pass  # stored all the same; the page asks for the next document itself
             self.send_json(HTTPStatus.OK, out)
             if out.get("ok") and self.server.exit_when_done and not svc.queue()["documents"]:
                 self.server.stop_soon()

@@ -153,10 +153,11 @@ class ReviewService:
                         reviewer=self.reviewer, seconds=self.lease_seconds)
         return self.open(batch_id, document_id, window)
 
-    def prepare(self) -> None:
+    def prepare(self, wait: bool = True) -> None:
         """Before the page opens (the server's start): parse the batch's form now, and decode the
-        first waiting document's scan in the background, so the first field and the first scan
-        show as fast as the next ones. Nothing is sent anywhere until a document is leased."""
+        first waiting document's scan (before returning with ``wait``, so the decoding does not
+        compete with the page's first requests), so the first field and the first scan show as
+        fast as the next ones. Nothing is sent anywhere until a document is leased."""
         items = self.reviews.queue(self.batch_id)
         for b in sorted({q.batch_id for q in items}):
             gate = self.reviews.get_gate(b)
@@ -172,7 +173,10 @@ class ReviewService:
                 except Exception:  # noqa: BLE001 - best effort; the request path reports errors
                     pass
 
-            threading.Thread(target=run, daemon=True, name="review-prepare").start()
+            if wait:
+                run()
+            else:
+                threading.Thread(target=run, daemon=True, name="review-prepare").start()
 
     def _lease(self, batch_id: str, document_id: str) -> Lease | None:
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,

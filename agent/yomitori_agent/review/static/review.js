@@ -259,8 +259,18 @@
 
   async function openNext(after) {
     const res = await api("/api/next", after ? { batch_id: after.batch_id, document_id: after.document_id } : {});
-    if (!res.document && res.elsewhere) { showElsewhere(res.elsewhere); return false; }
+    // true when this handled the screen (a document, or everything left open elsewhere)
+    if (!res.document && res.elsewhere) { pendingTiming = null; showElsewhere(res.elsewhere); return true; }
     if (!res.document) { showDone(); return false; }
+    render(res.document);
+    refreshQueue().catch(() => {});
+    return true;
+  }
+
+  function showNext(res) {
+    // the next document came with the submission's answer
+    if (!res.document && res.elsewhere) { pendingTiming = null; showElsewhere(res.elsewhere); return true; }
+    if (!res.document) return false; // the done screen, with the submission's outcome
     render(res.document);
     refreshQueue().catch(() => {});
     return true;
@@ -755,7 +765,7 @@
     for (const n of order) { state[n].refused.replaceChildren(); state[n].row.classList.remove("refused-row"); }
     say("検証しています…");
     try {
-      const res = await api("/api/submit", { batch_id: d.batch_id, document_id: d.document_id, corrections: corrections() });
+      const res = await api("/api/submit", { batch_id: d.batch_id, document_id: d.document_id, corrections: corrections(), then_next: true });
       if (!res.ok) {
         const names = Object.keys(res.refused);
         let first = null, firstReal = false;
@@ -781,7 +791,8 @@
       sessionStorage.removeItem("yomitori-current");
       lastSubmitted = { batch_id: d.batch_id, document_id: d.document_id };
       pendingTiming = { t0, submitted: performance.now() - t0 };
-      if (!(await openNext({ batch_id: d.batch_id, document_id: d.document_id }))) {
+      const opened = res.next ? showNext(res.next) : await openNext({ batch_id: d.batch_id, document_id: d.document_id });
+      if (!opened) {
         pendingTiming = null;
         showDone(res);
       }
