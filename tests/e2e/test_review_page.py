@@ -107,7 +107,8 @@ def _current(page) -> dict:
         " suggestion: !!r.querySelector('.suggest'), masked: i.classList.contains('masked'),"
         " sv: r.querySelector('.suggest .sv') ? r.querySelector('.suggest .sv').textContent : null,"
         " refused: r.querySelectorAll('.refused li').length,"
-        " type: i.dataset.type, era: r.querySelector('select.era') ? r.querySelector('select.era').value : null,"
+        " type: i.dataset.type,"
+        " era: r.querySelector('select.era') ? r.querySelector('select.era').value : null,"
         " doc: document.getElementById('doc-title').textContent} : null; }"
     )
 
@@ -132,8 +133,10 @@ def _date_forms(iso: str, era_selected: str | None) -> list[str]:
 def _edit(keys: Keys, value: str, want: str) -> None:
     """Change the selected input's ``value`` into ``want`` the cheapest way a clerk would: type
     it over the selection, or keep a common start (End, Backspace…) or end (Home, Delete…)."""
-    p = next((i for i, (a, b) in enumerate(zip(value, want)) if a != b), min(len(value), len(want)))
-    sfx = next((i for i, (a, b) in enumerate(zip(value[::-1], want[::-1])) if a != b), min(len(value), len(want)))
+    both = min(len(value), len(want))
+    p = next((i for i, (a, b) in enumerate(zip(value[:both], want[:both], strict=True)) if a != b), both)
+    back = zip(value[::-1][:both], want[::-1][:both], strict=True)
+    sfx = next((i for i, (a, b) in enumerate(back) if a != b), both)
     retype = len(want) if want else 1
     tail = 1 + (len(value) - p) + (len(want) - p)
     head = 1 + (len(value) - sfx) + (len(want) - sfx)
@@ -588,7 +591,8 @@ def test_zoom_at_full_resolution_keyboard_panning_and_an_enlarged_crop(small_bat
     assert not errors, errors
 
 
-def test_usable_at_200_percent_zoom_with_reasons_tied_to_inputs_and_a_name_in_the_header(small_batch, browser):
+def test_usable_at_200_percent_zoom_with_reasons_tied_to_inputs_and_a_name_in_the_header(small_batch,
+                                                                                          browser):
     from playwright.sync_api import expect
     from yomitori_agent.review import local_backend, make_server
 
@@ -719,7 +723,8 @@ def test_field_by_field_mode_checks_one_field_of_many_documents_with_the_keyboar
         expect(page.locator("#column-message")).to_contain_text("保存 1 件、下書き 1 件", timeout=10_000)
         stored = backend.results.get_document(backend.batch_id, "doc-0002")
         assert stored.fields["phone"].status.value == "corrected"
-        assert [(q.document_id, q.leased_by) for q in backend.reviews.queue(backend.batch_id)] == [("doc-0001", None)]
+        queue = backend.reviews.queue(backend.batch_id)
+        assert [(q.document_id, q.leased_by) for q in queue] == [("doc-0001", None)]
         # When they go back to document by document (F3), Then doc-0001 opens with the draft
         keys.press("F3")
         _wait_document(page, None)
@@ -813,7 +818,8 @@ def test_keystrokes_per_field_walk_on_heavily_degraded_forms(walk_batch, browser
     assert not wrong, wrong
     fields = sum(len(v) for v in needing.values())
     report = {
-        "form": walk_batch["form"], "documents": len(waiting), "fields_needing_review": fields, "held": len(held),
+        "form": walk_batch["form"], "documents": len(waiting), "fields_needing_review": fields,
+        "held": len(held),
         "key_presses": keys.count, "of_which_typed_characters": keys.typed,
         "keys_per_field": round(keys.count / fields, 2),
         "keys_by_field": dict(sorted(spent.items(), key=lambda kv: -kv[1])),
@@ -821,6 +827,6 @@ def test_keystrokes_per_field_walk_on_heavily_degraded_forms(walk_batch, browser
         "next_document": timings["nextDocument"],
     }
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"review-timings-{walk_batch['form']}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
-                                                             encoding="utf-8")
+    (ARTIFACTS / f"review-timings-{walk_batch['form']}.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     print("\nkeystroke walk:", json.dumps(report, ensure_ascii=False))

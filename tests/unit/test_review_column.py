@@ -9,6 +9,7 @@ import io
 import pytest
 from PIL import Image
 
+from tests.support.review_service import review_service
 from tests.unit.test_review_server import MY_NUMBER, SCAN_SIZE, _doc
 
 
@@ -36,10 +37,8 @@ def batch(tmp_path):
 
 
 def _service(batch, reviewer="os:alice"):
-    from yomitori_agent.review import ReviewService
-
     results, reviews, releaser, b = batch
-    return ReviewService(results, reviews, releaser, reviewer=reviewer, batch_id=b)
+    return review_service(results, reviews, releaser, reviewer, b)
 
 
 def test_a_column_lists_one_field_of_the_documents_free_for_this_reviewer(batch):

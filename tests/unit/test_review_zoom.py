@@ -8,14 +8,13 @@ import io
 import pytest
 from PIL import Image
 
+from tests.support.review_service import review_service
 from tests.unit.test_review_server import MN_BOX, SCAN_SIZE, _login, _request, server, stores  # noqa: F401
 
 
 def _service(stores):  # noqa: F811
-    from yomitori_agent.review import ReviewService
-
     results, reviews, releaser, batch = stores
-    return ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch), batch
+    return review_service(results, reviews, releaser, "os:alice", batch), batch
 
 
 def test_a_region_comes_at_the_scans_full_resolution_with_my_numbers_painted_over(stores):  # noqa: F811
@@ -76,9 +75,7 @@ def test_the_region_route_needs_the_session_and_whole_numbers(server):  # noqa: 
     ("山田 花子", "山田 花子"),
 ])
 def test_the_header_shows_a_persons_name_not_an_arn(stores, reviewer, shown):  # noqa: F811
-    from yomitori_agent.review import ReviewService
-
     results, reviews, releaser, batch = stores
-    q = ReviewService(results, reviews, releaser, reviewer=reviewer, batch_id=batch).queue()
+    q = review_service(results, reviews, releaser, reviewer, batch).queue()
     assert q["name"] == shown
     assert q["reviewer"] == reviewer  # the audit id is unchanged

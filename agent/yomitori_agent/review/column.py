@@ -119,5 +119,7 @@ def column(svc: ReviewService, field_name: str, window: str | None = None, limit
     label, ftype, options = field_name, "text", []
     if rows:
         f = load_form(svc._docs[(rows[0]["batch_id"], rows[0]["document_id"])].form_id).field(field_name)
-        label, ftype, options = f.label, f.type.value, [{"value": o.value, "label": o.label} for o in f.options]
-    return {"field": field_name, "label": label, "type": ftype, "options": options, "rows": rows, "busy": busy}
+        label, ftype = f.label, f.type.value
+        options = [{"value": o.value, "label": o.label} for o in f.options]
+    return {"field": field_name, "label": label, "type": ftype, "options": options, "rows": rows,
+            "busy": busy}

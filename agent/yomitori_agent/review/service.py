@@ -10,6 +10,7 @@ Audit records carry ids, field names and statuses only (never values).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -168,10 +169,9 @@ class ReviewService:
             first = free[0]
 
             def run() -> None:
-                try:
+                # best effort; the request path reports errors
+                with contextlib.suppress(Exception):
                     self._render(first.batch_id, first.document_id)
-                except Exception:  # noqa: BLE001 - best effort; the request path reports errors
-                    pass
 
             if wait:
                 run()
@@ -292,7 +292,8 @@ class ReviewService:
                     "box": box(fr),
                     "options": [{"value": o.value, "label": o.label} for o in f.options],
                     "hint": f.hint,
-                    "length": _fixed_length(f),  # digits of a fixed length: the page moves on when all are typed
+                    # digits of a fixed length: the page moves on when all are typed
+                    "length": _fixed_length(f),
                     **(_date_view(fr) if f.type is FieldType.DATE else {}),
                 }
             )

@@ -271,7 +271,9 @@ class DynamoReviewStore(ReviewStore):
                 raise
             gate = self.get_gate(batch_id)
             if gate is None or gate.released_at is not None:
-                raise GateMissing(f"Batch '{batch_id}' is not waiting for review (released or unknown).") from None
+                raise GateMissing(
+                    f"Batch '{batch_id}' is not waiting for review (released or unknown)."
+                ) from None
             raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else or is not "
                                 "part of the review.") from None
         return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)

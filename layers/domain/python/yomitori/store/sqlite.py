@@ -218,11 +218,14 @@ class SqliteReviewStore(ReviewStore):
             if gate is None or gate[0] is not None:
                 raise GateMissing(f"Batch '{batch_id}' is not waiting for review (released or unknown).")
             row = db.execute(
-                "SELECT done, leased_by, lease_expires FROM gate_documents WHERE batch_id = ? AND document_id = ?",
+                "SELECT done, leased_by, lease_expires FROM gate_documents "
+                "WHERE batch_id = ? AND document_id = ?",
                 (batch_id, document_id),
             ).fetchone()
             if row is None:
-                raise LeaseConflict(f"Document '{document_id}' is not part of the review of batch '{batch_id}'.")
+                raise LeaseConflict(
+                    f"Document '{document_id}' is not part of the review of batch '{batch_id}'."
+                )
             if not row[0] and row[1] not in (None, reviewer) and _dt(row[2]) > now:
                 raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else.")
             db.execute(

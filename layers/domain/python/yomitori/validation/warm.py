@@ -19,7 +19,8 @@ def load_reference_data() -> dict[str, float]:
     took: dict[str, float] = {}
     for name, load in (("validators", registered), ("postal", postal.preload), ("banks", bank.preload),
                        ("readings", names.preload),
-                       ("phones", lambda: phone.national_format("0312345678"))):  # the numbering plan's metadata
+                       # the numbering plan's metadata
+                       ("phones", lambda: phone.national_format("0312345678"))):
         t = time.perf_counter()
         load()
         took[name] = round(time.perf_counter() - t, 2)
