@@ -167,6 +167,7 @@ def _settle(page, keys: Keys, cur: dict, want: str, options: list[str] | None = 
         keys.press("F2")
         return
     if cur["type"] == "checkbox":
+        assert cur["value"] in ("✓", "空欄"), cur["value"]  # shown as ticked or blank, not true/false
         if cur["value"] != {"true": "✓", "false": "空欄"}.get(want, want):
             keys.press("Space")
     elif cur["type"] == "choice" and options:
