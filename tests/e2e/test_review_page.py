@@ -607,6 +607,12 @@ def test_usable_at_200_percent_zoom_with_reasons_tied_to_inputs_and_a_name_in_th
         _wait_document(page, None)
         # Then the header shows the person's name, not the audit id
         expect(page.locator("#who")).to_have_text("確認者: reviewer-1")
+        # and Tab past the last field comes back to the first (focus stays in the fields)
+        page.locator("#f-phone").focus()
+        page.keyboard.press("Tab")
+        expect(page.locator("#f-my_number")).to_be_focused()
+        page.keyboard.press("Shift+Tab")
+        expect(page.locator("#f-phone")).to_be_focused()
         # and nothing is wider than the window: every input can be scrolled to and seen whole
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 683
         page.keyboard.press("F6")  # the accepted fields too

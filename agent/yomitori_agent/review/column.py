@@ -21,7 +21,13 @@ from yomitori.results import DocumentResult
 from yomitori.store.base import AuditAction, LeaseConflict
 
 from yomitori_agent.review.reasons import explain, reason_text
-from yomitori_agent.review.service import NEEDS_PERSON, ReviewError, ReviewService, _date_view
+from yomitori_agent.review.service import (
+    NEEDS_PERSON,
+    ReviewError,
+    ReviewService,
+    _date_view,
+    _fixed_length,
+)
 
 COLUMN_SIZE = 20  # documents leased at once for one column
 
@@ -116,10 +122,10 @@ def column(svc: ReviewService, field_name: str, window: str | None = None, limit
             "others": others,  # other fields of this document still to decide: the decision waits as a draft
             **(_date_view(fr) if f.type is FieldType.DATE else {}),
         })
-    label, ftype, options = field_name, "text", []
+    label, ftype, options, length = field_name, "text", [], None
     if rows:
         f = load_form(svc._docs[(rows[0]["batch_id"], rows[0]["document_id"])].form_id).field(field_name)
-        label, ftype = f.label, f.type.value
+        label, ftype, length = f.label, f.type.value, _fixed_length(f)
         options = [{"value": o.value, "label": o.label} for o in f.options]
-    return {"field": field_name, "label": label, "type": ftype, "options": options, "rows": rows,
-            "busy": busy}
+    return {"field": field_name, "label": label, "type": ftype, "options": options, "length": length,
+            "rows": rows, "busy": busy}

@@ -177,7 +177,14 @@
     li.append(side);
     const x = { row: r, li, input, era, mark, refused, crop, settled: false, illegible: null, orig: input.value, saved: false };
     input.addEventListener("focus", () => setCurrent(i));
-    input.addEventListener("input", () => { x.settled = false; x.illegible = null; x.fromSuggestion = false; updateMark(x); });
+    input.addEventListener("input", (e) => {
+      x.settled = false; x.illegible = null; x.fromSuggestion = false; updateMark(x);
+      // a digits field of a fixed length moves on when all its digits are typed (as in the document view)
+      if (col.length && e.inputType && e.inputType.startsWith("insert") && input.value !== x.orig
+          && input.value.length === col.length && /^[0-9]+$/.test(input.value)) {
+        x.settled = true; updateMark(x); advance();
+      }
+    });
     li.addEventListener("mousedown", (e) => { if (e.target !== input) { e.preventDefault(); focusRow(i); } });
     if (r.has_box) loadCrop(x);
     return x;
@@ -345,6 +352,14 @@
     if (k === "Escape") { e.preventDefault(); x.input.value = x.orig; x.settled = false; x.illegible = null; updateMark(x); x.input.select(); return; }
     if (k === " " && (col.type === "checkbox" || col.type === "choice")) { e.preventDefault(); toggleValue(x); }
   }
+
+  // keep the leases of the column's documents while the clerk works (they expire after 15 minutes)
+  setInterval(() => {
+    if (!on) return;
+    for (const x of rows) {
+      if (!x.saved) R.api("/api/renew", { batch_id: x.row.batch_id, document_id: x.row.document_id }).catch((e) => fail(e));
+    }
+  }, 5 * 60 * 1000);
 
   document.addEventListener("keydown", onKey, true);
   const button = el("button", "column-toggle", "項目単位 (F3)");

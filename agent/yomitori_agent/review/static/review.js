@@ -959,6 +959,13 @@
       return;
     }
     if (k === "Escape") { e.preventDefault(); revert(name); return; }
+    if (k === "Tab" && !e.altKey && !e.ctrlKey) {
+      // Tab past the last field comes back to the first (focus never leaves the fields)
+      const names = tabOrder();
+      const i = names.indexOf(name);
+      if (!e.shiftKey && i === names.length - 1) { e.preventDefault(); focusField(names[0]); return; }
+      if (e.shiftKey && i === 0) { e.preventDefault(); focusField(names[names.length - 1]); return; }
+    }
     if (k === " " && (state[name].field.type === "checkbox" || state[name].field.type === "choice")) {
       e.preventDefault();
       toggleValue(name);
