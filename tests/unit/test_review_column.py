@@ -87,3 +87,12 @@ def test_a_column_refuses_the_my_number_and_stores_through_the_same_submission(b
     out = alice.submit(b, "doc-0003", [{"field": "phone", "action": "correct", "value": "12"}])
     assert not out["ok"] and out["refused"]["phone"]
     assert results.get_document(b, "doc-0003").fields["phone"].status.value == "needs_review"
+
+
+def test_a_column_leases_no_more_documents_than_it_shows(batch):
+    from yomitori_agent.review.column import column
+
+    _, reviews, _, b = batch
+    col = column(_service(batch), "phone", limit=2)
+    assert [r["document_id"] for r in col["rows"]] == ["doc-0001", "doc-0002"]
+    assert {q.document_id for q in reviews.queue(b) if q.leased_by} == {"doc-0001", "doc-0002"}
