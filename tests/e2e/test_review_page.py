@@ -297,6 +297,7 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                 break
             title = _wait_document(page, doc_id)
         expect(page.locator("#done-text")).to_contain_text("確認ゲートを解除")
+        expect(page.locator("#progress")).to_have_text("残り 0 件")
         # and the done screen lists the field held with F4, to follow up
         expect(page.locator("#held-table tbody tr")).to_have_count(1)
         expect(page.locator("#held-table tbody tr")).to_contain_text("判読不能")
@@ -837,3 +838,39 @@ def test_keystrokes_per_field_walk_on_heavily_degraded_forms(walk_batch, browser
     (ARTIFACTS / f"review-timings-{walk_batch['form']}.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     print("\nkeystroke walk:", json.dumps(report, ensure_ascii=False))
+
+
+def test_the_done_screen_counts_nothing_left_when_the_server_has_stopped(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the one-machine server that stops after the last document (as `yomitori review`)
+    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    server = make_server(backend, exit_when_done=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    try:
+        page.goto(server.url)
+        title = _wait_document(page, None)
+        # When the clerk settles both documents
+        for _ in range(2):
+            doc_id = next(d for d in ("doc-0001", "doc-0002") if d in title)
+            page.locator("#f-my_number").focus()
+            page.keyboard.press("F8")
+            expect(page.locator("#f-my_number")).to_have_js_property("readOnly", False)
+            page.keyboard.press("Enter")
+            if page.locator("#queue-list li").count() == 1:
+                # the last one: the server stops as soon as it is stored, before the page can
+                # ask for the queue again
+                page.route("**/api/queue", lambda route: route.abort())
+            page.keyboard.press("Enter")  # the phone, the last field: submits
+            expect(page.locator("#doc-title")).not_to_contain_text(doc_id, timeout=10_000)
+            if page.locator("#done").is_visible():
+                break
+            title = _wait_document(page, doc_id)
+        # Then the done screen says nothing is left (not the count from before the last submission)
+        expect(page.locator("#done-text")).to_contain_text("確認ゲートを解除", timeout=10_000)
+        expect(page.locator("#progress")).to_have_text("残り 0 件")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -287,6 +287,9 @@
     let text = "このバッチで確認が必要な帳票はすべて処理されました。";
     if (outcome && outcome.released) text += " 確認ゲートを解除し、バッチは次の工程に進みました。";
     $("done-text").textContent = text;
+    // the count from the last submission's answer: the one-machine server may already have
+    // stopped, and an older count (残り 1 件) must not stay on the done screen
+    if (outcome && typeof outcome.remaining === "number") $("progress").textContent = "残り " + outcome.remaining + " 件";
     if (outcome && outcome.held) showHeld(outcome.held);
     else api("/api/held").then((r) => showHeld(r.held)).catch(() => {});
     refreshQueue().catch(() => {});
