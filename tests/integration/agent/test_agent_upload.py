@@ -125,12 +125,6 @@ def own_server(tmp_path):
     server.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="In full clean-clone runs only (after tests/e2e and tests/infra), the agent exits 0 "
-    "instead of 130 after the Ctrl-C; it passes alone, with its directory, and in full runs of "
-    "the working checkout. Cause not found yet (see the closing note of 2026-12-06).",
-)
 def test_upload_resumes_after_ctrl_c_without_uploading_anything_twice(
     tmp_path, own_server, age_keys, guard_for, stack_template
 ):
