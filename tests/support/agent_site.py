@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from yomitori_agent.config import render_config
+
 from support.moto_server import MotoServer
 
 AGE = shutil.which("age")
@@ -138,34 +140,27 @@ class Site:
                 s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
 
 
-def write_config(
-    path: Path, *, server_url: str, keys: dict, intake: str, results: str, extra: str = ""
-) -> None:
+def write_config(path: Path, *, server_url: str, keys: dict, intake: str, results: str) -> None:
     path.write_text(
-        f"""
-client_id = "city-test"
-identity_file = "{keys["external"][0]}"
-state_dir = "state"
-inbox = "inbox"
-[recipients]
-external_pc = ["{keys["external"][1]}"]
-contract_server = ["{keys["contract"][1]}"]
-[aws]
-endpoint_url = "{server_url}"
-region = "ap-northeast-1"
-intake_bucket = "{intake}"
-results_bucket = "{results}"
-upload_concurrency = 4
-max_attempts = 2
-connect_timeout = 2
-read_timeout = 10
-[pack]
-settle_seconds = 0
-done_dir = "done"
-[register]
-watch_dir = "watch"
-{extra}
-""",
+        render_config({
+            "client_id": "city-test",
+            "identity_file": keys["external"][0],
+            "state_dir": "state",
+            "inbox": "inbox",
+            "recipients": {"external_pc": [keys["external"][1]], "contract_server": [keys["contract"][1]]},
+            "aws": {
+                "endpoint_url": server_url,
+                "region": "ap-northeast-1",
+                "intake_bucket": intake,
+                "results_bucket": results,
+                "upload_concurrency": 4,
+                "max_attempts": 2,
+                "connect_timeout": 2,
+                "read_timeout": 10,
+            },
+            "pack": {"settle_seconds": 0, "done_dir": "done"},
+            "register": {"watch_dir": "watch"},
+        }),
         encoding="utf-8",
     )
 
