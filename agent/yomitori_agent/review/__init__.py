@@ -34,15 +34,19 @@ def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False
     purposes = backend.users.purposes if backend.users is not None else None
 
     def service_for(person: Principal) -> ReviewService:
-        return ReviewService(backend.results, backend.reviews, backend.releaser, principal=person,
-                             batch_id=backend.batch_id, purposes=purposes)
+        svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=person,
+                            batch_id=backend.batch_id, purposes=purposes)
+        if backend.users is not None:
+            svc.prepare(wait=False)  # at the login: the page is waiting for its answer
+        return svc
 
     if backend.users is not None:
         server = ReviewServer(None, port=port, exit_when_done=exit_when_done, users=backend.users,
                               service_for=service_for, reviews=backend.reviews, batch_id=backend.batch_id)
     else:
-        server = ReviewServer(service_for(principal or backend.principal), port=port,
-                              exit_when_done=exit_when_done)
+        service = service_for(principal or backend.principal)
+        service.prepare()
+        server = ReviewServer(service, port=port, exit_when_done=exit_when_done)
     nobody = Principal("-", frozenset())  # before a login: no role, no work
 
     def who() -> Principal:

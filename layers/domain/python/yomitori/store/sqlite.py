@@ -216,6 +216,31 @@ class SqliteReviewStore(ReviewStore):
             ).fetchall()
         return [r[0] for r in rows]
 
+    def reopen(self, batch_id, document_id, reviewer, *, seconds=900, now=None) -> Lease:
+        now = now or utcnow()
+        expires = now + dt.timedelta(seconds=seconds)
+        with self._tx(immediate=True) as db:
+            gate = db.execute("SELECT released_at FROM gates WHERE batch_id = ?", (batch_id,)).fetchone()
+            if gate is None or gate[0] is not None:
+                raise GateMissing(f"Batch '{batch_id}' is not waiting for review (released or unknown).")
+            row = db.execute(
+                "SELECT done, leased_by, lease_expires FROM gate_documents "
+                "WHERE batch_id = ? AND document_id = ?",
+                (batch_id, document_id),
+            ).fetchone()
+            if row is None:
+                raise LeaseConflict(
+                    f"Document '{document_id}' is not part of the review of batch '{batch_id}'."
+                )
+            if not row[0] and row[1] not in (None, reviewer) and _dt(row[2]) > now:
+                raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else.")
+            db.execute(
+                "UPDATE gate_documents SET done = 0, leased_by = ?, lease_expires = ? "
+                "WHERE batch_id = ? AND document_id = ?",
+                (reviewer, _iso(expires), batch_id, document_id),
+            )
+        return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)
+
     def mark_released(self, batch_id, *, now=None) -> None:
         with self._tx(immediate=True) as db:
             db.execute(
@@ -228,6 +253,13 @@ class SqliteReviewStore(ReviewStore):
             db.execute(
                 "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
                 (record.batch_id, record.model_dump_json()),
+            )
+
+    def audit_many(self, records: list[AuditRecord]) -> None:
+        with self._tx() as db:  # one commit (one fsync) for the whole submission
+            db.executemany(
+                "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
+                [(r.batch_id, r.model_dump_json()) for r in records],
             )
 
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
