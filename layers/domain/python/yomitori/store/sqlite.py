@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from yomitori.audit.chain import link
 from yomitori.store.base import (
     AuditRecord,
     DeletionRecord,
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS deletions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL, record TEXT NOT NULL);
 """
+_CHAIN_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit (batch_id, json_extract(record, '$.seq'))"
+)
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -58,6 +62,10 @@ class SqliteReviewStore(ReviewStore):
         try:  # executescript commits by itself, so it runs outside _tx
             db.execute("PRAGMA journal_mode=WAL")  # readers do not block the reviewer who writes
             db.executescript(_SCHEMA)
+            try:  # a second record with the same seq cannot be appended (only one chain per batch)
+                db.execute(_CHAIN_INDEX)
+            except sqlite3.IntegrityError:
+                pass  # a tampered file holds duplicate seqs: open it anyway, `audit verify` reports them
         finally:
             db.close()
 
@@ -217,19 +225,34 @@ class SqliteReviewStore(ReviewStore):
                 (_iso(now or utcnow()), batch_id),
             )
 
-    def audit(self, record: AuditRecord) -> None:
-        with self._tx() as db:
+    def audit(self, record: AuditRecord) -> AuditRecord:
+        # BEGIN IMMEDIATE: reading the head and appending after it is one step for every writer
+        # (threads and processes); the unique index refuses a second record with the same seq.
+        with self._tx(immediate=True) as db:
+            row = db.execute(
+                "SELECT json_extract(record, '$.seq'), json_extract(record, '$.hash') FROM audit "
+                "WHERE batch_id = ? AND json_extract(record, '$.hash') IS NOT NULL "
+                "ORDER BY json_extract(record, '$.seq') DESC LIMIT 1",
+                (record.batch_id,),
+            ).fetchone()
+            linked = link(record, (int(row[0]), str(row[1])) if row else None)
             db.execute(
                 "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
-                (record.batch_id, record.model_dump_json()),
+                (record.batch_id, linked.model_dump_json(exclude_none=True)),
             )
+        return linked
 
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
         with self._tx() as db:
             rows = db.execute(
                 "SELECT record FROM audit WHERE batch_id = ? ORDER BY seq", (batch_id,)
             ).fetchall()
-        return sorted((AuditRecord.model_validate_json(r[0]) for r in rows), key=lambda r: r.at)
+        return [AuditRecord.model_validate_json(r[0]) for r in rows]
+
+    def audit_batches(self) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute("SELECT DISTINCT batch_id FROM audit ORDER BY batch_id").fetchall()
+        return [r[0] for r in rows]
 
     def record_deletion(self, record: DeletionRecord) -> None:
         with self._tx() as db:
