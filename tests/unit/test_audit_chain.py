@@ -16,7 +16,7 @@ from yomitori.audit.report import anchors_of, select, table, to_csv, to_jsonl, v
 from yomitori.steps.purge import purge_batch
 from yomitori.store import AuditAction, AuditRecord, LocalGateReleaser, LocalResultStore, SqliteReviewStore
 
-from tests.support.audit_trail import T0, make_trail, personal_values, tamperings
+from support.audit_trail import T0, make_trail, personal_values, tamperings
 
 BATCH = "b-audit-1"
 

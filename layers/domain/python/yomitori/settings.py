@@ -101,6 +101,7 @@ BUCKET_INTAKE = "intake"
 BUCKET_RESULTS = "results"
 BUCKET_ACCESS_LOGS = "access-logs"
 DATA_BUCKETS = (BUCKET_INTAKE, BUCKET_RESULTS)
+BUCKET_TRAIL = "trail"  # the audit trail's Object-Lock copy (never a page or a value)
 
 # --- DynamoDB tables -----------------------------------------------------------------------
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it
