@@ -177,13 +177,13 @@ TRAIL_RETENTION_DAYS = 1  # the local cloud's trail copy: Object Lock as in the 
 def _trail_bucket(s3: Any, name: str, key_arn: str, existing: set[str]) -> None:
     """The audit trail's copy as the stack makes it: versioned, SSE-KMS, Object Lock in
     governance mode (moto enforces the lock on buckets created with it)."""
-    if name not in existing:
+    if name not in existing:  # (moto sets the lock configuration on an empty bucket only)
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION},
                          ObjectLockEnabledForBucket=True)
-    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled",
-        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": TRAIL_RETENTION_DAYS}},
-    })
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": TRAIL_RETENTION_DAYS}},
+        })
     s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
         "BucketKeyEnabled": True}]})
