@@ -10,13 +10,12 @@ import sqlite3
 import threading
 
 import pytest
+from support.audit_trail import T0, make_trail, personal_values, tamperings
 from yomitori.audit.archive import FolderTrailArchive, read_jsonl
 from yomitori.audit.chain import CHANGED, GENESIS, REMOVED, REORDERED, UNCHAINED, record_hash, verify
 from yomitori.audit.report import anchors_of, select, table, to_csv, to_jsonl, verify_batches
 from yomitori.steps.purge import purge_batch
 from yomitori.store import AuditAction, AuditRecord, LocalGateReleaser, LocalResultStore, SqliteReviewStore
-
-from support.audit_trail import T0, make_trail, personal_values, tamperings
 
 BATCH = "b-audit-1"
 
@@ -61,7 +60,7 @@ def test_verify_finds_every_single_record_change_removal_and_reorder(reviewed, t
     # Given the stored trail (the rows as the SQLite file holds them) and a pristine copy
     d, reviews, _ = reviewed
     with sqlite3.connect(d / "review.sqlite3") as db:
-        rows = db.execute("SELECT seq, record FROM audit WHERE batch_id = ? ORDER BY seq", (BATCH,)).fetchall()
+        rows = db.execute("SELECT seq, record FROM audit ORDER BY seq").fetchall()
     rowids, stored = [r[0] for r in rows], [json.loads(r[1]) for r in rows]
     caught, cases = 0, 0
     for label, seq, tampered in tamperings(stored):
@@ -94,11 +93,13 @@ def test_verify_finds_every_single_record_change_removal_and_reorder(reviewed, t
 def test_older_records_without_a_hash_are_counted_and_a_stripped_hash_is_a_break(tmp_path):
     # Given a trail whose first two records were written before the chain existed
     store = SqliteReviewStore(tmp_path / "r.sqlite3")
-    old = [AuditRecord(at=T0, reviewer="old", batch_id="b", document_id="d", action=AuditAction.LEASE)] * 2
+    old = AuditRecord(at=T0, reviewer="old", batch_id="b", document_id="d", action=AuditAction.LEASE)
+    old = old.model_dump_json()
     with sqlite3.connect(tmp_path / "r.sqlite3") as db:
-        db.executemany("INSERT INTO audit (batch_id, record) VALUES ('b', ?)", [(r.model_dump_json(),) for r in old])
+        db.executemany("INSERT INTO audit (batch_id, record) VALUES ('b', ?)", [(old,)] * 2)
     for _ in range(3):
-        store.audit(AuditRecord(at=T0, reviewer="new", batch_id="b", document_id="d", action=AuditAction.CONFIRM))
+        store.audit(AuditRecord(at=T0, reviewer="new", batch_id="b", document_id="d",
+                                action=AuditAction.CONFIRM))
     trail = store.audit_trail("b")
     # Then verify counts them as unchained and the chain after them verifies
     v = verify("b", trail)

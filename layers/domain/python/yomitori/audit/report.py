@@ -14,10 +14,10 @@ import json
 import unicodedata
 from collections.abc import Iterable
 
-from yomitori.audit.chain import Anchor, Verdict, verify
+from yomitori.audit.chain import CHANGED, Anchor, Break, Verdict, verify
 from yomitori.csvcell import neutralise_cell
 from yomitori.errors import ExitCode, YomitoriError
-from yomitori.store.base import AuditAction, AuditRecord, ReviewStore
+from yomitori.store.base import AuditAction, AuditRecord, AuditUnreadable, ReviewStore
 
 ACTION_JA: dict[str, str] = {
     AuditAction.LEASE: "割当て",
@@ -97,12 +97,21 @@ def anchor_from_records(records: list[AuditRecord], source: str) -> Anchor | Non
 def verify_batches(
     reviews: ReviewStore, *, batch: str | None = None, extra: dict[str, list[Anchor]] | None = None
 ) -> list[Verdict]:
-    """One verdict per batch (``batch``, or every batch with a trail)."""
+    """One verdict per batch: ``batch``, or every batch with a trail or an anchor in ``extra``
+    (a batch whose whole trail is gone still has its anchor). A record that cannot be read
+    at all is a ``changed`` break at its place."""
     extra = extra or {}
-    return [
-        verify(b, reviews.audit_trail(b), anchors_of(reviews, b) + extra.get(b, []))
-        for b in ([batch] if batch else reviews.audit_batches())
-    ]
+    batches = [batch] if batch else sorted(set(reviews.audit_batches()) | set(extra))
+    out = []
+    for b in batches:
+        anchors = anchors_of(reviews, b) + extra.get(b, [])
+        try:
+            out.append(verify(b, reviews.audit_trail(b), anchors))
+        except AuditUnreadable as e:
+            out.append(Verdict(batch_id=b, anchors=anchors, breaks=[
+                Break(e.position, CHANGED, f"the record stored at place {e.position} is not a record any "
+                      "more (edited by hand)")]))
+    return out
 
 
 def verdict_lines(verdicts: list[Verdict]) -> list[str]:

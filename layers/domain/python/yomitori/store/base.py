@@ -120,6 +120,26 @@ class AuditRecord(_Record):
     hash: str | None = None  # SHA-256 over the canonical form of every other field
 
 
+class AuditUnreadable(StoreError):
+    """A stored audit record is not a record any more (edited by hand)."""
+
+    code = "audit_unreadable"
+    action = ("Keep the store as it is and compare it with the Object-Lock copy of the trail "
+              "(docs/audit.md, 'When verify fails').")
+
+    def __init__(self, batch_id: str, position: int):
+        super().__init__(f"Audit record {position} of batch '{batch_id}' (in stored order) cannot be read.")
+        self.batch_id, self.position = batch_id, position
+
+
+def parse_audit(text: str, batch_id: str, position: int) -> AuditRecord:
+    """A stored audit record; :class:`AuditUnreadable` when it was mangled."""
+    try:
+        return AuditRecord.model_validate_json(text)
+    except ValueError:
+        raise AuditUnreadable(batch_id, position) from None
+
+
 class DeletionRecord(_Record):
     """Proof that a batch was purged: counts and who asked, no content."""
 

@@ -33,6 +33,7 @@ from yomitori.store.base import (
     ReviewGate,
     ReviewStore,
     StoreError,
+    parse_audit,
     utcnow,
 )
 
@@ -335,7 +336,7 @@ class DynamoReviewStore(ReviewStore):
 
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
         # key order: older unchained records (audit#<time>#...) first, then the chain by seq
-        return [AuditRecord.model_validate_json(r) for r in self._query_audit("audit", batch_id)]
+        return [parse_audit(r, batch_id, i) for i, r in enumerate(self._query_audit("audit", batch_id), 1)]
 
     def audit_head(self, batch_id: str) -> tuple[int, str] | None:
         return self._audit_head(batch_id)

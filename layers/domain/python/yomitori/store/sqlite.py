@@ -6,6 +6,7 @@ processes) can never hold the same document at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -23,6 +24,7 @@ from yomitori.store.base import (
     QueueItem,
     ReviewGate,
     ReviewStore,
+    parse_audit,
     utcnow,
 )
 
@@ -62,10 +64,10 @@ class SqliteReviewStore(ReviewStore):
         try:  # executescript commits by itself, so it runs outside _tx
             db.execute("PRAGMA journal_mode=WAL")  # readers do not block the reviewer who writes
             db.executescript(_SCHEMA)
-            try:  # a second record with the same seq cannot be appended (only one chain per batch)
+            # a second record with the same seq cannot be appended (one chain per batch); a tampered
+            # file (duplicate seqs, mangled JSON) still opens: `yomitori audit verify` reports it
+            with contextlib.suppress(sqlite3.IntegrityError, sqlite3.OperationalError):
                 db.execute(_CHAIN_INDEX)
-            except sqlite3.IntegrityError:
-                pass  # a tampered file holds duplicate seqs: open it anyway, `audit verify` reports them
         finally:
             db.close()
 
@@ -247,7 +249,7 @@ class SqliteReviewStore(ReviewStore):
             rows = db.execute(
                 "SELECT record FROM audit WHERE batch_id = ? ORDER BY seq", (batch_id,)
             ).fetchall()
-        return [AuditRecord.model_validate_json(r[0]) for r in rows]
+        return [parse_audit(r[0], batch_id, i) for i, r in enumerate(rows, start=1)]
 
     def audit_batches(self) -> list[str]:
         with self._tx() as db:
