@@ -296,6 +296,7 @@ class DynamoReviewStore(ReviewStore):
             TableName=self.audit_table,
             KeyConditionExpression="#p = :p AND begins_with(#s, :k)",
             ProjectionExpression="#p, #s, #h",
+            Select="SPECIFIC_ATTRIBUTES",
             ExpressionAttributeNames={"#p": pk, "#s": sk, "#h": "hash"},
             ExpressionAttributeValues={":p": {"S": batch_id}, ":k": {"S": CHAIN_PREFIX}},
             ScanIndexForward=False,
