@@ -197,7 +197,9 @@ class YomitoriStack(Stack):
         )
         network.restrict_endpoints(
             # the trail bucket too: purge writes the audit trail's copy through the gateway
-            buckets=[intake, results, storage.trail_bucket], tables=list(tables.values()), account=self.account
+            buckets=[intake, results, storage.trail_bucket],
+            tables=list(tables.values()),
+            account=self.account,
         )
 
         self.operations = Operations(

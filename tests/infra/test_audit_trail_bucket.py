@@ -84,7 +84,8 @@ def test_the_agent_may_read_the_chain_head_hash_but_not_the_records(synth):
     assert statement_matches(st, "dynamodb:Query", table, {**head, **st_ctx(st)})
     records = {"dynamodb:Attributes": ["batch_id", "record"], "dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
     assert not statement_matches(st, "dynamodb:Query", table, {**records, **st_ctx(st)})
-    assert not statement_matches(st, "dynamodb:Query", table, {"dynamodb:Select": "ALL_ATTRIBUTES", **st_ctx(st)})
+    everything = {"dynamodb:Select": "ALL_ATTRIBUTES", **st_ctx(st)}
+    assert not statement_matches(st, "dynamodb:Query", table, everything)
 
 
 def st_ctx(st: dict) -> dict:
