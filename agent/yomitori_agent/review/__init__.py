@@ -17,7 +17,8 @@ from yomitori_agent.review.service import ReviewService
 __all__ = ["Backend", "ReviewServer", "ReviewService", "cloud_backend", "local_backend", "serve"]
 
 
-def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False) -> ReviewServer:
+def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False,
+                principal=None) -> ReviewServer:
     """A review server over ``backend`` (not yet serving). Its ``url`` is the login link.
     The reference data (Japan Post, banks, readings) is loaded first, so the clerk's first
     submission is as quick as the others."""
@@ -26,7 +27,8 @@ def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False
     load_reference_data()
     service = ReviewService(backend.results, backend.reviews, backend.releaser,
                             reviewer=backend.reviewer, batch_id=backend.batch_id)
-    return ReviewServer(service, port=port, exit_when_done=exit_when_done)
+    # principal: the session's person (yomitori.access.Principal); the audit page needs a supervisor
+    return ReviewServer(service, port=port, exit_when_done=exit_when_done, principal=principal)
 
 
 def serve(backend: Backend, *, port: int = 0, open_browser: bool = True, exit_when_done: bool = True) -> dict:
