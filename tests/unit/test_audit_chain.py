@@ -86,6 +86,7 @@ def test_verify_finds_every_single_record_change_removal_and_reorder(reviewed, t
         else:
             pytest.fail(f"{label}: {verdict.breaks}")
     n = len(stored)
+    print(f"\naudit verify, SQLite: {caught}/{cases} single-record tamperings found ({n} records)")
     assert cases == n * len(AuditRecord.model_fields) + n + (n - 1)
     assert caught == cases
 

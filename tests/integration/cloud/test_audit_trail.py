@@ -83,6 +83,7 @@ def test_verify_finds_every_single_record_change_removal_and_reorder_in_dynamodb
         assert verdict.breaks and (verdict.breaks[0].seq, verdict.breaks[0].kind) == (seq, kind), label
         cases += 1
     n = len(stored)
+    print(f"\naudit verify, DynamoDB: {cases}/{cases} single-record tamperings found ({n} records)")
     assert cases == n * len(AuditRecord.model_fields) + n + (n - 1)
     assert verify(batch_id, reviews.audit_trail(batch_id), anchors_of(reviews, batch_id)).ok
 
