@@ -114,3 +114,24 @@ def test_two_writers_racing_for_the_next_seq_both_land_in_one_chain(cloud, batch
     assert sorted(r.reviewer for r in trail) == ["a"] * 25 + ["b"] * 25
     assert verify(batch_id, trail).ok
     assert lost, "the two writers never raced for a seq (the retry was not exercised)"
+
+
+def test_the_command_reads_the_cloud_trail_and_its_object_lock_copy(cloud, batch_id, purged, capsys):
+    # Given a purged batch in the cloud tables (the review backend's YOMITORI_* variables are set)
+    from yomitori.cli import main
+
+    # When a supervisor verifies and shows it from the cloud
+    assert main(["audit", "verify", "--cloud", "--batch", batch_id]) == 0
+    out = capsys.readouterr().out
+    # Then it is intact against both anchors: the deletion record and the trail bucket's copy
+    assert f"{batch_id}: intact" in out and "matches 2 anchor(s)" in out
+    assert main(["audit", "show", "--cloud", "--batch", batch_id, "--who", "alice"]) == 0
+    table = capsys.readouterr().out
+    assert "ログイン" in table and "bob" not in table
+    # When the last record is deleted from the table, Then verify exits 1 naming its seq
+    reviews, _ = purged
+    last = reviews.audit_trail(batch_id)[-1]
+    cloud.client("dynamodb").delete_item(TableName=cloud.table(settings.AUDIT), Key={
+        "batch_id": {"S": batch_id}, "event_id": {"S": f"audit#s#{last.seq:012d}"}})
+    assert main(["audit", "verify", "--cloud", "--batch", batch_id]) == 1
+    assert f"BROKEN at seq {last.seq}: removed" in capsys.readouterr().out
