@@ -348,9 +348,10 @@ class YomitoriStack(Stack):
             iam.PolicyStatement(
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
             ),
+            # Query: the double-entry tasks of a batch (ベリファイ: states and names, no values)
             iam.PolicyStatement(
                 sid="ReviewQueueAndLeases",
-                actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
             ),
             iam.PolicyStatement(

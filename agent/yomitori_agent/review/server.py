@@ -35,7 +35,8 @@ from yomitori_agent.review.service import ReviewError, ReviewService
 __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
 COOKIE = "yomitori_review"  # + "_<port>": cookies ignore ports, two sessions must not collide
 MAX_BODY = 1 << 20
-_STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+_STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8",
+           "verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
 
 
 def _asset(name: str) -> bytes:
@@ -58,6 +59,13 @@ class ReviewServer(LocalServer):
         # TODO(lead): once the review page's login lands, take this from the session's
         # authenticated principal instead of the constructor (and drop the argument).
         self.principal = principal
+        self.verification = None  # the verifier's view (ベリファイ): a VerificationService, or None
+
+    def work_left(self) -> bool:
+        """Documents to review, or double entries this person can do, are left."""
+        if self.service.queue()["documents"]:
+            return True
+        return self.verification is not None and self.verification.my_work() > 0
 
     def stop_soon(self) -> None:
         threading.Thread(target=self.shutdown, daemon=True).start()
@@ -83,6 +91,11 @@ class _Handler(LocalHandler):
             return self.send(HTTPStatus.OK, _asset(path[8:]), _STATIC[path[8:]])
         if path == "/favicon.ico":
             return self.send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+        if (path == "/verify" or path.startswith("/api/verify/")) and self.server.verification is not None:
+            from yomitori_agent.review.verification import handle_get
+
+            page = _asset("verify.html").decode().replace("{{csrf}}", self.server.csrf).encode()
+            return handle_get(self, self.server.verification, path, q, page)
         if path == "/api/queue":
             return self.send_json(HTTPStatus.OK, svc.queue())
         if path == "/api/held":
@@ -99,6 +112,14 @@ class _Handler(LocalHandler):
         svc = self.server.service
         b, d = str(body.get("batch_id", "")), str(body.get("document_id", ""))
         window = str(body["window"])[:64] if body.get("window") else None  # this browser tab
+        if path.startswith("/api/verify/") and self.server.verification is not None:
+            from yomitori_agent.review.verification import handle_post
+
+            handle_post(self, self.server.verification, path, body)
+            if (path == "/api/verify/submit" and self.server.exit_when_done
+                    and not self.server.work_left()):
+                self.server.stop_soon()
+            return None
         if path == "/api/next":
             after = (b, d) if b and d else None
             view = svc.open_next(after, window)
@@ -125,7 +146,7 @@ class _Handler(LocalHandler):
                 raise ReviewError("corrections must be a list.", code="bad_submission")
             out = svc.submit(b, d, corrections)
             self.send_json(HTTPStatus.OK, out)
-            if out.get("ok") and self.server.exit_when_done and not svc.queue()["documents"]:
+            if out.get("ok") and self.server.exit_when_done and not self.server.work_left():
                 self.server.stop_soon()
             return None
         return self.deny(HTTPStatus.NOT_FOUND, "not found")
@@ -136,6 +157,10 @@ class _Handler(LocalHandler):
         if isinstance(e, YomitoriError):
             status = HTTPStatus.CONFLICT if isinstance(e, LeaseConflict) else getattr(e, "status", 400)
             body = {"error": e.code, "message": e.message, "action": e.action, **error_view(e.code)}
+            from yomitori_agent.review.verification import ERRORS_JA
+
+            if e.code in ERRORS_JA:
+                body.update(zip(("message_ja", "action_ja", "next"), ERRORS_JA[e.code], strict=True))
             return self.send_json(status, body)
         print(f"review: internal error ({type(e).__name__})", file=sys.stderr)
         return self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal_error",
