@@ -83,7 +83,7 @@ def test_a_mangled_record_is_a_break_not_a_traceback(out, capsys):
     db.close()
     assert main(["audit", "verify", "--out", str(out)]) == 1
     assert "BROKEN at seq 5: changed" in capsys.readouterr().out
-    assert main(["audit", "show", "--out", str(out)]) != 0
+    assert main(["audit", "show", "--out", str(out)]) == 1
     assert "what to do:" in capsys.readouterr().err
 
 
@@ -104,4 +104,9 @@ def test_a_folder_without_a_trail_is_a_typed_error(tmp_path, capsys):
     assert main(["audit", "show", "--out", str(tmp_path)]) == 4
     err = capsys.readouterr().err
     assert "holds no review trail" in err and "what to do:" in err
-    assert main(["audit", "show", "--out", str(tmp_path / "x"), "--since", "yesterday"]) != 0
+
+
+
+def test_a_wrong_date_is_a_usage_error(out, capsys):
+    assert main(["audit", "show", "--out", str(out), "--since", "yesterday"]) == 2
+    assert "is not a date" in capsys.readouterr().err

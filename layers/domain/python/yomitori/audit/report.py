@@ -46,6 +46,13 @@ class AuditBroken(YomitoriError):
               "(docs/audit.md, 'When verify fails'); tell your information security officer.")
 
 
+class BadSince(YomitoriError):
+    code = "bad_since"
+    exit_code = ExitCode.USAGE
+    status = 400
+    action = "Give a date as 2026-04-01 or a time as 2026-04-01T09:00+09:00."
+
+
 def parse_since(text: str | None) -> dt.datetime | None:
     """``2026-04-01`` or an ISO time (UTC when no offset is given)."""
     if not text:
@@ -53,8 +60,7 @@ def parse_since(text: str | None) -> dt.datetime | None:
     try:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise YomitoriError(f"--since '{text}' is not a date.", code="bad_since", action=(
-            "Give a date as 2026-04-01 or a time as 2026-04-01T09:00+09:00.")) from None
+        raise BadSince(f"--since '{text}' is not a date.") from None
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 

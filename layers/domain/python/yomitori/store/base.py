@@ -18,7 +18,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from yomitori.batch import BatchManifest
-from yomitori.errors import YomitoriError
+from yomitori.errors import ExitCode, YomitoriError
 from yomitori.results import DocumentResult
 
 
@@ -156,6 +156,7 @@ class AuditUnreadable(StoreError):
     """A stored audit record is not a record any more (edited by hand)."""
 
     code = "audit_unreadable"
+    exit_code = ExitCode.SOME_DOCUMENTS_FAILED  # as `yomitori audit verify` on a broken trail
     action = ("Keep the store as it is and compare it with the Object-Lock copy of the trail "
               "(docs/audit.md, 'When verify fails').")
 
