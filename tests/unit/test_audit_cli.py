@@ -100,6 +100,12 @@ def test_exports_verify_against_the_store_and_csv_cells_are_safe(out, tmp_path, 
     assert [v for v in personal_values() if v in text] == []
 
 
+def test_every_action_has_a_japanese_name():
+    from yomitori.audit.report import ACTION_JA
+
+    assert [a for a in AuditAction if not ACTION_JA.get(a)] == []
+
+
 def test_a_folder_without_a_trail_is_a_typed_error(tmp_path, capsys):
     assert main(["audit", "show", "--out", str(tmp_path)]) == 4
     err = capsys.readouterr().err

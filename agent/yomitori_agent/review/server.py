@@ -36,7 +36,8 @@ __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
 COOKIE = "yomitori_review"  # + "_<port>": cookies ignore ports, two sessions must not collide
 MAX_BODY = 1 << 20
 _STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8",
-           "verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
+           "verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8",
+           "fields.js": "text/javascript; charset=utf-8"}
 
 
 def _asset(name: str) -> bytes:
@@ -103,6 +104,14 @@ class _Handler(LocalHandler):
         if path == "/api/page":
             jpeg, (w, h) = svc.page_image(q.get("b", ""), q.get("d", ""))
             return self.send(HTTPStatus.OK, jpeg, "image/jpeg", {"X-Scan-Size": f"{w}x{h}"})
+        if path == "/api/region":
+            try:
+                area = tuple(int(q.get(k, "")) for k in ("x0", "y0", "x1", "y1"))
+            except ValueError:
+                raise ReviewError("The region is not four whole numbers.", code="bad_region") from None
+            return self.send(HTTPStatus.OK, svc.region(q.get("b", ""), q.get("d", ""), area,
+                                                          frozenset(q.get("hide", "").split(","))),
+                             "image/jpeg")
         if path == "/api/crop":
             return self.send(HTTPStatus.OK, svc.crop(q.get("b", ""), q.get("d", ""), q.get("f", "")),
                               "image/png")
@@ -127,6 +136,18 @@ class _Handler(LocalHandler):
                                                   "elsewhere": 0 if view else svc.open_elsewhere(window)})
         if path == "/api/open":
             return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d, window)})
+        if path == "/api/reopen":
+            return self.send_json(HTTPStatus.OK, {"document": svc.reopen(b, d, window)})
+        if path == "/api/column-fields":
+            from yomitori_agent.review.column import column_fields
+
+            return self.send_json(HTTPStatus.OK, column_fields(svc, window))
+        if path == "/api/column":
+            from yomitori_agent.review.column import column
+
+            skip = body.get("skip") if isinstance(body.get("skip"), list) else []
+            return self.send_json(HTTPStatus.OK, column(svc, str(body.get("field", ""))[:64], window,
+                                                        skip=frozenset(str(s)[:200] for s in skip[:2000])))
         if path == "/api/reveal":
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":
@@ -145,6 +166,13 @@ class _Handler(LocalHandler):
             if not isinstance(corrections, list):
                 raise ReviewError("corrections must be a list.", code="bad_submission")
             out = svc.submit(b, d, corrections)
+            if out.get("ok") and body.get("then_next"):
+                # the next document in the same answer: one round trip less between documents
+                try:
+                    view = svc.open_next((b, d), window)
+                    out["next"] = {"document": view, "elsewhere": 0 if view else svc.open_elsewhere(window)}
+                except YomitoriError:
+                    pass  # stored all the same; the page asks for the next document itself
             self.send_json(HTTPStatus.OK, out)
             if out.get("ok") and self.server.exit_when_done and not self.server.work_left():
                 self.server.stop_soon()

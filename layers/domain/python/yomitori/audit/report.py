@@ -27,6 +27,7 @@ ACTION_JA: dict[str, str] = {
     AuditAction.REFUSED: "修正拒否",
     AuditAction.REVEAL_MY_NUMBER: "マイナンバー表示",
     AuditAction.COMPLETE: "帳票完了",
+    AuditAction.REOPEN: "再修正のため開き直し",
     AuditAction.RELEASE_GATE: "確認終了",
     AuditAction.LOGIN: "ログイン",
     AuditAction.VERIFY: "ベリファイ入力",

@@ -262,33 +262,33 @@ def submit_review(
         load_form(doc.form_id), doc, corrections, thresholds=thresholds, today=now.date()
     )
     if applied.refused:
-        for name, reasons in sorted(applied.refused.items()):
-            reviews.audit(
-                AuditRecord(
-                    at=now,
-                    reviewer=reviewer,
-                    batch_id=batch_id,
-                    document_id=document_id,
-                    field=name,
-                    action=AuditAction.REFUSED,
-                    reasons=reasons,
-                )
-            )
-        raise ReviewRefused(applied.refused)
-    results.put_document(applied.document)
-    for name, (old, new, action) in sorted(applied.changed.items()):
-        reviews.audit(
+        reviews.audit_many([
             AuditRecord(
                 at=now,
                 reviewer=reviewer,
                 batch_id=batch_id,
                 document_id=document_id,
                 field=name,
-                old_status=old,
-                new_status=new,
-                action=AuditAction(action),
+                action=AuditAction.REFUSED,
+                reasons=reasons,
             )
+            for name, reasons in sorted(applied.refused.items())
+        ])
+        raise ReviewRefused(applied.refused)
+    results.put_document(applied.document)
+    reviews.audit_many([
+        AuditRecord(
+            at=now,
+            reviewer=reviewer,
+            batch_id=batch_id,
+            document_id=document_id,
+            field=name,
+            old_status=old,
+            new_status=new,
+            action=AuditAction(action),
         )
+        for name, (old, new, action) in sorted(applied.changed.items())
+    ])
     from yomitori.steps import verification
 
     verification.after_review(reviews, applied.document, applied.changed, reviewer)  # first entries
@@ -358,6 +358,30 @@ def lease_document(
     (:func:`keep_gate_alive`), because a person is at work on the batch."""
     keep_gate_alive(reviews, releaser, batch_id=batch_id)
     return reviews.lease(batch_id, reviewer, document_id=document_id, seconds=seconds)
+
+
+def reopen_document(
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    *,
+    batch_id: str,
+    document_id: str,
+    reviewer: str,
+    seconds: int = 900,
+    now: dt.datetime | None = None,
+) -> Lease:
+    """Open a submitted document again, leased to ``reviewer``, while its batch is not released
+    (:meth:`ReviewStore.reopen`); audited as ``reopen``. The stored result stays as submitted
+    until the document is submitted again (the gate waits for it again meanwhile)."""
+    keep_gate_alive(reviews, releaser, batch_id=batch_id)
+    lease = reviews.reopen(batch_id, document_id, reviewer, seconds=seconds, now=now)
+    reviews.audit(
+        AuditRecord(
+            at=now or utcnow(), reviewer=reviewer, batch_id=batch_id, document_id=document_id,
+            action=AuditAction.REOPEN,
+        )
+    )
+    return lease
 
 
 def release_if_done(

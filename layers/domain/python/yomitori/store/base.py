@@ -94,6 +94,7 @@ class AuditAction(StrEnum):
     REFUSED = "refused"  # a correction failed validation and was not stored
     REVEAL_MY_NUMBER = "reveal_my_number"
     COMPLETE = "complete"  # the document is done
+    REOPEN = "reopen"  # a submitted document opened again before the batch was released
     RELEASE_GATE = "release_gate"
     LOGIN = "login"  # a person logged in to the review page (or failed to: reasons)
     VERIFY = "verify"  # a second, blind entry of a field marked ``verify`` (ベリファイ)
@@ -326,6 +327,16 @@ class ReviewStore(ABC):
         Raises :class:`LeaseConflict` unless ``reviewer`` holds the lease."""
 
     @abstractmethod
+    def reopen(
+        self, batch_id: str, document_id: str, reviewer: str, *, seconds: int = 900,
+        now: dt.datetime | None = None,
+    ) -> Lease:
+        """Put a submitted (done) document back to pending, leased to ``reviewer``, while the
+        batch is not released. Raises :class:`GateMissing` when the batch was released (or has
+        no gate), :class:`LeaseConflict` when the document is not part of the review or someone
+        else holds it. A document still pending is simply leased."""
+
+    @abstractmethod
     def mark_released(self, batch_id: str, *, now: dt.datetime | None = None) -> None: ...
 
     @abstractmethod
@@ -333,6 +344,12 @@ class ReviewStore(ABC):
         """Append ``record`` to its batch's hash chain (``seq``, ``prev`` and ``hash`` are set
         here, whatever the caller passed); returns the record as stored. Append-only and safe
         against concurrent writers: two appends never get the same ``seq``."""
+
+    def audit_many(self, records: list[AuditRecord]) -> None:
+        """Append several records (one per field of a submission); stores that can write them
+        in one transaction do, so a submission's time does not grow with its fields."""
+        for record in records:
+            self.audit(record)
 
     @abstractmethod
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:

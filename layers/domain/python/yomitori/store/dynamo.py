@@ -251,6 +251,37 @@ class DynamoReviewStore(DynamoAuditTrail, ReviewStore):
                 raise
         return self.remaining(batch_id)
 
+    def reopen(self, batch_id, document_id, reviewer, *, seconds=900, now=None) -> Lease:
+        now = now or utcnow()
+        expires = now + dt.timedelta(seconds=seconds)
+        try:
+            self.ddb.update_item(
+                TableName=self.review_table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET docs.#d.done = :f, docs.#d.leased_by = :r, docs.#d.lease_expires = :e",
+                ConditionExpression=(
+                    "attribute_exists(docs.#d) AND attribute_not_exists(released_at) AND (docs.#d.done = :t "
+                    "OR attribute_not_exists(docs.#d.leased_by) OR docs.#d.leased_by = :r "
+                    "OR docs.#d.lease_expires <= :now)"
+                ),
+                ExpressionAttributeNames={"#d": document_id},
+                ExpressionAttributeValues={
+                    ":r": {"S": reviewer}, ":e": {"S": _iso(expires)}, ":now": {"S": _iso(now)},
+                    ":f": {"BOOL": False}, ":t": {"BOOL": True},
+                },
+            )
+        except Exception as e:
+            if not self._conditional_failed(e):
+                raise
+            gate = self.get_gate(batch_id)
+            if gate is None or gate.released_at is not None:
+                raise GateMissing(
+                    f"Batch '{batch_id}' is not waiting for review (released or unknown)."
+                ) from None
+            raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else or is not "
+                                "part of the review.") from None
+        return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)
+
     def mark_released(self, batch_id, *, now=None) -> None:
         self.ddb.update_item(
             TableName=self.review_table,

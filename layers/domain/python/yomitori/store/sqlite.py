@@ -226,6 +226,31 @@ class SqliteReviewStore(ReviewStore):
             ).fetchall()
         return [r[0] for r in rows]
 
+    def reopen(self, batch_id, document_id, reviewer, *, seconds=900, now=None) -> Lease:
+        now = now or utcnow()
+        expires = now + dt.timedelta(seconds=seconds)
+        with self._tx(immediate=True) as db:
+            gate = db.execute("SELECT released_at FROM gates WHERE batch_id = ?", (batch_id,)).fetchone()
+            if gate is None or gate[0] is not None:
+                raise GateMissing(f"Batch '{batch_id}' is not waiting for review (released or unknown).")
+            row = db.execute(
+                "SELECT done, leased_by, lease_expires FROM gate_documents "
+                "WHERE batch_id = ? AND document_id = ?",
+                (batch_id, document_id),
+            ).fetchone()
+            if row is None:
+                raise LeaseConflict(
+                    f"Document '{document_id}' is not part of the review of batch '{batch_id}'."
+                )
+            if not row[0] and row[1] not in (None, reviewer) and _dt(row[2]) > now:
+                raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else.")
+            db.execute(
+                "UPDATE gate_documents SET done = 0, leased_by = ?, lease_expires = ? "
+                "WHERE batch_id = ? AND document_id = ?",
+                (reviewer, _iso(expires), batch_id, document_id),
+            )
+        return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)
+
     def mark_released(self, batch_id, *, now=None) -> None:
         with self._tx(immediate=True) as db:
             db.execute(
@@ -234,21 +259,36 @@ class SqliteReviewStore(ReviewStore):
             )
 
     def audit(self, record: AuditRecord) -> AuditRecord:
+        (linked,) = self._append([record])
+        return linked
+
+    def audit_many(self, records: list[AuditRecord]) -> None:
+        self._append(records)  # one commit (one fsync) for the whole submission
+
+    def _append(self, records: list[AuditRecord]) -> list[AuditRecord]:
         # BEGIN IMMEDIATE: reading the head and appending after it is one step for every writer
         # (threads and processes); the unique index refuses a second record with the same seq.
+        out: list[AuditRecord] = []
         with self._tx(immediate=True) as db:
-            row = db.execute(
-                "SELECT json_extract(record, '$.seq'), json_extract(record, '$.hash') FROM audit "
-                "WHERE batch_id = ? AND json_extract(record, '$.hash') IS NOT NULL "
-                "ORDER BY json_extract(record, '$.seq') DESC LIMIT 1",
-                (record.batch_id,),
-            ).fetchone()
-            linked = link(record, (int(row[0]), str(row[1])) if row else None)
-            db.execute(
-                "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
-                (record.batch_id, linked.model_dump_json(exclude_none=True)),
-            )
-        return linked
+            heads: dict[str, tuple[int, str] | None] = {}
+            for record in records:
+                b = record.batch_id
+                if b not in heads:
+                    row = db.execute(
+                        "SELECT json_extract(record, '$.seq'), json_extract(record, '$.hash') FROM audit "
+                        "WHERE batch_id = ? AND json_extract(record, '$.hash') IS NOT NULL "
+                        "ORDER BY json_extract(record, '$.seq') DESC LIMIT 1",
+                        (b,),
+                    ).fetchone()
+                    heads[b] = (int(row[0]), str(row[1])) if row else None
+                linked = link(record, heads[b])
+                heads[b] = (linked.seq, linked.hash)  # type: ignore[assignment]
+                db.execute(
+                    "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
+                    (b, linked.model_dump_json(exclude_none=True)),
+                )
+                out.append(linked)
+        return out
 
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
         with self._tx() as db:
