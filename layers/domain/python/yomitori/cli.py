@@ -286,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--no-browser", action="store_true", help="only print the address")
     rv.add_argument("--stay", action="store_true", help="keep serving after the last document is done")
     rv.set_defaults(func=_review)
+
+    from yomitori.audit.command import add_parser as add_audit
+
+    add_audit(sub)
     return p
 
 
