@@ -13,7 +13,7 @@ def test_the_functions_are_told_double_entry_is_off_by_default(synth):
 
 
 def test_double_entry_is_a_typed_setting():
-    from conftest import context
+    from tests.infra.conftest import context
 
     from infra.config import load_config
 
