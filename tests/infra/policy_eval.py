@@ -41,6 +41,9 @@ def _as_list(v) -> list:
 
 
 def _condition(op: str, key: str, expected, ctx: dict) -> bool:
+    if op.startswith("ForAllValues:"):  # every value the request carries is allowed (none: true)
+        base = op.split(":", 1)[1]
+        return all(_condition(base, key, expected, {key: v}) for v in _as_list(ctx.get(key, [])))
     present = key in ctx
     actual = ctx.get(key)
     expected = [str(e) for e in _as_list(expected)]

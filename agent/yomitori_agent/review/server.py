@@ -30,11 +30,13 @@ import threading
 from http import HTTPStatus
 from importlib import resources
 
+from yomitori.access import Principal
 from yomitori.errors import YomitoriError
 from yomitori.localweb import CSP, CSRF_HEADER, HOST, LocalHandler, LocalServer
 from yomitori.store.base import AuditAction, AuditRecord, LeaseConflict, ReviewStore, utcnow
 from yomitori.users import LoginGuard, LoginRefused, UsersFile, login
 
+from yomitori_agent.review import audit_view
 from yomitori_agent.review.reasons import error_view
 from yomitori_agent.review.service import ReviewError, ReviewService
 
@@ -59,9 +61,11 @@ class ReviewServer(LocalServer):
 
     def __init__(self, service: ReviewService | None, *, port: int = 0, exit_when_done: bool = False,
                  users: UsersFile | None = None, service_for=None, reviews: ReviewStore | None = None,
-                 batch_id: str | None = None, guard: LoginGuard | None = None):
+                 batch_id: str | None = None, guard: LoginGuard | None = None,
+                 principal: Principal | None = None):
         """``service``: the session's service when who reviews is already known; else
-        ``users`` + ``service_for(principal)``: the page asks for a login first."""
+        ``users`` + ``service_for(principal)``: the page asks for a login first. ``principal``
+        overrides who the audit page (supervisors only) sees; by default the session's person."""
         super().__init__(_Handler, port=port)
         if service is None and (users is None or service_for is None or reviews is None):
             raise ValueError("a review server needs a service, or a users file to log in with")
@@ -71,7 +75,15 @@ class ReviewServer(LocalServer):
         self.audit_batch = batch_id or "-"
         self.guard = guard or LoginGuard()
         self._session_lock = threading.Lock()
+        self._principal = principal
         self.verification = None  # the verifier's view (ベリファイ): a VerificationService, or None
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who holds this session: the given one, else the logged-in person (None before)."""
+        if self._principal is not None:
+            return self._principal
+        return self.service.principal if self.service is not None else None
 
     @property
     def login_required(self) -> bool:
@@ -148,6 +160,8 @@ class _Handler(LocalHandler):
             me = svc.me() if svc is not None else {"name": None, "roles": [], "purposes": []}
             return self.send_json(HTTPStatus.OK, {**me, "login_required": self.server.login_required,
                                                   "logged_in": svc is not None})
+        if audit_view.handles(path):  # supervisors only: it asks the session's principal
+            return audit_view.get(self, path, q)
         svc = self._service(path) if path.startswith("/api/") else self.server.service
         if path == "/":
             html = _asset("index.html").decode().replace("{{csrf}}", self.server.csrf)

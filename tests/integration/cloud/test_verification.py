@@ -63,8 +63,8 @@ def stores(request, tmp_path, monkeypatch):
     released: list[dict] = []
     releaser = LocalGateReleaser(lambda token, out: released.append(out))
     if request.param == "dynamo":
-        # the module's local cloud first: it restores the environment it found at the module's
-        # end, which must not hold this test's setting (later modules would wait for double entry)
+        # the shared cloud fixture first: it saves the environment and puts it back when its
+        # scope ends, so a setting made before it would outlive this test
         request.getfixturevalue("cloud")
     monkeypatch.setenv(ver.ENV_DOUBLE_ENTRY, "on")
     if request.param == "sqlite":

@@ -1123,12 +1123,11 @@
     try {
       me = await api("/api/me");
       if (me.login_required && !me.logged_in) me = Object.assign(me, await showLogin());
-      // a verifier or supervisor without the reviewer role works on the verifier's view
+      // without the reviewer role: a verifier works on the verifier's view, a supervisor on the
+      // audit trail (/audit; the decisions of double entry are on /verify)
       const roles = me.roles || [];
-      if (roles.indexOf("reviewer") < 0 && (roles.indexOf("verifier") >= 0 || roles.indexOf("supervisor") >= 0)) {
-        location.href = "/verify";
-        return;
-      }
+      if (roles.indexOf("reviewer") < 0 && roles.indexOf("verifier") >= 0) { location.href = "/verify"; return; }
+      if (roles.indexOf("reviewer") < 0 && roles.indexOf("supervisor") >= 0) { location.href = "/audit"; return; }
     } catch (e) {
       showError(e, () => location.reload());
       return;

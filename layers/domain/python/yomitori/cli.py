@@ -291,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     from yomitori.users_cli import add_parser as add_users
 
     add_users(sub)
+
+    from yomitori.audit.command import add_parser as add_audit
+
+    add_audit(sub)
     return p
 
 
