@@ -173,3 +173,31 @@ def test_the_purposes_come_from_the_users_file_when_it_has_them(stores, tmp_path
     assert svc.reveal(batch, doc["document_id"], "my_number", "tax_deduction")["value"] == MY_NUMBER
     purposes = [r.purpose for r in reviews.audit_trail(batch) if r.action is AuditAction.REVEAL_MY_NUMBER]
     assert purposes == ["tax_deduction"]
+
+
+def test_only_a_logged_in_supervisor_reads_the_audit_trail(stores, tmp_path):  # noqa: F811
+    from yomitori_agent.review import ReviewServer, ReviewService
+
+    results, reviews, releaser, batch = stores
+    users = users_file(tmp_path / "users.json", {"sato": ["reviewer"], "kato": ["supervisor"]})
+
+    def service_for(principal):
+        return ReviewService(results, reviews, releaser, principal=principal, batch_id=batch)
+
+    srv = ReviewServer(None, users=users, service_for=service_for, reviews=reviews, batch_id=batch)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cookie = _login(srv)
+        # Given nobody logged in, Then the audit trail is refused
+        assert _request(srv, "GET", "/api/audit", cookie=cookie)[0] == 403
+        # When a reviewer logs in, Then it is still refused
+        _post(srv, cookie, "/api/login", {"name": "sato", "passphrase": PASSPHRASE})
+        assert _request(srv, "GET", "/api/audit", cookie=cookie)[0] == 403
+        # When the supervisor logs in instead, Then the trail is served, with the logins in it
+        _post(srv, cookie, "/api/logout", {})
+        _post(srv, cookie, "/api/login", {"name": "kato", "passphrase": PASSPHRASE})
+        status, _, body = _request(srv, "GET", "/api/audit", cookie=cookie)
+        assert status == 200 and "kato" in body.decode() and PASSPHRASE not in body.decode()
+    finally:
+        srv.shutdown()
+        srv.server_close()
