@@ -89,11 +89,18 @@ class People(Construct):
             conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
         )
         supervisor = [
-            # reads the audit trail (who did what, when; never a value) and nothing else
+            # reads the audit trail (who did what, when; never a value): the batches (Scan of
+            # the keys), each batch's chain (Query) and deletion records; and the review gates
+            # (ids only) that the review server lists when it starts
             iam.PolicyStatement(
                 sid="ReadAuditTrail",
-                actions=["dynamodb:Query", "dynamodb:GetItem"],
+                actions=["dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan"],
                 resources=[tables[settings.AUDIT.role].table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ListReviewGates",
+                actions=["dynamodb:GetItem", "dynamodb:Scan"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
             ),
         ]
         job_statements: dict[str, Callable[[], list[iam.PolicyStatement]]] = {

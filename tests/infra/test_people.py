@@ -103,9 +103,17 @@ def test_each_job_can_do_only_what_it_needs(synth):
         assert not _allowed(
             reviewer, action, resource, {**_office(service), "aws:RequestedRegion": "us-east-1"}
         )
-    # A reviewer cannot read or change the audit trail, upload, download results, or invoke anything
+    # A reviewer reads only the audit chain's head (key and hash), never the records
+    records = {**_office("dynamodb"), "dynamodb:Select": "ALL_ATTRIBUTES"}
+    assert not _allowed(reviewer, "dynamodb:Query", AUDIT, records)
+    head = {
+        **_office("dynamodb"),
+        "dynamodb:Select": "SPECIFIC_ATTRIBUTES",
+        "dynamodb:Attributes": ["batch_id", "event_id", "hash"],
+    }
+    assert _allowed(reviewer, "dynamodb:Query", AUDIT, head)
+    # A reviewer cannot change the audit trail, upload, download results, or invoke anything
     for action, resource, service in [
-        ("dynamodb:Query", AUDIT, "dynamodb"),
         ("dynamodb:DeleteItem", AUDIT, "dynamodb"),
         ("s3:PutObject", PAGE, "s3"),
         ("s3:GetObject", "arn:aws:s3:::results/b1/results.csv", "s3"),
@@ -114,6 +122,8 @@ def test_each_job_can_do_only_what_it_needs(synth):
         assert not _allowed(reviewer, action, resource, _office(service)), action
     # A supervisor reads the audit trail, and no document, page or result
     assert _allowed(supervisor, "dynamodb:Query", AUDIT, _office("dynamodb"))
+    assert _allowed(supervisor, "dynamodb:Scan", AUDIT, _office("dynamodb"))
+    assert not _allowed(supervisor, "dynamodb:UpdateItem", REVIEW, _office("dynamodb"))
     for action, resource in [("s3:GetObject", DOC), ("s3:GetObject", PAGE), ("dynamodb:PutItem", AUDIT)]:
         assert not _allowed(supervisor, action, resource, _office(resource.split(":")[2] or "s3")), action
 
