@@ -102,6 +102,9 @@ class YomitoriConfig(BaseModel):
     price_table: dict[str, float] = Field(default_factory=dict)
     # who administers the data key besides the CDK deployment role (never uses it on data)
     key_admin_role_arns: list[str] = Field(default_factory=list)
+    # who may assume each job role (infra/people.py): job -> IAM user or role ARNs (wildcards
+    # allowed, e.g. the AWSReservedSSO_* roles of an Identity Center permission set)
+    people: dict[str, list[str]] = Field(default_factory=dict)
     require_third_party_layer: bool = False
     third_party_layers_dir: str = "build/layers"  # relative to the repository
 
@@ -121,6 +124,21 @@ class YomitoriConfig(BaseModel):
         if unknown:
             raise ValueError(f"price_table: unknown entries {', '.join(unknown)} (see yomitori/cost.py)")
         PriceTable.model_validate(v)
+        return v
+
+    @field_validator("people")
+    @classmethod
+    def _people(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        import re
+
+        from yomitori.principals import JOBS
+
+        for job, arns in v.items():
+            if job not in JOBS:
+                raise ValueError(f"people: '{job}' is not a job ({', '.join(JOBS)})")
+            for a in arns:
+                if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/*-]+", a):
+                    raise ValueError(f"people.{job}: '{a}' is not an IAM user or role ARN")
         return v
 
     @field_validator("organization_target_ids")

@@ -130,6 +130,9 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
         "generates under this state machine's name",
     )
 
+    from infra.people import acknowledge_people
+
+    acknowledge_people(stack.people, storage)
     agent = stack.agent_policy
     ack(
         agent,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
 from yomitori.batch import ACK_NAME, MANIFEST_SUFFIX
+from yomitori.principals import default_job_roles
 
 from infra.config import YomitoriConfig
 from infra.engine import warn_about_engine
@@ -14,6 +17,7 @@ from infra.functions import PythonFunctions
 from infra.nag import acknowledge_stack
 from infra.network import Network
 from infra.operations import Operations, add_outputs, endpoint_dns_name
+from infra.people import People, camel
 from infra.pipeline import Pipeline
 from infra.storage import Storage, deployment_role_arn
 
@@ -212,6 +216,11 @@ class YomitoriStack(Stack):
             functions=fns.functions,
         )
         self.agent_policy = self._agent_policy()
+        # one role and policy per job, assumed per person (before the region guard: it covers them)
+        self.people = People(
+            self, "People", config=config, storage=storage, review_statements=self._agent_review_statements,
+            guard=self._from_the_offices, extra=[self.region_deny()], operator_policy=self.agent_policy,
+        )
         self.region_guard = self._region_guard()
 
         add_outputs(
@@ -223,6 +232,9 @@ class YomitoriStack(Stack):
                 "StateMachineArn": pipeline.state_machine.state_machine_arn,
                 "ReviewFunctionName": review.function_name,
                 "AgentPolicyArn": self.agent_policy.managed_policy_arn,
+                # the agent maps an assumed job role to the person's roles (YOMITORI_JOB_ROLES)
+                "JobRoles": json.dumps(default_job_roles(config.name_prefix), separators=(",", ":")),
+                **{f"{camel(job)}RoleArn": role.role_arn for job, role in self.people.roles.items()},
                 "InboundResolverEndpointId": network.resolver_endpoint.attr_resolver_endpoint_id,
                 "VpnGatewayId": network.vpn_gateway_id,
                 **{f"{name}EndpointDns": endpoint_dns_name(ep) for name, ep in network.endpoints.items()},

@@ -3,8 +3,8 @@
 Events ("action" picks one; shapes in yomitori.steps.events, documented in docs/cloud.md):
   wait      {"batch_id", "task_kind": "review"|"ack", "task_token"}   from the state machine
   complete  {"batch_id", "task_kind", "who"}                          the agent acknowledges
-  queue / lease / submit / reveal                                     the agent's review page
-Refusals (bad event, invalid correction, someone else's lease) come back as
+No reviewer actions: people review through the agent's review page as themselves (an event
+naming a reviewer is refused as a bad event). Refusals come back as
 {"ok": false, "error": code, ...} with reason codes, never values.
 """
 

@@ -38,8 +38,9 @@ def _serve(results, reviews, principal):
     from yomitori_agent.review.server import ReviewServer
     from yomitori_agent.review.service import ReviewService
 
-    service = ReviewService(results, reviews, LocalGateReleaser(lambda *_: None), reviewer="sato")
-    server = ReviewServer(service, principal=principal)
+    # the session's person (as after a login) is who the audit page asks for the supervisor role
+    service = ReviewService(results, reviews, LocalGateReleaser(lambda *_: None), principal=principal)
+    server = ReviewServer(service)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.people import PASSPHRASE, number_viewer, users_file
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -186,6 +188,17 @@ def _settle(page, keys: Keys, cur: dict, want: str, options: list[str] | None = 
     keys.press("Enter")
 
 
+def _log_in(page, name: str, passphrase: str = PASSPHRASE) -> None:
+    """Log in on the page's form (shown after the one-time link when a users file is used)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#login-name")).to_be_focused(timeout=10_000)
+    page.keyboard.type(name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(passphrase)
+    page.keyboard.press("Enter")
+
+
 def _wait_moved(page, doc_id: str, name: str) -> None:
     """Wait until the page moved on from field ``name`` (another field, document or the end)."""
     for _ in range(250):
@@ -213,7 +226,8 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     # Given a processed batch waiting for review in the one-machine stores, and the page open
     work = batch["root"] / "work"
     shutil.copytree(batch["out"], work)
-    backend = local_backend(work, reviewer="os:reviewer-1")
+    users = users_file(batch["root"] / "users.json", {"reviewer-1": ["reviewer", "number_viewer"]})
+    backend = local_backend(work, users=users)
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     truth = batch["truth"]
@@ -229,7 +243,11 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     keys = Keys(page)
     try:
         page.goto(server.url)
+        # When the clerk logs in with their name and passphrase (the users file)
+        _log_in(page, "reviewer-1")
         title = _wait_document(page, None)
+        # Then the header names them
+        expect(page.locator("#who")).to_have_text("確認者: reviewer-1")
         ARTIFACTS.mkdir(exist_ok=True)
         # Tab and Shift+Tab move between the fields that need a person; Alt+= zooms the scan
         first_field = _current(page)["name"]
@@ -256,6 +274,9 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
                     # When the reviewer reveals a My Number (F8)
                     assert t["my_number"] not in page.content(), "the full number is not in the page"
                     keys.press("F8")
+                    # Then the page asks why (the first purpose is preselected), and Enter shows it
+                    expect(page.locator("#purpose-box")).to_be_visible()
+                    keys.press("Enter")
                     expect(page.locator(f"#f-{name}")).to_have_js_property("readOnly", False)
                     seen_reveal = True
                     cur = _current(page)
@@ -328,9 +349,14 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     # And the audit trail says who did what, never a value
     trail = backend.reviews.audit_trail(backend.batch_id)
     actions = [r.action for r in trail]
-    assert all(r.reviewer == "os:reviewer-1" for r in trail if r.action is not AuditAction.RELEASE_GATE)
+    assert all(r.reviewer == "reviewer-1" for r in trail if r.action is not AuditAction.RELEASE_GATE)
+    assert [r.reasons for r in trail if r.action is AuditAction.LOGIN] == [[]]
+    work = (AuditAction.LEASE, AuditAction.CORRECT, AuditAction.CONFIRM, AuditAction.COMPLETE,
+            AuditAction.RELEASE_GATE)
+    assert all(r.role == "reviewer" for r in trail if r.action in work)
     assert any(r.action is AuditAction.REVEAL_MY_NUMBER and r.document_id == waiting[1]
-               and r.field == "my_number" for r in trail)
+               and r.field == "my_number" and r.role == "number_viewer" and r.purpose == "identity_check"
+               for r in trail)
     assert any(r.action is AuditAction.REFUSED and "my_number_check_digit" in r.reasons for r in trail)
     assert actions.count(AuditAction.COMPLETE) == len(waiting)
     assert actions.count(AuditAction.RELEASE_GATE) == 1
@@ -339,6 +365,7 @@ def test_review_demo_batch_with_the_keyboard(batch, browser):
     for d in waiting:
         for name in ("my_number", "name", "address", "phone"):
             assert truth[d][name] not in dumped
+    assert PASSPHRASE not in dumped
 
     report = {
         "documents": len(waiting),
@@ -369,7 +396,7 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
     from yomitori_agent.review import local_backend, make_server
 
     # Given the page open on a document, with one field confirmed on the page
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -384,7 +411,7 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
         # Then the row does not claim to be saved before the server stored it
         expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
         # When the lease runs out and another reviewer takes the document, and the clerk submits
-        backend.reviews.release_lease(backend.batch_id, doc_id, "os:reviewer-1")
+        backend.reviews.release_lease(backend.batch_id, doc_id, "reviewer-1")
         backend.reviews.lease(backend.batch_id, "os:bob", document_id=doc_id)
         page.keyboard.press("Control+Enter")
         # Then the page says so in Japanese, says nothing was saved, and offers to open it again
@@ -401,7 +428,7 @@ def test_errors_are_japanese_with_a_button_that_does_the_next_step(small_batch, 
         # Then the document is the clerk's again, and what was typed is still there
         expect(message).to_contain_text("もう一度開きました")
         holder = {q.document_id: q.leased_by for q in backend.reviews.queue(backend.batch_id)}[doc_id]
-        assert holder == "os:reviewer-1"
+        assert holder == "reviewer-1"
         expect(page.locator(".field[data-name='phone'] .mark")).to_have_text("確認（未提出）")
         # When the login link is opened a second time (in another tab)
         other = browser.new_page()
@@ -432,7 +459,7 @@ def test_a_second_window_of_the_same_clerk_gets_its_own_document_or_a_clear_mess
     from yomitori_agent.review import local_backend, make_server
 
     # Given the clerk logged in, with the page open in one tab
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     context = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -464,7 +491,7 @@ def test_skip_back_pick_and_a_reload_keep_what_was_typed(small_batch, browser):
     from yomitori_agent.review import local_backend, make_server
 
     # Given the page open on a document, and the clerk has typed a phone number
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -509,7 +536,7 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
 
     from tests.unit.test_review_server import MY_NUMBER
 
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -521,6 +548,7 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
         # When the clerk reveals the My Number (F8)
         mn.focus()
         page.keyboard.press("F8")
+        page.keyboard.press("Enter")  # the purpose asked (the first of the list)
         # Then it is shown grouped 4-4-4
         grouped = f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"
         expect(mn).to_have_value(grouped)
@@ -528,9 +556,19 @@ def test_a_revealed_my_number_is_grouped_and_masked_again_on_leaving_or_after_a_
         page.keyboard.press("Tab")
         expect(mn).to_have_js_property("readOnly", True)
         assert MY_NUMBER not in mn.input_value().replace(" ", "")
+        # When it is shown again and the focus leaves for something that is no field (another
+        # window, a button), Then it is masked again too
+        mn.focus()
+        page.keyboard.press("F8")
+        page.keyboard.press("Enter")
+        expect(mn).to_have_value(grouped)
+        page.locator("#accepted-toggle").focus()
+        expect(mn).to_have_js_property("readOnly", True)
+        assert MY_NUMBER not in mn.input_value().replace(" ", "")
         # When they reveal it again and a minute passes, Then it is masked again
         mn.focus()
         page.keyboard.press("F8")
+        page.keyboard.press("Enter")
         expect(mn).to_have_value(grouped)
         page.clock.run_for(61_000)
         expect(mn).to_have_js_property("readOnly", True)
@@ -545,7 +583,7 @@ def test_zoom_at_full_resolution_keyboard_panning_and_an_enlarged_crop(small_bat
     from yomitori_agent.review import local_backend, make_server
 
     # Given the page open on a document at 1366×768
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -599,7 +637,7 @@ def test_usable_at_200_percent_zoom_with_reasons_tied_to_inputs_and_a_name_in_th
     from yomitori_agent.review import local_backend, make_server
 
     # Given a 1366×768 screen at 200 % browser zoom (683×384 CSS pixels, 2 device pixels each)
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 683, "height": 384}, device_scale_factor=2)
@@ -645,7 +683,7 @@ def test_a_submitted_document_is_reopened_and_corrected_before_the_batch_is_rele
     from yomitori_agent.review import local_backend, make_server
 
     # Given the clerk submitted the first document (the second still waits)
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -657,6 +695,7 @@ def test_a_submitted_document_is_reopened_and_corrected_before_the_batch_is_rele
         first = next(d for d in ("doc-0001", "doc-0002") if d in title)
         page.locator("#f-my_number").focus()
         page.keyboard.press("F8")
+        page.keyboard.press("Enter")  # the purpose (the first of the list)
         expect(page.locator("#f-my_number")).to_have_js_property("readOnly", False)
         page.keyboard.press("Enter")
         page.locator("#f-phone").focus()
@@ -697,7 +736,7 @@ def test_field_by_field_mode_checks_one_field_of_many_documents_with_the_keyboar
     mn = doc.fields["my_number"]
     mn.status, mn.reasons, mn.confidence = FieldStatus.ACCEPTED, [], 0.99
     path.write_text(doc.model_dump_json(), encoding="utf-8")
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -720,7 +759,7 @@ def test_field_by_field_mode_checks_one_field_of_many_documents_with_the_keyboar
         expect(rows.nth(0).locator("input")).to_be_focused()
         assert rows.nth(0).locator("input").input_value() == "03-1234-5678"
         held = {q.document_id: q.leased_by for q in backend.reviews.queue(backend.batch_id)}
-        assert held == {"doc-0001": "os:reviewer-1", "doc-0002": "os:reviewer-1"}
+        assert held == {"doc-0001": "reviewer-1", "doc-0002": "reviewer-1"}
         # When they correct the first, confirm the second (Enter on the last row saves)
         keys.type("0312345679")
         keys.press("Enter")
@@ -774,7 +813,7 @@ def test_keystrokes_per_field_walk_on_heavily_degraded_forms(walk_batch, browser
 
     work = walk_batch["root"] / "work"
     shutil.copytree(walk_batch["out"], work)
-    backend = local_backend(work, reviewer="os:reviewer-1")
+    backend = local_backend(work, principal=number_viewer("reviewer-1"))
     server = make_server(backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     truth = walk_batch["truth"]
@@ -798,8 +837,9 @@ def test_keystrokes_per_field_walk_on_heavily_degraded_forms(walk_batch, browser
                     break
                 before = keys.count
                 want = truth[doc_id][cur["name"]]
-                if cur["masked"]:  # a My Number: reveal it (F8, audited) to check it
+                if cur["masked"]:  # a My Number: reveal it (F8 and its purpose, audited) to check it
                     keys.press("F8")
+                    keys.press("Enter")
                     page.wait_for_function(f"() => !document.getElementById('f-{cur['name']}').readOnly")
                     cur = _current(page)
                 if cur["refused"] and cur["value"] == want:
@@ -845,7 +885,7 @@ def test_the_done_screen_counts_nothing_left_when_the_server_has_stopped(small_b
     from yomitori_agent.review import local_backend, make_server
 
     # Given the one-machine server that stops after the last document (as `yomitori review`)
-    backend = local_backend(small_batch, reviewer="os:reviewer-1")
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
     server = make_server(backend, exit_when_done=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -857,6 +897,7 @@ def test_the_done_screen_counts_nothing_left_when_the_server_has_stopped(small_b
             doc_id = next(d for d in ("doc-0001", "doc-0002") if d in title)
             page.locator("#f-my_number").focus()
             page.keyboard.press("F8")
+            page.keyboard.press("Enter")  # the purpose
             expect(page.locator("#f-my_number")).to_have_js_property("readOnly", False)
             page.keyboard.press("Enter")
             if page.locator("#queue-list li").count() == 1:
@@ -874,3 +915,91 @@ def test_the_done_screen_counts_nothing_left_when_the_server_has_stopped(small_b
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_login_refuses_a_wrong_passphrase_and_a_reviewer_cannot_reveal(small_batch, browser, tmp_path):
+    from playwright.sync_api import expect
+    from yomitori.store.base import AuditAction
+    from yomitori_agent.review import local_backend, make_server
+
+    from tests.unit.test_review_server import MY_NUMBER
+
+    # Given a users file where sato reviews but may not see My Numbers, and the page opened
+    people = {"sato": ["reviewer"], "suzuki": ["reviewer", "number_viewer"]}
+    users = users_file(tmp_path / "users.json", people)
+    backend = local_backend(small_batch, users=users)
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        # Then a login form is shown in Japanese, and nothing of the batch
+        expect(page.locator("#login-title")).to_have_text("確認画面にログイン")
+        expect(page.locator("#main")).to_be_hidden()
+        # When sato types a wrong passphrase
+        _log_in(page, "sato", "not-my-passphrase")
+        # Then the form says so in Japanese and stays
+        expect(page.locator("#login-message")).to_contain_text("名前またはパスフレーズが違います")
+        expect(page.locator("#main")).to_be_hidden()
+        # When sato logs in with the right one
+        page.locator("#login-name").fill("")
+        page.locator("#login-name").focus()
+        _log_in(page, "sato")
+        _wait_document(page, None)
+        # Then the header names sato, and the My Number's hint says a number viewer is needed
+        expect(page.locator("#who")).to_have_text("確認者: sato")
+        expect(page.locator(".field[data-name='my_number'] .hint.mn")).to_contain_text("番号閲覧者")
+        # When sato presses F8 on the My Number
+        page.locator("#f-my_number").focus()
+        page.keyboard.press("F8")
+        # Then no purpose is asked, the page says (in Japanese) who may see it and what to do,
+        # with a button that closes the message, and the number is not in the page
+        message = page.locator("#message")
+        expect(message).to_contain_text("番号閲覧者", timeout=10_000)
+        expect(message).to_contain_text("依頼")
+        expect(message.locator("button")).to_have_text("閉じる")
+        assert MY_NUMBER not in page.content()
+        page.keyboard.press("Enter")
+        expect(page.locator("#f-my_number")).to_be_focused()
+        # When sato logs out and suzuki logs in, presses F8 and then Esc in the purpose dialog
+        page.locator("#logout").click()
+        _log_in(page, "suzuki")
+        _wait_document(page, None)
+        page.locator("#f-my_number").focus()
+        page.keyboard.press("F8")
+        expect(page.locator("#purpose")).to_be_focused()
+        options = page.locator("#purpose option").all_inner_texts()
+        assert "記載内容の確認" in options and "本人確認（番号確認）" in options
+        page.keyboard.press("Escape")
+        # Then nothing is shown; nor when she tabs to やめる (the keyboard stays in the dialog)
+        expect(page.locator("#f-my_number")).to_have_js_property("readOnly", True)
+        page.keyboard.press("F8")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.locator("#purpose-box button", has_text="やめる")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#purpose-box")).to_have_count(0)
+        expect(page.locator("#f-my_number")).to_have_js_property("readOnly", True)
+        # When suzuki picks 記載内容の確認 and confirms, Then it is shown
+        page.keyboard.press("F8")
+        page.locator("#purpose").select_option(label="記載内容の確認")
+        page.keyboard.press("Enter")
+        grouped = f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"
+        expect(page.locator("#f-my_number")).to_have_value(grouped)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+    # And the trail has the failed and the good logins, sato's refused reveal, suzuki's reveal
+    # with its purpose, and no passphrase or number
+    trail = backend.reviews.audit_trail(backend.batch_id)
+    assert [(r.reviewer, r.reasons) for r in trail if r.action is AuditAction.LOGIN] == [
+        ("sato", ["wrong_passphrase"]), ("sato", []), ("suzuki", [])]
+    assert [(r.reviewer, r.role, r.reasons) for r in trail if r.action is AuditAction.REFUSED] == [
+        ("sato", "reviewer", ["number_viewer_required"])]
+    assert [(r.reviewer, r.role, r.purpose) for r in trail if r.action is AuditAction.REVEAL_MY_NUMBER] == [
+        ("suzuki", "number_viewer", "entry_check")]
+    dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
+    assert MY_NUMBER not in dumped and PASSPHRASE not in dumped and "not-my-passphrase" not in dumped

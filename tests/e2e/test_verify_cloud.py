@@ -54,10 +54,10 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
         sfn = client("stepfunctions")
         sfn.meta.events.register("before-parameter-build", record)
         backend = cloud_backend(batch_id=batch)
-        # When the reviewer confirms both My Numbers (the first entries)
-        svc = ReviewService(
-            backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer, batch_id=batch
-        )
+        # When the reviewer, a number viewer, confirms both My Numbers (the first entries)
+        viewer = Principal(backend.reviewer, frozenset({Role.REVIEWER, Role.NUMBER_VIEWER}))
+        svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=viewer,
+                            batch_id=batch)
         while (doc := svc.open_next()) is not None:
             out = svc.submit(
                 batch,

@@ -116,7 +116,7 @@ def browser():
 def _serve(work: Path, who):
     from yomitori_agent.review import local_backend, make_server
 
-    backend = local_backend(work, reviewer=who.name)
+    backend = local_backend(work, principal=who)
     server = make_server(backend, principal=who)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return backend, server

@@ -32,6 +32,16 @@ TEST_CONTEXT = {
     "retention_days": 1,
     "alarm_email": "ops@example.jp",
     "max_concurrency": 7,
+    # who may assume each job role (infra/people.py): IAM users, and an Identity Center permission set
+    "people": {
+        "reviewer": [f"arn:aws:iam::{ACCOUNT}:user/sato"],
+        "number-viewer": [f"arn:aws:iam::{ACCOUNT}:user/suzuki",
+                          f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/"
+                          "AWSReservedSSO_yomitori-number-viewer_*"],
+        "verifier": [f"arn:aws:iam::{ACCOUNT}:user/tanaka"],
+        "supervisor": [f"arn:aws:iam::{ACCOUNT}:user/kato"],
+        "operator": [f"arn:aws:iam::{ACCOUNT}:user/ops"],
+    },
     # never the built layers (hundreds of MiB to hash and copy): placeholders keep synth fast
     "third_party_layers_dir": "build/no-layers-in-tests",
 }

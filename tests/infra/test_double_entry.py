@@ -13,9 +13,8 @@ def test_the_functions_are_told_double_entry_is_off_by_default(synth):
 
 
 def test_double_entry_is_a_typed_setting():
-    from tests.infra.conftest import context
-
     from infra.config import load_config
+    from tests.infra.conftest import context
 
     assert load_config(context(double_entry=True)).double_entry is True
     with pytest.raises(Exception, match="double_entry"):

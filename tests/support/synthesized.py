@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("app.py", "cdk.json", "infra", "layers/domain/python/yomitori/settings.py",
-           "layers/domain/python/yomitori/batch.py", "tests/infra/conftest.py")
+           "layers/domain/python/yomitori/batch.py", "layers/domain/python/yomitori/principals.py",
+           "tests/infra/conftest.py")
 
 
 def _fingerprint() -> str:

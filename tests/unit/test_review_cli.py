@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.support.people import PASSPHRASE, users_file
 from tests.unit.test_review_server import _doc
 
 
@@ -61,15 +62,19 @@ class Page:
 
 
 def test_review_command_serves_until_done_and_writes_results_back(tmp_path):
-    # Given the output folder of `yomitori process` with two documents needing a person
+    # Given the output folder of `yomitori process` with two documents needing a person, and a
+    # users file with a number viewer
     out = _batch_folder(tmp_path)
-    # When `yomitori review OUT` runs and a reviewer settles both documents on its page
-    proc = subprocess.Popen([sys.executable, "-m", "yomitori.cli", "review", str(out), "--no-browser"],
+    users = users_file(tmp_path / "users.json", {"suzuki": ["reviewer", "number_viewer"]})
+    # When `yomitori review OUT --users FILE` runs and she logs in and settles both documents
+    proc = subprocess.Popen([sys.executable, "-m", "yomitori.cli", "review", str(out), "--no-browser",
+                             "--users", str(users.path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and "?t=" in url
         page = Page(url)
+        assert page.post("/api/login", {"name": "suzuki", "passphrase": PASSPHRASE})["name"] == "suzuki"
         done = [{"remaining": -1}]
         while done[-1]["remaining"] != 0:  # the server stops by itself after the last one
             doc = page.post("/api/next", {})["document"]
@@ -84,6 +89,7 @@ def test_review_command_serves_until_done_and_writes_results_back(tmp_path):
         proc.wait()
     # Then the command stopped by itself after the last document, the gate was released,
     assert [d["released"] for d in done[1:]] == [False, True] and summary["waiting_now"] == 0
+    assert summary["reviewer"] == "suzuki"
     # and the reviewed results replaced the pre-review ones (normalised), CSV included
     for d in ("doc-0001", "doc-0002"):
         fields = json.loads((out / f"{d}.json").read_text(encoding="utf-8"))["fields"]

@@ -12,6 +12,7 @@ from yomitori.store import LocalGateReleaser, LocalResultStore, SqliteReviewStor
 from yomitori.store.base import GateMissing
 from yomitori.store.stepfunctions import StepFunctionsGateReleaser
 
+from tests.support.people import number_viewer
 from tests.unit.test_steps_review import document
 
 TOKEN = "AAAAKgAAAAIAAAAAAAAAAf-token"
@@ -103,7 +104,7 @@ def test_the_review_page_sends_a_heartbeat_on_open_and_on_every_lease_renewal(tm
     results.put_page("b-1", "doc-1.png", buf.getvalue())
     results.put_document(_doc("doc-1", "b-1"))
     open_review_gate(results, reviews, releaser, batch_id="b-1", task_token="tok-1")
-    page = ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id="b-1")
+    page = ReviewService(results, reviews, releaser, principal=number_viewer("os:alice"), batch_id="b-1")
     # When it opens the document and later renews the lease twice
     page.open_next()
     page.renew("b-1", "doc-1")

@@ -11,14 +11,15 @@ import json
 from yomitori_agent.review import local_backend
 from yomitori_agent.review.service import ReviewService
 
+from tests.support.people import number_viewer
 from tests.unit.test_review_cli import _batch_folder
 
 
 def test_held_fields_are_kept_everywhere_a_clerk_looks(tmp_path):
     # Given the output of `yomitori process` with two documents needing a person
     out = _batch_folder(tmp_path)
-    backend = local_backend(out)
-    svc = ReviewService(backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer,
+    backend = local_backend(out, principal=number_viewer("clerk"))
+    svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=backend.principal,
                         batch_id=backend.batch_id)
     # When the clerk holds the phone of the first as 要問合せ and settles the second normally
     outcomes = []

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.support.people import number_viewer
+
 MY_NUMBER = "123456789018"
 SIZE = (1240, 1754)  # an A4 page at 150 dpi keeps the test quick
 # field boxes on the UPRIGHT page; none is symmetric about the page centre
@@ -71,7 +73,8 @@ def service(tmp_path):
         },
     ))
     open_review_gate(results, reviews, releaser, batch_id=batch, task_token="token-1")
-    return ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch), batch
+    alice = number_viewer("os:alice")
+    return ReviewService(results, reviews, releaser, principal=alice, batch_id=batch), batch
 
 
 def test_result_json_without_page_rotation_still_reads_and_only_quarter_turns_are_accepted():

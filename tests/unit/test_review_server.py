@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support.people import number_viewer
+
 MY_NUMBER = "123456789018"  # a valid check digit (see test_my_number.py)
 SCAN_SIZE = (2480, 3508)
 MN_BOX = (543, 1063, 1677, 1181)
@@ -61,7 +63,8 @@ def server(stores):
     from yomitori_agent.review import ReviewServer, ReviewService
 
     results, reviews, releaser, batch = stores
-    srv = ReviewServer(ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch))
+    alice = number_viewer("os:alice")
+    srv = ReviewServer(ReviewService(results, reviews, releaser, principal=alice, batch_id=batch))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
     srv.shutdown()
@@ -193,14 +196,20 @@ def test_my_number_masked_until_revealed_and_the_reveal_is_audited(server, store
     k = img.width / SCAN_SIZE[0]
     centre = (round((MN_BOX[0] + MN_BOX[2]) / 2 * k), round((MN_BOX[1] + MN_BOX[3]) / 2 * k))
     assert img.convert("L").getpixel(centre) < 200 and img.convert("L").getpixel((5, 5)) > 240
-    # When the reviewer reveals it
+    # When the reviewer reveals it without a purpose, Then nothing is shown: a purpose is needed
     ids = {"batch_id": batch, "document_id": doc["document_id"]}
     status, _, body = _post(server, cookie, "/api/reveal", {**ids, "field": "my_number"})
+    assert status == 400 and json.loads(body)["error"] == "purpose_required"
+    assert MY_NUMBER.encode() not in body
+    # When the reviewer reveals it for a purpose from the list
+    reveal = {**ids, "field": "my_number", "purpose": "number_match"}
+    status, _, body = _post(server, cookie, "/api/reveal", reveal)
     assert status == 200 and json.loads(body)["value"] == MY_NUMBER
-    # Then the reveal is audited (who, which document and field; never the number) and the crop is served
+    # Then the reveal is audited (who, in which role, why, which document and field; never the
+    # number) and the crop is served
     reveals = [r for r in reviews.audit_trail(batch) if r.action is AuditAction.REVEAL_MY_NUMBER]
-    who = [(r.reviewer, r.document_id, r.field) for r in reveals]
-    assert who == [("os:alice", doc["document_id"], "my_number")]
+    who = [(r.reviewer, r.role, r.purpose, r.document_id, r.field) for r in reveals]
+    assert who == [("os:alice", "number_viewer", "number_match", doc["document_id"], "my_number")]
     assert MY_NUMBER not in json.dumps([r.model_dump(mode="json") for r in reviews.audit_trail(batch)])
     status, headers, png = _request(server, "GET", f"/api/crop?{q}&f=my_number", cookie=cookie)
     assert status == 200 and headers["Content-Type"] == "image/png"
@@ -238,8 +247,8 @@ def test_two_reviewers_never_get_the_same_document(stores):
     from yomitori_agent.review import ReviewService
 
     results, reviews, releaser, batch = stores
-    alice = ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch)
-    bob = ReviewService(results, reviews, releaser, reviewer="os:bob", batch_id=batch)
+    alice = ReviewService(results, reviews, releaser, principal=number_viewer("os:alice"), batch_id=batch)
+    bob = ReviewService(results, reviews, releaser, principal=number_viewer("os:bob"), batch_id=batch)
     # Given Alice has the first document open
     first = alice.open_next()["document_id"]
     # When Bob asks for the next document, Then he gets another one
@@ -250,7 +259,7 @@ def test_two_reviewers_never_get_the_same_document(stores):
     with pytest.raises(Exception, match="not open"):
         bob.page_image(batch, first)
     # And when both are taken, there is nothing for a third reviewer
-    carol = ReviewService(results, reviews, releaser, reviewer="os:carol", batch_id=batch)
+    carol = ReviewService(results, reviews, releaser, principal=number_viewer("os:carol"), batch_id=batch)
     assert carol.open_next() is None
 
 
@@ -258,7 +267,7 @@ def test_last_document_releases_the_gate(stores):
     from yomitori_agent.review import ReviewService
 
     results, reviews, releaser, batch = stores
-    svc = ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch)
+    svc = ReviewService(results, reviews, releaser, principal=number_viewer("os:alice"), batch_id=batch)
     outs = []
     while (doc := svc.open_next()) is not None:
         outs.append(svc.submit(batch, doc["document_id"], [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.people import number_viewer
 from tests.unit.test_review_server import stores  # noqa: F401 - the fixture
 
 
@@ -13,7 +14,7 @@ def test_a_second_window_of_the_same_reviewer_gets_its_own_document(stores):  # 
     from yomitori_agent.review.service import OpenInOtherWindow
 
     results, reviews, releaser, batch = stores
-    alice = ReviewService(results, reviews, releaser, reviewer="os:alice", batch_id=batch)
+    alice = ReviewService(results, reviews, releaser, principal=number_viewer("os:alice"), batch_id=batch)
     # Given Alice has a document open in window A
     first = alice.open_next(window="A")["document_id"]
     # When she opens the page in window B, Then B gets another document

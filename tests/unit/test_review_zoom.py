@@ -32,7 +32,7 @@ def test_a_region_comes_at_the_scans_full_resolution_with_my_numbers_painted_ove
     assert img.convert("L").getpixel((5, 5)) > 240
     # When the clerk reveals it, Then the region shows it; and when the page masked it again
     # (named in hide), it is painted over again
-    svc.reveal(batch, "doc-0001", "my_number")
+    svc.reveal(batch, "doc-0001", "my_number", "number_match")
     assert Image.open(io.BytesIO(svc.region(batch, "doc-0001", around))).convert("L").getpixel(inside) > 240
     again = Image.open(io.BytesIO(svc.region(batch, "doc-0001", around, frozenset({"my_number"}))))
     assert again.convert("L").getpixel(inside) < 200

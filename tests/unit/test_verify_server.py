@@ -44,7 +44,7 @@ def _serve(stores, who: Principal, *, exit_when_done: bool = False):
 
     results, reviews, releaser, batch, _ = stores
     srv = ReviewServer(
-        ReviewService(results, reviews, releaser, reviewer=who.name, batch_id=batch),
+        ReviewService(results, reviews, releaser, principal=who, batch_id=batch),
         exit_when_done=exit_when_done,
     )
     srv.verification = VerificationService(results, reviews, releaser, principal=lambda: who, batch_id=batch)
@@ -61,11 +61,14 @@ def _stop(*servers):
 
 def test_review_then_blind_second_entry_then_decision_over_http(stores):
     results, reviews, _, batch, released = stores
-    alice = _serve(stores, Principal("alice", frozenset({Role.REVIEWER})), exit_when_done=True)
+    # alice reviews and may settle a My Number (number viewer), but is no verifier
+    alice = _serve(
+        stores, Principal("alice", frozenset({Role.REVIEWER, Role.NUMBER_VIEWER})), exit_when_done=True
+    )
     bob = _serve(stores, Principal("bob", frozenset({Role.VERIFIER})))
     carol = _serve(stores, Principal("carol", frozenset({Role.SUPERVISOR})))
     try:
-        # Given alice (reviewer only): the verifier's view refuses her, in Japanese
+        # Given alice (no verifier role): the verifier's view refuses her, in Japanese
         ca = _login(alice)
         status, _, body = _post(alice, ca, "/api/verify/next", {})
         assert status == 403 and "権限" in json.loads(body)["message_ja"]

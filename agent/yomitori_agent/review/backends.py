@@ -9,8 +9,10 @@
   Functions stores named by the same environment variables the Lambdas read
   (:mod:`yomitori.settings`); releasing the gate is ``SendTaskSuccess``.
 
-The reviewer is the OS user on one machine and, in the cloud, the AWS principal (its ARN from
-STS GetCallerIdentity of the credentials in use); the cloud reviewer cannot be named by hand.
+Who reviews is a :class:`~yomitori.access.Principal`, never a name typed by the caller. On one
+machine: whoever logs in with a users file (``--users`` / ``YOMITORI_USERS``); without one,
+the OS user with the ``reviewer`` role only (no My Number can be revealed). In the cloud: the
+session of the assumed job role (STS GetCallerIdentity, :mod:`yomitori.principals`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from yomitori.access import Principal, Role
 from yomitori.batch import SUMMARY_NAME, page_key
 from yomitori.errors import ExitCode, YomitoriError
 from yomitori.results import DocumentResult
 from yomitori.store.base import GateReleaser, ResultStore, ReviewStore
+from yomitori.users import UsersFile
 
 STATE_DIR = ".review"
 
@@ -40,17 +44,23 @@ class Backend:
     results: ResultStore
     reviews: ReviewStore
     releaser: GateReleaser
-    reviewer: str
+    principal: Principal | None  # None: whoever logs in with ``users`` decides
     batch_id: str | None = None
     describe: str = ""
+    users: UsersFile | None = None
+
+    @property
+    def reviewer(self) -> str:
+        return self.principal.name if self.principal else "(login)"
 
 
-def os_user() -> str:
-    """The operator on one machine: ``os:<login name>``."""
+def os_principal() -> Principal:
+    """One machine without a users file: the OS login name, with the reviewer role only."""
     try:
-        return f"os:{getpass.getuser()}"
+        name = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name (some containers): still say who we can
-        return "os:unknown"
+        name = "unknown"
+    return Principal(name, frozenset({Role.REVIEWER}))
 
 
 def _read_batch(out_dir: Path) -> dict:
@@ -114,9 +124,12 @@ def _note_held(out_dir: Path, docs: list[DocumentResult]) -> None:
     tmp.replace(path)
 
 
-def local_backend(out_dir: Path | str, *, reviewer: str | None = None) -> Backend:
+def local_backend(out_dir: Path | str, *, principal: Principal | None = None,
+                  users: UsersFile | None = None) -> Backend:
     """The one-machine review of ``out_dir`` (the output of ``yomitori process``). Idempotent:
-    a second call continues the same review (leases, audit trail, documents done)."""
+    a second call continues the same review (leases, audit trail, documents done).
+    With ``users`` the page asks for a login; else ``principal`` (default: the OS user as a
+    reviewer) reviews."""
     from yomitori.steps.review import open_review_gate
     from yomitori.store import LocalGateReleaser, LocalResultStore, SqliteReviewStore
 
@@ -159,16 +172,17 @@ def local_backend(out_dir: Path | str, *, reviewer: str | None = None) -> Backen
                 doc.page_keys = [page_key(batch_id, doc.source)]
             results.put_document(doc)
         open_review_gate(results, reviews, releaser, batch_id=batch_id, task_token=secrets.token_urlsafe(24))
-    return Backend(results, reviews, releaser, reviewer or os_user(), batch_id,
-                   describe=f"batch {batch_id} in {out_dir}")
+    who = None if users is not None else (principal or os_principal())
+    return Backend(results, reviews, releaser, who, batch_id, describe=f"batch {batch_id} in {out_dir}",
+                   users=users)
 
 
 def aws_principal() -> str:
-    """The AWS principal of this process (``aws:<ARN>``), from STS."""
+    """The ARN of the AWS principal of this process, from STS GetCallerIdentity."""
     from yomitori.store.clients import client
 
     try:
-        return "aws:" + client("sts").get_caller_identity()["Arn"]
+        return client("sts").get_caller_identity()["Arn"]
     except Exception as e:  # noqa: BLE001 - translated once, here
         raise BackendError(
             f"Cannot tell who is reviewing: STS GetCallerIdentity failed ({type(e).__name__}).",
@@ -176,12 +190,18 @@ def aws_principal() -> str:
         ) from None
 
 
-def cloud_backend(*, batch_id: str | None = None) -> Backend:
+def cloud_backend(*, batch_id: str | None = None, job_roles=None,
+                  allow_agent_identity: bool | None = None) -> Backend:
     """The cloud stores from the ``YOMITORI_*`` environment variables (as the Lambdas), used
     directly with the rights the stack's agent policy grants (review table: read and update
     the gate; audit table: append; the state machine: SendTaskSuccess/Heartbeat). The
     reviewer is always the authenticated AWS principal of this process (STS), never a name
-    the caller passes: the audit trail names who really held the credentials."""
+    the caller passes: the audit trail names who really held the credentials. An assumed job
+    role (``infra/people.py``) gives the session name and the job's roles
+    (:func:`yomitori.principals.principal_from_arn`, ``job_roles`` or ``YOMITORI_JOB_ROLES``);
+    the agent's own IAM user is refused, or reviews as a reviewer without My Number rights
+    when ``allow_agent_identity`` (default: ``YOMITORI_ALLOW_AGENT_REVIEWER=1``, the local cloud)."""
+    from yomitori.principals import agent_reviewer_allowed, job_roles_from_env, principal_from_arn
     from yomitori.steps import config
 
     try:
@@ -189,6 +209,8 @@ def cloud_backend(*, batch_id: str | None = None) -> Backend:
     except YomitoriError as e:
         raise BackendError(e.message, action="Set the bucket, table and key variables (see docs/review.md), "
                            "or review on one machine with `yomitori review OUT`.") from None
-    who = aws_principal()
+    who = principal_from_arn(aws_principal(), job_roles if job_roles is not None else job_roles_from_env(),
+                             allow_agent_identity=agent_reviewer_allowed() if allow_agent_identity is None
+                             else allow_agent_identity)
     return Backend(config.result_store(), config.review_store(), config.gate_releaser(), who, batch_id,
                    describe=f"batch {batch_id}" if batch_id else "all batches waiting for review")

@@ -31,12 +31,17 @@ def apply_agent_config(cfg) -> None:
 
 def run_one_machine(args: argparse.Namespace) -> dict:
     """``yomitori review OUT``: serve the review of a ``yomitori process`` output folder until
-    its last document is done (or Ctrl-C); returns the summary (ids and counts)."""
+    its last document is done (or Ctrl-C); returns the summary (ids and counts). With a users
+    file (``--users`` or ``YOMITORI_USERS``) the page asks who is reviewing; without one the OS
+    user reviews with the reviewer role only (no My Number can be revealed)."""
     from yomitori.audit.sources import seal_folder
+    from yomitori.users import UsersFile, users_path
 
     from yomitori_agent.review import local_backend, serve
 
-    backend = local_backend(Path(args.dir))
+    path = users_path(getattr(args, "users", None))
+    users = UsersFile.load(path) if path is not None else None
+    backend = local_backend(Path(args.dir), users=users)
     try:
         return serve(backend, port=args.port, open_browser=not args.no_browser, exit_when_done=not args.stay)
     finally:  # the trail's head into batch.json, a copy beside it: the anchors `yomitori audit verify` reads

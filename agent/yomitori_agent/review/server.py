@@ -14,10 +14,17 @@ Runs in the agent on the external PC (or on the one machine). Security, in order
   framing), ``no-store`` caching (scans are personal data), no third-party anything.
 
 The checks live in :mod:`yomitori.localweb`, shared with the template editor.
+
+With a users file, the link only opens the page: the person then logs in with their name and
+passphrase (``/api/login``), and the session's principal (their roles) comes from the file.
+Failed logins are audited (``login`` with a reason code; never the passphrase) and limited
+(:class:`yomitori.users.LoginGuard`: 5 failures lock the name for 5 minutes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 import threading
 from http import HTTPStatus
@@ -26,7 +33,8 @@ from importlib import resources
 from yomitori.access import Principal
 from yomitori.errors import YomitoriError
 from yomitori.localweb import CSP, CSRF_HEADER, HOST, LocalHandler, LocalServer
-from yomitori.store.base import LeaseConflict
+from yomitori.store.base import AuditAction, AuditRecord, LeaseConflict, ReviewStore, utcnow
+from yomitori.users import LoginGuard, LoginRefused, UsersFile, login
 
 from yomitori_agent.review import audit_view
 from yomitori_agent.review.reasons import error_view
@@ -51,25 +59,84 @@ class ReviewServer(LocalServer):
 
     cookie_name = COOKIE
 
-    def __init__(self, service: ReviewService, *, port: int = 0, exit_when_done: bool = False,
+    def __init__(self, service: ReviewService | None, *, port: int = 0, exit_when_done: bool = False,
+                 users: UsersFile | None = None, service_for=None, reviews: ReviewStore | None = None,
+                 batch_id: str | None = None, guard: LoginGuard | None = None,
                  principal: Principal | None = None):
+        """``service``: the session's service when who reviews is already known; else
+        ``users`` + ``service_for(principal)``: the page asks for a login first. ``principal``
+        overrides who the audit page (supervisors only) sees; by default the session's person."""
         super().__init__(_Handler, port=port)
+        if service is None and (users is None or service_for is None or reviews is None):
+            raise ValueError("a review server needs a service, or a users file to log in with")
         self.service = service
         self.exit_when_done = exit_when_done
-        # who holds this session, for the audit page (supervisors only; audit_view.py).
-        # TODO(lead): once the review page's login lands, take this from the session's
-        # authenticated principal instead of the constructor (and drop the argument).
-        self.principal = principal
+        self.users, self.service_for, self.reviews = users, service_for, reviews
+        self.audit_batch = batch_id or "-"
+        self.guard = guard or LoginGuard()
+        self._session_lock = threading.Lock()
+        self._principal = principal
         self.verification = None  # the verifier's view (ベリファイ): a VerificationService, or None
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who holds this session: the given one, else the logged-in person (None before)."""
+        if self._principal is not None:
+            return self._principal
+        return self.service.principal if self.service is not None else None
+
+    @property
+    def login_required(self) -> bool:
+        return self.users is not None
+
+    def log_in(self, name: str, passphrase: str) -> ReviewService:
+        """Authenticate against the users file; audit the outcome (name only when it is a
+        known user: a passphrase typed into the name field must not land in the trail)."""
+        known = name in self.users.users
+        try:
+            principal = login(self.users, self.guard, name, passphrase)
+        except LoginRefused as e:
+            self._audit_login(name if known else "-unknown-", [e.reason])
+            raise
+        with self._session_lock:
+            old = self.service
+            if old is not None and old.reviewer != principal.name:
+                self._drop(old)
+            if old is None or old.reviewer != principal.name:
+                self.service = self.service_for(principal)
+        self._audit_login(principal.name, [])
+        return self.service
+
+    def log_out(self) -> None:
+        with self._session_lock:
+            if self.service is not None and self.login_required:
+                self._drop(self.service)
+                self.service = None
+
+    @staticmethod
+    def _drop(svc: ReviewService) -> None:
+        for batch_id, document_id in list(svc.session.leased):
+            with contextlib.suppress(YomitoriError):  # else the lease runs out by itself
+                svc.leave(batch_id, document_id)
+
+    def _audit_login(self, who: str, reasons: list[str]) -> None:
+        self.reviews.audit(AuditRecord(at=utcnow(), reviewer=who, batch_id=self.audit_batch, document_id="-",
+                                       action=AuditAction.LOGIN, reasons=reasons))
 
     def work_left(self) -> bool:
         """Documents to review, or double entries this person can do, are left."""
-        if self.service.queue()["documents"]:
+        if self.service is not None and self.service.queue()["documents"]:
             return True
         return self.verification is not None and self.verification.my_work() > 0
 
     def stop_soon(self) -> None:
         threading.Thread(target=self.shutdown, daemon=True).start()
+
+
+class LoginRequired(YomitoriError):
+    code = "login_required"
+    status = 401
+    action = "Log in with your name and passphrase."
 
 
 class _Handler(LocalHandler):
@@ -81,10 +148,21 @@ class _Handler(LocalHandler):
     link_used = ("This review link was already used or is wrong. Use the window that opened, or start the "
                  "review command again.")
 
-    def get(self, path: str, q: dict[str, str]) -> None:
+    def _service(self, path: str) -> ReviewService:
         svc = self.server.service
-        if audit_view.handles(path):
+        if svc is None:
+            raise LoginRequired("Log in first.")
+        return svc
+
+    def get(self, path: str, q: dict[str, str]) -> None:
+        if path == "/api/me":
+            svc = self.server.service
+            me = svc.me() if svc is not None else {"name": None, "roles": [], "purposes": []}
+            return self.send_json(HTTPStatus.OK, {**me, "login_required": self.server.login_required,
+                                                  "logged_in": svc is not None})
+        if audit_view.handles(path):  # supervisors only: it asks the session's principal
             return audit_view.get(self, path, q)
+        svc = self._service(path) if path.startswith("/api/") else self.server.service
         if path == "/":
             html = _asset("index.html").decode().replace("{{csrf}}", self.server.csrf)
             return self.send(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8")
@@ -118,7 +196,22 @@ class _Handler(LocalHandler):
         return self.deny(HTTPStatus.NOT_FOUND, "not found")
 
     def post(self, path: str, body: dict) -> None:
-        svc = self.server.service
+        if path == "/api/login":
+            if not self.server.login_required:
+                return self.send_json(HTTPStatus.OK, {"ok": True, **self.server.service.me()})
+            try:
+                name, passphrase = str(body.get("name", ""))[:64], str(body.get("passphrase", ""))[:1024]
+                svc = self.server.log_in(name, passphrase)
+            except LoginRefused as e:
+                extra = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+                payload = {"ok": False, "error": e.code, "retry_after": e.retry_after, **error_view(e.code)}
+                return self.send(HTTPStatus.UNAUTHORIZED, json.dumps(payload, ensure_ascii=False).encode(),
+                                 "application/json; charset=utf-8", extra)
+            return self.send_json(HTTPStatus.OK, {"ok": True, **svc.me()})
+        if path == "/api/logout":
+            self.server.log_out()
+            return self.send_json(HTTPStatus.OK, {"ok": True})
+        svc = self._service(path)
         b, d = str(body.get("batch_id", "")), str(body.get("document_id", ""))
         window = str(body["window"])[:64] if body.get("window") else None  # this browser tab
         if path.startswith("/api/verify/") and self.server.verification is not None:
@@ -149,7 +242,8 @@ class _Handler(LocalHandler):
             return self.send_json(HTTPStatus.OK, column(svc, str(body.get("field", ""))[:64], window,
                                                         skip=frozenset(str(s)[:200] for s in skip[:2000])))
         if path == "/api/reveal":
-            return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
+            purpose = str(body["purpose"])[:40] if body.get("purpose") else None
+            return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))[:64], purpose))
         if path == "/api/renew":
             return self.send_json(HTTPStatus.OK, svc.renew(b, d, window))
         if path == "/api/date":

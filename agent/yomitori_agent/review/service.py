@@ -11,10 +11,12 @@ Audit records carry ids, field names and statuses only (never values).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from yomitori.access import NotAllowed, Principal, Role
 from yomitori.errors import YomitoriError
 from yomitori.forms import load_form
 from yomitori.forms.schema import FieldDef, FieldType, FormDefinition, Sensitivity
@@ -37,6 +39,7 @@ from yomitori.store.base import (
     ReviewStore,
     utcnow,
 )
+from yomitori.users import DEFAULT_PURPOSES
 from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
@@ -45,6 +48,8 @@ from yomitori_agent.review.names import display_name
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
+NUMBER_VIEWER_REQUIRED = "number_viewer_required"  # a NotAllowed about My Numbers (its own Japanese text)
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # what may go into an audit record as a field name
 # fields a person already decided: a reopened document shows them among those to check
 REVIEWED = (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
 
@@ -86,8 +91,19 @@ def _masked(f: FieldDef, value: str) -> str:
     return mask(value) if f.sensitivity is Sensitivity.MY_NUMBER else value
 
 
+class PurposeRequired(ReviewError):
+    code = "purpose_required"
+    status = 400
+    action = "Choose why the My Number is needed from the list, then reveal it."
+
+
 class ReviewService:
-    """One reviewer's review session over the given stores (thread-safe for one page)."""
+    """One person's review session over the given stores (thread-safe for one page).
+
+    ``principal`` is the authenticated person (a login on one machine, the assumed role's
+    session in the cloud): leasing and submitting need the ``reviewer`` role, revealing a My
+    Number the ``number_viewer`` role and a purpose from ``purposes`` (code -> Japanese label).
+    Every audit record names the principal and the role acted in."""
 
     def __init__(
         self,
@@ -95,13 +111,18 @@ class ReviewService:
         reviews: ReviewStore,
         releaser: GateReleaser,
         *,
-        reviewer: str,
+        principal: Principal,
         batch_id: str | None = None,
         lease_seconds: int = 900,
         thresholds: Mapping[str, float] | None = None,
+        purposes: Mapping[str, str] | None = None,
     ):
+        if not isinstance(principal, Principal):
+            raise TypeError("ReviewService needs an authenticated Principal, not a name")
         self.results, self.reviews, self.releaser = results, reviews, releaser
-        self.reviewer = reviewer
+        self.principal = principal
+        self.reviewer = principal.name
+        self.purposes = dict(purposes or DEFAULT_PURPOSES)
         self.batch_id = batch_id
         self.lease_seconds = lease_seconds
         self.thresholds = thresholds
@@ -122,6 +143,7 @@ class ReviewService:
         return {
             "submitted": self.submitted(items),
             "reviewer": self.reviewer,
+            "roles": sorted(r.value for r in self.principal.roles),
             "name": display_name(self.reviewer),  # what the header shows (never an ARN)
             "documents": [
                 {
@@ -132,6 +154,11 @@ class ReviewService:
                 for q in items
             ],
         }
+
+    def me(self) -> dict:
+        """Who is logged in, their roles and the purposes a My Number may be revealed for."""
+        return {"name": self.reviewer, "roles": sorted(r.value for r in self.principal.roles),
+                "purposes": [{"code": k, "label": v} for k, v in self.purposes.items()]}
 
     def submitted(self, items: list | None = None) -> list[dict]:
         """Documents submitted in the batches under review and not yet released: they can be
@@ -147,6 +174,7 @@ class ReviewService:
     def reopen(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
         """Open a submitted document again (until its batch is released), audited as ``reopen``;
         the fields a person decided are shown among those to check, as they were stored."""
+        self.principal.require(Role.REVIEWER)
         with self._lock:
             if self._held_elsewhere((batch_id, document_id), window):
                 raise OpenInOtherWindow(f"Document '{document_id}' is open in another window.")
@@ -179,6 +207,7 @@ class ReviewService:
                 threading.Thread(target=run, daemon=True, name="review-prepare").start()
 
     def _lease(self, batch_id: str, document_id: str) -> Lease | None:
+        self.principal.require(Role.REVIEWER)
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
                               document_id=document_id, seconds=self.lease_seconds)
 
@@ -388,8 +417,22 @@ class ReviewService:
             raise ReviewError(str(e), code="bad_region") from None
 
     # -- actions ----------------------------------------------------------------------------
-    def reveal(self, batch_id: str, document_id: str, field_name: str) -> dict:
-        """Unmask a My Number field: audited first (who, when, which document and field)."""
+    def reveal(self, batch_id: str, document_id: str, field_name: str, purpose: str | None = None) -> dict:
+        """Unmask a My Number field: only for a ``number_viewer`` (NotAllowed otherwise), with a
+        ``purpose`` from the configured list, audited first (who, role, purpose, when, which
+        document and field; never the number)."""
+        if not self.principal.has(Role.NUMBER_VIEWER):
+            self.reviews.audit(AuditRecord(
+                at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
+                field=field_name if _FIELD_NAME.match(field_name) else None,
+                action=AuditAction.REFUSED, reasons=[NUMBER_VIEWER_REQUIRED],
+                role=Role.REVIEWER.value if self.principal.has(Role.REVIEWER) else None,
+            ))
+            raise NotAllowed(f"'{self.reviewer}' does not have the number_viewer role.",
+                             action="Ask your administrator for the number_viewer role, or leave the My "
+                                    "Number to a colleague who has it.", code=NUMBER_VIEWER_REQUIRED)
+        if purpose not in self.purposes:
+            raise PurposeRequired("A purpose from the list is needed to reveal a My Number.")
         doc = self._doc(batch_id, document_id)
         form = load_form(doc.form_id)
         try:
@@ -400,7 +443,7 @@ class ReviewService:
             raise ReviewError(f"Field '{field_name}' is not a My Number.", code="not_my_number")
         reveal_my_number(
             self.reviews, batch_id=batch_id, document_id=document_id, field_name=field_name,
-            reviewer=self.reviewer,
+            reviewer=self.reviewer, role=Role.NUMBER_VIEWER.value, purpose=purpose,
         )
         self.session.revealed.add((batch_id, document_id, field_name))
         fr = doc.fields[field_name]
@@ -414,15 +457,26 @@ class ReviewService:
     def submit(self, batch_id: str, document_id: str, corrections: list[dict]) -> dict:
         """Validate and store the corrections; ``{"ok": False, "refused": ...}`` with Japanese
         reasons when any is refused (nothing stored), else the outcome and the next document."""
+        self.principal.require(Role.REVIEWER)
         self._doc(batch_id, document_id)
         try:
             parsed = [Correction.model_validate(c) for c in corrections]
         except ValueError:
             raise ReviewError("The submission is not well formed.", code="bad_submission") from None
+        if not self.principal.has(Role.NUMBER_VIEWER):
+            # a My Number is settled only by someone who may see it (the page shows it masked)
+            form = load_form(self._doc(batch_id, document_id).form_id)
+            mine = {f.name for f in form.fields if f.sensitivity is Sensitivity.MY_NUMBER}
+            if any(c.field in mine and c.action != "illegible" for c in parsed):
+                raise NotAllowed(f"'{self.reviewer}' does not have the number_viewer role.",
+                                 action="Leave this document to a colleague with the number_viewer role "
+                                        "(skip it), or ask your administrator for the role.",
+                                 code=NUMBER_VIEWER_REQUIRED)
         try:
             out = submit_review(
                 self.results, self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,
                 reviewer=self.reviewer, corrections=parsed, thresholds=self.thresholds,
+                role=Role.REVIEWER.value,
             )
         except ReviewRefused as e:
             return {"ok": False, "refused": {k: explain(v) for k, v in e.refused.items()}}
@@ -479,7 +533,7 @@ class ReviewService:
     def _audit(self, batch_id: str, document_id: str, action: AuditAction) -> None:
         self.reviews.audit(
             AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
-                        action=action)
+                        action=action, role=Role.REVIEWER.value)
         )
 
 

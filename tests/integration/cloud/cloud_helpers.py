@@ -108,3 +108,27 @@ def tamper_checksum(batch_id: str, page: Path) -> None:
         BatchManifest(batch_id=batch_id, client_id="test", created_at=dt.datetime.now(dt.UTC),
                       form_id="water_stop", pages=pages)
     )
+
+
+def act(request: dict) -> dict:
+    """A person's review action (lease or submit) over the cloud stores, as the agent's review
+    page does it: the domain functions with the stack's stores, the person already
+    authenticated (the review function takes no such actions: nobody may name a reviewer in an
+    event). Refusals come back as ``{"ok": False, "error", "refused"?}`` like the page's."""
+    from yomitori.errors import YomitoriError
+    from yomitori.steps import config
+    from yomitori.steps import review as rv
+
+    stores = (config.result_store(), config.review_store(), config.gate_releaser())
+    try:
+        if request["action"] == "lease":
+            lease = rv.lease_document(stores[1], stores[2], batch_id=request["batch_id"],
+                                      reviewer=request["reviewer"], document_id=request.get("document_id"))
+            return {"lease": lease.model_dump(mode="json") if lease else None}
+        corrections = [rv.Correction.model_validate(c) for c in request["corrections"]]
+        return rv.submit_review(*stores, batch_id=request["batch_id"], document_id=request["document_id"],
+                                reviewer=request["reviewer"], corrections=corrections, role="reviewer")
+    except rv.ReviewRefused as e:
+        return {"ok": False, "error": e.code, "refused": e.refused}
+    except YomitoriError as e:
+        return {"ok": False, "error": e.code}

@@ -110,7 +110,7 @@ def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, mo
     grants = [(a, r) for s in agent.statements for a in _list(s["Action"]) for r in _list(s["Resource"])]
     assert len(grants) == len(set(grants))
     # and the review was done by the authenticated principal, and the audit trail names only it
-    assert j.reviewer == f"aws:arn:aws:iam::123456789012:user/{AGENT_USER}"
+    assert j.reviewer == AGENT_USER  # the shared agent user, a reviewer without My Number rights
     assert j.audit_reviewers == [j.reviewer]
     # and the batch's audit chain verifies against the deletion record and the Object-Lock copy
     # the executed purge function wrote into the trail bucket

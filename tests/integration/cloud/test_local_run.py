@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from cloud_helpers import truth
+from cloud_helpers import act, truth
 from yomitori import settings
 from yomitori.cloud_local import invoke, run_batch_dir
 from yomitori.forms import load_form
@@ -22,9 +22,7 @@ def review_everything(batch_id: str, document_ids: list[str]) -> None:
     """A reviewer who settles every open field: keeps what was read, or marks it illegible
     when it is invalid (the review page's two simplest answers)."""
     for doc_id in document_ids:
-        lease = invoke(
-            "review", {"action": "lease", "batch_id": batch_id, "reviewer": "rev-1", "document_id": doc_id}
-        )
+        lease = act({"action": "lease", "batch_id": batch_id, "reviewer": "rev-1", "document_id": doc_id})
         assert lease["lease"]["document_id"] == doc_id
         doc = config.result_store().get_document(batch_id, doc_id)
         corrections = [
@@ -36,8 +34,7 @@ def review_everything(batch_id: str, document_ids: list[str]) -> None:
             for n, f in doc.fields.items()
             if f.status in (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
         ]
-        out = invoke(
-            "review",
+        out = act(
             {
                 "action": "submit",
                 "batch_id": batch_id,
@@ -48,8 +45,7 @@ def review_everything(batch_id: str, document_ids: list[str]) -> None:
         )
         if out.get("ok") is False:  # confirming a value that only a rule doubts may still be refused
             corrections = [{**c, "action": "illegible"} for c in corrections]
-            out = invoke(
-                "review",
+            out = act(
                 {
                     "action": "submit",
                     "batch_id": batch_id,
@@ -144,10 +140,7 @@ def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, 
         for doc_id in document_ids:
             doc = config.result_store().get_document(batch_id, doc_id)
             read.update({n: f.value for n, f in doc.fields.items() if n in seeded})  # as OCR read them
-            invoke(
-                "review",
-                {"action": "lease", "batch_id": batch_id, "reviewer": "rev-1", "document_id": doc_id},
-            )
+            act({"action": "lease", "batch_id": batch_id, "reviewer": "rev-1", "document_id": doc_id})
             open_fields = [
                 n
                 for n, f in doc.fields.items()
@@ -159,8 +152,7 @@ def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, 
                 else {"field": n, "action": "illegible", "reason": "unreadable"}
                 for n in open_fields
             ]
-            out = invoke(
-                "review",
+            out = act(
                 {
                     "action": "submit",
                     "batch_id": batch_id,
@@ -176,8 +168,7 @@ def test_no_personal_value_reaches_logs_metrics_or_step_events(cloud, tmp_path, 
                     else c
                     for c in corrections
                 ]
-                out = invoke(
-                    "review",
+                out = act(
                     {
                         "action": "submit",
                         "batch_id": batch_id,

@@ -36,6 +36,10 @@
   let view = { scale: 1, x: 0, y: 0 };
   let busy = false;
   let pendingTiming = null;
+  let me = null; // who is logged in: {name, roles, purposes} (from the server)
+  let purposeOpen = false; // the reveal's purpose dialog is open
+  let lastPurpose = null; // preselected the next time (the clerk still confirms it)
+  const canReveal = () => !!(me && me.roles && me.roles.indexOf("number_viewer") >= 0);
 
   // this window (browser tab): a second window of the same person gets its own document
   // (kept across reloads of this tab in sessionStorage, so a reload keeps the tab's document)
@@ -116,7 +120,7 @@
     message_ja: "処理できませんでした。まだ保存されていません。",
     action_ja: "「読み込み直す」で画面を開き直してください。",
   };
-  const NEXT_LABEL = { next: "次の帳票へ", lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す" };
+  const NEXT_LABEL = { next: "次の帳票へ", lease_again: "もう一度開く", reconnect: "再接続", login: "ログインし直す", reload: "読み込み直す", close: "閉じる" };
 
   // An error in Japanese: what happened, what to do, and a button that does it. ``retry`` is
   // what "再接続" repeats; "もう一度開く" leases the open document again (typed values stay).
@@ -137,6 +141,7 @@
 
   async function recover(nxt, retry) {
     if (nxt === "login" || nxt === "reload") { location.reload(); return; }
+    if (nxt === "close") { say(""); if (current) focusField(current); return; }
     try {
       if (nxt === "next") { say(""); await openNext(doc ? { batch_id: doc.batch_id, document_id: doc.document_id } : null); return; }
       if (nxt === "lease_again") {
@@ -165,6 +170,7 @@
     const q = await api("/api/queue");
     // the person's name (the server strips os: and shows an assumed role's session name); never an ARN
     $("who").textContent = "確認者: " + (q.name || q.reviewer);
+    $("logout").hidden = !(me && me.login_required);
     const list = $("queue-list");
     list.replaceChildren();
     for (const item of q.documents) {
@@ -429,7 +435,13 @@
     };
     if (f.type === "checkbox") hint("hint", "Space で ✓ / 空欄 を切り替え");
     if (f.type === "choice") hint("hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / "));
-    if (f.my_number && f.masked) hint("hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）");
+    if (f.my_number && f.masked) {
+      hint("hint mn", canReveal()
+        ? "個人番号は伏せてあります。F8 で表示（目的を選びます。表示は監査記録に残ります）"
+        : "個人番号は伏せてあります。表示と確認には番号閲覧者の権限が必要です");
+    }
+    // a revealed My Number is masked again as soon as the focus leaves it (or after 60 s)
+    if (f.my_number) input.addEventListener("blur", () => { if (!purposeOpen) remask(f.name); });
     let sug = null;
     if (f.suggestion) {
       sug = el("div", "suggest");
@@ -619,6 +631,10 @@
 
   function confirmField(name) {
     const s = state[name];
+    if (s.field.masked && !canReveal()) {
+      say("個人番号の確認には番号閲覧者の権限が必要です。この帳票は Alt+PageDown で飛ばし、権限のある職員に任せてください。", "warn");
+      return false;
+    }
     if (s.field.masked) { say("個人番号は F8 で表示してから確認してください（表示は監査記録に残ります）。", "warn"); return false; }
     s.settled = true;
     updateMark(name);
@@ -699,8 +715,16 @@
     if (!target) { say("この帳票に個人番号の項目はありません。", "warn"); return; }
     const s = state[target];
     if (!s.field.masked) { focusField(target); return; }
+    if (purposeOpen) return;
+    // a number viewer says why (audited); anyone else asks anyway and hears why not (403)
+    let purpose = null;
+    if (canReveal()) {
+      purpose = await askPurpose();
+      if (!purpose) { say("個人番号は表示しませんでした。"); focusField(target); return; }
+      lastPurpose = purpose;
+    }
     try {
-      const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target });
+      const r = await api("/api/reveal", { batch_id: doc.batch_id, document_id: doc.document_id, field: target, purpose });
       s.field.masked = false;
       s.orig = group4(r.value);
       // shown again after a re-mask: what the clerk had typed before comes back
@@ -723,6 +747,52 @@
     } catch (e) {
       showError(e, () => reveal(name));
     }
+  }
+
+  // The purpose of a reveal, from the configured list: Enter shows the number, Esc does not.
+  function askPurpose() {
+    return new Promise((resolve) => {
+      const box = el("div", "purpose-box");
+      box.id = "purpose-box";
+      box.setAttribute("role", "dialog");
+      box.setAttribute("aria-modal", "true");
+      box.setAttribute("aria-labelledby", "purpose-title");
+      const title = el("h3", null, "個人番号を表示する目的");
+      title.id = "purpose-title";
+      const sel = el("select");
+      sel.id = "purpose";
+      sel.setAttribute("aria-labelledby", "purpose-title");
+      sel.setAttribute("aria-describedby", "purpose-note");
+      for (const p of (me && me.purposes) || []) { const o = el("option", null, p.label); o.value = p.code; sel.append(o); }
+      if (lastPurpose) sel.value = lastPurpose;
+      const note = el("p", "hint", "選んだ目的は監査記録に残ります。Enter で表示、Esc でやめます。表示は 60 秒か、項目を離れると再び伏せます。");
+      note.id = "purpose-note";
+      const ok = el("button", null, "表示する (Enter)");
+      ok.type = "button";
+      const cancel = el("button", null, "やめる (Esc)");
+      cancel.type = "button";
+      const done = (v) => { box.remove(); purposeOpen = false; resolve(v); };
+      ok.addEventListener("click", () => done(sel.value));
+      cancel.addEventListener("click", () => done(null));
+      box.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") {
+          e.preventDefault(); e.stopPropagation();
+          done(document.activeElement === cancel ? null : sel.value);
+        }
+        else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); done(null); }
+        else if (e.key === "Tab") {
+          // the keyboard stays in the dialog until it is answered
+          e.preventDefault();
+          const stops = [sel, ok, cancel];
+          const i = stops.indexOf(document.activeElement);
+          stops[(i + (e.shiftKey ? stops.length - 1 : 1)) % stops.length].focus();
+        }
+      });
+      box.append(title, sel, note, ok, cancel);
+      purposeOpen = true;
+      document.body.append(box);
+      sel.focus();
+    });
   }
 
   function toggleValue(name) {
@@ -933,6 +1003,7 @@
   // -- keyboard --------------------------------------------------------------------------------
   function onKey(e) {
     if (!doc || e.isComposing || e.keyCode === 229) return; // the IME is composing Japanese
+    if (purposeOpen) return; // the purpose dialog has the keyboard
     const name = current;
     const k = e.key;
     if (k === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); return; }
@@ -981,6 +1052,47 @@
     api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => showError(e, renewLease));
   }
 
+  // -- login (with a users file: the person says who they are) --------------------------------
+  function showLogin() {
+    return new Promise((resolve) => {
+      $("main").hidden = true;
+      $("login").hidden = false;
+      const form = $("login-form"), msg = $("login-message");
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        msg.textContent = "確認しています…";
+        try {
+          const r = await fetch("/api/login", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "X-Yomitori-CSRF": CSRF },
+            body: JSON.stringify({ name: $("login-name").value, passphrase: $("login-pass").value }),
+          });
+          const data = await r.json().catch(() => ({}));
+          $("login-pass").value = "";
+          if (!r.ok) {
+            msg.textContent = (data.message_ja || "ログインできませんでした。") + " " + (data.action_ja || "");
+            $("login-pass").focus();
+            return;
+          }
+          msg.textContent = "";
+          $("login").hidden = true;
+          $("main").hidden = false;
+          resolve(data);
+        } catch (err) {
+          msg.textContent = NETWORK.message_ja + " " + NETWORK.action_ja;
+        }
+      });
+      $("login-name").focus();
+    });
+  }
+
+  async function logout() {
+    try { await leaveCurrent(); } catch (e) { /* the lease runs out by itself */ }
+    try { await api("/api/logout", {}); } catch (e) { /* the reload shows the login anyway */ }
+    sessionStorage.removeItem("yomitori-current");
+    location.reload();
+  }
+
   // For field-by-field mode (static/fields.js): what it needs of this page, and nothing else.
   window.yomitoriReview = {
     api, el, say, showError, draftKey, boxText, boxValue, STATUS_JA, ILLEGIBLE_REASONS,
@@ -1008,6 +1120,19 @@
   };
 
   async function start() {
+    try {
+      me = await api("/api/me");
+      if (me.login_required && !me.logged_in) me = Object.assign(me, await showLogin());
+      // without the reviewer role: a verifier works on the verifier's view, a supervisor on the
+      // audit trail (/audit; the decisions of double entry are on /verify)
+      const roles = me.roles || [];
+      if (roles.indexOf("reviewer") < 0 && roles.indexOf("verifier") >= 0) { location.href = "/verify"; return; }
+      if (roles.indexOf("reviewer") < 0 && roles.indexOf("supervisor") >= 0) { location.href = "/audit"; return; }
+    } catch (e) {
+      showError(e, () => location.reload());
+      return;
+    }
+    $("logout").addEventListener("click", logout);
     setInterval(renewLease, 5 * 60 * 1000);
     document.addEventListener("keydown", onKey, true);
     $("accepted-toggle").addEventListener("click", () => setAcceptedVisible(!showAccepted));

@@ -285,7 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--port", type=int, default=0, help="local port (default: any free port)")
     rv.add_argument("--no-browser", action="store_true", help="only print the address")
     rv.add_argument("--stay", action="store_true", help="keep serving after the last document is done")
+    rv.add_argument("--users", help="the users file: log in with roles (default: $YOMITORI_USERS; none: the "
+                    "OS user, reviewer role only)")
     rv.set_defaults(func=_review)
+    from yomitori.users_cli import add_parser as add_users
+
+    add_users(sub)
 
     from yomitori.audit.command import add_parser as add_audit
 

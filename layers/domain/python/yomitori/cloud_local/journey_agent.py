@@ -134,9 +134,10 @@ def review_queue(batch_id: str, truth: dict, correct: int) -> tuple[str, int, in
     of the misread fields illegible. Returns (reviewer, fields reviewed, corrections)."""
     from yomitori_agent.review import ReviewService, cloud_backend
 
-    backend = cloud_backend(batch_id=batch_id)
+    # the journey's agent is one shared IAM user: it reviews as a plain reviewer (no My Number)
+    backend = cloud_backend(batch_id=batch_id, allow_agent_identity=True)
     svc = ReviewService(
-        backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer, batch_id=batch_id
+        backend.results, backend.reviews, backend.releaser, principal=backend.principal, batch_id=batch_id
     )
     fields = corrections = n = 0
     while (view := svc.open_next()) is not None:

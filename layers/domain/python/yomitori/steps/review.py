@@ -196,6 +196,7 @@ def _release(
     *,
     now: dt.datetime | None = None,
     results: ResultStore | None = None,
+    role: str | None = None,
 ) -> bool:
     from yomitori.steps import verification
 
@@ -215,6 +216,7 @@ def _release(
             batch_id=batch_id,
             document_id="-",
             action=AuditAction.RELEASE_GATE,
+            role=role,
         )
     )
     return True
@@ -231,13 +233,15 @@ def submit_review(
     corrections: list[Correction],
     thresholds: Mapping[str, float] | None = None,
     now: dt.datetime | None = None,
+    role: str | None = None,
 ) -> dict:
     """Store a reviewer's corrections for one leased document. Raises :class:`ReviewRefused`
     (nothing stored; the refusal is audited with reason codes) when a correction is invalid
     or a field is left unsettled, :class:`~yomitori.store.LeaseConflict` when the reviewer does
     not hold the document. Releases the gate when it was the last document.
     Returns ids and counts: ``{"batch_id", "document_id", "corrected", "held", "remaining",
-    "released"}`` (``held``: field name -> reason code of the fields held for follow-up)."""
+    "released"}`` (``held``: field name -> reason code of the fields held for follow-up).
+    ``role`` is the role the reviewer acted in (audited with each record)."""
     from yomitori.forms import load_form
 
     now = now or utcnow()
@@ -271,6 +275,7 @@ def submit_review(
                 field=name,
                 action=AuditAction.REFUSED,
                 reasons=reasons,
+                role=role,
             )
             for name, reasons in sorted(applied.refused.items())
         ])
@@ -286,6 +291,7 @@ def submit_review(
             old_status=old,
             new_status=new,
             action=AuditAction(action),
+            role=role,
         )
         for name, (old, new, action) in sorted(applied.changed.items())
     ])
@@ -295,11 +301,14 @@ def submit_review(
     remaining = reviews.complete(batch_id, document_id, reviewer, now=now)
     reviews.audit(
         AuditRecord(
-            at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id, action=AuditAction.COMPLETE
+            at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id,
+            action=AuditAction.COMPLETE, role=role,
         )
     )
     released = (
-        _release(reviews, releaser, batch_id, reviewer, now=now, results=results) if not remaining else False
+        _release(reviews, releaser, batch_id, reviewer, now=now, results=results, role=role)
+        if not remaining
+        else False
     )
     return {
         "batch_id": batch_id,
@@ -319,9 +328,12 @@ def reveal_my_number(
     field_name: str,
     reviewer: str,
     now: dt.datetime | None = None,
+    role: str | None = None,
+    purpose: str | None = None,
 ) -> None:
     """Audit that ``reviewer`` unmasked a My Number field (the review page calls this before
-    showing it). The record names the field, never the number."""
+    showing it), in ``role`` and for ``purpose`` (a code from the configured list). The
+    record names the field, never the number."""
     reviews.audit(
         AuditRecord(
             at=now or utcnow(),
@@ -330,6 +342,8 @@ def reveal_my_number(
             document_id=document_id,
             field=field_name,
             action=AuditAction.REVEAL_MY_NUMBER,
+            role=role,
+            purpose=purpose,
         )
     )
 

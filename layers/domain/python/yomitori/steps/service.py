@@ -92,8 +92,10 @@ def _release_ack(reviews, releaser, batch_id: str, who: str) -> bool:
 
 
 def review(req: Any, context: Any = None) -> dict:
-    """One review action (see :mod:`yomitori.steps.events`). Not idempotent by key: the
-    gate, leases and the once-only token release make each action safe to repeat."""
+    """The review gate's waits and the download acknowledgement (see
+    :mod:`yomitori.steps.events`). Not idempotent by key: the gate and the once-only token
+    release make each safe to repeat. Reviewing itself is the agent's review page's (as the
+    authenticated person), never this function's."""
     from yomitori.steps import review as rv
 
     results, reviews, releaser = config.result_store(), config.review_store(), config.gate_releaser()
@@ -121,41 +123,7 @@ def review(req: Any, context: Any = None) -> dict:
             reviews.take_task(req.batch_id, ACK_RECEIVED)
         logger().info("download acknowledged", extra={"released": released})
         return {"batch_id": req.batch_id, "task_kind": kind, "completed": released, "recorded": True}
-    if isinstance(req, events.ReviewQueue):
-        return {"queue": [q.model_dump(mode="json") for q in reviews.queue(req.batch_id)]}
-    if isinstance(req, events.ReviewLease):
-        lease = rv.lease_document(
-            reviews,
-            releaser,
-            batch_id=req.batch_id,
-            reviewer=req.reviewer,
-            document_id=req.document_id,
-            seconds=req.seconds,
-        )
-        return {"lease": lease.model_dump(mode="json") if lease else None}
-    if isinstance(req, events.ReviewReveal):
-        rv.reveal_my_number(
-            reviews,
-            batch_id=req.batch_id,
-            document_id=req.document_id,
-            field_name=req.field,
-            reviewer=req.reviewer,
-        )
-        return {"batch_id": req.batch_id, "document_id": req.document_id, "audited": True}
-    out = rv.submit_review(
-        results,
-        reviews,
-        releaser,
-        batch_id=req.batch_id,
-        document_id=req.document_id,
-        reviewer=req.reviewer,
-        corrections=req.corrections,
-        thresholds=config.get_settings().thresholds,
-    )
-    add_metric("DocumentsReviewed", 1)
-    add_metric("FieldsCorrected", out["corrected"])
-    logger().info("review submitted", extra={k: out[k] for k in ("corrected", "remaining", "released")})
-    return out
+    raise TypeError(f"unexpected review request {type(req).__name__}")  # the parser admits no other
 
 
 @idempotent("[batch_id, form_id, encoding]")
