@@ -6,7 +6,7 @@ from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
-from yomitori.batch import ACK_NAME, MANIFEST_SUFFIX
+from yomitori.batch import ACK_NAME, CLIENT_TAG, MANIFEST_SUFFIX, client_batch_pattern
 
 from infra.config import YomitoriConfig
 from infra.engine import warn_about_engine
@@ -23,6 +23,12 @@ DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
 MANIFEST = "*" + MANIFEST_SUFFIX
 ACK = "*/" + ACK_NAME
+# The batches of the client the calling identity is tagged with (yomitori.batch: the batch id
+# starts with the client id and has a tail of fixed length, so no other client's batch matches).
+OWN_BATCH = client_batch_pattern("${aws:PrincipalTag/" + CLIENT_TAG + "}")
+OWN_OBJECTS = OWN_BATCH + "/*"
+OWN_RESULTS = OWN_BATCH + "/results.*"
+OWN_ACK = OWN_BATCH + "/" + ACK_NAME
 
 
 # No function calls kms:Encrypt: S3 (SSE-KMS, PutObject) asks for a data key and GetObject
@@ -260,24 +266,37 @@ class YomitoriStack(Stack):
             "AgentPolicy",
             description="yomitori-agent on the external PCs",
             statements=self._from_the_offices([
+                # Per client: an external PC's identity carries the principal tag
+                # yomitori-client (docs/deploy.md); it uploads, checks, withdraws, downloads and
+                # acknowledges only the batches of that client (OWN_BATCH), and reads only their
+                # status items. An identity without the tag matches none of these resources.
                 iam.PolicyStatement(
-                    sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects("*")]
+                    sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects(OWN_OBJECTS)]
                 ),
                 # HEAD (resume, manifest last, status) needs GetObject, and ListBucket so that a
-                # missing object answers 404, not 403; DeleteObject takes back the pages of a
-                # package that failed at its end (upload's single pass).
+                # missing object answers 404, not 403 (S3 checks ListBucket without a prefix for
+                # that, so ListBucket cannot be narrowed to the client's prefix: listing shows
+                # other clients' batch ids and page names, never their contents); DeleteObject
+                # takes back the pages of a package that failed at its end (upload's single pass).
                 iam.PolicyStatement(
                     sid="CheckAndWithdrawUploads",
                     actions=["s3:GetObject", "s3:DeleteObject"],
-                    resources=[s.intake.arn_for_objects("*")],
+                    resources=[s.intake.arn_for_objects(OWN_OBJECTS)],
                 ),
                 iam.PolicyStatement(
                     sid="ListIntake", actions=["s3:ListBucket"], resources=[s.intake.bucket_arn]
                 ),
                 iam.PolicyStatement(
-                    sid="ReadResultsAndReviewDocuments",
+                    sid="DownloadResults",
                     actions=["s3:GetObject"],
-                    resources=[s.results.arn_for_objects(RESULTS), s.results.arn_for_objects(DOCUMENTS)],
+                    resources=[s.results.arn_for_objects(OWN_RESULTS)],
+                ),
+                # The review page reads the documents of every open batch (docs/review.md: any
+                # reviewer may take any waiting document); not per client.
+                iam.PolicyStatement(
+                    sid="ReadReviewDocuments",
+                    actions=["s3:GetObject"],
+                    resources=[s.results.arn_for_objects(DOCUMENTS)],
                 ),
                 # The download's acknowledgement, the only one there is: its arrival resumes the
                 # flow (Pipeline.ack_rule). The agent invokes no function: it reviews with the
@@ -285,7 +304,7 @@ class YomitoriStack(Stack):
                 iam.PolicyStatement(
                     sid="AcknowledgeDownloads",
                     actions=["s3:PutObject"],
-                    resources=[s.results.arn_for_objects(ACK)],
+                    resources=[s.results.arn_for_objects(OWN_ACK)],
                 ),
                 iam.PolicyStatement(
                     sid="SaveCorrections",
@@ -302,6 +321,7 @@ class YomitoriStack(Stack):
                     sid="ReadBatchStatus",
                     actions=["dynamodb:GetItem"],
                     resources=[self.storage.tables[settings.BATCHES.role].table_arn],
+                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [OWN_BATCH]}},
                 ),
                 *self._agent_review_statements(),
             ]) + [self.region_deny()],

@@ -18,8 +18,12 @@ def _grants(statement: dict, call) -> bool:
     """Whether ``statement`` speaks of the call's action and resource (conditions aside)."""
     from tests.infra.policy_eval import statement_matches
 
+    from support.policy_guard import agent_tags
+    from yomitori.cloud_local.journey_agent import CLIENT_ID
+
+    tags = {f"aws:PrincipalTag/{k}": v for k, v in agent_tags(CLIENT_ID).items()}
     return statement["Effect"] == "Allow" and statement_matches(
-        {k: v for k, v in statement.items() if k != "Condition"}, call.action, call.resource, {}
+        {k: v for k, v in statement.items() if k != "Condition"}, call.action, call.resource, tags
     )
 
 
@@ -32,7 +36,8 @@ def agent_gateway():
     """The policy guard in front of the journey's local cloud, holding the agent's access key
     to the agent policy of the template the journey synthesized and deployed."""
     from support.policy_guard import Deployment as Names
-    from support.policy_guard import PolicyGuard, agent_statements
+    from support.policy_guard import PolicyGuard, agent_statements, agent_tags
+    from yomitori.cloud_local.journey_agent import CLIENT_ID
     from yomitori import settings
 
     guards = []
@@ -51,7 +56,8 @@ def agent_gateway():
         guard = PolicyGuard(
             c.endpoint, state_machine_arn=names.state_machine_arn, key_arns={key_arn: key_arn}
         )
-        guard.guard(access.access_key, agent_statements(template, names), name="agent", arn=access.arn)
+        guard.guard(access.access_key, agent_statements(template, names), name="agent", arn=access.arn,
+                    tags=agent_tags(CLIENT_ID))
         guards.append(guard.start())
         return guard.url
 

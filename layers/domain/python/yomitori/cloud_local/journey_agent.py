@@ -18,6 +18,7 @@ from yomitori.cloud_local.deploy import Deployment
 from yomitori.cloud_local.server import CREDENTIALS, LocalCloud, LocalCloudError
 
 AGENT_USER = "yomitori-agent"  # the external PC's IAM user in the local cloud
+CLIENT_ID = "journey"  # its agent's client_id, and the client its IAM user is tagged with
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,14 @@ def agent_cli(config: Path, *args: str) -> str:
 
 
 def agent_identity(cloud: LocalCloud) -> tuple[str, str, str]:
-    """An IAM user for the external PC, with an access key: (key id, secret, user ARN). STS
+    """An IAM user for the external PC, tagged with its client (yomitori.batch.CLIENT_TAG, as
+    docs/deploy.md tells operators), with an access key: (key id, secret, user ARN). STS
     GetCallerIdentity of that key names the user, as AWS does."""
+    from yomitori.batch import CLIENT_TAG
+
     iam = cloud.client("iam")
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-        iam.create_user(UserName=AGENT_USER)
+        iam.create_user(UserName=AGENT_USER, Tags=[{"Key": CLIENT_TAG, "Value": CLIENT_ID}])
     key = iam.create_access_key(UserName=AGENT_USER)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"], iam.get_user(UserName=AGENT_USER)["User"]["Arn"]
 
@@ -95,7 +99,7 @@ def write_config(
     path: Path, cloud: LocalCloud, keys: dict, identity: Path, key_arn: str, endpoint: str
 ) -> None:
     path.write_text(
-        f'''client_id = "journey"
+        f'''client_id = "{CLIENT_ID}"
 identity_file = "{identity}"
 state_dir = "state-{identity.stem}"
 inbox = "inbox"
