@@ -191,11 +191,9 @@ class YomitoriStack(Stack):
             vpc_endpoint_ids=[network.s3_gateway.vpc_endpoint_id, network.endpoints["S3"].vpc_endpoint_id],
             client_cidrs=config.client_cidrs,
             service_cidrs=[config.vpc_cidr],
-            exempt_principal_arns=[
-                deployment_role_arn(config),
-                pipeline.state_machine.role.role_arn,
-                *config.extra_deployment_role_arns,
-            ],
+            exempt_principal_arns=[pipeline.state_machine.role.role_arn],
+            # configure the buckets from outside, never read or change what is in them
+            bucket_admin_arns=[deployment_role_arn(config), *config.extra_deployment_role_arns],
         )
         network.restrict_endpoints(
             buckets=[intake, results], tables=list(tables.values()), account=self.account
