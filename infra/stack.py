@@ -106,6 +106,8 @@ class YomitoriStack(Stack):
             "validate",
             description="Validate and route one document",
             memory_size=1024,
+            # the same Distributed Map calls it after ocr, page by page: the same bound
+            reserved_concurrency=config.max_concurrency,
         )
         # its layers (reference too: a submitted correction is validated again) come from
         # settings.FUNCTION_LAYER_GROUPS
