@@ -150,6 +150,11 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     )
     ack(
         agent,
+        f"{IAM5}[Resource::{intake}/{PAGES}]",
+        f"the review page shows the page image of a document of any open batch; {BATCH_PREFIX}",
+    )
+    ack(
+        agent,
         f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
         f"the review page reads documents and saves corrections of any open batch; {BATCH_PREFIX}",
     )

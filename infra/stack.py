@@ -291,12 +291,17 @@ class YomitoriStack(Stack):
                     actions=["s3:GetObject"],
                     resources=[s.results.arn_for_objects(OWN_RESULTS)],
                 ),
-                # The review page reads the documents of every open batch (docs/review.md: any
-                # reviewer may take any waiting document); not per client.
+                # The review page shows the page image and the document of any open batch
+                # (docs/review.md: any reviewer may take any waiting document); not per client.
                 iam.PolicyStatement(
                     sid="ReadReviewDocuments",
                     actions=["s3:GetObject"],
                     resources=[s.results.arn_for_objects(DOCUMENTS)],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadReviewPages",
+                    actions=["s3:GetObject"],
+                    resources=[s.intake.arn_for_objects(PAGES)],
                 ),
                 # The download's acknowledgement, the only one there is: its arrival resumes the
                 # flow (Pipeline.ack_rule). The agent invokes no function: it reviews with the

@@ -371,12 +371,13 @@ def _tagged(service: str, client: str | None, **kw) -> dict:
 
 
 def _batch_calls(batch: str) -> list[tuple[str, str, str, dict]]:
-    """(service, action, resource, extra context) of every per-batch call of the agent."""
+    """(service, action, resource, extra context) of the agent's per-batch calls that are its
+    client's only (the review page's reads are not: see the next test)."""
     table = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/batches"
     return [
         ("s3", "s3:PutObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
         ("s3", "s3:PutObject", f"arn:aws:s3:::intake/{batch}/manifest.json", {}),
-        ("s3", "s3:GetObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
+        ("s3", "s3:GetObject", f"arn:aws:s3:::intake/{batch}/manifest.json", {}),
         ("s3", "s3:DeleteObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
         ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/results.json", {}),
         ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/results.csv", {}),
@@ -405,3 +406,22 @@ def test_one_client_reaches_only_its_own_batches(synth):
     # and a key that is not a batch id of the client (shorter, or another tail) is refused too
     for key in ("pc-x/pages/p1.jpg", "pc-20260401-091500-3fa2c1x/pages/p1.jpg", "pc/pages/p1.jpg"):
         assert not _allowed(agent, "s3:PutObject", f"arn:aws:s3:::intake/{key}", _tagged("s3", "pc")), key
+
+
+def test_the_review_page_reads_any_open_batch_but_changes_no_upload(synth):
+    from yomitori.batch import new_batch_id
+
+    # Given another client's batch at the review gate (review is not per client: any
+    # reviewer may take any waiting document, docs/review.md)
+    agent, theirs = _agent(synth), new_batch_id("pc-2")
+    ctx = _tagged("s3", "pc")
+    # Then the review page may show its page images and documents and save corrections
+    assert _allowed(agent, "s3:GetObject", f"arn:aws:s3:::intake/{theirs}/pages/p1.jpg", ctx)
+    assert _allowed(agent, "s3:GetObject", f"arn:aws:s3:::results/{theirs}/documents/d.json", ctx)
+    assert _allowed(agent, "s3:PutObject", f"arn:aws:s3:::results/{theirs}/documents/d.json", ctx)
+    # but never its manifest, its results, its acknowledgement or a page upload
+    for action, resource in (("s3:GetObject", f"arn:aws:s3:::intake/{theirs}/manifest.json"),
+                             ("s3:PutObject", f"arn:aws:s3:::intake/{theirs}/pages/p1.jpg"),
+                             ("s3:GetObject", f"arn:aws:s3:::results/{theirs}/results.json"),
+                             ("s3:PutObject", f"arn:aws:s3:::results/{theirs}/ack.json")):
+        assert not _allowed(agent, action, resource, ctx), (action, resource)
