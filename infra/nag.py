@@ -70,7 +70,7 @@ def arn_of(resource: IConstruct) -> str:
 
 def acknowledge_stack(stack: YomitoriStack) -> None:
     """Acknowledge the deliberate findings of the yomitori stack, each on its own construct."""
-    from infra.stack import DOCUMENTS, MANIFEST, OCR, OWN_OBJECTS, OWN_RESULTS, PAGES, RESULTS
+    from infra.stack import DOCUMENTS, MANIFEST, OCR, OWN_DOCUMENTS, OWN_OBJECTS, OWN_RESULTS, PAGES, RESULTS
 
     storage, fns, pipeline = stack.storage, stack.functions.functions, stack.pipeline
     intake, results = arn_of(storage.intake), arn_of(storage.results)
@@ -150,13 +150,8 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     )
     ack(
         agent,
-        f"{IAM5}[Resource::{intake}/{PAGES}]",
-        f"the review page shows the page image of a document of any open batch; {BATCH_PREFIX}",
-    )
-    ack(
-        agent,
-        f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
-        f"the review page reads documents and saves corrections of any open batch; {BATCH_PREFIX}",
+        f"{IAM5}[Resource::{results}/{nag_text(OWN_DOCUMENTS)}]",
+        f"the review page reads documents and saves corrections{own}",
     )
     # (ack.json of the client's batches has only '?' wildcards, which IAM5 does not flag)
 

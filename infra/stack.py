@@ -29,6 +29,8 @@ OWN_BATCH = client_batch_pattern("${aws:PrincipalTag/" + CLIENT_TAG + "}")
 OWN_OBJECTS = OWN_BATCH + "/*"
 OWN_RESULTS = OWN_BATCH + "/results.*"
 OWN_ACK = OWN_BATCH + "/" + ACK_NAME
+OWN_DOCUMENTS = OWN_BATCH + "/documents/*"
+OWN_ITEMS = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [OWN_BATCH]}}
 
 
 # No function calls kms:Encrypt: S3 (SSE-KMS, PutObject) asks for a data key and GetObject
@@ -291,17 +293,12 @@ class YomitoriStack(Stack):
                     actions=["s3:GetObject"],
                     resources=[s.results.arn_for_objects(OWN_RESULTS)],
                 ),
-                # The review page shows the page image and the document of any open batch
-                # (docs/review.md: any reviewer may take any waiting document); not per client.
+                # The review page shows the documents of the client's batches (their page
+                # images through CheckAndWithdrawUploads) and saves corrections to them.
                 iam.PolicyStatement(
                     sid="ReadReviewDocuments",
                     actions=["s3:GetObject"],
-                    resources=[s.results.arn_for_objects(DOCUMENTS)],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadReviewPages",
-                    actions=["s3:GetObject"],
-                    resources=[s.intake.arn_for_objects(PAGES)],
+                    resources=[s.results.arn_for_objects(OWN_DOCUMENTS)],
                 ),
                 # The download's acknowledgement, the only one there is: its arrival resumes the
                 # flow (Pipeline.ack_rule). The agent invokes no function: it reviews with the
@@ -314,7 +311,7 @@ class YomitoriStack(Stack):
                 iam.PolicyStatement(
                     sid="SaveCorrections",
                     actions=["s3:PutObject"],
-                    resources=[s.results.arn_for_objects(DOCUMENTS)],
+                    resources=[s.results.arn_for_objects(OWN_DOCUMENTS)],
                 ),
                 iam.PolicyStatement(
                     sid="UseDataKeyThroughS3",
@@ -326,7 +323,7 @@ class YomitoriStack(Stack):
                     sid="ReadBatchStatus",
                     actions=["dynamodb:GetItem"],
                     resources=[self.storage.tables[settings.BATCHES.role].table_arn],
-                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [OWN_BATCH]}},
+                    conditions=OWN_ITEMS,
                 ),
                 *self._agent_review_statements(),
             ]) + [self.region_deny()],
@@ -365,15 +362,24 @@ class YomitoriStack(Stack):
             iam.PolicyStatement(
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
             ),
+            # the queue (ids and leases of every open gate; the page lists its client's)
             iam.PolicyStatement(
-                sid="ReviewQueueAndLeases",
-                actions=["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                sid="ReviewQueue",
+                actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+            ),
+            # leases and documents done, audit records: the client's batches only
+            iam.PolicyStatement(
+                sid="ReviewLeases",
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions=OWN_ITEMS,
             ),
             iam.PolicyStatement(
                 sid="AppendReviewAudit",
                 actions=["dynamodb:PutItem"],
                 resources=[tables[settings.AUDIT.role].table_arn],
+                conditions=OWN_ITEMS,
             ),
             iam.PolicyStatement(
                 sid="ReleaseOrKeepReviewGate",

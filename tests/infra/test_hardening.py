@@ -371,8 +371,7 @@ def _tagged(service: str, client: str | None, **kw) -> dict:
 
 
 def _batch_calls(batch: str) -> list[tuple[str, str, str, dict]]:
-    """(service, action, resource, extra context) of the agent's per-batch calls that are its
-    client's only (the review page's reads are not: see the next test)."""
+    """(service, action, resource, extra context) of every per-batch call of the agent."""
     table = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/batches"
     return [
         ("s3", "s3:PutObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
@@ -383,6 +382,20 @@ def _batch_calls(batch: str) -> list[tuple[str, str, str, dict]]:
         ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/results.csv", {}),
         ("s3", "s3:PutObject", f"arn:aws:s3:::results/{batch}/ack.json", {}),
         ("dynamodb", "dynamodb:GetItem", table, {"dynamodb:LeadingKeys": batch}),
+        *_review_calls(batch),
+    ]
+
+
+def _review_calls(batch: str) -> list[tuple[str, str, str, dict]]:
+    """The review page's per-batch calls (the queue's Scan aside)."""
+    tables = "arn:aws:dynamodb:ap-northeast-1:123456789012:table"
+    return [
+        ("s3", "s3:GetObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
+        ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/documents/d.json", {}),
+        ("s3", "s3:PutObject", f"arn:aws:s3:::results/{batch}/documents/d.json", {}),
+        ("dynamodb", "dynamodb:GetItem", f"{tables}/review_tasks", {"dynamodb:LeadingKeys": batch}),
+        ("dynamodb", "dynamodb:UpdateItem", f"{tables}/review_tasks", {"dynamodb:LeadingKeys": batch}),
+        ("dynamodb", "dynamodb:PutItem", f"{tables}/audit", {"dynamodb:LeadingKeys": batch}),
     ]
 
 
@@ -408,20 +421,17 @@ def test_one_client_reaches_only_its_own_batches(synth):
         assert not _allowed(agent, "s3:PutObject", f"arn:aws:s3:::intake/{key}", _tagged("s3", "pc")), key
 
 
-def test_the_review_page_reads_any_open_batch_but_changes_no_upload(synth):
+def test_the_review_page_lists_every_gate_but_opens_only_its_clients_batches(synth):
     from yomitori.batch import new_batch_id
 
-    # Given another client's batch at the review gate (review is not per client: any
-    # reviewer may take any waiting document, docs/review.md)
     agent, theirs = _agent(synth), new_batch_id("pc-2")
-    ctx = _tagged("s3", "pc")
-    # Then the review page may show its page images and documents and save corrections
-    assert _allowed(agent, "s3:GetObject", f"arn:aws:s3:::intake/{theirs}/pages/p1.jpg", ctx)
-    assert _allowed(agent, "s3:GetObject", f"arn:aws:s3:::results/{theirs}/documents/d.json", ctx)
-    assert _allowed(agent, "s3:PutObject", f"arn:aws:s3:::results/{theirs}/documents/d.json", ctx)
-    # but never its manifest, its results, its acknowledgement or a page upload
-    for action, resource in (("s3:GetObject", f"arn:aws:s3:::intake/{theirs}/manifest.json"),
-                             ("s3:PutObject", f"arn:aws:s3:::intake/{theirs}/pages/p1.jpg"),
-                             ("s3:GetObject", f"arn:aws:s3:::results/{theirs}/results.json"),
-                             ("s3:PutObject", f"arn:aws:s3:::results/{theirs}/ack.json")):
-        assert not _allowed(agent, action, resource, ctx), (action, resource)
+    review = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/review_tasks"
+    # Given the review queue (ids and leases of every open gate, no values) / Then pc may scan it
+    assert _allowed(agent, "dynamodb:Scan", review, _tagged("dynamodb", "pc"))
+    # but pc-2's batch is pc-2's: pc's identity may not take a lease on it, append its audit
+    # records, or read or correct its documents and page images
+    assert not _allowed(agent, "dynamodb:UpdateItem", review,
+                        {**_tagged("dynamodb", "pc"), "dynamodb:LeadingKeys": theirs})
+    for service, action, resource, extra in _review_calls(theirs):
+        assert not _allowed(agent, action, resource, {**_tagged(service, "pc"), **extra}), (action, resource)
+        assert _allowed(agent, action, resource, {**_tagged(service, "pc-2"), **extra}), (action, resource)

@@ -96,6 +96,13 @@ def client_batch_pattern(client_id: str) -> str:
     return client_id + BATCH_ID_TAIL_WILDCARD
 
 
+def owned_by(batch_id: str, client_id: str) -> bool:
+    """Whether ``batch_id`` is one of ``client_id``'s batches (as IAM matches it)."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(batch_id, client_batch_pattern(client_id))
+
+
 def sha256_file(path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -135,7 +135,7 @@ def review_queue(batch_id: str, truth: dict, correct: int) -> tuple[str, int, in
     of the misread fields illegible. Returns (reviewer, fields reviewed, corrections)."""
     from yomitori_agent.review import ReviewService, cloud_backend
 
-    backend = cloud_backend(batch_id=batch_id)
+    backend = cloud_backend(batch_id=batch_id, client_id=CLIENT_ID)
     svc = ReviewService(
         backend.results, backend.reviews, backend.releaser, reviewer=backend.reviewer, batch_id=batch_id
     )
