@@ -273,7 +273,9 @@ class YomitoriStack(Stack):
                 # acknowledges only the batches of that client (OWN_BATCH), and reads only their
                 # status items. An identity without the tag matches none of these resources.
                 iam.PolicyStatement(
-                    sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects(OWN_OBJECTS)]
+                    sid="UploadBatches",
+                    actions=["s3:PutObject"],
+                    resources=[s.intake.arn_for_objects(OWN_OBJECTS)],
                 ),
                 # HEAD (resume, manifest last, status) needs GetObject, and ListBucket so that a
                 # missing object answers 404, not 403 (S3 checks ListBucket without a prefix for

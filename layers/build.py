@@ -5,7 +5,8 @@
                                           #    and build/layers/models/models/<model file>
 
 One layer per group in ``layers/requirements/<group>.txt`` -- every distribution pinned with
-its hashes by layers/lock.py from ``<group>.in``, installed with ``--require-hashes`` (``base`` for every function,
+its hashes by layers/lock.py from ``<group>.in``, installed with ``--require-hashes``
+(``base`` for every function,
 ``imaging`` and the engine's group -- ``ppocr`` or ``textract`` -- for ocr, ``reference``
 for validate; the table is ``yomitori.settings.layer_groups``), plus the ``models`` layer: the
 ppocr model file taken out of the pinned rapidocr wheel (nothing else of that wheel or its

@@ -111,10 +111,9 @@ def _register(args) -> int:
 
 def _review(args) -> int:
     # The review page belongs to yomitori_agent.review (docs/review.md); this is only its door.
-    from yomitori_agent.review import cloud_backend, serve
-
     from yomitori_agent.config import load_config
     from yomitori_agent.errors import ConfigError
+    from yomitori_agent.review import cloud_backend, serve
 
     try:  # the configuration's client_id narrows the queue to this office's batches
         client_id = load_config(args.config).client_id

@@ -93,7 +93,8 @@ def test_status_download_import_register(site, age_keys, contract_config):
     s3.put_object(Bucket=site.results, Key=f"{b}/ocr/water_start-0001.json", Body=b"{}")
     # Then status says ready, with finalize's cost estimate of the batch
     st = _stage(site, b)
-    cost = {k: payload["cost_estimate"][k] for k in ("currency", "total_usd", "per_page_usd", "pages", "engine")}
+    cost = {k: payload["cost_estimate"][k]
+            for k in ("currency", "total_usd", "per_page_usd", "pages", "engine")}
     assert st["stage"] == "ready" and st["cost_estimate"] == cost
 
     # When the external PC downloads the results

@@ -16,10 +16,10 @@ import pytest
 
 def _grants(statement: dict, call) -> bool:
     """Whether ``statement`` speaks of the call's action and resource (conditions aside)."""
-    from tests.infra.policy_eval import statement_matches
-
     from support.policy_guard import agent_tags
     from yomitori.cloud_local.journey_agent import CLIENT_ID
+
+    from tests.infra.policy_eval import statement_matches
 
     tags = {f"aws:PrincipalTag/{k}": v for k, v in agent_tags(CLIENT_ID).items()}
     return statement["Effect"] == "Allow" and statement_matches(
@@ -37,8 +37,8 @@ def agent_gateway():
     to the agent policy of the template the journey synthesized and deployed."""
     from support.policy_guard import Deployment as Names
     from support.policy_guard import PolicyGuard, agent_statements, agent_tags
-    from yomitori.cloud_local.journey_agent import CLIENT_ID
     from yomitori import settings
+    from yomitori.cloud_local.journey_agent import CLIENT_ID
 
     guards = []
 

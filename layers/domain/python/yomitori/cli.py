@@ -304,11 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--stay", action="store_true", help="keep serving after the last document is done")
     rv.set_defaults(func=_review)
 
-    co = sub.add_parser("cost", help="the cost estimate of a batch in AWS (what finalize writes into results.json)")
+    co = sub.add_parser("cost", help="the cost estimate of a batch in AWS (what finalize writes "
+                        "into results.json)")
     co.add_argument("--pages", type=int, default=100, help="pages in the batch (default 100)")
     co.add_argument("--engine", choices=("ppocr", "textract", "tesseract"), default="ppocr")
-    co.add_argument("--price-table", help="JSON overrides of the price table (default: $YOMITORI_PRICE_TABLE, "
-                    "else the built-in ap-northeast-1 list prices)")
+    co.add_argument("--price-table", help="JSON overrides of the price table (default: "
+                    "$YOMITORI_PRICE_TABLE, else the built-in ap-northeast-1 list prices)")
     co.set_defaults(func=_cost)
     return p
 
