@@ -84,6 +84,9 @@ class YomitoriConfig(BaseModel):
     # (Japan-only SCP, AI services opt-out); a second stack, deployed from the management account.
     organization_target_ids: list[str] = Field(default_factory=list)
     review_thresholds: dict[str, float] = Field(default_factory=dict)
+    # Double entry (ベリファイ) of the fields forms mark ``verify``: the review gate waits for a
+    # verifier's blind second entry (and a third decision on a mismatch). Needs verifier roles.
+    double_entry: bool = False
     retention_days: int = Field(default=1, ge=1, le=7)
     # results.csv for the core system: UTF-8 with BOM, or CP932 for older Japanese systems
     csv_encoding: Literal["utf-8-sig", "cp932"] = "utf-8-sig"

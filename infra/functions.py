@@ -146,6 +146,7 @@ class PythonFunctions(Construct):
                 {str(k): v for k, v in config.thresholds.items()}, sort_keys=True
             ),
             settings.ENV_RETENTION_DAYS: str(config.retention_days),
+            settings.ENV_DOUBLE_ENTRY: "on" if config.double_entry else "off",
             ENV_PRICE_TABLE: json.dumps(config.price_table, sort_keys=True),
             **environment,
         }

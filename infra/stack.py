@@ -370,10 +370,11 @@ class YomitoriStack(Stack):
                 actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
             ),
-            # leases and documents done, audit records: the client's batches only
+            # leases and documents done, the double-entry tasks of a batch (Query: ベリファイ
+            # states and names, no values), audit records: the client's batches only
             iam.PolicyStatement(
                 sid="ReviewLeases",
-                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
                 conditions=OWN_ITEMS,
             ),

@@ -82,21 +82,22 @@ def keys(root: Path) -> dict[str, tuple[Path, str]]:
 
 
 def write_config(root: Path, k: dict, *, identity: str, endpoint: str = "", bucket: str = "") -> Path:
+    from yomitori_agent.config import render_config
+
     cfg = root / f"agent-{identity}.toml"
     cfg.write_text(
-        f"""client_id = "bench"
-identity_file = "{k[identity][0]}"
-state_dir = "state-{identity}"
-[recipients]
-external_pc = ["{k["external"][1]}"]
-contract_server = ["{k["contract"][1]}"]
-[aws]
-endpoint_url = "{endpoint or "http://127.0.0.1:1"}"
-intake_bucket = "{bucket or "none"}"
-upload_concurrency = 10
-[pack]
-settle_seconds = 0
-""",
+        render_config({
+            "client_id": "bench",
+            "identity_file": k[identity][0],
+            "state_dir": f"state-{identity}",
+            "recipients": {"external_pc": [k["external"][1]], "contract_server": [k["contract"][1]]},
+            "aws": {
+                "endpoint_url": endpoint or "http://127.0.0.1:1",
+                "intake_bucket": bucket or "none",
+                "upload_concurrency": 10,
+            },
+            "pack": {"settle_seconds": 0},
+        }),
         encoding="utf-8",
     )
     return cfg

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -184,3 +185,39 @@ def load_config(path: Path | str | None) -> AgentConfig:
     cfg.pack.done_dir = _resolve(base, cfg.pack.done_dir)
     cfg.registration.watch_dir = _resolve(base, cfg.registration.watch_dir)
     return cfg
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str | Path):
+        # a basic string: backslashes (Windows paths), quotes and control characters escaped
+        out = []
+        for c in str(v):
+            if c in '"\\':
+                out.append("\\" + c)
+            elif ord(c) < 0x20 or ord(c) == 0x7F:
+                out.append(f"\\u{ord(c):04x}")
+            else:
+                out.append(c)
+        return '"' + "".join(out) + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+def render_config(settings: Mapping[str, Any]) -> str:
+    """The text of a configuration file that :func:`load_config` reads as ``settings``: the
+    top-level keys first, then one ``[section]`` per nested mapping (``recipients``, ``aws``,
+    ``pack``, ``register``), in the given order; ``None`` values are left out. Strings are
+    quoted for TOML, so Windows paths and any name are safe."""
+    def keys(values: Mapping[str, Any]) -> list[str]:  # a mapping in a section: TypeError
+        return [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+
+    sections = {k: v for k, v in settings.items() if isinstance(v, Mapping)}
+    lines = keys({k: v for k, v in settings.items() if k not in sections})
+    for section, values in sections.items():
+        lines += [f"[{section}]", *keys(values)]
+    return "\n".join(lines) + "\n"

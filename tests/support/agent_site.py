@@ -3,14 +3,19 @@ Shared by the agent's integration tests and benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from yomitori_agent.config import render_config
 
 from support.moto_server import MotoServer
 
@@ -25,6 +30,32 @@ def make_key(path: Path) -> str:
     return subprocess.run(
         [AGE_KEYGEN, "-y", str(path)], check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+@contextlib.contextmanager
+def _ctrl_c_reaches_children():
+    """While a child starts: SIGINT as an operator's terminal gives its foreground command
+    (default disposition, not blocked), whatever this test process inherited.
+
+    A process started with SIGINT ignored, as a shell does for ``cmd &`` when it has no job
+    control (``bash -c '... &'``, scripts, some CI launchers), passes that on through exec, and
+    Python then installs no KeyboardInterrupt handler: the agent would never see the test's
+    Ctrl-C. A *caught* signal is reset to its default across exec, so catching SIGINT here (the
+    usual Python handler) for the moment of the start gives the child the default, and Python in
+    the child its handler. A blocked SIGINT would be inherited the same way: unblocked too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal.signal only works in the main thread; pytest runs tests there
+        return
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_scans(
@@ -76,6 +107,9 @@ class Site:
         return subprocess.run(cmd, capture_output=True, text=True, env=self.env(), timeout=300)
 
     def popen(self, *args: str) -> subprocess.Popen:
+        """Start the real command line in the background, as an operator starts it at a
+        terminal: Ctrl-C (SIGINT) reaches it even if this test run was started with SIGINT
+        ignored (see _ctrl_c_reaches_children)."""
         cmd = [
             sys.executable,
             "-m",
@@ -85,9 +119,10 @@ class Site:
             "--no-progress",
             *args,
         ]
-        return subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
-        )
+        with _ctrl_c_reaches_children():
+            return subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
+            )
 
     @property
     def batches_table(self) -> str:
@@ -105,34 +140,27 @@ class Site:
                 s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
 
 
-def write_config(
-    path: Path, *, server_url: str, keys: dict, intake: str, results: str, extra: str = ""
-) -> None:
+def write_config(path: Path, *, server_url: str, keys: dict, intake: str, results: str) -> None:
     path.write_text(
-        f"""
-client_id = "city-test"
-identity_file = "{keys["external"][0]}"
-state_dir = "state"
-inbox = "inbox"
-[recipients]
-external_pc = ["{keys["external"][1]}"]
-contract_server = ["{keys["contract"][1]}"]
-[aws]
-endpoint_url = "{server_url}"
-region = "ap-northeast-1"
-intake_bucket = "{intake}"
-results_bucket = "{results}"
-upload_concurrency = 4
-max_attempts = 2
-connect_timeout = 2
-read_timeout = 10
-[pack]
-settle_seconds = 0
-done_dir = "done"
-[register]
-watch_dir = "watch"
-{extra}
-""",
+        render_config({
+            "client_id": "city-test",
+            "identity_file": keys["external"][0],
+            "state_dir": "state",
+            "inbox": "inbox",
+            "recipients": {"external_pc": [keys["external"][1]], "contract_server": [keys["contract"][1]]},
+            "aws": {
+                "endpoint_url": server_url,
+                "region": "ap-northeast-1",
+                "intake_bucket": intake,
+                "results_bucket": results,
+                "upload_concurrency": 4,
+                "max_attempts": 2,
+                "connect_timeout": 2,
+                "read_timeout": 10,
+            },
+            "pack": {"settle_seconds": 0, "done_dir": "done"},
+            "register": {"watch_dir": "watch"},
+        }),
         encoding="utf-8",
     )
 

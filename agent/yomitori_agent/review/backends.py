@@ -137,8 +137,16 @@ def local_backend(out_dir: Path | str, *, reviewer: str | None = None) -> Backen
         docs = [d for d in _documents(out_dir) if d.batch_id == batch_id]
         if not docs:
             raise BackendError(f"{out_dir} holds no document results of batch '{batch_id}'.")
+        from yomitori.steps import verification
+
+        def double_entry(doc: DocumentResult) -> bool:  # its crops are shown to a verifier
+            from yomitori.forms import load_form
+
+            return (verification.enabled() and bool(doc.form_id)
+                    and bool(verification.fields_to_verify(load_form(doc.form_id), doc)))
+
         for doc in docs:
-            if doc.ok and doc.needs_person:
+            if doc.ok and (doc.needs_person or double_entry(doc)):
                 scan = info["scans_dir"] / doc.source
                 try:
                     data = scan.read_bytes()

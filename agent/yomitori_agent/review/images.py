@@ -126,6 +126,32 @@ def crop_png(scan: Image.Image, box: Box) -> bytes:
     return out.getvalue()
 
 
+REGION_MAX_SIDE = 3000  # scan pixels: a region larger than this is not zoomed in anyway
+
+
+def region_jpeg(scan: Image.Image, area: Box, hidden: list[Box]) -> bytes:
+    """The ``area`` (left, top, right, bottom; pixels of the upright ``scan``, clipped to it) at
+    the scan's full resolution, as JPEG, with the ``hidden`` boxes (upright pixels) painted
+    over: the page's zoom shows this over the reduced display image where it is enlarged."""
+    left, top, right, bottom = (int(v) for v in area)
+    left, top = max(0, left), max(0, top)
+    right, bottom = min(scan.width, right), min(scan.height, bottom)
+    if right <= left or bottom <= top:
+        raise ValueError("the region lies outside the scan")
+    if right - left > REGION_MAX_SIDE or bottom - top > REGION_MAX_SIDE:
+        raise ValueError("the region is too large to zoom")
+    part = scan.crop((left, top, right, bottom))
+    if hidden:
+        draw = ImageDraw.Draw(part)
+        fill = 160 if part.mode == "L" else (160, 160, 160)
+        for hl, ht, hr, hb in hidden:
+            if hr >= left and hl <= right and hb >= top and ht <= bottom:
+                draw.rectangle((hl - left, ht - top, hr - left, hb - top), fill=fill)
+    out = io.BytesIO()
+    part.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
 class ImageCache:
     """A few decoded pages, newest last (thread-safe). Pages are personal data: memory only."""
 

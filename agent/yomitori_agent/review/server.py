@@ -33,7 +33,9 @@ from yomitori_agent.review.service import ReviewError, ReviewService
 __all__ = ["CSP", "CSRF_HEADER", "HOST", "ReviewServer"]
 COOKIE = "yomitori_review"  # + "_<port>": cookies ignore ports, two sessions must not collide
 MAX_BODY = 1 << 20
-_STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+_STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8",
+           "verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8",
+           "fields.js": "text/javascript; charset=utf-8"}
 
 
 def _asset(name: str) -> bytes:
@@ -51,6 +53,13 @@ class ReviewServer(LocalServer):
         super().__init__(_Handler, port=port)
         self.service = service
         self.exit_when_done = exit_when_done
+        self.verification = None  # the verifier's view (ベリファイ): a VerificationService, or None
+
+    def work_left(self) -> bool:
+        """Documents to review, or double entries this person can do, are left."""
+        if self.service.queue()["documents"]:
+            return True
+        return self.verification is not None and self.verification.my_work() > 0
 
     def stop_soon(self) -> None:
         threading.Thread(target=self.shutdown, daemon=True).start()
@@ -74,6 +83,11 @@ class _Handler(LocalHandler):
             return self.send(HTTPStatus.OK, _asset(path[8:]), _STATIC[path[8:]])
         if path == "/favicon.ico":
             return self.send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+        if (path == "/verify" or path.startswith("/api/verify/")) and self.server.verification is not None:
+            from yomitori_agent.review.verification import handle_get
+
+            page = _asset("verify.html").decode().replace("{{csrf}}", self.server.csrf).encode()
+            return handle_get(self, self.server.verification, path, q, page)
         if path == "/api/queue":
             return self.send_json(HTTPStatus.OK, svc.queue())
         if path == "/api/held":
@@ -81,6 +95,14 @@ class _Handler(LocalHandler):
         if path == "/api/page":
             jpeg, (w, h) = svc.page_image(q.get("b", ""), q.get("d", ""))
             return self.send(HTTPStatus.OK, jpeg, "image/jpeg", {"X-Scan-Size": f"{w}x{h}"})
+        if path == "/api/region":
+            try:
+                area = tuple(int(q.get(k, "")) for k in ("x0", "y0", "x1", "y1"))
+            except ValueError:
+                raise ReviewError("The region is not four whole numbers.", code="bad_region") from None
+            return self.send(HTTPStatus.OK, svc.region(q.get("b", ""), q.get("d", ""), area,
+                                                          frozenset(q.get("hide", "").split(","))),
+                             "image/jpeg")
         if path == "/api/crop":
             return self.send(HTTPStatus.OK, svc.crop(q.get("b", ""), q.get("d", ""), q.get("f", "")),
                               "image/png")
@@ -90,6 +112,14 @@ class _Handler(LocalHandler):
         svc = self.server.service
         b, d = str(body.get("batch_id", "")), str(body.get("document_id", ""))
         window = str(body["window"])[:64] if body.get("window") else None  # this browser tab
+        if path.startswith("/api/verify/") and self.server.verification is not None:
+            from yomitori_agent.review.verification import handle_post
+
+            handle_post(self, self.server.verification, path, body)
+            if (path == "/api/verify/submit" and self.server.exit_when_done
+                    and not self.server.work_left()):
+                self.server.stop_soon()
+            return None
         if path == "/api/next":
             after = (b, d) if b and d else None
             view = svc.open_next(after, window)
@@ -97,6 +127,18 @@ class _Handler(LocalHandler):
                                                   "elsewhere": 0 if view else svc.open_elsewhere(window)})
         if path == "/api/open":
             return self.send_json(HTTPStatus.OK, {"document": svc.open(b, d, window)})
+        if path == "/api/reopen":
+            return self.send_json(HTTPStatus.OK, {"document": svc.reopen(b, d, window)})
+        if path == "/api/column-fields":
+            from yomitori_agent.review.column import column_fields
+
+            return self.send_json(HTTPStatus.OK, column_fields(svc, window))
+        if path == "/api/column":
+            from yomitori_agent.review.column import column
+
+            skip = body.get("skip") if isinstance(body.get("skip"), list) else []
+            return self.send_json(HTTPStatus.OK, column(svc, str(body.get("field", ""))[:64], window,
+                                                        skip=frozenset(str(s)[:200] for s in skip[:2000])))
         if path == "/api/reveal":
             return self.send_json(HTTPStatus.OK, svc.reveal(b, d, str(body.get("field", ""))))
         if path == "/api/renew":
@@ -115,8 +157,15 @@ class _Handler(LocalHandler):
             if not isinstance(corrections, list):
                 raise ReviewError("corrections must be a list.", code="bad_submission")
             out = svc.submit(b, d, corrections)
+            if out.get("ok") and body.get("then_next"):
+                # the next document in the same answer: one round trip less between documents
+                try:
+                    view = svc.open_next((b, d), window)
+                    out["next"] = {"document": view, "elsewhere": 0 if view else svc.open_elsewhere(window)}
+                except YomitoriError:
+                    pass  # stored all the same; the page asks for the next document itself
             self.send_json(HTTPStatus.OK, out)
-            if out.get("ok") and self.server.exit_when_done and not svc.queue()["documents"]:
+            if out.get("ok") and self.server.exit_when_done and not self.server.work_left():
                 self.server.stop_soon()
             return None
         return self.deny(HTTPStatus.NOT_FOUND, "not found")
@@ -127,6 +176,10 @@ class _Handler(LocalHandler):
         if isinstance(e, YomitoriError):
             status = HTTPStatus.CONFLICT if isinstance(e, LeaseConflict) else getattr(e, "status", 400)
             body = {"error": e.code, "message": e.message, "action": e.action, **error_view(e.code)}
+            from yomitori_agent.review.verification import ERRORS_JA
+
+            if e.code in ERRORS_JA:
+                body.update(zip(("message_ja", "action_ja", "next"), ERRORS_JA[e.code], strict=True))
             return self.send_json(status, body)
         print(f"review: internal error ({type(e).__name__})", file=sys.stderr)
         return self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal_error",

@@ -10,6 +10,7 @@ Audit records carry ids, field names and statuses only (never values).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from yomitori.steps.review import (
     Correction,
     ReviewRefused,
     lease_document,
+    reopen_document,
     reveal_my_number,
     submit_review,
 )
@@ -39,9 +41,12 @@ from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
 from yomitori_agent.review import images
+from yomitori_agent.review.names import display_name
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
+# fields a person already decided: a reopened document shows them among those to check
+REVIEWED = (FieldStatus.CORRECTED, FieldStatus.ILLEGIBLE)
 
 
 class ReviewError(YomitoriError):
@@ -115,7 +120,9 @@ class ReviewService:
         """The documents waiting for a person (ids and lease holders only)."""
         items = self.reviews.queue(self.batch_id)
         return {
+            "submitted": self.submitted(items),
             "reviewer": self.reviewer,
+            "name": display_name(self.reviewer),  # what the header shows (never an ARN)
             "documents": [
                 {
                     "batch_id": q.batch_id,
@@ -125,6 +132,51 @@ class ReviewService:
                 for q in items
             ],
         }
+
+    def submitted(self, items: list | None = None) -> list[dict]:
+        """Documents submitted in the batches under review and not yet released: they can be
+        opened again (ids only)."""
+        batches = {self.batch_id} if self.batch_id else {q.batch_id for q in (items or [])}
+        out = []
+        for b in sorted(batches):
+            gate = self.reviews.get_gate(b)
+            if gate is not None and gate.released_at is None:
+                out.extend({"batch_id": b, "document_id": d} for d in gate.done)
+        return out
+
+    def reopen(self, batch_id: str, document_id: str, window: str | None = None) -> dict:
+        """Open a submitted document again (until its batch is released), audited as ``reopen``;
+        the fields a person decided are shown among those to check, as they were stored."""
+        with self._lock:
+            if self._held_elsewhere((batch_id, document_id), window):
+                raise OpenInOtherWindow(f"Document '{document_id}' is open in another window.")
+        reopen_document(self.reviews, self.releaser, batch_id=batch_id, document_id=document_id,
+                        reviewer=self.reviewer, seconds=self.lease_seconds)
+        return self.open(batch_id, document_id, window)
+
+    def prepare(self, wait: bool = True) -> None:
+        """Before the page opens (the server's start): parse the batch's form now, and decode the
+        first waiting document's scan (before returning with ``wait``, so the decoding does not
+        compete with the page's first requests), so the first field and the first scan show as
+        fast as the next ones. Nothing is sent anywhere until a document is leased."""
+        items = self.reviews.queue(self.batch_id)
+        for b in sorted({q.batch_id for q in items}):
+            gate = self.reviews.get_gate(b)
+            if gate is not None and gate.form_id:
+                load_form(gate.form_id)
+        free = [q for q in items if q.leased_by in (None, self.reviewer)]
+        if free:
+            first = free[0]
+
+            def run() -> None:
+                # best effort; the request path reports errors
+                with contextlib.suppress(Exception):
+                    self._render(first.batch_id, first.document_id)
+
+            if wait:
+                run()
+            else:
+                threading.Thread(target=run, daemon=True, name="review-prepare").start()
 
     def _lease(self, batch_id: str, document_id: str) -> Lease | None:
         return lease_document(self.reviews, self.releaser, batch_id=batch_id, reviewer=self.reviewer,
@@ -225,7 +277,8 @@ class ReviewService:
                     "raw": show(fr.raw),
                     "confidence": round(fr.confidence, 3),
                     "status": fr.status.value,
-                    "needs_person": fr.status in NEEDS_PERSON,
+                    "needs_person": fr.status in NEEDS_PERSON or fr.status in REVIEWED,
+                    "reviewed": fr.status in REVIEWED,  # decided by a person before (a reopened document)
                     "reasons": explain(fr.reasons),
                     "suggestion": (
                         {
@@ -239,6 +292,8 @@ class ReviewService:
                     "box": box(fr),
                     "options": [{"value": o.value, "label": o.label} for o in f.options],
                     "hint": f.hint,
+                    # digits of a fixed length: the page moves on when all are typed
+                    "length": _fixed_length(f),
                     **(_date_view(fr) if f.type is FieldType.DATE else {}),
                 }
             )
@@ -312,6 +367,25 @@ class ReviewService:
             raise ReviewError("Reveal the My Number first.", code="masked")
         pages = self._render(batch_id, document_id)
         return images.crop_png(pages.scan, pages.upright(tuple(fr.box)))
+
+    def region(self, batch_id: str, document_id: str, area: tuple[int, int, int, int],
+               hide: frozenset[str] = frozenset()) -> bytes:
+        """Part of a leased document's upright page at the scan's full resolution (the page's
+        zoom), with the My Numbers not revealed in this session painted over (and those the
+        page masked again, named in ``hide``)."""
+        doc = self._doc(batch_id, document_id)
+        form = load_form(doc.form_id)
+        pages = self._render(batch_id, document_id)
+        hidden = [
+            pages.upright(tuple(doc.fields[f.name].box))
+            for f in form.fields
+            if f.sensitivity is Sensitivity.MY_NUMBER and f.name in doc.fields and doc.fields[f.name].box
+            and ((batch_id, document_id, f.name) not in self.session.revealed or f.name in hide)
+        ]
+        try:
+            return images.region_jpeg(pages.scan, area, hidden)
+        except ValueError as e:
+            raise ReviewError(str(e), code="bad_region") from None
 
     # -- actions ----------------------------------------------------------------------------
     def reveal(self, batch_id: str, document_id: str, field_name: str) -> dict:
@@ -407,6 +481,16 @@ class ReviewService:
             AuditRecord(at=utcnow(), reviewer=self.reviewer, batch_id=batch_id, document_id=document_id,
                         action=action)
         )
+
+
+def _fixed_length(f: FieldDef) -> int | None:
+    """The number of digits a digits field always has (postal code 7, bank code 4 ...), else None."""
+    if f.type is not FieldType.DIGITS or f.sensitivity is Sensitivity.MY_NUMBER:
+        return None
+    for v in f.validators:
+        if v.name == "digits" and isinstance(v.args.get("length"), int):
+            return v.args["length"]
+    return None
 
 
 def _date_view(fr: FieldResult) -> dict:

@@ -198,3 +198,28 @@ def test_dynamo_leases_expire_and_the_queue_spans_open_batches(cloud, batch_id):
     reviews.complete(batch_id, "d1", "bob", now=t0 + dt.timedelta(seconds=63))
     gate = reviews.open_gate(batch_id, "t1-retry", ["d1", "d2"])
     assert (gate.task_token, gate.pending, gate.done) == ("t1-retry", ["d2"], ["d1"])
+
+
+def test_dynamo_reopens_a_done_document_until_the_batch_is_released(cloud, batch_id):
+    import datetime as dt
+
+    from yomitori.store import LeaseConflict
+    from yomitori.store.base import GateMissing
+
+    reviews = config.review_store()
+    reviews.open_gate(batch_id, "t1", ["d1", "d2"])
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    reviews.lease(batch_id, "alice", document_id="d1", now=t0)
+    reviews.complete(batch_id, "d1", "alice", now=t0)
+    # When bob reopens the done d1, Then it waits again, leased to him
+    assert reviews.reopen(batch_id, "d1", "bob", seconds=60, now=t0).reviewer == "bob"
+    assert reviews.get_gate(batch_id).pending == ["d1", "d2"]
+    # and alice cannot take it while his lease runs; an unknown document is refused
+    with pytest.raises(LeaseConflict):
+        reviews.reopen(batch_id, "d1", "alice", now=t0 + dt.timedelta(seconds=30))
+    with pytest.raises(LeaseConflict):
+        reviews.reopen(batch_id, "nope", "alice", now=t0)
+    # When the batch is released, Then nothing can be reopened
+    reviews.mark_released(batch_id)
+    with pytest.raises(GateMissing):
+        reviews.reopen(batch_id, "d1", "bob", now=t0)

@@ -64,3 +64,30 @@ def test_require_names_an_unset_key(tmp_path):
     cfg = load_config(path)
     with pytest.raises(ConfigError, match="'aws.intake_bucket' is not set"):
         cfg.require("aws.intake_bucket")
+
+
+def test_a_rendered_configuration_loads_as_written_even_with_windows_paths_and_quotes(tmp_path):
+    # Given settings with a Windows path (backslashes), a quote and a tab in a folder name
+    from yomitori_agent.config import render_config
+
+    settings = {
+        "client_id": "city-1",
+        "identity_file": r"C:\Users\担当\keys\external.key",
+        "inbox": 'in "box"\tA',
+        "log_file": None,
+        "recipients": {"contract_server": []},
+        "aws": {"region": "ap-northeast-1", "upload_concurrency": 4, "read_timeout": 2.5},
+        "pack": {"settle_seconds": 0, "suffixes": [".png", ".tif"]},
+    }
+    path = tmp_path / "agent.toml"
+    # When rendered and loaded
+    path.write_text(render_config(settings), encoding="utf-8")
+    cfg = load_config(path)
+    # Then every value is the one given, and a None is simply absent
+    assert str(cfg.identity_file).endswith(r"C:\Users\担当\keys\external.key")
+    assert cfg.inbox.name == 'in "box"\tA'
+    assert cfg.log_file is None
+    assert (cfg.aws.upload_concurrency, cfg.aws.read_timeout) == (4, 2.5)
+    assert cfg.pack.suffixes == [".png", ".tif"]
+    # And the text stays line per key (tests edit it with str.replace)
+    assert "upload_concurrency = 4\n" in path.read_text(encoding="utf-8")

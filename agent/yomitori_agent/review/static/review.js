@@ -15,6 +15,10 @@
   window.reviewTimings = timings;
 
   const $ = (id) => document.getElementById(id);
+  // tick boxes are shown as ✓ / 空欄 (stored as true / false)
+  const BOX_ON = "✓", BOX_OFF = "空欄";
+  const boxText = (v) => (v === "true" ? BOX_ON : v === "false" || v === "" ? BOX_OFF : v);
+  const boxValue = (t) => (t === BOX_ON ? "true" : t === BOX_OFF ? "false" : t);
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -159,7 +163,8 @@
   // -- queue -----------------------------------------------------------------------------
   async function refreshQueue() {
     const q = await api("/api/queue");
-    $("who").textContent = "確認者: " + q.reviewer;
+    // the person's name (the server strips os: and shows an assumed role's session name); never an ARN
+    $("who").textContent = "確認者: " + (q.name || q.reviewer);
     const list = $("queue-list");
     list.replaceChildren();
     for (const item of q.documents) {
@@ -174,6 +179,20 @@
       list.append(li);
     }
     $("progress").textContent = "残り " + q.documents.length + " 件";
+    // submitted documents can be opened again until the batch is released
+    const sub = $("submitted-list");
+    sub.replaceChildren();
+    for (const item of q.submitted || []) {
+      const li = el("li");
+      const b = el("button", "pick reopen", item.document_id);
+      b.type = "button";
+      b.tabIndex = -1;
+      b.title = "開き直す（バッチが次の工程に進むまで）";
+      b.addEventListener("click", () => reopenDoc(item));
+      li.append(b);
+      sub.append(li);
+    }
+    $("submitted").hidden = !(q.submitted && q.submitted.length);
     return q;
   }
 
@@ -197,6 +216,22 @@
       refreshQueue().catch(() => {});
     } catch (e) {
       showError(e, () => pick(item));
+    }
+  }
+
+  let lastSubmitted = null; // what this tab submitted last (Alt+R opens it again)
+
+  async function reopenDoc(item) {
+    // a submitted document, opened again until the batch is released (audited as reopen)
+    if (busy || !item) return;
+    try {
+      await leaveCurrent();
+      const res = await api("/api/reopen", { batch_id: item.batch_id, document_id: item.document_id });
+      render(res.document);
+      say("提出済みの帳票を開き直しました。直したら Ctrl+Enter で提出し直してください（提出し直すまで前の内容のままです）。", "warn");
+      refreshQueue().catch(() => {});
+    } catch (e) {
+      showError(e, () => reopenDoc(item));
     }
   }
 
@@ -224,8 +259,18 @@
 
   async function openNext(after) {
     const res = await api("/api/next", after ? { batch_id: after.batch_id, document_id: after.document_id } : {});
-    if (!res.document && res.elsewhere) { showElsewhere(res.elsewhere); return false; }
+    // true when this handled the screen (a document, or everything left open elsewhere)
+    if (!res.document && res.elsewhere) { pendingTiming = null; showElsewhere(res.elsewhere); return true; }
     if (!res.document) { showDone(); return false; }
+    render(res.document);
+    refreshQueue().catch(() => {});
+    return true;
+  }
+
+  function showNext(res) {
+    // the next document came with the submission's answer
+    if (!res.document && res.elsewhere) { pendingTiming = null; showElsewhere(res.elsewhere); return true; }
+    if (!res.document) return false; // the done screen, with the submission's outcome
     render(res.document);
     refreshQueue().catch(() => {});
     return true;
@@ -242,6 +287,9 @@
     let text = "このバッチで確認が必要な帳票はすべて処理されました。";
     if (outcome && outcome.released) text += " 確認ゲートを解除し、バッチは次の工程に進みました。";
     $("done-text").textContent = text;
+    // the count from the last submission's answer: the one-machine server may already have
+    // stopped, and an older count (残り 1 件) must not stay on the done screen
+    if (outcome && typeof outcome.remaining === "number") $("progress").textContent = "残り " + outcome.remaining + " 件";
     if (outcome && outcome.held) showHeld(outcome.held);
     else api("/api/held").then((r) => showHeld(r.held)).catch(() => {});
     refreshQueue().catch(() => {});
@@ -279,6 +327,9 @@
   function render(d) {
     for (const u of urls) URL.revokeObjectURL(u);
     urls = [];
+    $("hires").hidden = true;
+    hiresSeq++;
+    $("crop-big").hidden = true;
     doc = d;
     state = {};
     order = [];
@@ -323,20 +374,27 @@
     const conf = el("span", "conf", "確信度 " + Math.round(f.confidence * 100) + "%");
     head.append(label, status, conf);
     row.append(head);
+    const described = []; // what a screen reader reads with the input (aria-describedby)
     if (f.reasons.length) {
       const ul = el("ul", "reasons");
+      ul.id = "r-" + f.name;
+      described.push(ul.id);
       for (const r of f.reasons) { const li = el("li", null, r.text); li.title = r.code; ul.append(li); }
       row.append(ul);
     }
     const crop = el("img", "crop");
     crop.alt = f.label + " の切り出し";
     crop.hidden = true;
+    crop.title = "クリックまたは F9 で拡大";
+    crop.addEventListener("click", () => { focusField(f.name); toggleBigCrop(true); });
     row.append(crop);
     const line = el("div", "line");
     const input = el("input", "value");
     input.id = "f-" + f.name;
     input.name = f.name;
-    input.value = f.value;
+    input.value = f.type === "checkbox" ? boxText(f.value) : f.value;
+    if (f.type === "checkbox") input.readOnly = true; // Space ticks: ✓ / 空欄
+    if (f.status === "invalid") input.setAttribute("aria-invalid", "true");
     input.spellcheck = false;
     input.autocomplete = "off";
     input.dataset.type = f.type;
@@ -357,29 +415,49 @@
       era.value = f.era || "令和";
       written = el("span", "written", f.written || "");
       written.id = "w-" + f.name;
-      input.setAttribute("aria-describedby", written.id);
+      described.push(written.id);
       line.append(era, written);
     }
     const mark = el("span", "mark");
     line.append(mark);
     row.append(line);
-    if (f.type === "checkbox") row.append(el("div", "hint", "Space で true / false を切り替え"));
-    if (f.type === "choice") row.append(el("div", "hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / ")));
-    if (f.my_number && f.masked) row.append(el("div", "hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）"));
+    const hint = (cls, text) => {
+      const h = el("div", cls, text);
+      h.id = "h-" + f.name + "-" + described.length;
+      described.push(h.id);
+      row.append(h);
+    };
+    if (f.type === "checkbox") hint("hint", "Space で ✓ / 空欄 を切り替え");
+    if (f.type === "choice") hint("hint", "Space で切り替え: " + f.options.map((o) => o.value + "=" + o.label).join(" / "));
+    if (f.my_number && f.masked) hint("hint mn", "個人番号は伏せてあります。F8 で表示（表示は監査記録に残ります）");
     let sug = null;
     if (f.suggestion) {
       sug = el("div", "suggest");
+      sug.id = "s-" + f.name;
+      described.push(sug.id);
       sug.append(el("kbd", null, "F2"), el("span", "sv", f.suggestion.value), el("span", "st", f.suggestion.text));
       row.append(sug);
     }
     const refused = el("ul", "refused");
+    refused.id = "x-" + f.name;
+    described.push(refused.id);
+    input.setAttribute("aria-describedby", described.join(" "));
     row.append(refused);
-    const s = { field: f, orig: f.value, settled: false, illegible: null, row, input, crop, mark, refused, era, written,
+    const s = { field: f, orig: input.value, settled: false,
+                // a reopened document: a field held before stays held unless the clerk decides otherwise
+                illegible: f.reviewed && f.status === "illegible" && f.reasons.length ? f.reasons[0].code : null, row, input, crop, mark, refused, era, written,
                 maskedText: f.masked ? f.value : null };
+    if (s.illegible) { mark.textContent = "保留: " + illegibleText(s.illegible); mark.className = "mark ill"; input.classList.add("ill"); }
     input.addEventListener("focus", () => setCurrent(f.name));
-    input.addEventListener("input", () => {
+    input.addEventListener("input", (e) => {
       s.settled = false; s.illegible = null; s.fromSuggestion = false; updateMark(f.name);
       if (written) previewDate(s);
+      // a digits field of a fixed length (postal code, bank code ...): when every digit is typed,
+      // it is settled and the page moves on by itself (no Enter needed)
+      if (f.length && e.inputType && e.inputType.startsWith("insert") && input.value !== s.orig
+          && input.value.length === f.length && /^[0-9]+$/.test(input.value) && !f.masked) {
+        if (confirmField(f.name)) advance();
+      }
     });
     if (era) era.addEventListener("change", () => previewDate(s));
     row.addEventListener("mousedown", (e) => { if (e.target !== input) { e.preventDefault(); focusField(f.name); } });
@@ -515,10 +593,12 @@
   }
 
   // -- settling fields ---------------------------------------------------------------------
+  const illegibleText = (code) => (ILLEGIBLE_REASONS.find((r) => r[0] === code) || [code, "保留"])[1];
+
   function updateMark(name) {
     const s = state[name];
     let text = "", cls = "mark";
-    if (s.illegible) { text = "保留: " + ILLEGIBLE_REASONS.find((r) => r[0] === s.illegible)[1]; cls += " ill"; }
+    if (s.illegible) { text = "保留: " + illegibleText(s.illegible); cls += " ill"; }
     else if (s.field.masked && s.secret !== undefined ? s.secret !== s.origSecret : s.input.value !== s.orig) {
       text = s.settled ? "修正" : "修正中"; cls += " fix";
     }
@@ -529,6 +609,7 @@
     if (s.settled || s.illegible || s.input.value !== s.orig) {
       s.refused.replaceChildren(); // an earlier refusal no longer describes what is there
       s.row.classList.remove("refused-row");
+      if (s.field.status !== "invalid" || s.settled || s.illegible) s.input.removeAttribute("aria-invalid");
       if (!document.querySelector(".refused-row") && $("message").className === "error") say("");
     }
     s.row.classList.toggle("settled", s.settled || !!s.illegible);
@@ -606,6 +687,8 @@
     s.input.classList.add("masked");
     s.input.classList.remove("grouped");
     s.crop.hidden = true;
+    if (!$("crop-big").hidden) toggleBigCrop(false);
+    applyView(); // the zoomed part is fetched again with the number painted over
     const hint = s.row.querySelector(".hint.mn");
     if (hint) hint.textContent = "個人番号を再び伏せました。F8 でもう一度表示（表示は監査記録に残ります）";
     updateMark(name);
@@ -634,6 +717,7 @@
       const hint = s.row.querySelector(".hint.mn");
       if (hint) hint.textContent = "個人番号を表示しました（監査記録に記録済み）";
       loadCrop(target);
+      applyView();
       updateMark(target);
       focusField(target);
     } catch (e) {
@@ -644,7 +728,7 @@
   function toggleValue(name) {
     const s = state[name], f = s.field;
     let values = null;
-    if (f.type === "checkbox") values = ["true", "false"];
+    if (f.type === "checkbox") values = [BOX_ON, BOX_OFF];
     if (f.type === "choice") values = f.options.map((o) => o.value);
     if (!values) return false;
     const i = values.indexOf(s.input.value);
@@ -666,7 +750,7 @@
         else if (s.settled) out.push({ field: n, action: "confirm" });
       }
       else if (!s.field.masked && s.input.value !== s.orig) {
-        const c = { field: n, action: "correct", value: s.input.value };
+        const c = { field: n, action: "correct", value: s.field.type === "checkbox" ? boxValue(s.input.value) : s.input.value };
         if (s.era) c.era = s.era.value;
         if (s.fromSuggestion && s.field.suggestion && s.input.value === s.field.suggestion.value) c.suggestion = true;
         out.push(c);
@@ -684,7 +768,7 @@
     for (const n of order) { state[n].refused.replaceChildren(); state[n].row.classList.remove("refused-row"); }
     say("検証しています…");
     try {
-      const res = await api("/api/submit", { batch_id: d.batch_id, document_id: d.document_id, corrections: corrections() });
+      const res = await api("/api/submit", { batch_id: d.batch_id, document_id: d.document_id, corrections: corrections(), then_next: true });
       if (!res.ok) {
         const names = Object.keys(res.refused);
         let first = null, firstReal = false;
@@ -694,6 +778,7 @@
           s.settled = false;
           updateMark(n);
           s.row.classList.add("refused-row");
+          s.input.setAttribute("aria-invalid", "true");
           for (const r of res.refused[n]) { const li = el("li", null, r.text); li.title = r.code; s.refused.append(li); }
           // the first field with a validator's reason; else the first one left unsettled
           const real = res.refused[n].some((r) => r.code !== "not_settled");
@@ -707,8 +792,10 @@
       say("");
       sessionStorage.removeItem(draftKey(d));
       sessionStorage.removeItem("yomitori-current");
+      lastSubmitted = { batch_id: d.batch_id, document_id: d.document_id };
       pendingTiming = { t0, submitted: performance.now() - t0 };
-      if (!(await openNext({ batch_id: d.batch_id, document_id: d.document_id }))) {
+      const opened = res.next ? showNext(res.next) : await openNext({ batch_id: d.batch_id, document_id: d.document_id });
+      if (!opened) {
         pendingTiming = null;
         showDone(res);
       }
@@ -722,6 +809,77 @@
   // -- viewer: zoom and pan -------------------------------------------------------------------
   function applyView() {
     $("stage").style.transform = "translate(" + view.x + "px," + view.y + "px) scale(" + view.scale + ")";
+    clearTimeout(hiresTimer);
+    hiresTimer = setTimeout(loadHires, 120);
+  }
+
+  // Zoom at the scan's full resolution: where the reduced display image is enlarged, the part
+  // in view is fetched from the full scan (/api/region) and laid over it.
+  let hiresTimer = null, hiresSeq = 0;
+  async function loadHires() {
+    const img = $("scan"), v = $("viewer"), hi = $("hires"), d = doc;
+    if (!d || !img.naturalWidth || view.scale <= 1.05) { hi.hidden = true; return; }
+    const f = scan.w / img.naturalWidth; // scan pixels per display pixel
+    const sx0 = -view.x / view.scale, sy0 = -view.y / view.scale;
+    const sw = v.clientWidth / view.scale, sh = v.clientHeight / view.scale;
+    const pad = 0.2;
+    const x0 = Math.max(0, Math.floor((sx0 - pad * sw) * f)), y0 = Math.max(0, Math.floor((sy0 - pad * sh) * f));
+    const x1 = Math.min(scan.w, Math.ceil((sx0 + (1 + pad) * sw) * f)), y1 = Math.min(scan.h, Math.ceil((sy0 + (1 + pad) * sh) * f));
+    if (x1 <= x0 || y1 <= y0) return;
+    const hidden = order.filter((n) => state[n].field.my_number && state[n].field.masked).join(",");
+    const seq = ++hiresSeq;
+    try {
+      const r = await fetch("/api/region?b=" + encodeURIComponent(d.batch_id) + "&d=" + encodeURIComponent(d.document_id)
+        + "&x0=" + x0 + "&y0=" + y0 + "&x1=" + x1 + "&y1=" + y1 + "&hide=" + encodeURIComponent(hidden));
+      if (!r.ok) return;
+      const blob = await r.blob();
+      if (seq !== hiresSeq || doc !== d) return;
+      const u = URL.createObjectURL(blob);
+      const next = new Image();
+      next.src = u;
+      await next.decode().catch(() => {});
+      if (seq !== hiresSeq || doc !== d) { URL.revokeObjectURL(u); return; }
+      if (hi.dataset.url) URL.revokeObjectURL(hi.dataset.url);
+      hi.dataset.url = u;
+      hi.src = u;
+      hi.dataset.region = [x0, y0, x1, y1].join(",");
+      Object.assign(hi.style, { left: (x0 / f) + "px", top: (y0 / f) + "px", width: ((x1 - x0) / f) + "px", height: ((y1 - y0) / f) + "px" });
+      hi.hidden = false;
+    } catch (e) { /* the display image still shows the page */ }
+  }
+
+  function zoomField() {
+    // Alt+Z: the current field at the scan's full resolution (one scan pixel per screen pixel,
+    // less when the field is wider than the viewer), centred
+    const img = $("scan"), v = $("viewer");
+    if (!current || !state[current].field.box || !img.naturalWidth) return;
+    const [l, t, r, b] = state[current].field.box;
+    const f = scan.w / img.naturalWidth;
+    const margin = 24;
+    view.scale = Math.min(f, (v.clientWidth - 2 * margin) / ((r - l) / f));
+    view.fitted = false;
+    view.x = v.clientWidth / 2 - ((l + r) / 2 / f) * view.scale;
+    view.y = v.clientHeight / 2 - ((t + b) / 2 / f) * view.scale;
+    applyView();
+  }
+
+  function pan(dx, dy) {
+    view.x += dx;
+    view.y += dy;
+    applyView();
+  }
+
+  function toggleBigCrop(open) {
+    // F9 (or a click on the crop): the current field's full-resolution crop, large
+    const big = $("crop-big");
+    const on = open === undefined ? big.hidden : open;
+    if (on) {
+      const s = current && state[current];
+      if (!s || s.crop.hidden || !s.crop.src) { say("この項目には拡大できる切り出しがありません。", "warn"); return; }
+      big.querySelector("img").src = s.crop.src;
+      big.querySelector("img").alt = s.field.label + " の切り出し（拡大）";
+    }
+    big.hidden = !on;
   }
 
   function fit() {
@@ -784,9 +942,19 @@
     if (k === "F6") { e.preventDefault(); setAcceptedVisible(!showAccepted); return; }
     if (e.altKey && k === "PageDown") { e.preventDefault(); skip(); return; }
     if (e.altKey && k === "PageUp") { e.preventDefault(); back(); return; }
+    if (e.altKey && (k === "r" || k === "R")) { e.preventDefault(); reopenDoc(lastSubmitted); return; }
     if (e.altKey && (k === "+" || k === "=" || k === ";")) { e.preventDefault(); zoom(1.25); return; }
     if (e.altKey && k === "-") { e.preventDefault(); zoom(0.8); return; }
     if (e.altKey && k === "0") { e.preventDefault(); fit(); centreOn(current); return; }
+    if (e.altKey && (k === "z" || k === "Z")) { e.preventDefault(); zoomField(); return; }
+    if (e.altKey && k.startsWith("Arrow")) {
+      e.preventDefault(); // Alt+← would go back in the browser's history
+      const step = 80;
+      pan(k === "ArrowLeft" ? step : k === "ArrowRight" ? -step : 0, k === "ArrowUp" ? step : k === "ArrowDown" ? -step : 0);
+      return;
+    }
+    if (k === "F9") { e.preventDefault(); toggleBigCrop(); return; }
+    if (k === "Escape" && !$("crop-big").hidden) { e.preventDefault(); toggleBigCrop(false); return; }
     if (!name || document.activeElement !== state[name].input) return;
     if (k === "Enter" && !e.shiftKey && !e.altKey) {
       e.preventDefault();
@@ -794,6 +962,13 @@
       return;
     }
     if (k === "Escape") { e.preventDefault(); revert(name); return; }
+    if (k === "Tab" && !e.altKey && !e.ctrlKey) {
+      // Tab past the last field comes back to the first (focus never leaves the fields)
+      const names = tabOrder();
+      const i = names.indexOf(name);
+      if (!e.shiftKey && i === names.length - 1) { e.preventDefault(); focusField(names[0]); return; }
+      if (e.shiftKey && i === 0) { e.preventDefault(); focusField(names[names.length - 1]); return; }
+    }
     if (k === " " && (state[name].field.type === "checkbox" || state[name].field.type === "choice")) {
       e.preventDefault();
       toggleValue(name);
@@ -806,13 +981,41 @@
     api("/api/renew", { batch_id: doc.batch_id, document_id: doc.document_id }).catch((e) => showError(e, renewLease));
   }
 
+  // For field-by-field mode (static/fields.js): what it needs of this page, and nothing else.
+  window.yomitoriReview = {
+    api, el, say, showError, draftKey, boxText, boxValue, STATUS_JA, ILLEGIBLE_REASONS,
+    // leave the open document (its draft kept) and hide the document view
+    async suspend() {
+      if (busy) return false;
+      await leaveCurrent();
+      for (const u of urls) URL.revokeObjectURL(u);
+      urls = [];
+      doc = null;
+      sessionStorage.removeItem("yomitori-current");
+      $("viewer").hidden = true;
+      $("panel").hidden = true;
+      $("done").hidden = true;
+      return true;
+    },
+    // back to document by document: the next document (drafts are restored when it opens)
+    async resume() {
+      $("viewer").hidden = false;
+      $("panel").hidden = false;
+      $("done").hidden = true;
+      try { await openNext(null); } catch (e) { showError(e, () => window.yomitoriReview.resume()); }
+    },
+    refreshQueue: () => refreshQueue().catch(() => {}),
+  };
+
   async function start() {
     setInterval(renewLease, 5 * 60 * 1000);
     document.addEventListener("keydown", onKey, true);
     $("accepted-toggle").addEventListener("click", () => setAcceptedVisible(!showAccepted));
     setupViewer();
     try {
-      await refreshQueue();
+      // the queue list loads beside the first document, not before it (the first field is
+      // focused one round trip sooner)
+      refreshQueue().catch(() => {});
       // after a reload: the document this tab had open, if it is still free for it
       let last = null;
       try { last = JSON.parse(sessionStorage.getItem("yomitori-current") || "null"); } catch (e) { last = null; }

@@ -42,6 +42,18 @@ class Suggestion(BaseModel):
     sources: list[str] = Field(default_factory=list)
 
 
+class FieldVerification(BaseModel):
+    """How a field marked ``verify`` was double-entered (ベリファイ): who typed the first and
+    the second entry, and who decided when they differed. Names only, never a second value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["verified", "decided", "skipped"]
+    first_by: str | None = None  # "reader" when the reader's value was accepted as it was
+    second_by: str | None = None
+    decided_by: str | None = None
+
+
 class FieldResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +64,7 @@ class FieldResult(BaseModel):
     status: FieldStatus = FieldStatus.NEEDS_REVIEW
     reasons: list[str] = Field(default_factory=list)
     suggestion: Suggestion | None = None
+    verification: FieldVerification | None = None  # set when a double entry finished
 
 
 class DocumentError(BaseModel):

@@ -33,6 +33,7 @@ ENV_ALLOWED_REGIONS = "YOMITORI_ALLOWED_REGIONS"  # comma-separated
 ENV_RESIDENCY_OVERRIDE = "YOMITORI_RESIDENCY_OVERRIDE"
 ENV_THRESHOLDS = "YOMITORI_THRESHOLDS"  # JSON object {field type: 0..1}
 ENV_RETENTION_DAYS = "YOMITORI_RETENTION_DAYS"
+ENV_DOUBLE_ENTRY = "YOMITORI_DOUBLE_ENTRY"  # on/off: double entry (ベリファイ) of fields marked verify
 ENV_FORMS_DIR = "YOMITORI_FORMS_DIR"  # same key as yomitori.forms.schema.FORMS_DIR_ENV
 ENV_MODELS_DIR = "YOMITORI_MODELS_DIR"  # folder holding the ppocr model (yomitori.ocr.models)
 # Powertools reads these itself; listed so the stack and the tests use the same spelling.

@@ -98,26 +98,29 @@ def as_agent(access: AgentAccess, endpoint: str):
 def write_config(
     path: Path, cloud: LocalCloud, keys: dict, identity: Path, key_arn: str, endpoint: str
 ) -> None:
+    from yomitori_agent.config import render_config
+
     path.write_text(
-        f'''client_id = "{CLIENT_ID}"
-identity_file = "{identity}"
-state_dir = "state-{identity.stem}"
-inbox = "inbox"
-[recipients]
-external_pc = ["{keys["external_pc"]}"]
-contract_server = ["{keys["contract_server"]}"]
-[aws]
-endpoint_url = "{endpoint}"
-region = "ap-northeast-1"
-intake_bucket = "{cloud.bucket(settings.BUCKET_INTAKE)}"
-results_bucket = "{cloud.bucket(settings.BUCKET_RESULTS)}"
-batches_table = "{cloud.table(settings.BATCHES)}"
-kms_key_arn = "{key_arn}"
-[pack]
-settle_seconds = 0
-[register]
-watch_dir = "robot-watch"
-''',
+        render_config({
+            "client_id": CLIENT_ID,
+            "identity_file": identity,
+            "state_dir": f"state-{identity.stem}",
+            "inbox": "inbox",
+            "recipients": {
+                "external_pc": [keys["external_pc"]],
+                "contract_server": [keys["contract_server"]],
+            },
+            "aws": {
+                "endpoint_url": endpoint,
+                "region": "ap-northeast-1",
+                "intake_bucket": cloud.bucket(settings.BUCKET_INTAKE),
+                "results_bucket": cloud.bucket(settings.BUCKET_RESULTS),
+                "batches_table": cloud.table(settings.BATCHES),
+                "kms_key_arn": key_arn,
+            },
+            "pack": {"settle_seconds": 0},
+            "register": {"watch_dir": "robot-watch"},
+        }),
         encoding="utf-8",
     )
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from yomitori.errors import FormDefinitionError, UnknownFormError
 
@@ -94,6 +102,46 @@ class DateParts(_Strict):
     era_in_year: bool = False
 
 
+VERIFY_HELP = (
+    "write 'verify: double' (always typed a second time) or 'verify: below 0.99' (only when the "
+    "reader's confidence is below that number, between 0 and 1)"
+)
+
+
+class Verify(_Strict):
+    """Double entry (ベリファイ) of a field: ``verify: double`` (every time) or
+    ``verify: below 0.99`` (only when the reader's confidence was below the number)."""
+
+    mode: Literal["double", "below"]
+    below: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return data
+        text = str(data).strip() if isinstance(data, str) else None
+        if text == "double":
+            return {"mode": "double"}
+        parts = text.split() if text else []
+        if len(parts) == 2 and parts[0] == "below":
+            try:
+                t = float(parts[1])
+            except ValueError:
+                t = -1.0
+            if 0.0 < t <= 1.0:
+                return {"mode": "below", "below": t}
+        raise ValueError(f"verify: {data!r} is not understood; {VERIFY_HELP}")
+
+    @model_serializer
+    def _as_written(self) -> str:  # dumped as written in the YAML (the template editor saves it)
+        return "double" if self.mode == "double" else f"below {self.below:g}"
+
+    def applies(self, confidence: float) -> bool:
+        """Whether a field read with ``confidence`` must be typed a second time."""
+        return self.mode == "double" or confidence < (self.below or 0.0)
+
+
 class OfficeArea(_Strict):
     """A part of an existing form kept for the office (受付印, 整理番号, お届け印, a table):
     never read, and left out of alignment so a stamp there cannot disturb it."""
@@ -131,6 +179,8 @@ class FieldDef(_Strict):
     unit: str | None = None
     # Which page of a several-page form (``pages: N``) the field is on.
     page: int = Field(default=1, ge=1)
+    # Double entry (ベリファイ): ``double`` or ``below 0.99`` (see :class:`Verify`).
+    verify: Verify | None = None
 
     @model_validator(mode="after")
     def _type_rules(self) -> FieldDef:
@@ -149,6 +199,9 @@ class FieldDef(_Strict):
             raise ValueError("only 'choice' fields (and dates with 'parts') take 'options'")
         if self.cells is not None and self.type not in (FieldType.DIGITS, FieldType.KANA, FieldType.TEXT):
             raise ValueError("'cells' is for text, kana and digits fields")
+        if self.verify is not None and self.type in (FieldType.CHECKBOX, FieldType.CHOICE):
+            raise ValueError("'verify' is for fields a person types (text, kana, digits, date), "
+                             "not for ticks and choices")
         return self
 
     @property

@@ -177,21 +177,35 @@ def open_review_gate(
         docs = list(pool.map(lambda d: results.get_document(batch_id, d), results.list_documents(batch_id)))
     form_id = next((d.form_id for d in docs if d.form_id), None)
     needing = [d.document_id for d in docs if d.ok and d.needs_person]
+    from yomitori.steps import verification
+
+    if verification.enabled():  # double entry (ベリファイ): recorded before the gate can release
+        verification.plan(reviews, docs, now=now)
     gate = reviews.open_gate(batch_id, task_token, needing, form_id=form_id, now=now)
     released = False
     if not gate.pending:
-        released = _release(reviews, releaser, batch_id, "system", now=now)
+        released = _release(reviews, releaser, batch_id, "system", now=now, results=results)
     return {"batch_id": batch_id, "needs_review": len(gate.pending), "released": released}
 
 
 def _release(
-    reviews: ReviewStore, releaser: GateReleaser, batch_id: str, who: str, *, now: dt.datetime | None = None
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    batch_id: str,
+    who: str,
+    *,
+    now: dt.datetime | None = None,
+    results: ResultStore | None = None,
 ) -> bool:
+    from yomitori.steps import verification
+
     gate = reviews.get_gate(batch_id)
     if gate is None:
         raise GateMissing(f"Batch '{batch_id}' has no review gate.")
     if gate.released_at is not None:
         return False  # already released (a retry): SendTaskSuccess only once
+    if not verification.settle(results, reviews, batch_id):
+        return False  # a double entry is still open: the gate waits for it
     releaser.release(gate.task_token, {"batch_id": batch_id, "reviewed": len(gate.done)})
     reviews.mark_released(batch_id, now=now)
     reviews.audit(
@@ -248,40 +262,45 @@ def submit_review(
         load_form(doc.form_id), doc, corrections, thresholds=thresholds, today=now.date()
     )
     if applied.refused:
-        for name, reasons in sorted(applied.refused.items()):
-            reviews.audit(
-                AuditRecord(
-                    at=now,
-                    reviewer=reviewer,
-                    batch_id=batch_id,
-                    document_id=document_id,
-                    field=name,
-                    action=AuditAction.REFUSED,
-                    reasons=reasons,
-                )
-            )
-        raise ReviewRefused(applied.refused)
-    results.put_document(applied.document)
-    for name, (old, new, action) in sorted(applied.changed.items()):
-        reviews.audit(
+        reviews.audit_many([
             AuditRecord(
                 at=now,
                 reviewer=reviewer,
                 batch_id=batch_id,
                 document_id=document_id,
                 field=name,
-                old_status=old,
-                new_status=new,
-                action=AuditAction(action),
+                action=AuditAction.REFUSED,
+                reasons=reasons,
             )
+            for name, reasons in sorted(applied.refused.items())
+        ])
+        raise ReviewRefused(applied.refused)
+    results.put_document(applied.document)
+    reviews.audit_many([
+        AuditRecord(
+            at=now,
+            reviewer=reviewer,
+            batch_id=batch_id,
+            document_id=document_id,
+            field=name,
+            old_status=old,
+            new_status=new,
+            action=AuditAction(action),
         )
+        for name, (old, new, action) in sorted(applied.changed.items())
+    ])
+    from yomitori.steps import verification
+
+    verification.after_review(reviews, applied.document, applied.changed, reviewer)  # first entries
     remaining = reviews.complete(batch_id, document_id, reviewer, now=now)
     reviews.audit(
         AuditRecord(
             at=now, reviewer=reviewer, batch_id=batch_id, document_id=document_id, action=AuditAction.COMPLETE
         )
     )
-    released = _release(reviews, releaser, batch_id, reviewer, now=now) if not remaining else False
+    released = (
+        _release(reviews, releaser, batch_id, reviewer, now=now, results=results) if not remaining else False
+    )
     return {
         "batch_id": batch_id,
         "document_id": document_id,
@@ -341,10 +360,41 @@ def lease_document(
     return reviews.lease(batch_id, reviewer, document_id=document_id, seconds=seconds)
 
 
+def reopen_document(
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    *,
+    batch_id: str,
+    document_id: str,
+    reviewer: str,
+    seconds: int = 900,
+    now: dt.datetime | None = None,
+) -> Lease:
+    """Open a submitted document again, leased to ``reviewer``, while its batch is not released
+    (:meth:`ReviewStore.reopen`); audited as ``reopen``. The stored result stays as submitted
+    until the document is submitted again (the gate waits for it again meanwhile)."""
+    keep_gate_alive(reviews, releaser, batch_id=batch_id)
+    lease = reviews.reopen(batch_id, document_id, reviewer, seconds=seconds, now=now)
+    reviews.audit(
+        AuditRecord(
+            at=now or utcnow(), reviewer=reviewer, batch_id=batch_id, document_id=document_id,
+            action=AuditAction.REOPEN,
+        )
+    )
+    return lease
+
+
 def release_if_done(
-    reviews: ReviewStore, releaser: GateReleaser, *, batch_id: str, who: str, now: dt.datetime | None = None
+    reviews: ReviewStore,
+    releaser: GateReleaser,
+    *,
+    batch_id: str,
+    who: str,
+    now: dt.datetime | None = None,
+    results: ResultStore | None = None,
 ) -> bool:
-    """Release the gate if no document is left (the review page's "batch done" button)."""
+    """Release the gate if no document is left and no double entry is open (the review
+    page's "batch done" button)."""
     if reviews.remaining(batch_id):
         return False
-    return _release(reviews, releaser, batch_id, who, now=now)
+    return _release(reviews, releaser, batch_id, who, now=now, results=results)

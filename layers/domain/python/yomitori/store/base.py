@@ -94,10 +94,43 @@ class AuditAction(StrEnum):
     REFUSED = "refused"  # a correction failed validation and was not stored
     REVEAL_MY_NUMBER = "reveal_my_number"
     COMPLETE = "complete"  # the document is done
+    REOPEN = "reopen"  # a submitted document opened again before the batch was released
     RELEASE_GATE = "release_gate"
     LOGIN = "login"  # a person logged in to the review page (or failed to: reasons)
     VERIFY = "verify"  # a second, blind entry of a field marked ``verify`` (ベリファイ)
     DECIDE = "decide"  # a third person decided where the two entries disagreed
+
+
+class VerifyState(StrEnum):
+    """Where a field marked ``verify`` stands in double entry (ベリファイ)."""
+
+    WAITING = "waiting"  # the document's review is not done: there is no first entry yet
+    OPEN = "open"  # waits for the blind second entry
+    MISMATCH = "mismatch"  # the entries differ: waits for a third person's decision
+    VERIFIED = "verified"  # both entries were equal
+    DECIDED = "decided"  # a third person decided
+    SKIPPED = "skipped"  # the reviewer held the field (判読不能 ...): nothing to verify
+
+
+OPEN_VERIFY_STATES = frozenset({VerifyState.WAITING, VerifyState.OPEN, VerifyState.MISMATCH})
+
+
+class VerifyTask(_Record):
+    """One field's double entry: who typed which entry, never a value."""
+
+    batch_id: str
+    document_id: str
+    field: str
+    state: VerifyState
+    first_by: str | None = None  # "reader" when the reader's value was accepted as it was
+    second_by: str | None = None
+    decided_by: str | None = None
+    leased_by: str | None = None
+    lease_expires: dt.datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_VERIFY_STATES
 
 
 class AuditRecord(_Record):
@@ -265,10 +298,26 @@ class ReviewStore(ABC):
         Raises :class:`LeaseConflict` unless ``reviewer`` holds the lease."""
 
     @abstractmethod
+    def reopen(
+        self, batch_id: str, document_id: str, reviewer: str, *, seconds: int = 900,
+        now: dt.datetime | None = None,
+    ) -> Lease:
+        """Put a submitted (done) document back to pending, leased to ``reviewer``, while the
+        batch is not released. Raises :class:`GateMissing` when the batch was released (or has
+        no gate), :class:`LeaseConflict` when the document is not part of the review or someone
+        else holds it. A document still pending is simply leased."""
+
+    @abstractmethod
     def mark_released(self, batch_id: str, *, now: dt.datetime | None = None) -> None: ...
 
     @abstractmethod
     def audit(self, record: AuditRecord) -> None: ...
+
+    def audit_many(self, records: list[AuditRecord]) -> None:
+        """Append several records (one per field of a submission); stores that can write them
+        in one transaction do, so a submission's time does not grow with its fields."""
+        for record in records:
+            self.audit(record)
 
     @abstractmethod
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
@@ -296,6 +345,47 @@ class ReviewStore(ABC):
     def take_task(self, batch_id: str, kind: str) -> str | None:
         """Remove and return the token of ``kind`` (None when there is none): taken once, so
         a repeated acknowledgement cannot resume the flow twice."""
+
+    # double entry (ベリファイ): one task per field, no values (see yomitori.steps.verification)
+    @abstractmethod
+    def add_verifications(self, tasks: list[VerifyTask], *, now: dt.datetime | None = None) -> None:
+        """Record ``tasks``; a task already recorded (same batch, document, field) is kept."""
+
+    @abstractmethod
+    def verifications(self, batch_id: str) -> list[VerifyTask]:
+        """The double-entry tasks of a batch, ordered by document and field."""
+
+    @abstractmethod
+    def verification_batches(self) -> list[str]:
+        """Batches with a double entry still open (the verifier's view over all batches)."""
+
+    @abstractmethod
+    def update_verification(
+        self,
+        batch_id: str,
+        document_id: str,
+        field: str,
+        *,
+        expect: VerifyState,
+        state: VerifyState,
+        people: dict[str, str] | None = None,
+    ) -> bool:
+        """Move a task from ``expect`` to ``state`` and set ``people`` (``first_by``,
+        ``second_by`` or ``decided_by``), clearing its lease; False (nothing changed) when the
+        task is not in ``expect`` any more: someone else got there first."""
+
+    @abstractmethod
+    def lease_verification(
+        self,
+        batch_id: str,
+        document_id: str,
+        field: str,
+        who: str,
+        *,
+        seconds: int = 600,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Lease a task to ``who`` unless someone else holds a live lease on it."""
 
     def remaining(self, batch_id: str) -> list[str]:
         gate = self.get_gate(batch_id)

@@ -3,6 +3,9 @@
 * review-task table: one item per waiting gate (``task_kind`` = ``review``) holding the task
   token and a map ``docs`` of document id -> {done, leased_by, lease_expires}. Leases are
   conditional updates on that map entry, so two reviewers never hold the same document.
+* review-task table, double entry: one item per field to verify (``task_kind`` =
+  ``verify#<document>#<field>``) with its state and who typed which entry (never a value);
+  moves between states are conditional on the state, so two people never both complete one.
 * audit table: audit records (``event_id`` = ``audit#<time>#<uuid>``) and deletion records
   (``deletion#<time>#<uuid>``). No TTL: they are the evidence, and hold no personal values.
 """
@@ -25,10 +28,13 @@ from yomitori.store.base import (
     QueueItem,
     ReviewGate,
     ReviewStore,
+    VerifyState,
+    VerifyTask,
     utcnow,
 )
 
 GATE_TTL_DAYS = 14  # a gate nobody finishes disappears with the batch's other transient items
+VERIFY_PREFIX = "verify#"  # task_kind of a double-entry task: verify#<document>#<field>
 
 
 def _iso(t: dt.datetime) -> str:
@@ -247,6 +253,37 @@ class DynamoReviewStore(ReviewStore):
                 raise
         return self.remaining(batch_id)
 
+    def reopen(self, batch_id, document_id, reviewer, *, seconds=900, now=None) -> Lease:
+        now = now or utcnow()
+        expires = now + dt.timedelta(seconds=seconds)
+        try:
+            self.ddb.update_item(
+                TableName=self.review_table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET docs.#d.done = :f, docs.#d.leased_by = :r, docs.#d.lease_expires = :e",
+                ConditionExpression=(
+                    "attribute_exists(docs.#d) AND attribute_not_exists(released_at) AND (docs.#d.done = :t "
+                    "OR attribute_not_exists(docs.#d.leased_by) OR docs.#d.leased_by = :r "
+                    "OR docs.#d.lease_expires <= :now)"
+                ),
+                ExpressionAttributeNames={"#d": document_id},
+                ExpressionAttributeValues={
+                    ":r": {"S": reviewer}, ":e": {"S": _iso(expires)}, ":now": {"S": _iso(now)},
+                    ":f": {"BOOL": False}, ":t": {"BOOL": True},
+                },
+            )
+        except Exception as e:
+            if not self._conditional_failed(e):
+                raise
+            gate = self.get_gate(batch_id)
+            if gate is None or gate.released_at is not None:
+                raise GateMissing(
+                    f"Batch '{batch_id}' is not waiting for review (released or unknown)."
+                ) from None
+            raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else or is not "
+                                "part of the review.") from None
+        return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)
+
     def mark_released(self, batch_id, *, now=None) -> None:
         self.ddb.update_item(
             TableName=self.review_table,
@@ -316,19 +353,122 @@ class DynamoReviewStore(ReviewStore):
         ).get("Attributes")
         return old["task_token"]["S"] if old else None
 
+    # -- double entry ----------------------------------------------------------------------
+    _PEOPLE = ("first_by", "second_by", "decided_by")
+
+    def _verify_key(self, batch_id: str, document_id: str, field: str) -> dict:
+        return {self.pk: {"S": batch_id}, self.sk: {"S": f"{VERIFY_PREFIX}{document_id}#{field}"}}
+
+    def add_verifications(self, tasks, *, now=None) -> None:
+        now = now or utcnow()
+        expires = str(int((now + dt.timedelta(days=GATE_TTL_DAYS)).timestamp()))
+        for t in tasks:
+            item = {
+                **self._verify_key(t.batch_id, t.document_id, t.field),
+                "document_id": {"S": t.document_id},
+                "field": {"S": t.field},
+                "state": {"S": t.state.value},
+                self.ttl: {"N": expires},
+            }
+            if t.first_by:
+                item["first_by"] = {"S": t.first_by}
+            try:
+                self.ddb.put_item(TableName=self.review_table, Item=item,
+                                  ConditionExpression="attribute_not_exists(#pk)",
+                                  ExpressionAttributeNames={"#pk": self.pk})
+            except Exception as e:  # already recorded (a retried gate): keep it
+                if not self._conditional_failed(e):
+                    raise
+
+    def verifications(self, batch_id: str) -> list[VerifyTask]:
+        out = []
+        for page in self.ddb.get_paginator("query").paginate(
+            TableName=self.review_table,
+            KeyConditionExpression="#p = :p AND begins_with(#s, :v)",
+            ExpressionAttributeNames={"#p": self.pk, "#s": self.sk},
+            ExpressionAttributeValues={":p": {"S": batch_id}, ":v": {"S": VERIFY_PREFIX}},
+            ConsistentRead=True,
+        ):
+            for i in page.get("Items", []):
+                out.append(VerifyTask(
+                    batch_id=batch_id, document_id=i["document_id"]["S"], field=i["field"]["S"],
+                    state=VerifyState(i["state"]["S"]),
+                    **{k: i[k]["S"] for k in (*self._PEOPLE, "leased_by") if k in i},
+                    lease_expires=dt.datetime.fromisoformat(i["lease_expires"]["S"]) if "lease_expires" in i
+                    else None,
+                ))
+        return sorted(out, key=lambda t: (t.document_id, t.field))
+
+    def verification_batches(self) -> list[str]:
+        out: set[str] = set()
+        for page in self.ddb.get_paginator("scan").paginate(
+            TableName=self.review_table,
+            FilterExpression="begins_with(#s, :v) AND #st IN (:w, :o, :m)",
+            ExpressionAttributeNames={"#s": self.sk, "#st": "state"},
+            ExpressionAttributeValues={
+                ":v": {"S": VERIFY_PREFIX},
+                ":w": {"S": VerifyState.WAITING.value},
+                ":o": {"S": VerifyState.OPEN.value},
+                ":m": {"S": VerifyState.MISMATCH.value},
+            },
+        ):
+            out.update(i[self.pk]["S"] for i in page.get("Items", []))
+        return sorted(out)
+
+    def update_verification(self, batch_id, document_id, field, *, expect, state, people=None) -> bool:
+        people = {k: v for k, v in (people or {}).items() if k in self._PEOPLE}
+        names = {"#st": "state", **{f"#{k}": k for k in people}}
+        values = {":s": {"S": state.value}, ":e": {"S": VerifyState(expect).value},
+                  **{f":{k}": {"S": v} for k, v in people.items()}}
+        sets = ["#st = :s", *(f"#{k} = :{k}" for k in people)]
+        try:
+            self.ddb.update_item(
+                TableName=self.review_table,
+                Key=self._verify_key(batch_id, document_id, field),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE leased_by, lease_expires",
+                ConditionExpression="#st = :e",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except Exception as e:
+            if self._conditional_failed(e):
+                return False
+            raise
+
+    def lease_verification(self, batch_id, document_id, field, who, *, seconds=600, now=None) -> bool:
+        now = now or utcnow()
+        try:
+            self.ddb.update_item(
+                TableName=self.review_table,
+                Key=self._verify_key(batch_id, document_id, field),
+                UpdateExpression="SET leased_by = :w, lease_expires = :x",
+                ConditionExpression=("attribute_exists(#st) AND (attribute_not_exists(leased_by) OR "
+                                     "leased_by = :w OR lease_expires <= :now)"),
+                ExpressionAttributeNames={"#st": "state"},
+                ExpressionAttributeValues={":w": {"S": who}, ":now": {"S": _iso(now)},
+                                           ":x": {"S": _iso(now + dt.timedelta(seconds=seconds))}},
+            )
+            return True
+        except Exception as e:
+            if self._conditional_failed(e):
+                return False
+            raise
+
     def delete_batch(self, batch_id: str) -> int:
-        """Delete every review-task item of the batch (the review gate and the ack token)."""
+        """Delete every review-task item of the batch (the review gate, the ack token and the
+        double-entry tasks)."""
         n = 0
-        resp = self.ddb.query(
+        for page in self.ddb.get_paginator("query").paginate(
             TableName=self.review_table,
             KeyConditionExpression="#p = :p",
             ExpressionAttributeNames={"#p": self.pk},
             ExpressionAttributeValues={":p": {"S": batch_id}},
             ConsistentRead=True,
-        )
-        for item in resp.get("Items", []):
-            self.ddb.delete_item(
-                TableName=self.review_table, Key={self.pk: item[self.pk], self.sk: item[self.sk]}
-            )
-            n += 1
+        ):
+            for item in page.get("Items", []):
+                self.ddb.delete_item(
+                    TableName=self.review_table, Key={self.pk: item[self.pk], self.sk: item[self.sk]}
+                )
+                n += 1
         return n

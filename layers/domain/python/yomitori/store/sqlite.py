@@ -22,6 +22,8 @@ from yomitori.store.base import (
     QueueItem,
     ReviewGate,
     ReviewStore,
+    VerifyState,
+    VerifyTask,
     utcnow,
 )
 
@@ -35,6 +37,10 @@ CREATE TABLE IF NOT EXISTS gate_documents (
 CREATE TABLE IF NOT EXISTS tasks (
     batch_id TEXT NOT NULL, kind TEXT NOT NULL, task_token TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (batch_id, kind));
+CREATE TABLE IF NOT EXISTS verifications (
+    batch_id TEXT NOT NULL, document_id TEXT NOT NULL, field TEXT NOT NULL, state TEXT NOT NULL,
+    first_by TEXT, second_by TEXT, decided_by TEXT, leased_by TEXT, lease_expires TEXT,
+    PRIMARY KEY (batch_id, document_id, field));
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deletions (
@@ -210,6 +216,31 @@ class SqliteReviewStore(ReviewStore):
             ).fetchall()
         return [r[0] for r in rows]
 
+    def reopen(self, batch_id, document_id, reviewer, *, seconds=900, now=None) -> Lease:
+        now = now or utcnow()
+        expires = now + dt.timedelta(seconds=seconds)
+        with self._tx(immediate=True) as db:
+            gate = db.execute("SELECT released_at FROM gates WHERE batch_id = ?", (batch_id,)).fetchone()
+            if gate is None or gate[0] is not None:
+                raise GateMissing(f"Batch '{batch_id}' is not waiting for review (released or unknown).")
+            row = db.execute(
+                "SELECT done, leased_by, lease_expires FROM gate_documents "
+                "WHERE batch_id = ? AND document_id = ?",
+                (batch_id, document_id),
+            ).fetchone()
+            if row is None:
+                raise LeaseConflict(
+                    f"Document '{document_id}' is not part of the review of batch '{batch_id}'."
+                )
+            if not row[0] and row[1] not in (None, reviewer) and _dt(row[2]) > now:
+                raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else.")
+            db.execute(
+                "UPDATE gate_documents SET done = 0, leased_by = ?, lease_expires = ? "
+                "WHERE batch_id = ? AND document_id = ?",
+                (reviewer, _iso(expires), batch_id, document_id),
+            )
+        return Lease(batch_id=batch_id, document_id=document_id, reviewer=reviewer, expires_at=expires)
+
     def mark_released(self, batch_id, *, now=None) -> None:
         with self._tx(immediate=True) as db:
             db.execute(
@@ -222,6 +253,13 @@ class SqliteReviewStore(ReviewStore):
             db.execute(
                 "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
                 (record.batch_id, record.model_dump_json()),
+            )
+
+    def audit_many(self, records: list[AuditRecord]) -> None:
+        with self._tx() as db:  # one commit (one fsync) for the whole submission
+            db.executemany(
+                "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
+                [(r.batch_id, r.model_dump_json()) for r in records],
             )
 
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
@@ -260,9 +298,67 @@ class SqliteReviewStore(ReviewStore):
             db.execute("DELETE FROM tasks WHERE batch_id = ? AND kind = ?", (batch_id, kind))
         return row[0] if row else None
 
+    _VERIFY_COLUMNS = ("document_id", "field", "state", "first_by", "second_by", "decided_by",
+                       "leased_by", "lease_expires")
+
+    def add_verifications(self, tasks, *, now=None) -> None:
+        with self._tx(immediate=True) as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO verifications (batch_id, document_id, field, state, first_by) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(t.batch_id, t.document_id, t.field, t.state.value, t.first_by) for t in tasks],
+            )
+
+    def verifications(self, batch_id: str) -> list[VerifyTask]:
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT {', '.join(self._VERIFY_COLUMNS)} FROM verifications WHERE batch_id = ? "
+                "ORDER BY document_id, field",
+                (batch_id,),
+            ).fetchall()
+        out = []
+        for row in rows:
+            v = dict(zip(self._VERIFY_COLUMNS, row, strict=True))
+            v["lease_expires"] = _dt(v["lease_expires"])
+            out.append(VerifyTask(batch_id=batch_id, **v))
+        return out
+
+    def verification_batches(self) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT DISTINCT batch_id FROM verifications WHERE state IN (?, ?, ?) ORDER BY batch_id",
+                tuple(s.value for s in (VerifyState.WAITING, VerifyState.OPEN, VerifyState.MISMATCH)),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def update_verification(self, batch_id, document_id, field, *, expect, state, people=None) -> bool:
+        people = {k: v for k, v in (people or {}).items() if k in ("first_by", "second_by", "decided_by")}
+        sets = ", ".join(["state = ?", "leased_by = NULL", "lease_expires = NULL",
+                          *(f"{k} = ?" for k in people)])
+        with self._tx(immediate=True) as db:
+            n = db.execute(
+                f"UPDATE verifications SET {sets} WHERE batch_id = ? AND document_id = ? AND field = ? "
+                "AND state = ?",
+                (state.value, *people.values(), batch_id, document_id, field, VerifyState(expect).value),
+            ).rowcount
+        return n == 1
+
+    def lease_verification(self, batch_id, document_id, field, who, *, seconds=600, now=None) -> bool:
+        now = now or utcnow()
+        with self._tx(immediate=True) as db:
+            n = db.execute(
+                "UPDATE verifications SET leased_by = ?, lease_expires = ? "
+                "WHERE batch_id = ? AND document_id = ? AND field = ? "
+                "AND (leased_by IS NULL OR leased_by = ? OR lease_expires <= ?)",
+                (who, _iso(now + dt.timedelta(seconds=seconds)), batch_id, document_id, field, who,
+                 _iso(now)),
+            ).rowcount
+        return n == 1
+
     def delete_batch(self, batch_id: str) -> int:
         with self._tx(immediate=True) as db:
             n = db.execute("DELETE FROM tasks WHERE batch_id = ?", (batch_id,)).rowcount
+            n += db.execute("DELETE FROM verifications WHERE batch_id = ?", (batch_id,)).rowcount
             n += db.execute("DELETE FROM gate_documents WHERE batch_id = ?", (batch_id,)).rowcount
             n += db.execute("DELETE FROM gates WHERE batch_id = ?", (batch_id,)).rowcount
         return n

@@ -13,12 +13,14 @@ def load_reference_data() -> dict[str, float]:
     """Import every validator and build the postal, bank and reading indexes now. Returns the
     seconds each part took (for a log line; no values)."""
     from yomitori.refdata import postal
-    from yomitori.validation import bank, names
+    from yomitori.validation import bank, names, phone
     from yomitori.validation.registry import registered
 
     took: dict[str, float] = {}
     for name, load in (("validators", registered), ("postal", postal.preload), ("banks", bank.preload),
-                       ("readings", names.preload)):
+                       ("readings", names.preload),
+                       # the numbering plan's metadata
+                       ("phones", lambda: phone.national_format("0312345678"))):
         t = time.perf_counter()
         load()
         took[name] = round(time.perf_counter() - t, 2)
