@@ -4,7 +4,8 @@ the agent may list a batch's double-entry tasks (Query on the review table) for 
 from __future__ import annotations
 
 import pytest
-from test_hardening import _agent, _agent_ctx, _allowed
+
+from tests.infra.test_hardening import _agent, _agent_ctx, _allowed
 
 
 def test_the_functions_are_told_double_entry_is_off_by_default(synth):
@@ -13,9 +14,8 @@ def test_the_functions_are_told_double_entry_is_off_by_default(synth):
 
 
 def test_double_entry_is_a_typed_setting():
-    from conftest import context
-
     from infra.config import load_config
+    from tests.infra.conftest import context
 
     assert load_config(context(double_entry=True)).double_entry is True
     with pytest.raises(Exception, match="double_entry"):
