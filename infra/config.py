@@ -91,6 +91,9 @@ class YomitoriConfig(BaseModel):
     # results.csv for the core system: UTF-8 with BOM, or CP932 for older Japanese systems
     csv_encoding: Literal["utf-8-sig", "cp932"] = "utf-8-sig"
     log_retention_days: int = Field(default=90, ge=1, le=3653)
+    # the review audit trail's copy in the trail bucket (Object Lock, governance): how long no
+    # one without s3:BypassGovernanceRetention can delete or overwrite it (docs/audit.md)
+    audit_trail_retention_days: int = Field(default=1825, ge=1, le=36500)
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     max_concurrency: int = Field(default=10, ge=1, le=1000)
     review_heartbeat_hours: int = Field(default=12, ge=1)

@@ -117,6 +117,9 @@ def acknowledge_stack(stack: YomitoriStack) -> None:
     for name, grants in per_function.items():
         for bucket, pattern, what in grants:
             ack(fns[name].role, f"{IAM5}[Resource::{bucket}/{pattern}]", f"{name} {what}; {BATCH_PREFIX}")
+    ack(fns["purge"].role, f"{IAM5}[Resource::{arn_of(storage.trail_bucket)}/trail/*]",
+        "purge writes the finished batch's audit trail copy (trail/<batch id>.jsonl; batch ids are only "
+        "known at run time); PutObject only, into an Object-Lock bucket it cannot delete from")
 
     sm_role = pipeline.state_machine.role
     ack(sm_role, f"{IAM5}[Resource::*]", NO_RESOURCE_LEVEL["states"])

@@ -149,6 +149,10 @@ class YomitoriStack(Stack):
                 purge, f"Delete{bucket.node.id}", ["s3:DeleteObject", "s3:DeleteObjectVersion"], bucket, "*"
             )
         _list(purge, "ListBatchObjects", ["s3:ListBucket", "s3:ListBucketVersions"], intake, results)
+        # Before the batch's items go, purge copies its audit trail into the Object-Lock trail
+        # bucket: PutObject only (no delete, no retention change, no governance bypass).
+        _objects(purge, "ArchiveAuditTrail", ["s3:PutObject"], storage.trail_bucket, "trail/*")
+        purge.add_environment(settings.ENV_TRAIL_BUCKET, storage.trail_bucket.bucket_name)
         for fn in (finalize, review):
             _list(fn, "ListBatchDocuments", ["s3:ListBucket"], results)
         if config.ocr_engine == "textract":
@@ -200,7 +204,10 @@ class YomitoriStack(Stack):
             bucket_admin_arns=[deployment_role_arn(config), *config.extra_deployment_role_arns],
         )
         network.restrict_endpoints(
-            buckets=[intake, results], tables=list(tables.values()), account=self.account
+            # the trail bucket too: purge writes the audit trail's copy through the gateway
+            buckets=[intake, results, storage.trail_bucket],
+            tables=list(tables.values()),
+            account=self.account,
         )
 
         self.operations = Operations(
@@ -357,7 +364,8 @@ class YomitoriStack(Stack):
         keeps it alive, as the reviewer's own AWS principal (STS GetCallerIdentity names them
         in the audit trail). Only from the client allow-list: a copied key is useless elsewhere.
         It cannot open, delete or forge a gate (no PutItem/DeleteItem on the review table),
-        read, change or delete the audit trail (PutItem only), or fail an execution."""
+        read, change or delete the audit trail (PutItem, and a Query of the chain head's key and
+        hash only), or fail an execution."""
         s, tables = self.storage, self.storage.tables
         return [
             # status counts the documents waiting for a person (ids only, no values)
@@ -383,6 +391,19 @@ class YomitoriStack(Stack):
                 actions=["dynamodb:PutItem"],
                 resources=[tables[settings.AUDIT.role].table_arn],
                 conditions=OWN_ITEMS,
+            ),
+            # an append links to the chain's head (yomitori.audit.chain): the agent may read the
+            # head's key and hash, never a record (who did what stays for supervisors)
+            iam.PolicyStatement(
+                sid="ReadAuditChainHead",
+                actions=["dynamodb:Query"],
+                resources=[tables[settings.AUDIT.role].table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": [settings.AUDIT.partition_key, settings.AUDIT.sort_key, "hash"]
+                    },
+                    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+                },
             ),
             iam.PolicyStatement(
                 sid="ReleaseOrKeepReviewGate",

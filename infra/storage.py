@@ -127,6 +127,8 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
+        self.trail_bucket = self._trail_bucket(config)
+
         self.buckets: dict[str, s3.Bucket] = {}
         for role in settings.DATA_BUCKETS:
             self.buckets[role] = self._data_bucket(role)
@@ -161,6 +163,40 @@ class Storage(Construct):
         )
 
     # --- pieces -----------------------------------------------------------------------------
+    def _trail_bucket(self, config: YomitoriConfig) -> s3.Bucket:
+        """The review audit trail's copy (docs/audit.md): purge writes each batch's chained
+        trail here (``trail/<batch>.jsonl``) before the batch's items go. Its own bucket, not
+        the CloudTrail/flow-log one, because its retention is its own (years, where logs keep
+        months) and its readers are supervisors. SSE-KMS with the stack's key, versioned,
+        Object Lock in governance mode for ``audit_trail_retention_days``: a second purge adds
+        a version, and no role here holds s3:BypassGovernanceRetention or any delete."""
+        days = Duration.days(config.audit_trail_retention_days)
+        return s3.Bucket(
+            self,
+            "TrailBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.governance(days),
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-trail-after-retention",
+                    expiration=days,
+                    noncurrent_version_expiration=days,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3-access/trail/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
     def _data_bucket(self, role: str) -> s3.Bucket:
         days = Duration.days(self.config.retention_days)
         return s3.Bucket(

@@ -28,7 +28,7 @@ def endpoint_services(synth) -> dict[tuple[str, str], dict]:
 def bucket_ids(synth) -> dict[str, str]:
     ids = {}
     for k in synth.resources("AWS::S3::Bucket"):
-        for role in ("Intake", "Results", "Log", "Audit"):
+        for role in ("Intake", "Results", "Log", "Audit", "Trail"):
             if k.startswith(f"Storage{role}Bucket"):
                 ids[role.lower()] = k
     return ids

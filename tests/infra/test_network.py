@@ -129,6 +129,8 @@ def test_s3_and_dynamodb_endpoints_reach_only_our_buckets_and_tables(synth):
         f"arn:{ids['intake']}/*",
         f"arn:{ids['results']}",
         f"arn:{ids['results']}/*",
+        f"arn:{ids['trail']}",  # the audit trail's Object-Lock copy (purge writes it)
+        f"arn:{ids['trail']}/*",
     }
     tables = {f"arn:{k}" for k in synth.resources("AWS::DynamoDB::Table")}
     for (svc, _kind), p in tpl.endpoint_services(synth).items():

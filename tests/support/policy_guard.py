@@ -230,7 +230,15 @@ def _tables(op: str, req: dict) -> list[tuple[str, dict]]:
     name = req.get("TableName", "?")
     if "IndexName" in req:
         name = f"{name}/index/{req['IndexName']}"
-    return [(name, {"dynamodb:LeadingKeys": leading(req.get("Key") or req.get("Item"))})]
+    ctx: dict = {"dynamodb:LeadingKeys": leading(req.get("Key") or req.get("Item"))}
+    if op in ("Query", "Scan", "GetItem"):
+        # the attributes a read asks for (its projection), and its Select, as AWS supplies them
+        names = req.get("ExpressionAttributeNames", {})
+        projection = [p.strip() for p in req.get("ProjectionExpression", "").split(",") if p.strip()]
+        if projection:
+            ctx["dynamodb:Attributes"] = [names.get(p, p) for p in projection]
+        ctx["dynamodb:Select"] = req.get("Select", "SPECIFIC_ATTRIBUTES" if projection else "ALL_ATTRIBUTES")
+    return [(name, ctx)]
 
 
 def requests_of(service: str, method: str, path: str, headers: dict, body: bytes) -> Requests:

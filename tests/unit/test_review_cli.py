@@ -93,6 +93,14 @@ def test_review_command_serves_until_done_and_writes_results_back(tmp_path):
     # and the store's copies of the scans are gone (the audit trail stays)
     assert not list((out / ".review" / "store").rglob("*.png"))
     assert (out / ".review" / "review.sqlite3").exists()
+    # and the session sealed its audit trail: the head in batch.json, a copy beside the store,
+    # and `yomitori audit verify` finds the chain intact against both
+    head = json.loads((out / "batch.json").read_text(encoding="utf-8"))["audit_head"]
+    assert head["seq"] >= 6 and len(head["hash"]) == 64
+    assert (out / ".review" / "trail" / "b-cli-1.jsonl").is_file()
+    r = subprocess.run([sys.executable, "-m", "yomitori.cli", "audit", "verify", "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "b-cli-1: intact" in r.stdout and "matches 2 anchor(s)" in r.stdout
 
 
 def test_review_command_explains_a_wrong_folder(tmp_path):

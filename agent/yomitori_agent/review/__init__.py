@@ -33,7 +33,8 @@ def make_server(backend: Backend, *, port: int = 0, exit_when_done: bool = False
     service = ReviewService(backend.results, backend.reviews, backend.releaser,
                             reviewer=backend.reviewer, batch_id=backend.batch_id)
     service.prepare()
-    server = ReviewServer(service, port=port, exit_when_done=exit_when_done)
+    # the audit page (/audit) needs the principal to be a supervisor; None: it refuses
+    server = ReviewServer(service, port=port, exit_when_done=exit_when_done, principal=principal)
     who = principal or Principal(backend.reviewer, frozenset({Role.REVIEWER}))
     server.verification = VerificationService(backend.results, backend.reviews, backend.releaser,
                                               principal=lambda: who, batch_id=backend.batch_id)

@@ -32,7 +32,12 @@ def apply_agent_config(cfg) -> None:
 def run_one_machine(args: argparse.Namespace) -> dict:
     """``yomitori review OUT``: serve the review of a ``yomitori process`` output folder until
     its last document is done (or Ctrl-C); returns the summary (ids and counts)."""
+    from yomitori.audit.sources import seal_folder
+
     from yomitori_agent.review import local_backend, serve
 
     backend = local_backend(Path(args.dir))
-    return serve(backend, port=args.port, open_browser=not args.no_browser, exit_when_done=not args.stay)
+    try:
+        return serve(backend, port=args.port, open_browser=not args.no_browser, exit_when_done=not args.stay)
+    finally:  # the trail's head into batch.json, a copy beside it: the anchors `yomitori audit verify` reads
+        seal_folder(Path(args.dir), backend.reviews, backend.batch_id)

@@ -23,10 +23,12 @@ import threading
 from http import HTTPStatus
 from importlib import resources
 
+from yomitori.access import Principal
 from yomitori.errors import YomitoriError
 from yomitori.localweb import CSP, CSRF_HEADER, HOST, LocalHandler, LocalServer
 from yomitori.store.base import LeaseConflict
 
+from yomitori_agent.review import audit_view
 from yomitori_agent.review.reasons import error_view
 from yomitori_agent.review.service import ReviewError, ReviewService
 
@@ -49,10 +51,15 @@ class ReviewServer(LocalServer):
 
     cookie_name = COOKIE
 
-    def __init__(self, service: ReviewService, *, port: int = 0, exit_when_done: bool = False):
+    def __init__(self, service: ReviewService, *, port: int = 0, exit_when_done: bool = False,
+                 principal: Principal | None = None):
         super().__init__(_Handler, port=port)
         self.service = service
         self.exit_when_done = exit_when_done
+        # who holds this session, for the audit page (supervisors only; audit_view.py).
+        # TODO(lead): once the review page's login lands, take this from the session's
+        # authenticated principal instead of the constructor (and drop the argument).
+        self.principal = principal
         self.verification = None  # the verifier's view (ベリファイ): a VerificationService, or None
 
     def work_left(self) -> bool:
@@ -76,6 +83,8 @@ class _Handler(LocalHandler):
 
     def get(self, path: str, q: dict[str, str]) -> None:
         svc = self.server.service
+        if audit_view.handles(path):
+            return audit_view.get(self, path, q)
         if path == "/":
             html = _asset("index.html").decode().replace("{{csrf}}", self.server.csrf)
             return self.send(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8")

@@ -120,10 +120,13 @@ def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, mo
     # and the review was done by the authenticated principal, and the audit trail names only it
     assert j.reviewer == f"aws:arn:aws:iam::123456789012:user/{AGENT_USER}"
     assert j.audit_reviewers == [j.reviewer]
+    # and the batch's audit chain verifies against the deletion record and the Object-Lock copy
+    # the executed purge function wrote into the trail bucket
+    assert j.audit_intact and j.audit_anchors == 2
     # and nothing is left: no object in any bucket, a deletion record written
     assert j.objects_left == 0 and j.deletion_receipt
     # and no seeded value or scan name anywhere it must not be (every place was searched)
-    assert set(j.pii_where) == {"execution_history", "handler_logs", "events", "tables"}
+    assert set(j.pii_where) == {"execution_history", "handler_logs", "events", "tables", "audit_trail_copies"}
     assert j.pii_hits == 0, j.pii_where
     # (the search is not vacuous: there were values to look for, and records to look in)
     truth = {

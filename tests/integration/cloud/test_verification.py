@@ -62,6 +62,10 @@ def document(batch_id: str, doc_id: str, *, unsure: tuple[str, ...] = (), **valu
 def stores(request, tmp_path, monkeypatch):
     released: list[dict] = []
     releaser = LocalGateReleaser(lambda token, out: released.append(out))
+    if request.param == "dynamo":
+        # the shared cloud fixture first: it saves the environment and puts it back when its
+        # scope ends, so a setting made before it would outlive this test
+        request.getfixturevalue("cloud")
     monkeypatch.setenv(ver.ENV_DOUBLE_ENTRY, "on")
     if request.param == "sqlite":
         return (
@@ -72,7 +76,6 @@ def stores(request, tmp_path, monkeypatch):
         )
     from yomitori.steps import config
 
-    request.getfixturevalue("cloud")
     config.reset()
     return config.result_store(), config.review_store(), releaser, released
 

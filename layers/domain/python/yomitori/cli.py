@@ -311,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--price-table", help="JSON overrides of the price table (default: "
                     "$YOMITORI_PRICE_TABLE, else the built-in ap-northeast-1 list prices)")
     co.set_defaults(func=_cost)
+
+    from yomitori.audit.command import add_parser as add_audit
+
+    add_audit(sub)
     return p
 
 

@@ -26,6 +26,7 @@ ENV_REVIEW_TABLE = "YOMITORI_REVIEW_TABLE"
 ENV_AUDIT_TABLE = "YOMITORI_AUDIT_TABLE"
 ENV_IDEMPOTENCY_TABLE = "YOMITORI_IDEMPOTENCY_TABLE"
 ENV_KMS_KEY_ARN = "YOMITORI_KMS_KEY_ARN"
+ENV_TRAIL_BUCKET = "YOMITORI_TRAIL_BUCKET"  # the audit trail's Object-Lock copy (yomitori.audit.archive)
 ENV_OCR_ENGINE = "YOMITORI_OCR_ENGINE"
 ENV_OCR_REGION = "YOMITORI_OCR_REGION"
 ENV_ALLOWED_REGIONS = "YOMITORI_ALLOWED_REGIONS"  # comma-separated
@@ -101,6 +102,7 @@ BUCKET_INTAKE = "intake"
 BUCKET_RESULTS = "results"
 BUCKET_ACCESS_LOGS = "access-logs"
 DATA_BUCKETS = (BUCKET_INTAKE, BUCKET_RESULTS)
+BUCKET_TRAIL = "trail"  # the audit trail's Object-Lock copy (never a page or a value)
 
 # --- DynamoDB tables -----------------------------------------------------------------------
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it

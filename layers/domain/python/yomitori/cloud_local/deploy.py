@@ -141,6 +141,7 @@ def deploy(cloud: LocalCloud, template_path: Path, *, engine: str | None = None)
         settings.ENV_BATCHES_TABLE: cloud.table(settings.BATCHES),
         settings.ENV_REVIEW_TABLE: cloud.table(settings.REVIEW_TASKS),
         settings.ENV_AUDIT_TABLE: cloud.table(settings.AUDIT),
+        settings.ENV_TRAIL_BUCKET: cloud.bucket(settings.BUCKET_TRAIL),
         settings.ENV_IDEMPOTENCY_TABLE: cloud.table(settings.IDEMPOTENCY),
     }
     functions = {k: r for k, r in res.items() if r["Type"] == "AWS::Lambda::Function"}

@@ -15,9 +15,14 @@ INVOCATIONS_LOG = "invocations.jsonl"  # the function runner: every payload and 
 
 
 def objects_left(cloud: LocalCloud) -> int:
-    """Objects (and versions) in every bucket of the local cloud."""
+    """Objects (and versions) in every bucket of the local cloud but the trail bucket, whose
+    audit trail copies are kept on purpose (ids and codes only; searched by :func:`pii_report`)."""
+    from yomitori import settings
+
     s3, n = cloud.client("s3"), 0
     for b in s3.list_buckets().get("Buckets", []):
+        if b["Name"] == cloud.bucket(settings.BUCKET_TRAIL):
+            continue
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=b["Name"]):
             n += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
     return n
@@ -28,6 +33,18 @@ def deletion_receipt(cloud: LocalCloud, batch_id: str) -> bool:
 
     cloud.activate()
     return bool(config.review_store().deletions(batch_id))
+
+
+def audit_verdict(cloud: LocalCloud, batch_id: str) -> tuple[bool, int]:
+    """Whether the batch's audit chain verifies, and against how many anchors (the deletion
+    record and the trail bucket's Object-Lock copy: 2 after purge)."""
+    from yomitori.audit.report import verify_batches
+    from yomitori.audit.sources import cloud_source
+
+    cloud.activate()
+    src = cloud_source()
+    (v,) = verify_batches(src.reviews, batch=batch_id, extra=src.anchors([batch_id]))
+    return v.ok, len(v.anchors)
 
 
 def audit_reviewers(cloud: LocalCloud, batch_id: str) -> list[str]:
@@ -104,6 +121,22 @@ def _table_texts(cloud: LocalCloud) -> list[str]:
     ]
 
 
+def _trail_texts(cloud: LocalCloud) -> list[str]:
+    """Every version of every audit trail copy in the trail bucket."""
+    from yomitori import settings
+
+    s3, bucket, texts = cloud.client("s3"), cloud.bucket(settings.BUCKET_TRAIL), []
+    try:
+        pages = list(s3.get_paginator("list_object_versions").paginate(Bucket=bucket))
+    except Exception:  # noqa: BLE001 - a local cloud provisioned before the trail bucket existed
+        return []
+    for page in pages:
+        for v in page.get("Versions", []):
+            body = s3.get_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+            texts.append(body.decode("utf-8", "replace"))
+    return texts
+
+
 def pii_report(cloud: LocalCloud, state_machine_arn: str, truth: dict, form_id: str) -> dict[str, int]:
     """How many seeded values / file names were found where, by place."""
     events = state_dir() / EVENTS_LOG
@@ -114,6 +147,7 @@ def pii_report(cloud: LocalCloud, state_machine_arn: str, truth: dict, form_id: 
         "handler_logs": _log_texts(cloud),
         "events": [events.read_text("utf-8")] if events.exists() else [],
         "tables": _table_texts(cloud),
+        "audit_trail_copies": _trail_texts(cloud),
     }
     found = {}
     wanted = needles(truth, form_id)

@@ -58,6 +58,8 @@ class Journey:
     registered: int = 0
     reviewer: str = ""  # who the review backend said is reviewing (the authenticated principal)
     audit_reviewers: list = field(default_factory=list)  # who the batch's audit records name
+    audit_intact: bool = False  # the batch's audit chain verifies (yomitori.audit.chain)
+    audit_anchors: int = 0  # ... against the deletion record and the Object-Lock copy
     status_seen: list = field(default_factory=list)  # `yomitori-agent status` at gate, after download
     engine: str = ""
     form: str = ""
@@ -71,6 +73,7 @@ class Journey:
             and self.objects_left == 0
             and self.deletion_receipt
             and self.pii_hits == 0
+            and self.audit_intact
             and self.error is None
         )
 
@@ -217,6 +220,7 @@ def run_journey(
         with clock.stage("check"):
             from yomitori.cloud_local.evidence import (
                 audit_reviewers,
+                audit_verdict,
                 deletion_receipt,
                 objects_left,
                 pii_report,
@@ -224,6 +228,7 @@ def run_journey(
 
             j.documents = len(pages)
             j.audit_reviewers = audit_reviewers(cloud, batch_id)
+            j.audit_intact, j.audit_anchors = audit_verdict(cloud, batch_id)
             j.objects_left = objects_left(cloud)
             j.deletion_receipt = deletion_receipt(cloud, batch_id)
             j.pii_where = pii_report(cloud, deployment.state_machine_arn, truth, form_id)

@@ -101,6 +101,7 @@ class LocalCloud:
             settings.ENV_BATCHES_TABLE: self.table(settings.BATCHES),
             settings.ENV_REVIEW_TABLE: self.table(settings.REVIEW_TASKS),
             settings.ENV_AUDIT_TABLE: self.table(settings.AUDIT),
+            settings.ENV_TRAIL_BUCKET: self.bucket(settings.BUCKET_TRAIL),
             settings.ENV_IDEMPOTENCY_TABLE: self.table(settings.IDEMPOTENCY),
             settings.ENV_POWERTOOLS_SERVICE: settings.SERVICE_NAME,
             settings.ENV_POWERTOOLS_NAMESPACE: settings.METRIC_NAMESPACE,
@@ -159,6 +160,7 @@ def provision(cloud: LocalCloud) -> LocalCloud:
         # ignores the conditions of Deny statements, so every statement would deny every call.
         # What it enforces in the cloud (SSE-KMS with our key) is checked locally by the tests
         # reading each object's encryption headers instead.
+    _trail_bucket(s3, cloud.bucket(settings.BUCKET_TRAIL), key_arn, existing)
     tables = set(ddb.list_tables()["TableNames"])
     for spec in settings.TABLES:
         name = cloud.table(spec)
@@ -167,6 +169,24 @@ def provision(cloud: LocalCloud) -> LocalCloud:
             if (ttl := spec.ttl_kwargs(name)) is not None:
                 ddb.update_time_to_live(**ttl)
     return cloud
+
+
+TRAIL_RETENTION_DAYS = 1  # the local cloud's trail copy: Object Lock as in the stack, short
+
+
+def _trail_bucket(s3: Any, name: str, key_arn: str, existing: set[str]) -> None:
+    """The audit trail's copy as the stack makes it: versioned, SSE-KMS, Object Lock in
+    governance mode (moto enforces the lock on buckets created with it)."""
+    if name not in existing:  # (moto sets the lock configuration on an empty bucket only)
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION},
+                         ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": TRAIL_RETENTION_DAYS}},
+        })
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+        "BucketKeyEnabled": True}]})
 
 
 # --- the moto server ------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class CloudSettings(BaseModel):
     residency_override: bool = False  # the stack's allow_region_outside_residency
     thresholds: dict[str, float] = Field(default_factory=dict)
     retention_days: int = Field(default=1, ge=1)
+    trail_bucket: str | None = None  # unset: purge keeps no Object-Lock copy (one-off local runs)
 
     @field_validator("allowed_regions", mode="before")
     @classmethod
@@ -71,6 +72,7 @@ _ENV = {
     "residency_override": settings.ENV_RESIDENCY_OVERRIDE,
     "thresholds": settings.ENV_THRESHOLDS,
     "retention_days": settings.ENV_RETENTION_DAYS,
+    "trail_bucket": settings.ENV_TRAIL_BUCKET,
 }
 
 
@@ -116,6 +118,15 @@ def gate_releaser() -> GateReleaser:
     from yomitori.store.stepfunctions import StepFunctionsGateReleaser
 
     return StepFunctionsGateReleaser()
+
+
+def trail_archive():
+    """The trail bucket's archive (``yomitori.audit.archive.S3TrailArchive``), or None when
+    the deployment names no trail bucket."""
+    from yomitori.audit.archive import S3TrailArchive
+
+    s = get_settings()
+    return S3TrailArchive(s.trail_bucket, s.kms_key_arn) if s.trail_bucket else None
 
 
 def reset() -> None:

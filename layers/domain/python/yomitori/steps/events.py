@@ -183,6 +183,9 @@ class PurgeResult(_Result):
     at: str
     triggered_by: str
     remaining: int
+    audit_seq: int | None = None  # the audit trail's head when purged (yomitori.audit.chain)
+    audit_hash: str | None = None
+    audit_archived: str | None = None  # the trail's copy in the Object-Lock trail bucket
 
 
 def parse(event: Any, model: type[BaseModel]) -> Any:

@@ -191,7 +191,8 @@ def _purge(event: dict) -> dict:
 
     req = events.PurgeEvent.model_validate(event)
     out = purge_batch(
-        config.result_store(), config.review_store(), batch_id=req.batch_id, triggered_by=req.who
+        config.result_store(), config.review_store(), batch_id=req.batch_id, triggered_by=req.who,
+        archive=config.trail_archive(),
     )
     add_metric("ObjectsPurged", out["objects"])
     add_metric("BytesPurged", out["bytes"], "Bytes")

@@ -18,7 +18,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from yomitori.batch import BatchManifest
-from yomitori.errors import YomitoriError
+from yomitori.errors import ExitCode, YomitoriError
 from yomitori.results import DocumentResult
 
 
@@ -147,6 +147,31 @@ class AuditRecord(_Record):
     reasons: list[str] = Field(default_factory=list)  # reason codes (e.g. why refused)
     role: str | None = None  # the role the person acted in (yomitori.access.Role)
     purpose: str | None = None  # why a My Number was revealed (a code from the configured list)
+    # the hash chain (yomitori.audit.chain): set by the store when it appends the record
+    seq: int | None = None  # 1, 2, 3, ... per batch, in the order the store appended them
+    prev: str | None = None  # the previous record's hash (GENESIS for the first)
+    hash: str | None = None  # SHA-256 over the canonical form of every other field
+
+
+class AuditUnreadable(StoreError):
+    """A stored audit record is not a record any more (edited by hand)."""
+
+    code = "audit_unreadable"
+    exit_code = ExitCode.SOME_DOCUMENTS_FAILED  # as `yomitori audit verify` on a broken trail
+    action = ("Keep the store as it is and compare it with the Object-Lock copy of the trail "
+              "(docs/audit.md, 'When verify fails').")
+
+    def __init__(self, batch_id: str, position: int):
+        super().__init__(f"Audit record {position} of batch '{batch_id}' (in stored order) cannot be read.")
+        self.batch_id, self.position = batch_id, position
+
+
+def parse_audit(text: str, batch_id: str, position: int) -> AuditRecord:
+    """A stored audit record; :class:`AuditUnreadable` when it was mangled."""
+    try:
+        return AuditRecord.model_validate_json(text)
+    except ValueError:
+        raise AuditUnreadable(batch_id, position) from None
 
 
 class DeletionRecord(_Record):
@@ -158,6 +183,10 @@ class DeletionRecord(_Record):
     table_items: int = 0
     at: dt.datetime
     triggered_by: str  # a login id, or "state-machine:<reason>"
+    # the audit trail's head when the batch was purged (the anchor that shows a removed last
+    # record); None when the batch had no chained audit records
+    audit_seq: int | None = None
+    audit_hash: str | None = None
 
 
 # --- ports ------------------------------------------------------------------------------------
@@ -311,7 +340,10 @@ class ReviewStore(ABC):
     def mark_released(self, batch_id: str, *, now: dt.datetime | None = None) -> None: ...
 
     @abstractmethod
-    def audit(self, record: AuditRecord) -> None: ...
+    def audit(self, record: AuditRecord) -> AuditRecord:
+        """Append ``record`` to its batch's hash chain (``seq``, ``prev`` and ``hash`` are set
+        here, whatever the caller passed); returns the record as stored. Append-only and safe
+        against concurrent writers: two appends never get the same ``seq``."""
 
     def audit_many(self, records: list[AuditRecord]) -> None:
         """Append several records (one per field of a submission); stores that can write them
@@ -321,7 +353,17 @@ class ReviewStore(ABC):
 
     @abstractmethod
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
-        """Audit records of a batch in time order."""
+        """Audit records of a batch in the order they were appended (older records without a
+        hash first). Nothing is re-sorted: ``yomitori.audit.chain.verify`` checks this order."""
+
+    @abstractmethod
+    def audit_batches(self) -> list[str]:
+        """Batch ids that have audit records, sorted (the audit reader's index)."""
+
+    def audit_head(self, batch_id: str) -> tuple[int, str] | None:
+        """``(seq, hash)`` of the batch's last chained record, or None."""
+        chained = [r for r in self.audit_trail(batch_id) if r.hash and r.seq]
+        return (chained[-1].seq, chained[-1].hash) if chained else None  # type: ignore[return-value]
 
     @abstractmethod
     def record_deletion(self, record: DeletionRecord) -> None: ...

@@ -6,22 +6,19 @@
 * review-task table, double entry: one item per field to verify (``task_kind`` =
   ``verify#<document>#<field>``) with its state and who typed which entry (never a value);
   moves between states are conditional on the state, so two people never both complete one.
-* audit table: audit records (``event_id`` = ``audit#<time>#<uuid>``) and deletion records
-  (``deletion#<time>#<uuid>``). No TTL: they are the evidence, and hold no personal values.
+* audit table: audit records, chained per batch (``event_id`` = ``audit#s#<seq, 12 digits>``;
+  older unchained ones ``audit#<time>#<uuid>`` sort before them) and deletion records
+  (``deletion#<time>#<uuid>``), in :mod:`yomitori.store.dynamo_audit`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from yomitori import settings
 from yomitori.store.base import (
-    AuditRecord,
-    DeletionRecord,
     GateMissing,
     Lease,
     LeaseConflict,
@@ -32,6 +29,7 @@ from yomitori.store.base import (
     VerifyTask,
     utcnow,
 )
+from yomitori.store.dynamo_audit import DynamoAuditTrail
 
 GATE_TTL_DAYS = 14  # a gate nobody finishes disappears with the batch's other transient items
 VERIFY_PREFIX = "verify#"  # task_kind of a double-entry task: verify#<document>#<field>
@@ -41,7 +39,7 @@ def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).isoformat()
 
 
-class DynamoReviewStore(ReviewStore):
+class DynamoReviewStore(DynamoAuditTrail, ReviewStore):
     def __init__(
         self,
         review_table: str,
@@ -291,45 +289,6 @@ class DynamoReviewStore(ReviewStore):
             UpdateExpression="SET released_at = if_not_exists(released_at, :n)",
             ExpressionAttributeValues={":n": {"S": _iso(now or utcnow())}},
         )
-
-    def _put_audit(self, kind: str, batch_id: str, at: dt.datetime, body: str) -> None:
-        event_id = f"{kind}#{_iso(at)}#{uuid.uuid4().hex}"
-        self.ddb.put_item(
-            TableName=self.audit_table,
-            Item={
-                settings.AUDIT.partition_key: {"S": batch_id},
-                settings.AUDIT.sort_key: {"S": event_id},
-                "record": {"S": body},
-            },
-        )
-
-    def _query_audit(self, kind: str, batch_id: str) -> list[str]:
-        pk, sk = settings.AUDIT.partition_key, settings.AUDIT.sort_key
-        out = []
-        for page in self.ddb.get_paginator("query").paginate(
-            TableName=self.audit_table,
-            KeyConditionExpression="#p = :p AND begins_with(#s, :k)",
-            ExpressionAttributeNames={"#p": pk, "#s": sk},
-            ExpressionAttributeValues={":p": {"S": batch_id}, ":k": {"S": kind + "#"}},
-            ConsistentRead=True,
-        ):
-            out.extend(i["record"]["S"] for i in page.get("Items", []))
-        return out
-
-    def audit(self, record: AuditRecord) -> None:
-        self._put_audit("audit", record.batch_id, record.at, record.model_dump_json())
-
-    def audit_trail(self, batch_id: str) -> list[AuditRecord]:
-        return sorted(
-            (AuditRecord.model_validate_json(r) for r in self._query_audit("audit", batch_id)),
-            key=lambda r: r.at,
-        )
-
-    def record_deletion(self, record: DeletionRecord) -> None:
-        self._put_audit("deletion", record.batch_id, record.at, record.model_dump_json())
-
-    def deletions(self, batch_id: str) -> list[DeletionRecord]:
-        return [DeletionRecord.model_validate(json.loads(r)) for r in self._query_audit("deletion", batch_id)]
 
     def remember_task(self, batch_id, kind, task_token, *, now=None) -> None:
         now = now or utcnow()

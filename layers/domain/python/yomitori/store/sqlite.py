@@ -6,6 +6,7 @@ processes) can never hold the same document at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from yomitori.audit.chain import link
 from yomitori.store.base import (
     AuditRecord,
     DeletionRecord,
@@ -24,6 +26,7 @@ from yomitori.store.base import (
     ReviewStore,
     VerifyState,
     VerifyTask,
+    parse_audit,
     utcnow,
 )
 
@@ -46,6 +49,9 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS deletions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL, record TEXT NOT NULL);
 """
+_CHAIN_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit (batch_id, json_extract(record, '$.seq'))"
+)
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -64,6 +70,10 @@ class SqliteReviewStore(ReviewStore):
         try:  # executescript commits by itself, so it runs outside _tx
             db.execute("PRAGMA journal_mode=WAL")  # readers do not block the reviewer who writes
             db.executescript(_SCHEMA)
+            # a second record with the same seq cannot be appended (one chain per batch); a tampered
+            # file (duplicate seqs, mangled JSON) still opens: `yomitori audit verify` reports it
+            with contextlib.suppress(sqlite3.IntegrityError, sqlite3.OperationalError):
+                db.execute(_CHAIN_INDEX)
         finally:
             db.close()
 
@@ -248,26 +258,49 @@ class SqliteReviewStore(ReviewStore):
                 (_iso(now or utcnow()), batch_id),
             )
 
-    def audit(self, record: AuditRecord) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
-                (record.batch_id, record.model_dump_json()),
-            )
+    def audit(self, record: AuditRecord) -> AuditRecord:
+        (linked,) = self._append([record])
+        return linked
 
     def audit_many(self, records: list[AuditRecord]) -> None:
-        with self._tx() as db:  # one commit (one fsync) for the whole submission
-            db.executemany(
-                "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
-                [(r.batch_id, r.model_dump_json()) for r in records],
-            )
+        self._append(records)  # one commit (one fsync) for the whole submission
+
+    def _append(self, records: list[AuditRecord]) -> list[AuditRecord]:
+        # BEGIN IMMEDIATE: reading the head and appending after it is one step for every writer
+        # (threads and processes); the unique index refuses a second record with the same seq.
+        out: list[AuditRecord] = []
+        with self._tx(immediate=True) as db:
+            heads: dict[str, tuple[int, str] | None] = {}
+            for record in records:
+                b = record.batch_id
+                if b not in heads:
+                    row = db.execute(
+                        "SELECT json_extract(record, '$.seq'), json_extract(record, '$.hash') FROM audit "
+                        "WHERE batch_id = ? AND json_extract(record, '$.hash') IS NOT NULL "
+                        "ORDER BY json_extract(record, '$.seq') DESC LIMIT 1",
+                        (b,),
+                    ).fetchone()
+                    heads[b] = (int(row[0]), str(row[1])) if row else None
+                linked = link(record, heads[b])
+                heads[b] = (linked.seq, linked.hash)  # type: ignore[assignment]
+                db.execute(
+                    "INSERT INTO audit (batch_id, record) VALUES (?, ?)",
+                    (b, linked.model_dump_json(exclude_none=True)),
+                )
+                out.append(linked)
+        return out
 
     def audit_trail(self, batch_id: str) -> list[AuditRecord]:
         with self._tx() as db:
             rows = db.execute(
                 "SELECT record FROM audit WHERE batch_id = ? ORDER BY seq", (batch_id,)
             ).fetchall()
-        return sorted((AuditRecord.model_validate_json(r[0]) for r in rows), key=lambda r: r.at)
+        return [parse_audit(r[0], batch_id, i) for i, r in enumerate(rows, start=1)]
+
+    def audit_batches(self) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute("SELECT DISTINCT batch_id FROM audit ORDER BY batch_id").fetchall()
+        return [r[0] for r in rows]
 
     def record_deletion(self, record: DeletionRecord) -> None:
         with self._tx() as db:

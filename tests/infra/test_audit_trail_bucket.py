@@ -1,0 +1,99 @@
+"""The review audit trail's retention copy in the synthesized template: a dedicated trail
+bucket (SSE-KMS with the stack's key, versioned, Object Lock in governance mode for
+``audit_trail_retention_days``), written by purge with PutObject only, and no role that can
+delete, shorten or bypass the lock. The agent may read the chain head's hash, not a record."""
+
+from __future__ import annotations
+
+import json
+
+from tests.infra import template as tpl
+from tests.infra.conftest import synthesize
+from tests.infra.policy_eval import resolve
+
+FORBIDDEN = ("s3:delete", "s3:bypassgovernanceretention", "s3:putobjectretention",
+             "s3:putbucketobjectlockconfiguration", "s3:putlifecycleconfiguration", "s3:*", "*")
+
+
+def _role_statements(synth) -> list[tuple[str, dict]]:
+    out = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, res in synth.resources(kind).items():
+            for st in resolve(res["Properties"]["PolicyDocument"]["Statement"], synth.template):
+                out.append((name, st))
+    return out
+
+
+def test_the_trail_bucket_is_sse_kms_versioned_and_locked_in_governance_mode(synth, config):
+    props = synth.template["Resources"][tpl.bucket_ids(synth)["trail"]]["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {
+        "Fn::GetAtt": [next(iter(synth.resources("AWS::KMS::Key"))), "Arn"]}
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert props["ObjectLockEnabled"] is True
+    assert props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {
+        "Mode": "GOVERNANCE", "Days": config.audit_trail_retention_days}
+    (life,) = props["LifecycleConfiguration"]["Rules"]
+    assert life["ExpirationInDays"] == config.audit_trail_retention_days
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert synth.template["Resources"][tpl.bucket_ids(synth)["trail"]]["DeletionPolicy"] == "Retain"
+
+
+def test_retention_comes_from_the_configuration(tmp_path):
+    other = synthesize(tmp_path, audit_trail_retention_days=3650)
+    props = other.template["Resources"][tpl.bucket_ids(other)["trail"]]["Properties"]
+    assert props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Days"] == 3650
+
+
+def test_purge_may_only_put_the_trail_and_no_role_may_delete_or_bypass_the_lock(synth):
+    trail = tpl.bucket_ids(synth)["trail"]
+    on_trail = [(n, st) for n, st in _role_statements(synth)
+                if trail in json.dumps(st.get("Resource")) or st.get("Resource") in ("*", ["*"])]
+    writers = [(n, st) for n, st in on_trail if trail in json.dumps(st.get("Resource"))]
+    # Then exactly one statement names the trail bucket: purge's PutObject under trail/
+    assert len(writers) == 1
+    name, st = writers[0]
+    assert "Purge" in name and st["Action"] in ("s3:PutObject", ["s3:PutObject"])
+    assert st["Resource"] == f"arn:{trail}/trail/*"
+    # And no allow statement on it or on "*" grants a delete, a retention change or a bypass
+    for n, st in on_trail:
+        if st.get("Effect") != "Allow":
+            continue
+        actions = [a.lower() for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])]
+        bad = [a for a in actions if a.startswith(FORBIDDEN) or a in FORBIDDEN]
+        assert bad == [], (n, bad)
+    # And the purge function is told where the trail bucket is
+    purge = next(r for k, r in synth.resources("AWS::Lambda::Function").items() if "Purge" in k)
+    env = purge["Properties"]["Environment"]["Variables"]
+    assert env["YOMITORI_TRAIL_BUCKET"] == {"Ref": trail}
+
+
+def test_the_agent_may_read_the_chain_head_hash_but_not_the_records(synth):
+    stmts = [st for n, st in _role_statements(synth) if st.get("Sid") == "ReadAuditChainHead"]
+    (st,) = stmts
+    assert st["Action"] in ("dynamodb:Query", ["dynamodb:Query"])
+    assert sorted(st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == [
+        "batch_id", "event_id", "hash"]
+    assert st["Condition"]["StringEqualsIfExists"]["dynamodb:Select"] == "SPECIFIC_ATTRIBUTES"
+    # the statement lets a head read through (key and hash) and not a read of the records
+    from tests.infra.policy_eval import statement_matches
+
+    table = st["Resource"] if isinstance(st["Resource"], str) else st["Resource"][0]
+    head = {"dynamodb:Attributes": ["batch_id", "event_id", "hash"], "dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
+    assert statement_matches(st, "dynamodb:Query", table, {**head, **st_ctx(st)})
+    records = {"dynamodb:Attributes": ["batch_id", "record"], "dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
+    assert not statement_matches(st, "dynamodb:Query", table, {**records, **st_ctx(st)})
+    everything = {"dynamodb:Select": "ALL_ATTRIBUTES", **st_ctx(st)}
+    assert not statement_matches(st, "dynamodb:Query", table, everything)
+
+
+def st_ctx(st: dict) -> dict:
+    """The endpoint context the agent's statements require (they hold only from the offices)."""
+    ctx = {}
+    for op, keys in st.get("Condition", {}).items():
+        for key, expected in keys.items():
+            if key.startswith("aws:"):
+                v = expected[0] if isinstance(expected, list) else expected
+                ctx[key] = v.split("/")[0] if op == "IpAddress" else v
+    return ctx
