@@ -15,7 +15,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-jpn libtesseract-dev libleptonica-de
 export OMP_THREAD_LIMIT := 1
 
 .PHONY: setup demo test lint synth clean
-setup: $(STAMP)/venv $(STAMP)/npm
+setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/checkov
 
 $(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)
@@ -33,6 +33,13 @@ $(STAMP)/venv: requirements.txt pyproject.toml $(STAMP)/apt
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
+# checkov (run over the synthesized template by tests/infra/test_checkov.py) in a venv of its
+# own: it pins boto3/botocore 1.35, packaging 23 and networkx 2, older than the project's.
+$(STAMP)/checkov: requirements-checkov.txt
+	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q -r requirements-checkov.txt
+	@touch $@
+
 $(STAMP)/npm: package.json package-lock.json $(STAMP)/apt
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -47,4 +54,4 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(STAMP) $(VENV) node_modules cdk.out demo-out
+	rm -rf $(STAMP) $(VENV) .venv-checkov node_modules cdk.out demo-out

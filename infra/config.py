@@ -47,6 +47,10 @@ class DirectConnect(BaseModel):
     dx_gateway_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{8,64}$")
     vpn_gateway_id: str | None = Field(default=None, pattern=r"^vgw-[0-9a-f]{8,17}$")
     amazon_side_asn: int = Field(default=64512, ge=64512, le=65534)
+    # false (the default): the subnets route only on_prem_cidrs to the gateway (static routes),
+    # so no route the offices' routers advertise -- a default route above all -- reaches the
+    # functions' subnets. true: every route the gateway learns is propagated (docs/deploy.md).
+    propagate_routes: bool = False
 
     @model_validator(mode="after")
     def _one(self) -> DirectConnect:

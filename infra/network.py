@@ -246,13 +246,27 @@ class Network(Construct):
         attachment = ec2.CfnVPCGatewayAttachment(
             self, "VgwAttachment", vpc_id=self.vpc.vpc_id, vpn_gateway_id=vgw_id
         )
-        propagation = ec2.CfnVPNGatewayRoutePropagation(
-            self,
-            "VgwRoutePropagation",
-            vpn_gateway_id=vgw_id,
-            route_table_ids=[s.route_table.route_table_id for s in self.vpc.isolated_subnets],
-        )
-        propagation.node.add_dependency(attachment)  # route propagation needs the attachment
+        if dc.propagate_routes:
+            propagation = ec2.CfnVPNGatewayRoutePropagation(
+                self,
+                "VgwRoutePropagation",
+                vpn_gateway_id=vgw_id,
+                route_table_ids=[s.route_table.route_table_id for s in self.vpc.isolated_subnets],
+            )
+            propagation.node.add_dependency(attachment)  # route propagation needs the attachment
+        else:
+            # Only the offices, by static route: a default route (or any other prefix)
+            # advertised over Direct Connect never becomes a way out of the VPC.
+            for i, subnet in enumerate(self.vpc.isolated_subnets):
+                for j, cidr in enumerate(config.on_prem_cidrs):
+                    route = ec2.CfnRoute(
+                        self,
+                        f"OfficeRoute{i}x{j}",
+                        route_table_id=subnet.route_table.route_table_id,
+                        destination_cidr_block=cidr,
+                        gateway_id=vgw_id,
+                    )
+                    route.node.add_dependency(attachment)  # a route to a VGW needs the attachment
         if dc.dx_gateway_id:
             dx.CfnDirectConnectGatewayAssociation(
                 self,

@@ -8,7 +8,7 @@ from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
-from yomitori.batch import ACK_NAME, MANIFEST_SUFFIX
+from yomitori.batch import ACK_NAME, CLIENT_TAG, MANIFEST_SUFFIX, client_batch_pattern
 from yomitori.principals import default_job_roles
 
 from infra.config import YomitoriConfig
@@ -27,6 +27,14 @@ DOCUMENTS = "*/documents/*"
 RESULTS = "*/results.*"
 MANIFEST = "*" + MANIFEST_SUFFIX
 ACK = "*/" + ACK_NAME
+# The batches of the client the calling identity is tagged with (yomitori.batch: the batch id
+# starts with the client id and has a tail of fixed length, so no other client's batch matches).
+OWN_BATCH = client_batch_pattern("${aws:PrincipalTag/" + CLIENT_TAG + "}")
+OWN_OBJECTS = OWN_BATCH + "/*"
+OWN_RESULTS = OWN_BATCH + "/results.*"
+OWN_ACK = OWN_BATCH + "/" + ACK_NAME
+OWN_DOCUMENTS = OWN_BATCH + "/documents/*"
+OWN_ITEMS = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [OWN_BATCH]}}
 
 
 # No function calls kms:Encrypt: S3 (SSE-KMS, PutObject) asks for a data key and GetObject
@@ -104,6 +112,8 @@ class YomitoriStack(Stack):
             "validate",
             description="Validate and route one document",
             memory_size=1024,
+            # the same Distributed Map calls it after ocr, page by page: the same bound
+            reserved_concurrency=config.max_concurrency,
         )
         # its layers (reference too: a submitted correction is validated again) come from
         # settings.FUNCTION_LAYER_GROUPS
@@ -193,11 +203,9 @@ class YomitoriStack(Stack):
             vpc_endpoint_ids=[network.s3_gateway.vpc_endpoint_id, network.endpoints["S3"].vpc_endpoint_id],
             client_cidrs=config.client_cidrs,
             service_cidrs=[config.vpc_cidr],
-            exempt_principal_arns=[
-                deployment_role_arn(config),
-                pipeline.state_machine.role.role_arn,
-                *config.extra_deployment_role_arns,
-            ],
+            exempt_principal_arns=[pipeline.state_machine.role.role_arn],
+            # configure the buckets from outside, never read or change what is in them
+            bucket_admin_arns=[deployment_role_arn(config), *config.extra_deployment_role_arns],
         )
         network.restrict_endpoints(
             # the trail bucket too: purge writes the audit trail's copy through the gateway
@@ -279,24 +287,39 @@ class YomitoriStack(Stack):
             "AgentPolicy",
             description="yomitori-agent on the external PCs",
             statements=self._from_the_offices([
+                # Per client: an external PC's identity carries the principal tag
+                # yomitori-client (docs/deploy.md); it uploads, checks, withdraws, downloads and
+                # acknowledges only the batches of that client (OWN_BATCH), and reads only their
+                # status items. An identity without the tag matches none of these resources.
                 iam.PolicyStatement(
-                    sid="UploadBatches", actions=["s3:PutObject"], resources=[s.intake.arn_for_objects("*")]
+                    sid="UploadBatches",
+                    actions=["s3:PutObject"],
+                    resources=[s.intake.arn_for_objects(OWN_OBJECTS)],
                 ),
                 # HEAD (resume, manifest last, status) needs GetObject, and ListBucket so that a
-                # missing object answers 404, not 403; DeleteObject takes back the pages of a
-                # package that failed at its end (upload's single pass).
+                # missing object answers 404, not 403 (S3 checks ListBucket without a prefix for
+                # that, so ListBucket cannot be narrowed to the client's prefix: listing shows
+                # other clients' batch ids and page names, never their contents); DeleteObject
+                # takes back the pages of a package that failed at its end (upload's single pass).
                 iam.PolicyStatement(
                     sid="CheckAndWithdrawUploads",
                     actions=["s3:GetObject", "s3:DeleteObject"],
-                    resources=[s.intake.arn_for_objects("*")],
+                    resources=[s.intake.arn_for_objects(OWN_OBJECTS)],
                 ),
                 iam.PolicyStatement(
                     sid="ListIntake", actions=["s3:ListBucket"], resources=[s.intake.bucket_arn]
                 ),
                 iam.PolicyStatement(
-                    sid="ReadResultsAndReviewDocuments",
+                    sid="DownloadResults",
                     actions=["s3:GetObject"],
-                    resources=[s.results.arn_for_objects(RESULTS), s.results.arn_for_objects(DOCUMENTS)],
+                    resources=[s.results.arn_for_objects(OWN_RESULTS)],
+                ),
+                # The review page shows the documents of the client's batches (their page
+                # images through CheckAndWithdrawUploads) and saves corrections to them.
+                iam.PolicyStatement(
+                    sid="ReadReviewDocuments",
+                    actions=["s3:GetObject"],
+                    resources=[s.results.arn_for_objects(OWN_DOCUMENTS)],
                 ),
                 # The download's acknowledgement, the only one there is: its arrival resumes the
                 # flow (Pipeline.ack_rule). The agent invokes no function: it reviews with the
@@ -304,12 +327,12 @@ class YomitoriStack(Stack):
                 iam.PolicyStatement(
                     sid="AcknowledgeDownloads",
                     actions=["s3:PutObject"],
-                    resources=[s.results.arn_for_objects(ACK)],
+                    resources=[s.results.arn_for_objects(OWN_ACK)],
                 ),
                 iam.PolicyStatement(
                     sid="SaveCorrections",
                     actions=["s3:PutObject"],
-                    resources=[s.results.arn_for_objects(DOCUMENTS)],
+                    resources=[s.results.arn_for_objects(OWN_DOCUMENTS)],
                 ),
                 iam.PolicyStatement(
                     sid="UseDataKeyThroughS3",
@@ -321,6 +344,7 @@ class YomitoriStack(Stack):
                     sid="ReadBatchStatus",
                     actions=["dynamodb:GetItem"],
                     resources=[self.storage.tables[settings.BATCHES.role].table_arn],
+                    conditions=OWN_ITEMS,
                 ),
                 *self._agent_review_statements(),
             ]) + [self.region_deny()],
@@ -360,16 +384,25 @@ class YomitoriStack(Stack):
             iam.PolicyStatement(
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
             ),
-            # Query: the double-entry tasks of a batch (ベリファイ: states and names, no values)
+            # the queue (ids and leases of every open gate; the page lists its client's)
             iam.PolicyStatement(
-                sid="ReviewQueueAndLeases",
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                sid="ReviewQueue",
+                actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+            ),
+            # leases and documents done, the double-entry tasks of a batch (Query: ベリファイ
+            # states and names, no values), audit records: the client's batches only
+            iam.PolicyStatement(
+                sid="ReviewLeases",
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions=OWN_ITEMS,
             ),
             iam.PolicyStatement(
                 sid="AppendReviewAudit",
                 actions=["dynamodb:PutItem"],
                 resources=[tables[settings.AUDIT.role].table_arn],
+                conditions=OWN_ITEMS,
             ),
             # an append links to the chain's head (yomitori.audit.chain): the agent may read the
             # head's key and hash, never a record (who did what stays for supervisors)

@@ -348,6 +348,7 @@ class Storage(Construct):
         client_cidrs: Sequence[str],
         service_cidrs: Sequence[str],
         exempt_principal_arns: Sequence[str],
+        bucket_admin_arns: Sequence[str] = (),
     ) -> None:
         """Attach the deny statements (see ``settings.bucket_policy_statements``) to both data buckets."""
         for bucket in self.buckets.values():
@@ -358,6 +359,7 @@ class Storage(Construct):
                 service_cidrs=service_cidrs,
                 kms_key_arn=self.key.key_arn,
                 exempt_principal_arns=exempt_principal_arns,
+                bucket_admin_arns=bucket_admin_arns,
             ):
                 bucket.add_to_resource_policy(iam.PolicyStatement.from_json(statement))
 

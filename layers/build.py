@@ -4,7 +4,9 @@
     .venv/bin/python layers/build.py      # -> build/layers/<group>/python/... for each group
                                           #    and build/layers/models/models/<model file>
 
-One layer per group in ``layers/requirements/<group>.txt`` (``base`` for every function,
+One layer per group in ``layers/requirements/<group>.txt`` -- every distribution pinned with
+its hashes by layers/lock.py from ``<group>.in``, installed with ``--require-hashes``
+(``base`` for every function,
 ``imaging`` and the engine's group -- ``ppocr`` or ``textract`` -- for ocr, ``reference``
 for validate; the table is ``yomitori.settings.layer_groups``), plus the ``models`` layer: the
 ppocr model file taken out of the pinned rapidocr wheel (nothing else of that wheel or its
@@ -81,6 +83,7 @@ def _pip(requirements: Path, target: Path, *, host: bool = False) -> None:
         "--quiet",
         "--no-compile",
         "--only-binary=:all:",
+        "--require-hashes",  # the locked files only (layers/lock.py)
         *platform,
         "--target",
         str(target),

@@ -111,9 +111,15 @@ def _register(args) -> int:
 
 def _review(args) -> int:
     # The review page belongs to yomitori_agent.review (docs/review.md); this is only its door.
+    from yomitori_agent.config import load_config
+    from yomitori_agent.errors import ConfigError
     from yomitori_agent.review import cloud_backend, serve
 
-    backend = cloud_backend(batch_id=args.batch)
+    try:  # the configuration's client_id narrows the queue to this office's batches
+        client_id = load_config(args.config).client_id
+    except ConfigError:
+        client_id = None  # no configuration: every open batch is listed; IAM still decides
+    backend = cloud_backend(batch_id=args.batch, client_id=client_id)
     _print(serve(backend, port=args.port, open_browser=not args.no_browser))
     return ExitCode.OK
 

@@ -100,6 +100,18 @@ def download(cfg: AgentConfig, batch_id: str, usb_dir: Path, *, dry_run: bool = 
         return _download(cfg, batch_id, usb_dir, dry_run, acknowledge, show_progress, client)
 
 
+def _cost_of(results_json: Path) -> dict | None:
+    """The batch's cost estimate in results.json (numbers only: the journal holds no values)."""
+    import json
+
+    from yomitori_agent.status import cost_summary
+
+    try:
+        return cost_summary(json.loads(results_json.read_bytes()))
+    except (OSError, ValueError):
+        return None
+
+
 def _download(cfg: AgentConfig, batch_id: str, usb_dir: Path, dry_run: bool, acknowledge: bool,
               show_progress: bool | None, client) -> dict:
     recipients = parse_recipients(cfg.recipients.contract_server, "contract_server")
@@ -153,7 +165,9 @@ def _download(cfg: AgentConfig, batch_id: str, usb_dir: Path, dry_run: bool, ack
                                        created_at=dt.datetime.now(dt.UTC), files=entries)
             with progress(f"package {batch_id}", summary["bytes"], enabled=show_progress) as advance:
                 info = write_package(dest, files, _same_files(manifest), recipients, progress=advance)
-            journal.record("downloaded", files=len(files), manifest_sha256=info.manifest_sha256)
+            cost = _cost_of(work / "results.json")
+            journal.record("downloaded", files=len(files), manifest_sha256=info.manifest_sha256,
+                           **({"cost_estimate": cost} if cost else {}))
             summary["manifest_sha256"] = info.manifest_sha256
             if acknowledge:
                 _acknowledge(cfg, client, bucket, batch_id, len(files), info.manifest_sha256)

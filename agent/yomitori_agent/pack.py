@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
-from yomitori.batch import BATCH_ID_PATTERN, BatchManifest, PageEntry
+from yomitori.batch import BATCH_ID_PATTERN, BatchManifest, PageEntry, has_batch_id_tail, new_batch_id
 
 from yomitori_agent.config import AgentConfig
 from yomitori_agent.errors import BadInputError
@@ -64,12 +63,6 @@ def find_batches(scans_dir: Path, suffixes: list[str]) -> list[tuple[Path, list[
     return out
 
 
-def new_batch_id(client_id: str, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{client_id}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-_PACKED_NAME = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{6}$")  # the tail of new_batch_id
 
 
 def batch_id_from_name(package: Path) -> str | None:
@@ -78,7 +71,7 @@ def batch_id_from_name(package: Path) -> str | None:
     if not package.name.endswith(PACKAGE_SUFFIX):
         return None
     stem = package.name.removesuffix(PACKAGE_SUFFIX)
-    return stem if _PACKED_NAME.search(stem) and re.fullmatch(BATCH_ID_PATTERN, stem) else None
+    return stem if has_batch_id_tail(stem) and re.fullmatch(BATCH_ID_PATTERN, stem) else None
 
 
 def plan_pages(pages: list[Path]) -> list[SourceFile]:

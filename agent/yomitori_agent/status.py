@@ -30,6 +30,7 @@ class Evidence:
     review_counts: dict[str, int] | None = None  # documents, needs_review (when counted)
     table_item: dict | None = None
     unavailable: list[str] = field(default_factory=list)  # sources we were not allowed to read
+    cost: dict | None = None  # the batch's cost estimate (finalize's, yomitori.cost), summarised
 
 
 def derive(ev: Evidence) -> dict:
@@ -59,11 +60,37 @@ def derive(ev: Evidence) -> dict:
         out.update(ev.review_counts)
     if ev.unavailable:
         out["unavailable"] = ev.unavailable
+    if ev.cost:
+        out["cost_estimate"] = ev.cost
     if ev.table_item:
         # The state machine's own record is the better source when it exists.
         out["table_status"] = ev.table_item.get("status")
         out.update({k: v for k, v in ev.table_item.items() if k.endswith("_count") or k in ("documents",)})
     return out
+
+
+COST_FIELDS = ("currency", "total_usd", "per_page_usd", "pages", "engine")
+
+
+def cost_summary(results: dict) -> dict | None:
+    """The cost estimate of a batch's results.json, summarised (numbers and the engine only)."""
+    est = results.get("cost_estimate")
+    if not isinstance(est, dict):
+        return None
+    return {k: est[k] for k in COST_FIELDS if k in est}
+
+
+def _cost_in_cloud(s3, bucket: str, batch_id: str) -> dict | None:
+    """The cost estimate from the batch's results.json in the results bucket (None if the
+    object is gone or this machine may not read it). Only the estimate is kept."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=results_json_key(batch_id))["Body"].read()
+    except Exception as e:
+        code = getattr(e, "response", {}).get("Error", {}).get("Code")
+        if _denied(e) or code in ("NoSuchKey", "404"):
+            return None
+        raise
+    return cost_summary(json.loads(body))
 
 
 def _plain(item: dict) -> dict:
@@ -104,8 +131,11 @@ def _denied(e: Exception) -> bool:
 def gather(cfg: AgentConfig, batch_id: str, s3, ddb=None) -> Evidence:
     """Collect the evidence. A source this machine may not read (AccessDenied) is left out
     and named in ``Evidence.unavailable``; status then rests on the others."""
-    ev = Evidence(batch_id, journal_events={r.get("event", "") for r in
-                                            BatchJournal(cfg.state_dir, batch_id).records()})
+    records = BatchJournal(cfg.state_dir, batch_id).records()
+    ev = Evidence(batch_id, journal_events={r.get("event", "") for r in records})
+    # download records the estimate it found in results.json (the cloud copy may be purged)
+    ev.cost = next((r["cost_estimate"] for r in reversed(records)
+                    if r.get("event") == "downloaded" and r.get("cost_estimate")), None)
     prefix = batch_prefix(batch_id)
     for attr, bucket in (("intake_keys", cfg.aws.intake_bucket), ("results_keys", cfg.aws.results_bucket)):
         if not bucket:
@@ -118,6 +148,8 @@ def gather(cfg: AgentConfig, batch_id: str, s3, ddb=None) -> Evidence:
             ev.unavailable.append(f"list:{attr.split('_')[0]}")
             if attr == "results_keys":  # results.json may still be read by its known key
                 ev.results_keys = [k for k in (results_json_key(batch_id),) if _exists(s3, bucket, k)]
+    if cfg.aws.results_bucket and ev.cost is None and results_json_key(batch_id) in ev.results_keys:
+        ev.cost = _cost_in_cloud(s3, cfg.aws.results_bucket, batch_id)
     if cfg.aws.results_bucket:
         docs = [k for k in ev.results_keys if k.startswith(f"{prefix}documents/")]
         if docs and results_json_key(batch_id) not in ev.results_keys:

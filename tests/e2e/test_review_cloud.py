@@ -12,7 +12,7 @@ import os
 
 import pytest
 from PIL import Image
-from support.policy_guard import Deployment, acting_as_agent, guard_agent
+from support.policy_guard import AGENT_CLIENT_ID, Deployment, acting_as_agent, guard_agent
 
 from tests.unit.test_review_server import MY_NUMBER, _doc
 
@@ -62,7 +62,7 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     from yomitori_agent.review import ReviewService, cloud_backend
 
     # Given a batch at the review gate in S3 and DynamoDB
-    batch = "b-cloud-review"
+    batch = "city-test-20260401-091500-3fa2c1"  # the guarded agent's client's (policy_guard)
     results, reviews = config.result_store(), config.review_store()
     buf = io.BytesIO()
     Image.new("L", (2480, 3508), 255).save(buf, "PNG")
@@ -70,6 +70,10 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
         results.put_page(batch, f"{d}.png", buf.getvalue())
         results.put_document(_doc(d, batch))
     open_review_gate(results, reviews, config.gate_releaser(), batch_id=batch, task_token="tok-cloud")
+    # and another office's batch waiting too
+    theirs = "pc-2-20260401-091500-3fa2c1"
+    results.put_document(_doc("doc-0001", theirs))
+    open_review_gate(results, reviews, config.gate_releaser(), batch_id=theirs, task_token="tok-other")
     sent: list[dict] = []
 
     def record(params, model, **_):
@@ -80,10 +84,15 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     with acting_as_agent(agent_guard):
         sfn = client("stepfunctions")
         sfn.meta.events.register("before-parameter-build", record)
-        backend = cloud_backend(batch_id=batch)
+        backend = cloud_backend(batch_id=batch, client_id=AGENT_CLIENT_ID)
         # Then the reviewer is the AWS principal: here the agent's shared IAM user (the local
         # cloud allows it), a reviewer who may not see My Numbers
         assert backend.principal.roles == {Role.REVIEWER} and "arn:" not in backend.reviewer
+        # and the whole queue, as this office's page lists it, holds only its own batch
+        everyone = cloud_backend(client_id=AGENT_CLIENT_ID)
+        listed = ReviewService(everyone.results, everyone.reviews, everyone.releaser,
+                               principal=everyone.principal).queue()["documents"]
+        assert {d["batch_id"] for d in listed} == {batch}
         agent = ReviewService(backend.results, backend.reviews, backend.releaser, principal=backend.principal,
                               batch_id=batch)
         first = agent.open_next()

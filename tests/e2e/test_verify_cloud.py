@@ -31,7 +31,7 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
     assert is_valid(OTHER) and OTHER != MY_NUMBER
     monkeypatch.setenv(ENV_DOUBLE_ENTRY, "on")
     # Given a batch at the review gate (opened by the review function) with its My Numbers to verify
-    batch = "b-cloud-verify"
+    batch = "city-test-20260401-091500-c0ffee"  # the guarded agent's client's (policy_guard)
     results, reviews = config.result_store(), config.review_store()
     buf = io.BytesIO()
     Image.new("L", (2480, 3508), 255).save(buf, "PNG")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 
 PSEUDO = {
     "AWS::Partition": "aws",
@@ -40,13 +41,33 @@ def _as_list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _substitute(patterns, ctx: dict) -> list[str]:
+    """Policy variables (``${aws:PrincipalTag/x}``) replaced by the request's values, as IAM
+    does in Resource and condition values; a pattern whose variable the request lacks matches
+    nothing, so it is left out. The value is literal: a '*' in it is escaped for fnmatch."""
+    out = []
+    for p in _as_list(patterns):
+        p = str(p)
+        names = _VARIABLE.findall(p)
+        if any(n not in ctx for n in names):
+            continue
+        out.append(_VARIABLE.sub(lambda m: re.sub(r"([*?\[])", r"[\1]", str(ctx[m.group(1)])), p))
+    return out
+
+
 def _condition(op: str, key: str, expected, ctx: dict) -> bool:
-    if op.startswith("ForAllValues:"):  # every value the request carries is allowed (none: true)
-        base = op.split(":", 1)[1]
-        return all(_condition(base, key, expected, {key: v}) for v in _as_list(ctx.get(key, [])))
+    if op.startswith(("ForAllValues:", "ForAnyValue:")):
+        qualifier, base = op.split(":", 1)
+        values = _as_list(ctx.get(key, []))
+        results = [_condition(base, key, expected, {**ctx, key: v}) for v in values]
+        # ForAllValues holds for an empty or absent set (IAM's documented pitfall)
+        return all(results) if qualifier == "ForAllValues" else any(results)
     present = key in ctx
     actual = ctx.get(key)
-    expected = [str(e) for e in _as_list(expected)]
+    expected = _substitute(expected, ctx)
     if op == "Null":
         return (not present) == (expected[0] == "true")
     negated = "Not" in op
@@ -81,7 +102,7 @@ def statement_matches(stmt: dict, action: str, resource: str, ctx: dict) -> bool
             return False
     elif not any(fnmatch.fnmatchcase(action, a) for a in _as_list(stmt.get("Action", []))):
         return False
-    if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(stmt.get("Resource", []))):
+    if not any(fnmatch.fnmatchcase(resource, r) for r in _substitute(stmt.get("Resource", []), ctx)):
         return False
     for op, keys in stmt.get("Condition", {}).items():
         for key, expected in keys.items():

@@ -4,7 +4,8 @@ the agent may list a batch's double-entry tasks (Query on the review table) for 
 from __future__ import annotations
 
 import pytest
-from test_hardening import _agent, _agent_ctx, _allowed
+
+from tests.infra.test_hardening import _agent, _agent_ctx, _allowed
 
 
 def test_the_functions_are_told_double_entry_is_off_by_default(synth):

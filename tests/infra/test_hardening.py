@@ -86,7 +86,7 @@ def test_the_agent_keeps_its_rights_in_japan(synth):
     # Given the agent policy / Then the region deny leaves its Tokyo calls allowed (the
     # journey test proves every real call; this is the one property the deny could break)
     agent = _agent(synth)
-    resource = "arn:aws:s3:::intake/b1/pages/p1.jpg"
+    resource = f"arn:aws:s3:::intake/{B1}/pages/p1.jpg"
     ctx = _agent_ctx("s3", region="ap-northeast-1")
     assert _allowed(agent, "s3:PutObject", resource, ctx)
     assert not _allowed(agent, "s3:PutObject", resource, {**ctx, "aws:RequestedRegion": "us-east-1"})
@@ -172,20 +172,25 @@ def _agent(synth) -> list[dict]:
 
 
 def _agent_ctx(service: str, *, region: str = "ap-northeast-1", ip: str = "10.0.10.15") -> dict:
-    from support.policy_guard import endpoint_id
+    """A call of the tests' agent (tagged with its client, support.policy_guard.agent_tags)."""
+    from support.policy_guard import agent_tags, endpoint_id
 
     return {
         "aws:RequestedRegion": region,
         "aws:VpcSourceIp": ip,
         "aws:SourceVpce": endpoint_id(service),
         "aws:SecureTransport": "true",
+        **{f"aws:PrincipalTag/{k}": v for k, v in agent_tags().items()},
     }
+
+
+B1 = "city-test-20260401-091500-3fa2c1"  # a batch of the tests' agent's client
 
 
 # --- 3. hardening -----------------------------------------------------------------------------
 AGENT_CALLS = [  # (service, action, resource) the agent makes (tests/integration/cloud journey)
-    ("s3", "s3:PutObject", "arn:aws:s3:::intake/b1/pages/p1.jpg"),
-    ("s3", "s3:GetObject", "arn:aws:s3:::results/b1/results.csv"),
+    ("s3", "s3:PutObject", f"arn:aws:s3:::intake/{B1}/pages/p1.jpg"),
+    ("s3", "s3:GetObject", f"arn:aws:s3:::results/{B1}/results.csv"),
     ("s3", "s3:ListBucket", "arn:aws:s3:::results"),
     ("dynamodb", "dynamodb:GetItem", "arn:aws:dynamodb:ap-northeast-1:123456789012:table/batches"),
     ("dynamodb", "dynamodb:UpdateItem", "arn:aws:dynamodb:ap-northeast-1:123456789012:table/review_tasks"),
@@ -353,3 +358,80 @@ def test_the_functions_get_the_configured_price_table(synth):
     assert load_config(context(price_table={"textract_page": 0.002})).price_table == {"textract_page": 0.002}
     with pytest.raises(ConfigError, match="price_table: unknown entries textract_pages"):
         load_config(context(price_table={"textract_pages": 0.002}))
+
+
+# --- per-client prefix ----------------------------------------------------------------------
+def _tagged(service: str, client: str | None, **kw) -> dict:
+    from yomitori.batch import CLIENT_TAG
+
+    ctx = _agent_ctx(service, **kw)
+    if client is not None:
+        ctx[f"aws:PrincipalTag/{CLIENT_TAG}"] = client
+    return ctx
+
+
+def _batch_calls(batch: str) -> list[tuple[str, str, str, dict]]:
+    """(service, action, resource, extra context) of every per-batch call of the agent."""
+    table = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/batches"
+    return [
+        ("s3", "s3:PutObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
+        ("s3", "s3:PutObject", f"arn:aws:s3:::intake/{batch}/manifest.json", {}),
+        ("s3", "s3:GetObject", f"arn:aws:s3:::intake/{batch}/manifest.json", {}),
+        ("s3", "s3:DeleteObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
+        ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/results.json", {}),
+        ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/results.csv", {}),
+        ("s3", "s3:PutObject", f"arn:aws:s3:::results/{batch}/ack.json", {}),
+        ("dynamodb", "dynamodb:GetItem", table, {"dynamodb:LeadingKeys": batch}),
+        *_review_calls(batch),
+    ]
+
+
+def _review_calls(batch: str) -> list[tuple[str, str, str, dict]]:
+    """The review page's per-batch calls (the queue's Scan aside)."""
+    tables = "arn:aws:dynamodb:ap-northeast-1:123456789012:table"
+    return [
+        ("s3", "s3:GetObject", f"arn:aws:s3:::intake/{batch}/pages/p1.jpg", {}),
+        ("s3", "s3:GetObject", f"arn:aws:s3:::results/{batch}/documents/d.json", {}),
+        ("s3", "s3:PutObject", f"arn:aws:s3:::results/{batch}/documents/d.json", {}),
+        ("dynamodb", "dynamodb:GetItem", f"{tables}/review_tasks", {"dynamodb:LeadingKeys": batch}),
+        ("dynamodb", "dynamodb:UpdateItem", f"{tables}/review_tasks", {"dynamodb:LeadingKeys": batch}),
+        ("dynamodb", "dynamodb:PutItem", f"{tables}/audit", {"dynamodb:LeadingKeys": batch}),
+    ]
+
+
+def test_one_client_reaches_only_its_own_batches(synth):
+    from yomitori.batch import new_batch_id
+
+    agent = _agent(synth)
+    # Given two offices' batches, one of a client whose id extends the other's
+    mine, theirs = new_batch_id("pc"), new_batch_id("pc-2")
+    for batch, owner in ((mine, "pc"), (theirs, "pc-2")):
+        for service, action, resource, extra in _batch_calls(batch):
+            # When the owner's identity (tagged with its client) calls / Then it is allowed
+            assert _allowed(agent, action, resource, {**_tagged(service, owner), **extra}), (action, resource)
+    for service, action, resource, extra in _batch_calls(theirs):
+        # When client pc's identity touches pc-2's batch / Then it is refused
+        assert not _allowed(agent, action, resource, {**_tagged(service, "pc"), **extra}), (action, resource)
+    for service, action, resource, extra in _batch_calls(mine):
+        # and pc-2's identity pc's batch, and an identity without the tag any batch
+        assert not _allowed(agent, action, resource, {**_tagged(service, "pc-2"), **extra}), resource
+        assert not _allowed(agent, action, resource, {**_tagged(service, None), **extra}), resource
+    # and a key that is not a batch id of the client (shorter, or another tail) is refused too
+    for key in ("pc-x/pages/p1.jpg", "pc-20260401-091500-3fa2c1x/pages/p1.jpg", "pc/pages/p1.jpg"):
+        assert not _allowed(agent, "s3:PutObject", f"arn:aws:s3:::intake/{key}", _tagged("s3", "pc")), key
+
+
+def test_the_review_page_lists_every_gate_but_opens_only_its_clients_batches(synth):
+    from yomitori.batch import new_batch_id
+
+    agent, theirs = _agent(synth), new_batch_id("pc-2")
+    review = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/review_tasks"
+    # Given the review queue (ids and leases of every open gate, no values) / Then pc may scan it
+    assert _allowed(agent, "dynamodb:Scan", review, _tagged("dynamodb", "pc"))
+    # but pc-2's batch is pc-2's: pc's identity may not take a lease on it, append its audit
+    # records, or read or correct its documents and page images
+    assert not _allowed(agent, "dynamodb:UpdateItem", review,
+                        {**_tagged("dynamodb", "pc"), "dynamodb:LeadingKeys": theirs})
+    for service, action, resource, extra in _review_calls(theirs):
+        assert not _allowed(agent, action, resource, {**_tagged(service, "pc"), **extra}), (action, resource)
+        assert _allowed(agent, action, resource, {**_tagged(service, "pc-2"), **extra}), (action, resource)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.infra import template as tpl
-from tests.infra.conftest import CLIENTS, VPC_CIDR
+from tests.infra.conftest import CLIENTS, ON_PREM, VPC_CIDR
 from tests.infra.policy_eval import resolve
 
 
@@ -20,8 +20,12 @@ def test_no_internet_gateway_nat_or_public_subnet(synth):
         assert not synth.resources(forbidden), forbidden
     for subnet in synth.resources("AWS::EC2::Subnet").values():
         assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
+    (vgw,) = synth.resources("AWS::EC2::VPNGateway")
     for route in synth.resources("AWS::EC2::Route").values():
-        assert "GatewayId" not in route["Properties"] and "NatGatewayId" not in route["Properties"]
+        # the only gateway routes are the offices' ranges through the virtual private gateway
+        assert route["Properties"].get("GatewayId", {"Ref": vgw}) == {"Ref": vgw}
+        assert route["Properties"]["DestinationCidrBlock"] in ON_PREM
+        assert "NatGatewayId" not in route["Properties"]
 
 
 def test_endpoint_security_group_admits_443_only_from_clients_and_functions(synth):
@@ -66,15 +70,39 @@ def test_s3_interface_endpoint_private_dns_only_for_the_inbound_resolver(synth):
     assert s3["DnsOptions"]["PrivateDnsOnlyForInboundResolverEndpoint"] == "OnlyInboundResolver"
 
 
-def test_direct_connect_attachment_with_route_propagation(synth):
-    # Given dx_gateway_id in config / Then a VGW is attached, associated and propagates routes
+def test_direct_connect_attachment_routes_only_the_offices(synth):
+    # Given dx_gateway_id in config / Then a VGW is attached and associated
     (vgw_id,) = synth.resources("AWS::EC2::VPNGateway")
     (attach,) = synth.resources("AWS::EC2::VPCGatewayAttachment").values()
     assert attach["Properties"]["VpnGatewayId"] == {"Ref": vgw_id}
-    (prop,) = synth.resources("AWS::EC2::VPNGatewayRoutePropagation").values()
-    assert len(prop["Properties"]["RouteTableIds"]) == len(synth.resources("AWS::EC2::Subnet"))
     (assoc,) = synth.resources("AWS::DirectConnect::DirectConnectGatewayAssociation").values()
     assert assoc["Properties"]["AllowedPrefixesToDirectConnectGateway"] == [VPC_CIDR]
+    # and by default it propagates nothing: no route the offices advertise (a default route
+    # above all) can reach the subnets; each subnet routes exactly the office ranges to it
+    assert synth.resources("AWS::EC2::VPNGatewayRoutePropagation") == {}
+    routes = [r["Properties"] for r in synth.resources("AWS::EC2::Route").values()]
+    subnet_tables = {a["Properties"]["RouteTableId"]["Ref"]
+                     for a in synth.resources("AWS::EC2::SubnetRouteTableAssociation").values()}
+    assert len(subnet_tables) == len(synth.resources("AWS::EC2::Subnet")) == 2
+    for table in subnet_tables:
+        mine = [r for r in routes if r["RouteTableId"] == {"Ref": table}]
+        assert sorted(r["DestinationCidrBlock"] for r in mine) == sorted(ON_PREM), table
+        assert all(r["GatewayId"] == {"Ref": vgw_id} for r in mine)
+    assert not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" or "DestinationIpv6CidrBlock" in r
+                   for r in routes)
+
+
+def test_route_propagation_only_when_configured(tmp_path):
+    from tests.infra.conftest import synthesize
+
+    # Given propagate_routes: true (the operator filters what the offices advertise)
+    s = synthesize(tmp_path, direct_connect={"dx_gateway_id": "5f2a3c1e-1111-2222-3333-444455556666",
+                                             "propagate_routes": True})
+    assert s.error is None, s.error
+    # Then the gateway propagates into every subnet's route table, and no static route is added
+    (prop,) = s.resources("AWS::EC2::VPNGatewayRoutePropagation").values()
+    assert len(prop["Properties"]["RouteTableIds"]) == len(s.resources("AWS::EC2::Subnet"))
+    assert s.resources("AWS::EC2::Route") == {}
 
 
 def test_inbound_resolver_answers_only_the_offices(synth):

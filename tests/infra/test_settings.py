@@ -60,6 +60,7 @@ def test_bucket_policy_builder_output_is_a_valid_bucket_policy(aws):
     stored = json.loads(s3.get_bucket_policy(Bucket="intake")["Policy"])
     assert {s["Sid"] for s in stored["Statement"]} == {
         "DenyOutsideVpcEndpoints",
+        "DenyBucketOutsideVpcEndpoints",
         "DenyClientsOutsideAllowList",
         "DenyInsecureTransport",
         "DenyTlsBelow12",

@@ -101,6 +101,13 @@ def test_bucket_policy_exempts_only_the_deploy_role_and_the_state_machine(synth,
         )
         == []
     )
+    # and the deploy role configures the bucket but cannot touch an object from outside
+    # (whoever may deploy does not get past the perimeter to the pages and results)
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert "DenyOutsideVpcEndpoints" in denied(
+            stmts, action, f"arn:{bucket}/b/pages/p.png",
+            tpl.ctx(synth, **outside, **{"aws:PrincipalArn": deploy}),
+        ), action
     # an administrator of the account from outside is still denied
     admin = "arn:aws:iam::123456789012:role/Admin"
     assert denied(

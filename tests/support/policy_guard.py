@@ -17,7 +17,8 @@ How a request is judged:
   service's interface endpoint: ``aws:SourceVpce`` is :func:`endpoint_id` of the signing
   service (the binding gives the template's interface endpoints the same ids),
   ``aws:VpcSourceIp`` is ``source_ip`` (a client on the test allow-list) and
-  ``aws:RequestedRegion`` is the region of the request's SigV4 credential scope;
+  ``aws:RequestedRegion`` is the region of the request's SigV4 credential scope, and each of
+  the principal's tags is ``aws:PrincipalTag/<key>`` (policy variables are substituted);
   it is allowed when an Allow statement matches and no Deny does;
 * a request the guard cannot map to an action is refused too (map it here when the agent
   starts using a new API, then let the policy decide).
@@ -54,6 +55,9 @@ ACCOUNT = PSEUDO["AWS::AccountId"]
 REGION = PSEUDO["AWS::Region"]
 AGENT_ACCESS_KEY = "AKIAYOMITORIAGENT001"
 AGENT_ARN = f"arn:aws:iam::{ACCOUNT}:user/yomitori-agent"
+# The client the agent's identity is tagged with (principal tag yomitori-client): the client id
+# of the tests' agent configuration (tests/support/agent_site.py), whose batches it may touch.
+AGENT_CLIENT_ID = "city-test"
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
@@ -276,6 +280,7 @@ class Principal:
     name: str
     arn: str
     statements: list[dict]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class PolicyGuard:
@@ -297,8 +302,9 @@ class PolicyGuard:
         self._httpd: ThreadingHTTPServer | None = None
 
     # principals ------------------------------------------------------------------------
-    def guard(self, access_key: str, statements: list[dict], *, name: str, arn: str) -> PolicyGuard:
-        self.principals[access_key] = Principal(name, arn, statements)
+    def guard(self, access_key: str, statements: list[dict], *, name: str, arn: str,
+              tags: dict[str, str] | None = None) -> PolicyGuard:
+        self.principals[access_key] = Principal(name, arn, statements, dict(tags or {}))
         return self
 
     @property
@@ -338,7 +344,8 @@ class PolicyGuard:
                 resource = self.key_arns.get(resource, f"unknown-key:{resource}")
             full_ctx = {"aws:SecureTransport": "true", "aws:PrincipalArn": who.arn,
                         "aws:VpcSourceIp": self.source_ip, "aws:SourceVpce": endpoint_id(service),
-                        "aws:RequestedRegion": m.group(2), **ctx}
+                        "aws:RequestedRegion": m.group(2),
+                        **{f"aws:PrincipalTag/{k}": v for k, v in who.tags.items()}, **ctx}
             if action == "sts:GetCallerIdentity":
                 ok = True  # needs no permission in AWS (cannot even be denied)
             elif ":?" in action:
@@ -520,13 +527,23 @@ def state_machine_arn(template: dict) -> str:
     return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{sm['Properties']['StateMachineName']}"
 
 
-def guard_agent(guard: PolicyGuard, template: dict, deployment: Deployment) -> PolicyGuard:
-    """(Re)bind the agent's access key to the agent policy for ``deployment``. Task-token
-    calls are judged against ``deployment.state_machine_arn`` (default: the stack's)."""
+def agent_tags(client_id: str = AGENT_CLIENT_ID) -> dict[str, str]:
+    """The tags of an external PC's identity that acts for ``client_id``."""
+    from yomitori.batch import CLIENT_TAG
+
+    return {CLIENT_TAG: client_id}
+
+
+def guard_agent(guard: PolicyGuard, template: dict, deployment: Deployment,
+                client_id: str = AGENT_CLIENT_ID) -> PolicyGuard:
+    """(Re)bind the agent's access key to the agent policy for ``deployment``, its identity
+    tagged with ``client_id``. Task-token calls are judged against
+    ``deployment.state_machine_arn`` (default: the stack's)."""
     guard.state_machine_arn = deployment.state_machine_arn or state_machine_arn(template)
     if deployment.key_arn:
         guard.key_arns[deployment.key_arn] = deployment.key_arn
-    return guard.guard(AGENT_ACCESS_KEY, agent_statements(template, deployment), name="agent", arn=AGENT_ARN)
+    return guard.guard(AGENT_ACCESS_KEY, agent_statements(template, deployment), name="agent", arn=AGENT_ARN,
+                       tags=agent_tags(client_id))
 
 
 class GuardedServer:

@@ -41,3 +41,18 @@ def test_textract_pages_and_a_configured_price_change_the_estimate():
     assert price_table(None) == PriceTable() == price_table("{}")
     with pytest.raises(ValueError):
         price_table(json.dumps({"lambda_gb_secnd": 1}))  # a typo is refused, not ignored
+
+
+def test_the_cost_command_prints_the_estimate_finalize_would_write(capsys, monkeypatch):
+    from yomitori.cli import main
+
+    # Given a configured price table in the environment (what the functions get)
+    monkeypatch.setenv("YOMITORI_PRICE_TABLE", json.dumps({"textract_page": 0.002}))
+    # When the estimate of a 100-page Textract batch is asked for
+    assert main(["cost", "--pages", "100", "--engine", "textract"]) == 0
+    # Then it is exactly finalize's estimate with that table
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == estimate(100, engine="textract", prices=price_table('{"textract_page": 0.002}'))
+    # and a bad table is refused with a usage error that says what to do
+    assert main(["cost", "--price-table", '{"textract_pages": 1}']) == 2
+    assert "PriceTable" in capsys.readouterr().err

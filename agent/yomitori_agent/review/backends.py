@@ -190,13 +190,31 @@ def aws_principal() -> str:
         ) from None
 
 
-def cloud_backend(*, batch_id: str | None = None, job_roles=None,
+class ClientReviews:
+    """The review store as one client's external PC sees it: the queue lists only that
+    client's batches (the agent policy lets it open, lease and correct no other's:
+    yomitori.batch.client_batch_pattern); everything else is the store's."""
+
+    def __init__(self, inner: ReviewStore, client_id: str):
+        self._inner, self.client_id = inner, client_id
+
+    def queue(self, batch_id: str | None = None, *, now=None):
+        from yomitori.batch import owned_by
+
+        return [q for q in self._inner.queue(batch_id, now=now) if owned_by(q.batch_id, self.client_id)]
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def cloud_backend(*, batch_id: str | None = None, client_id: str | None = None, job_roles=None,
                   allow_agent_identity: bool | None = None) -> Backend:
     """The cloud stores from the ``YOMITORI_*`` environment variables (as the Lambdas), used
     directly with the rights the stack's agent policy grants (review table: read and update
     the gate; audit table: append; the state machine: SendTaskSuccess/Heartbeat). The
     reviewer is always the authenticated AWS principal of this process (STS), never a name
-    the caller passes: the audit trail names who really held the credentials. An assumed job
+    the caller passes: the audit trail names who really held the credentials. With
+    ``client_id`` (the agent configuration's) the queue holds only that client's batches. An assumed job
     role (``infra/people.py``) gives the session name and the job's roles
     (:func:`yomitori.principals.principal_from_arn`, ``job_roles`` or ``YOMITORI_JOB_ROLES``);
     the agent's own IAM user is refused, or reviews as a reviewer without My Number rights
@@ -212,5 +230,8 @@ def cloud_backend(*, batch_id: str | None = None, job_roles=None,
     who = principal_from_arn(aws_principal(), job_roles if job_roles is not None else job_roles_from_env(),
                              allow_agent_identity=agent_reviewer_allowed() if allow_agent_identity is None
                              else allow_agent_identity)
-    return Backend(config.result_store(), config.review_store(), config.gate_releaser(), who, batch_id,
+    reviews = config.review_store()
+    if client_id:
+        reviews = ClientReviews(reviews, client_id)
+    return Backend(config.result_store(), reviews, config.gate_releaser(), who, batch_id,
                    describe=f"batch {batch_id}" if batch_id else "all batches waiting for review")

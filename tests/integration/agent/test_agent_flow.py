@@ -79,17 +79,23 @@ def test_status_download_import_register(site, age_keys, contract_config):
     # When the person finished (the third document corrected) and finalize wrote results
     docs[2] = _doc(b, "water_start-0003", status=FieldStatus.CORRECTED)
     _put(s3, site.results, f"{b}/documents/water_start-0003.json", docs[2].model_dump(mode="json"))
+    from yomitori.cost import estimate
+
     payload = {
         "schema_version": 1,
         "batch_id": b,
         "form_id": "water_start",
         "documents": [d.model_dump(mode="json") for d in docs],
+        "cost_estimate": estimate(4, engine="ppocr"),
     }
     _put(s3, site.results, f"{b}/results.json", payload)
     s3.put_object(Bucket=site.results, Key=f"{b}/results.csv", Body="受付番号\r\n".encode("cp932"))
     s3.put_object(Bucket=site.results, Key=f"{b}/ocr/water_start-0001.json", Body=b"{}")
-    # Then status says ready
-    assert _stage(site, b)["stage"] == "ready"
+    # Then status says ready, with finalize's cost estimate of the batch
+    st = _stage(site, b)
+    cost = {k: payload["cost_estimate"][k]
+            for k in ("currency", "total_usd", "per_page_usd", "pages", "engine")}
+    assert st["stage"] == "ready" and st["cost_estimate"] == cost
 
     # When the external PC downloads the results
     r = site.run("download", b, "--to", str(site.usb))
@@ -106,6 +112,10 @@ def test_status_download_import_register(site, age_keys, contract_config):
     ack = json.loads(s3.get_object(Bucket=site.results, Key=f"{b}/ack.json")["Body"].read())
     assert ack["batch_id"] == b and ack["manifest_sha256"] == out["manifest_sha256"]
     assert _stage(site, b)["stage"] == "downloaded"
+    # and once the cloud copy is purged, status still shows the cost (download kept it locally)
+    for o in s3.list_objects_v2(Bucket=site.results, Prefix=f"{b}/").get("Contents", []):
+        s3.delete_object(Bucket=site.results, Key=o["Key"])
+    assert _stage(site, b)["cost_estimate"] == cost
 
     # When the contract server imports the package
     r = site.run("import", str(site.usb), "--to", str(site.inbox), config=contract_config)

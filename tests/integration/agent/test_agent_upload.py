@@ -281,7 +281,7 @@ def test_a_renamed_package_is_refused_and_leaves_nothing_in_the_bucket(site):
     # Given a package renamed to another (well-formed) batch id
     _scans, batch_id = _pack(site, 6)
     pkg = next(site.usb.glob("*.age"))
-    other = "city-20990101-000000-abcdef"
+    other = "city-test-20990101-000000-abcdef"  # the same client (the policy refuses another's)
     pkg.rename(site.usb / f"{other}.age")
     # When uploaded
     r = site.run("upload", str(site.usb))

@@ -9,6 +9,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from support.policy_guard import AGENT_ACCESS_KEY, Deployment, guard_agent
 
+B1 = "city-test-20260401-091500-3fa2c1"  # a batch of the guarded agent's client (city-test)
+
 
 def _as_agent(guard, service: str):
     env = guard.env()
@@ -27,18 +29,18 @@ def guard(moto_server, guard_for, stack_template):
 def test_a_call_outside_the_agent_policy_is_refused_and_fails_the_test(site, guard):
     # Given a guarded site with a results document
     admin = site.s3()
-    admin.put_object(Bucket=site.results, Key="b-1/documents/d-1.json", Body=b"{}")
+    admin.put_object(Bucket=site.results, Key=f"{B1}/documents/d-1.json", Body=b"{}")
     agent = _as_agent(guard, "s3")
     # When the agent reads the document (granted) and then deletes it (not granted)
-    assert agent.get_object(Bucket=site.results, Key="b-1/documents/d-1.json")["Body"].read() == b"{}"
+    assert agent.get_object(Bucket=site.results, Key=f"{B1}/documents/d-1.json")["Body"].read() == b"{}"
     with pytest.raises(ClientError) as e:
-        agent.delete_object(Bucket=site.results, Key="b-1/documents/d-1.json")
+        agent.delete_object(Bucket=site.results, Key=f"{B1}/documents/d-1.json")
     # Then the delete was answered 403 AccessDenied and never reached moto
     assert e.value.response["Error"]["Code"] == "AccessDenied"
-    assert admin.get_object(Bucket=site.results, Key="b-1/documents/d-1.json")["Body"].read() == b"{}"
+    assert admin.get_object(Bucket=site.results, Key=f"{B1}/documents/d-1.json")["Body"].read() == b"{}"
     # And the guard names it, and check() (what the fixtures run at the end of a test) fails
     assert [(c.action, c.resource) for c in guard.violations] == [
-        ("s3:DeleteObject", f"arn:aws:s3:::{site.results}/b-1/documents/d-1.json")
+        ("s3:DeleteObject", f"arn:aws:s3:::{site.results}/{B1}/documents/d-1.json")
     ]
     with pytest.raises(AssertionError, match="outside the policy"):
         guard.check()
@@ -60,11 +62,11 @@ def test_conditions_count_a_review_call_from_outside_the_client_allow_list_is_re
     guard_agent(guard, stack_template, Deployment(site.intake, site.results, tables={"review_tasks": table}))
     ddb = _as_agent(guard, "dynamodb")
     # When the agent reads the gate from an external PC, then from an address not on the list
-    ddb.get_item(TableName=table, Key={"batch_id": {"S": "b-1"}})
+    ddb.get_item(TableName=table, Key={"batch_id": {"S": B1}})
     guard.source_ip = "192.0.2.10"
     try:
         with pytest.raises(ClientError) as e:
-            ddb.get_item(TableName=table, Key={"batch_id": {"S": "b-1"}})
+            ddb.get_item(TableName=table, Key={"batch_id": {"S": B1}})
     finally:
         guard.source_ip = "10.0.10.15"
     # Then only the second was refused

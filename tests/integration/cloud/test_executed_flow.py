@@ -16,10 +16,14 @@ import pytest
 
 def _grants(statement: dict, call) -> bool:
     """Whether ``statement`` speaks of the call's action and resource (conditions aside)."""
+    from support.policy_guard import agent_tags
+    from yomitori.cloud_local.journey_agent import CLIENT_ID
+
     from tests.infra.policy_eval import statement_matches
 
+    tags = {f"aws:PrincipalTag/{k}": v for k, v in agent_tags(CLIENT_ID).items()}
     return statement["Effect"] == "Allow" and statement_matches(
-        {k: v for k, v in statement.items() if k != "Condition"}, call.action, call.resource, {}
+        {k: v for k, v in statement.items() if k != "Condition"}, call.action, call.resource, tags
     )
 
 
@@ -32,8 +36,9 @@ def agent_gateway():
     """The policy guard in front of the journey's local cloud, holding the agent's access key
     to the agent policy of the template the journey synthesized and deployed."""
     from support.policy_guard import Deployment as Names
-    from support.policy_guard import PolicyGuard, agent_statements
+    from support.policy_guard import PolicyGuard, agent_statements, agent_tags
     from yomitori import settings
+    from yomitori.cloud_local.journey_agent import CLIENT_ID
 
     guards = []
 
@@ -51,7 +56,8 @@ def agent_gateway():
         guard = PolicyGuard(
             c.endpoint, state_machine_arn=names.state_machine_arn, key_arns={key_arn: key_arn}
         )
-        guard.guard(access.access_key, agent_statements(template, names), name="agent", arn=access.arn)
+        guard.guard(access.access_key, agent_statements(template, names), name="agent", arn=access.arn,
+                    tags=agent_tags(CLIENT_ID))
         guards.append(guard.start())
         return guard.url
 
@@ -103,8 +109,10 @@ def test_the_office_journey_runs_through_the_executed_state_machine(tmp_path, mo
     # which all carried the endpoint, client address and region conditions of every grant
     (agent,) = guard.principals.values()  # the synthesized agent policy, names resolved
     assert [s["Sid"] for s in agent.statements if s["Effect"] == "Deny"] == ["StayInPermittedRegions"]
+    # (the journey reviews its one batch by key; the whole queue's Scan, ReviewQueue, is the
+    # office's list, exercised through the guard by tests/e2e/test_review_cloud.py)
     unused = [s["Sid"] for s in agent.statements
-              if s["Effect"] == "Allow" and s["Sid"] != "UseDataKeyThroughS3"
+              if s["Effect"] == "Allow" and s["Sid"] not in ("UseDataKeyThroughS3", "ReviewQueue")
               and not any(_grants(s, c) for c in guard.checked("agent"))]
     assert unused == []
     grants = [(a, r) for s in agent.statements for a in _list(s["Action"]) for r in _list(s["Resource"])]

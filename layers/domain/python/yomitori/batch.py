@@ -10,6 +10,13 @@ Key layout (the batch id is the prefix of everything, so purge is one prefix):
                      <batch_id>/documents/<document_id>.json
                      <batch_id>/results.json, <batch_id>/results.csv
                      <batch_id>/ack.json                 (download acknowledged)
+
+A batch id is ``<client_id>-<YYYYmmdd>-<HHMMSS>-<6 hex>`` (:func:`new_batch_id`): the client
+id of the office that packed it, then a tail of fixed length. That makes the key prefix a
+client's own: the agent policy lets an external PC whose identity carries the principal tag
+``yomitori-client`` = X touch only keys matching :func:`client_batch_pattern` (X) (infra/stack.py).
+Because the tail's length is fixed, ``X-`` followed by exactly that many characters names X's
+batches and no other client's, even when client ids contain '-' ("pc" never matches "pc-2"'s).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import secrets
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -63,6 +71,36 @@ class BatchManifest(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("page names must be unique within a batch")
         return pages
+
+
+# The IAM principal tag that names the client an external PC's identity acts for.
+CLIENT_TAG = "yomitori-client"
+# new_batch_id's tail after the client id, as IAM / fnmatch wildcards ('?' = one character).
+BATCH_ID_TAIL_WILDCARD = "-????????-??????-??????"
+_BATCH_ID_TAIL = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def new_batch_id(client_id: str, now: dt.datetime | None = None) -> str:
+    """A new batch id of ``client_id`` (unique: a second and 24 random bits)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{client_id}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def has_batch_id_tail(name: str) -> bool:
+    """Whether ``name`` ends like :func:`new_batch_id`'s ids."""
+    return bool(_BATCH_ID_TAIL.search(name))
+
+
+def client_batch_pattern(client_id: str) -> str:
+    """The batch ids of ``client_id`` as an IAM wildcard (also an fnmatch pattern)."""
+    return client_id + BATCH_ID_TAIL_WILDCARD
+
+
+def owned_by(batch_id: str, client_id: str) -> bool:
+    """Whether ``batch_id`` is one of ``client_id``'s batches (as IAM matches it)."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(batch_id, client_batch_pattern(client_id))
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:

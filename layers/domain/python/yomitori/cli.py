@@ -206,6 +206,23 @@ def _review(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cost(args: argparse.Namespace) -> int:
+    import json
+
+    from pydantic import ValidationError
+
+    from yomitori.cost import ENV_PRICE_TABLE, PriceTableError, estimate, price_table
+
+    raw = args.price_table if args.price_table is not None else os.environ.get(ENV_PRICE_TABLE)
+    try:
+        prices = price_table(raw)
+    except (ValueError, ValidationError) as e:
+        detail = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise PriceTableError(f"the price table is not valid ({detail}).") from None
+    print(json.dumps(estimate(args.pages, engine=args.engine, prices=prices), ensure_ascii=False, indent=1))
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yomitori", description="Japanese paper forms to checked data.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -291,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     from yomitori.users_cli import add_parser as add_users
 
     add_users(sub)
+
+    co = sub.add_parser("cost", help="the cost estimate of a batch in AWS (what finalize writes "
+                        "into results.json)")
+    co.add_argument("--pages", type=int, default=100, help="pages in the batch (default 100)")
+    co.add_argument("--engine", choices=("ppocr", "textract", "tesseract"), default="ppocr")
+    co.add_argument("--price-table", help="JSON overrides of the price table (default: "
+                    "$YOMITORI_PRICE_TABLE, else the built-in ap-northeast-1 list prices)")
+    co.set_defaults(func=_cost)
 
     from yomitori.audit.command import add_parser as add_audit
 

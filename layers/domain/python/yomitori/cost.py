@@ -14,7 +14,15 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from yomitori.errors import ExitCode, YomitoriError
+
 ENV_PRICE_TABLE = "YOMITORI_PRICE_TABLE"
+
+
+class PriceTableError(YomitoriError):
+    code = "bad_price_table"
+    exit_code = ExitCode.USAGE
+    action = 'Give a JSON object of yomitori.cost.PriceTable entries, e.g. \'{"textract_page": 0.0015}\'.'
 
 
 class PriceTable(BaseModel):

@@ -203,15 +203,18 @@ def bucket_policy_statements(
     service_cidrs: Sequence[str],
     kms_key_arn: str,
     exempt_principal_arns: Sequence[str] = (),
+    bucket_admin_arns: Sequence[str] = (),
 ) -> list[dict]:
     """Deny statements for a data bucket (intake or results). Contract:
 
     * anything not arriving through one of ``vpc_endpoint_ids`` is denied, except the
-      principals in ``exempt_principal_arns``: the CloudFormation execution role of the CDK
-      bootstrap (it configures the bucket from outside the VPC on every deploy) and the state
-      machine's role (Step Functions' Distributed Map reads the manifest from the service side,
-      which carries no ``aws:SourceVpce``). Named roles, not ``aws:CalledVia``: that key would
-      exempt any caller going through e.g. CloudFormation, not just our deployment;
+      principals in ``exempt_principal_arns``: the state machine's role (Step Functions'
+      Distributed Map reads the manifest from the service side, which carries no
+      ``aws:SourceVpce``); and, on the bucket itself but never on its objects, the principals
+      in ``bucket_admin_arns``: the CloudFormation execution role of the CDK bootstrap (it
+      configures the bucket from outside the VPC on every deploy), so whoever may deploy
+      cannot read, write or delete a page or a result from outside. Named roles, not
+      ``aws:CalledVia``: that key would exempt any caller going through e.g. CloudFormation;
     * through the endpoints, only source addresses in ``client_cidrs`` (the terminal
       allow-list) or ``service_cidrs`` (the VPC's subnets where the Lambda functions run) are
       admitted: ``aws:VpcSourceIp`` is the key for endpoint traffic (``aws:SourceIp`` is absent);
@@ -224,18 +227,31 @@ def bucket_policy_statements(
     """
     objects = f"{bucket_arn}/*"
     both = [bucket_arn, objects]
+    def unless(arns: list[str]) -> dict:
+        return {"ArnNotLike": {"aws:PrincipalArn": arns}} if arns else {}
+
     exempt = list(exempt_principal_arns)
-    not_exempt = {"ArnNotLike": {"aws:PrincipalArn": exempt}} if exempt else {}
     return [
         {
             "Sid": "DenyOutsideVpcEndpoints",
             "Effect": "Deny",
             "Principal": {"AWS": "*"},
             "Action": "s3:*",
-            "Resource": both,
+            "Resource": objects,
             "Condition": {
                 "StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)},
-                **not_exempt,
+                **unless(exempt),
+            },
+        },
+        {
+            "Sid": "DenyBucketOutsideVpcEndpoints",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": bucket_arn,
+            "Condition": {
+                "StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)},
+                **unless(exempt + list(bucket_admin_arns)),
             },
         },
         {

@@ -18,6 +18,7 @@ from yomitori.cloud_local.deploy import Deployment
 from yomitori.cloud_local.server import CREDENTIALS, LocalCloud, LocalCloudError
 
 AGENT_USER = "yomitori-agent"  # the external PC's IAM user in the local cloud
+CLIENT_ID = "journey"  # its agent's client_id, and the client its IAM user is tagged with
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,14 @@ def agent_cli(config: Path, *args: str) -> str:
 
 
 def agent_identity(cloud: LocalCloud) -> tuple[str, str, str]:
-    """An IAM user for the external PC, with an access key: (key id, secret, user ARN). STS
+    """An IAM user for the external PC, tagged with its client (yomitori.batch.CLIENT_TAG, as
+    docs/deploy.md tells operators), with an access key: (key id, secret, user ARN). STS
     GetCallerIdentity of that key names the user, as AWS does."""
+    from yomitori.batch import CLIENT_TAG
+
     iam = cloud.client("iam")
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-        iam.create_user(UserName=AGENT_USER)
+        iam.create_user(UserName=AGENT_USER, Tags=[{"Key": CLIENT_TAG, "Value": CLIENT_ID}])
     key = iam.create_access_key(UserName=AGENT_USER)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"], iam.get_user(UserName=AGENT_USER)["User"]["Arn"]
 
@@ -98,7 +102,7 @@ def write_config(
 
     path.write_text(
         render_config({
-            "client_id": "journey",
+            "client_id": CLIENT_ID,
             "identity_file": identity,
             "state_dir": f"state-{identity.stem}",
             "inbox": "inbox",
@@ -134,8 +138,9 @@ def review_queue(batch_id: str, truth: dict, correct: int) -> tuple[str, int, in
     of the misread fields illegible. Returns (reviewer, fields reviewed, corrections)."""
     from yomitori_agent.review import ReviewService, cloud_backend
 
-    # the journey's agent is one shared IAM user: it reviews as a plain reviewer (no My Number)
-    backend = cloud_backend(batch_id=batch_id, allow_agent_identity=True)
+    # the journey's agent is one shared IAM user: it reviews as a plain reviewer (no My Number),
+    # and its page lists only its own client's batches
+    backend = cloud_backend(batch_id=batch_id, client_id=CLIENT_ID, allow_agent_identity=True)
     svc = ReviewService(
         backend.results, backend.reviews, backend.releaser, principal=backend.principal, batch_id=batch_id
     )

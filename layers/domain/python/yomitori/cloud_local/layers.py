@@ -2,7 +2,8 @@
 here from this machine's installed distributions, so a function runs locally with only its
 layers on the import path (one machine only; used by the local cloud's function runner).
 
-A group's layer holds the distributions ``layers/requirements/<group>.txt`` names and all
+A group's layer holds the distributions ``layers/requirements/<group>.in`` asks for (the
+layer's own requirements; ``<group>.txt`` is their lock for the Lambda build) and all
 they depend on (extras and markers honoured), minus what the Lambda runtime provides
 (``PROVIDED`` of layers/build.py: boto3 and friends), which form the ``runtime`` layer every
 function gets, as in Lambda. Each layer is a folder of symbolic links to the installed
@@ -45,7 +46,7 @@ def _canonical(name: str) -> str:
 
 
 def _requirements(group: str) -> list[str]:
-    path = repo_dir() / "layers" / "requirements" / f"{group}.txt"
+    path = repo_dir() / "layers" / "requirements" / f"{group}.in"
     if not path.is_file():
         raise LocalCloudError(f"No layer group '{group}' (missing {path}).")
     lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
