@@ -192,8 +192,8 @@ def aws_principal() -> str:
 
 class ClientReviews:
     """The review store as one client's external PC sees it: the queue and the batches with
-    double entries open list only that client's batches (the agent policy lets it open, lease and correct no other's:
-    yomitori.batch.client_batch_pattern); everything else is the store's."""
+    double entries open list only that client's batches (the agent policy lets it open, lease
+    and correct no other's: yomitori.batch.client_batch_pattern); everything else is the store's."""
 
     def __init__(self, inner: ReviewStore, client_id: str):
         self._inner, self.client_id = inner, client_id
