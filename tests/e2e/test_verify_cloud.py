@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from PIL import Image
 from support.policy_guard import AGENT_CLIENT_ID, acting_as_agent
 
@@ -17,10 +18,32 @@ from tests.unit.test_review_server import MY_NUMBER, _doc
 OTHER = "123456789093"  # another valid My Number (check digit 3)
 
 
-def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, monkeypatch):  # noqa: F811
-    from yomitori.access import Principal, Role
+@pytest.fixture
+def other_office(cloud, monkeypatch):  # noqa: F811
+    """Another office's batch at its gate with a double entry open (read surely: its My Number
+    waits for the second entry only); removed afterwards, the moto server is shared."""
     from yomitori.batch import new_batch_id
     from yomitori.results import FieldStatus
+    from yomitori.steps import config
+    from yomitori.steps.review import open_review_gate
+    from yomitori.steps.verification import ENV_DOUBLE_ENTRY
+
+    monkeypatch.setenv(ENV_DOUBLE_ENTRY, "on")
+    results, reviews = config.result_store(), config.review_store()
+    theirs = new_batch_id("pc-2")
+    doc = _doc("doc-0001", theirs)
+    for f in doc.fields.values():
+        f.status, f.confidence, f.reasons = FieldStatus.ACCEPTED, 1.0, []
+    results.put_document(doc)
+    open_review_gate(results, reviews, config.gate_releaser(), batch_id=theirs, task_token="tok-other")
+    yield theirs
+    reviews.delete_batch(theirs)
+    results.delete_batch(theirs)
+
+
+def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, other_office, monkeypatch):  # noqa: F811
+    from yomitori.access import Principal, Role
+    from yomitori.batch import new_batch_id
     from yomitori.steps import config
     from yomitori.steps.review import open_review_gate
     from yomitori.steps.verification import ENV_DOUBLE_ENTRY
@@ -44,13 +67,7 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
     open_review_gate(results, reviews, config.gate_releaser(), batch_id=batch, task_token="tok-verify")
     assert {t.state for t in reviews.verifications(batch)} == {VerifyState.WAITING}
     # and another office's batch whose double entries are open (its field is not this agent's)
-    theirs = new_batch_id("pc-2")
-    other = _doc("doc-0001", theirs)
-    for f in other.fields.values():  # read surely: its My Number waits for the second entry only
-        f.status, f.confidence, f.reasons = FieldStatus.ACCEPTED, 1.0, []
-    results.put_document(other)
-    open_review_gate(results, reviews, config.gate_releaser(), batch_id=theirs, task_token="tok-other")
-    assert {t.state for t in reviews.verifications(theirs)} == {VerifyState.OPEN}
+    assert {t.state for t in reviews.verifications(other_office)} == {VerifyState.OPEN}
     sent: list[dict] = []
 
     beats: list[dict] = []
