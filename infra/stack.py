@@ -384,14 +384,25 @@ class YomitoriStack(Stack):
             iam.PolicyStatement(
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
             ),
-            # the queue (ids and leases of every open gate; the page lists its client's)
+            # the queue and the batches with double-entry work: ids, leases and states of every
+            # open gate (the page lists its client's), never a task token. A Scan reads every
+            # client's items, and a gate's token is a bearer credential for SendTaskSuccess:
+            # the Scan must project (Select SPECIFIC_ATTRIBUTES, sent by the store) onto
+            # settings.REVIEW_SCAN_ATTRIBUTES; one without a projection, or naming the token,
+            # is denied.
             iam.PolicyStatement(
                 sid="ReviewQueue",
                 actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
+                    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+                },
             ),
-            # leases and documents done, the double-entry tasks of a batch (Query: ベリファイ
-            # states and names, no values), audit records: the client's batches only
+            # leases and documents done, the gate's task token (to release it, or to send its
+            # heartbeat), the double-entry tasks of a batch (Query: ベリファイ states and names,
+            # no values), audit records: the client's batches only (OWN_ITEMS: the leading key
+            # of a GetItem, UpdateItem or Query is one of the client's batch ids)
             iam.PolicyStatement(
                 sid="ReviewLeases",
                 actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
