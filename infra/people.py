@@ -99,8 +99,39 @@ class People(Construct):
             ),
             iam.PolicyStatement(
                 sid="ListReviewGates",
-                actions=["dynamodb:GetItem", "dynamodb:Scan"],
+                actions=["dynamodb:GetItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+            ),
+            # the Scan reads ids and leases only, never a gate's task token (as the agent's
+            # ReviewQueue statement in infra/stack.py)
+            iam.PolicyStatement(
+                sid="ScanReviewGateIds",
+                actions=["dynamodb:Scan"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
+                    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+                },
+            ),
+            # `yomitori audit verify --cloud` checks each batch against its Object-Lock copy
+            # (docs/audit.md): GetObject (every version) on trail/*; ListBucket so that a batch
+            # not purged yet answers 404, not 403 (S3 checks it without a prefix, and the bucket
+            # holds nothing but trail/<batch>.jsonl); the data key, through S3 only
+            iam.PolicyStatement(
+                sid="ReadAuditTrailCopies",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[storage.trail_bucket.arn_for_objects("trail/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListAuditTrailCopies",
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[storage.trail_bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptTrailCopiesThroughS3",
+                actions=["kms:Decrypt"],
+                resources=[storage.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
             ),
         ]
         job_statements: dict[str, Callable[[], list[iam.PolicyStatement]]] = {
@@ -201,3 +232,9 @@ def acknowledge_people(people: People, storage) -> None:
             f"{IAM5}[Resource::{intake}/{PAGES}]",
             f"the {job} sees the scan of the document it reviews; {BATCH_PREFIX}",
         )
+    ack(
+        people.policies["supervisor"],
+        f"{IAM5}[Resource::{arn_of(storage.trail_bucket)}/trail/*]",
+        "the supervisor's `yomitori audit verify --cloud` reads each batch's Object-Lock copy of its "
+        "audit trail (trail/<batch id>.jsonl; batch ids are only known at run time); read only",
+    )
