@@ -37,6 +37,15 @@ from yomitori.principals import JOBS, job_role_name
 from infra.config import YomitoriConfig
 from infra.nag import BATCH_PREFIX, IAM5, ack, arn_of, nag_text
 
+# A Scan of the review-task table reads every client's items: it must project onto ids, leases
+# and states (settings.REVIEW_SCAN_ATTRIBUTES; Select sent by yomitori.store.dynamo), so a gate's
+# task token, a bearer credential for SendTaskSuccess, never comes with it (the agent's
+# ReviewQueue statement in infra/stack.py, the supervisor's ScanReviewGateIds here).
+SCAN_WITHOUT_TOKENS = {
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
+    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+
 # a person works for one office (client): the session's yomitori-client tag, set when the job
 # role is assumed (below), limits the review jobs to that office's batches, as the agent's
 OWN_OFFICE = "${aws:PrincipalTag/" + CLIENT_TAG + "}"
@@ -110,16 +119,12 @@ class People(Construct):
                 actions=["dynamodb:GetItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
             ),
-            # the Scan reads ids and leases only, never a gate's task token (as the agent's
-            # ReviewQueue statement in infra/stack.py)
+            # the Scan reads ids and leases only, never a gate's task token
             iam.PolicyStatement(
                 sid="ScanReviewGateIds",
                 actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
-                conditions={
-                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
-                    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-                },
+                conditions=SCAN_WITHOUT_TOKENS,
             ),
             # `yomitori audit verify --cloud` checks each batch against its Object-Lock copy
             # (docs/audit.md): GetObject (every version) on trail/*; ListBucket so that a batch

@@ -17,7 +17,7 @@ from infra.functions import PythonFunctions
 from infra.nag import acknowledge_stack
 from infra.network import Network
 from infra.operations import Operations, add_outputs, endpoint_dns_name
-from infra.people import People, camel
+from infra.people import SCAN_WITHOUT_TOKENS, People, camel
 from infra.pipeline import Pipeline
 from infra.storage import Storage, deployment_role_arn
 
@@ -385,19 +385,13 @@ class YomitoriStack(Stack):
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
             ),
             # the queue and the batches with double-entry work: ids, leases and states of every
-            # open gate (the page lists its client's), never a task token. A Scan reads every
-            # client's items, and a gate's token is a bearer credential for SendTaskSuccess:
-            # the Scan must project (Select SPECIFIC_ATTRIBUTES, sent by the store) onto
-            # settings.REVIEW_SCAN_ATTRIBUTES; one without a projection, or naming the token,
-            # is denied.
+            # open gate (the page lists its client's), never a task token (SCAN_WITHOUT_TOKENS:
+            # a Scan without a projection, or projecting the token, is denied)
             iam.PolicyStatement(
                 sid="ReviewQueue",
                 actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
-                conditions={
-                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
-                    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-                },
+                conditions=SCAN_WITHOUT_TOKENS,
             ),
             # leases and documents done, the gate's task token (to release it, or to send its
             # heartbeat), the double-entry tasks of a batch (Query: ベリファイ states and names,
