@@ -71,11 +71,15 @@ def test_an_office_lists_every_gate_but_reads_only_its_own_clients_task_token(si
 
     # When it reads its own batch's gate (to release it or send its heartbeat) / Then the
     # token is there; and another client's gate, by GetItem or Query, is refused
+    def batch_items(batch):
+        return ddb.query(TableName=table, KeyConditionExpression="#p = :p",
+                         ExpressionAttributeNames={"#p": pk},
+                         ExpressionAttributeValues={":p": {"S": batch}})["Items"]
+
     assert store.get_gate(mine).task_token == "tok-mine"
+    assert [i["task_token"]["S"] for i in batch_items(mine)] == ["tok-mine"]
     _denied(lambda: store.get_gate(theirs))
-    _denied(lambda: ddb.query(TableName=table, KeyConditionExpression="#p = :p",
-                              ExpressionAttributeNames={"#p": pk},
-                              ExpressionAttributeValues={":p": {"S": theirs}}))
+    _denied(lambda: batch_items(theirs))
     assert store.verifications(mine) == []
     _denied(lambda: store.verifications(theirs))
     # And the refused calls never reached the table: the other client's gate is as it was
