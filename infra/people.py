@@ -12,8 +12,11 @@ viewer, verifier, supervisor and agent operator. For each job this construct mak
   job (``people`` in cdk.json) and only with a source identity: an IAM user must use its own
   user name as session name and source identity (``aws sts assume-role --role-session-name
   NAME --source-identity NAME``), other principals must set a source identity (CloudTrail
-  keeps it across role chaining). A job with no principals configured gets its policy (for
-  Identity Center) but no role.
+  keeps it across role chaining). The session carries the person's office as the session tag
+  ``yomitori-client`` (an IAM user passes its own tag: ``--tags Key=yomitori-client,Value=…``;
+  Identity Center passes it as an attribute for access control); the review jobs reach only
+  that office's batches, like the agent. A job with no principals configured gets its policy
+  (for Identity Center) but no role.
 
 The review page names the person from the session of the assumed role
 (``yomitori.principals.principal_from_arn``). What IAM cannot tell apart is said in
@@ -28,13 +31,27 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from yomitori import settings
+from yomitori.batch import CLIENT_TAG, client_batch_pattern
 from yomitori.principals import JOBS, job_role_name
 
 from infra.config import YomitoriConfig
-from infra.nag import BATCH_PREFIX, IAM5, ack, arn_of
+from infra.nag import BATCH_PREFIX, IAM5, ack, arn_of, nag_text
 
-DOCUMENTS = "*/documents/*"
-PAGES = "*/pages/*"
+# A Scan of the review-task table reads every client's items: it must project onto ids, leases
+# and states (settings.REVIEW_SCAN_ATTRIBUTES; Select sent by yomitori.store.dynamo), so a gate's
+# task token, a bearer credential for SendTaskSuccess, never comes with it (the agent's
+# ReviewQueue statement in infra/stack.py, the supervisor's ScanReviewGateIds here).
+SCAN_WITHOUT_TOKENS = {
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
+    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+
+# a person works for one office (client): the session's yomitori-client tag, set when the job
+# role is assumed (below), limits the review jobs to that office's batches, as the agent's
+OWN_OFFICE = "${aws:PrincipalTag/" + CLIENT_TAG + "}"
+OWN_BATCH = client_batch_pattern(OWN_OFFICE)
+DOCUMENTS = OWN_BATCH + "/documents/*"
+PAGES = OWN_BATCH + "/pages/*"
 REVIEW_JOBS = ("reviewer", "number-viewer", "verifier")
 
 
@@ -99,8 +116,35 @@ class People(Construct):
             ),
             iam.PolicyStatement(
                 sid="ListReviewGates",
-                actions=["dynamodb:GetItem", "dynamodb:Scan"],
+                actions=["dynamodb:GetItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+            ),
+            # the Scan reads ids and leases only, never a gate's task token
+            iam.PolicyStatement(
+                sid="ScanReviewGateIds",
+                actions=["dynamodb:Scan"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions=SCAN_WITHOUT_TOKENS,
+            ),
+            # `yomitori audit verify --cloud` checks each batch against its Object-Lock copy
+            # (docs/audit.md): GetObject (every version) on trail/*; ListBucket so that a batch
+            # not purged yet answers 404, not 403 (S3 checks it without a prefix, and the bucket
+            # holds nothing but trail/<batch>.jsonl); the data key, through S3 only
+            iam.PolicyStatement(
+                sid="ReadAuditTrailCopies",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[storage.trail_bucket.arn_for_objects("trail/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListAuditTrailCopies",
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[storage.trail_bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptTrailCopiesThroughS3",
+                actions=["kms:Decrypt"],
+                resources=[storage.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
             ),
         ]
         job_statements: dict[str, Callable[[], list[iam.PolicyStatement]]] = {
@@ -131,6 +175,8 @@ class People(Construct):
         others = [p for p in principals if p not in users]
         account = iam.AccountRootPrincipal()
         trust = []
+        # the office travels as the one session tag allowed: an IAM user's own tag, never another
+        office = {"ForAllValues:StringEquals": {"aws:TagKeys": [CLIENT_TAG]}}
         if users:
             # an IAM user assumes the role as itself: the session name is its user name, and so is
             # the source identity when one is set (SDK profiles cannot set it; the CLI can)
@@ -139,10 +185,14 @@ class People(Construct):
                     "ArnLike": {"aws:PrincipalArn": users},
                     "StringLike": {"sts:RoleSessionName": "${aws:username}"},
                     "StringLikeIfExists": {"sts:SourceIdentity": "${aws:username}"},
+                    "StringEquals": {f"aws:RequestTag/{CLIENT_TAG}": OWN_OFFICE},
+                    **office,
                 }
             )
         if others:
-            trust.append({"ArnLike": {"aws:PrincipalArn": others}, "Null": {"sts:SourceIdentity": "false"}})
+            trust.append({"ArnLike": {"aws:PrincipalArn": others},
+                          "Null": {"sts:SourceIdentity": "false", f"aws:RequestTag/{CLIENT_TAG}": "false"},
+                          **office})
         role = iam.Role(
             self,
             f"{camel(job)}Role",
@@ -152,14 +202,16 @@ class People(Construct):
             managed_policies=[policy],
             max_session_duration=Duration.hours(8),  # one working day
         )
-        # setting the source identity is a permission of its own, under the same conditions
+        # setting the source identity and tagging the session are permissions of their own,
+        # under the same conditions
         role.assume_role_policy.add_statements(
-            iam.PolicyStatement(actions=["sts:SetSourceIdentity"], principals=[account], conditions=trust[0])
+            iam.PolicyStatement(actions=["sts:SetSourceIdentity", "sts:TagSession"], principals=[account],
+                                conditions=trust[0])
         )
         for conditions in trust[1:]:
             role.assume_role_policy.add_statements(
                 iam.PolicyStatement(
-                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    actions=["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
                     principals=[account],
                     conditions=conditions,
                 )
@@ -193,11 +245,19 @@ def acknowledge_people(people: People, storage) -> None:
         policy = people.policies[job]
         ack(
             policy,
-            f"{IAM5}[Resource::{results}/{DOCUMENTS}]",
-            f"the {job} reads the documents waiting for a person and saves corrections; {BATCH_PREFIX}",
+            f"{IAM5}[Resource::{results}/{nag_text(DOCUMENTS)}]",
+            f"the {job} reads the documents waiting for a person and saves corrections, of the batches "
+            f"of their own office only (session tag yomitori-client); {BATCH_PREFIX}",
         )
         ack(
             policy,
-            f"{IAM5}[Resource::{intake}/{PAGES}]",
-            f"the {job} sees the scan of the document it reviews; {BATCH_PREFIX}",
+            f"{IAM5}[Resource::{intake}/{nag_text(PAGES)}]",
+            f"the {job} sees the scan of the document it reviews, of their own office's batches; "
+            f"{BATCH_PREFIX}",
         )
+    ack(
+        people.policies["supervisor"],
+        f"{IAM5}[Resource::{arn_of(storage.trail_bucket)}/trail/*]",
+        "the supervisor's `yomitori audit verify --cloud` reads each batch's Object-Lock copy of its "
+        "audit trail (trail/<batch id>.jsonl; batch ids are only known at run time); read only",
+    )

@@ -119,6 +119,14 @@ def _review(args) -> int:
         client_id = load_config(args.config).client_id
     except ConfigError:
         client_id = None  # no configuration: every open batch is listed; IAM still decides
+    if args.job_role:
+        from yomitori_agent.review.job_role import JobRoleError, assume_job_role
+
+        if not client_id:
+            raise JobRoleError("A job role is taken on for this PC's office: the configuration has "
+                               "no client_id.",
+                               action="Pass --config with the agent configuration of this PC.")
+        assume_job_role(args.job_role, client_id)
     backend = cloud_backend(batch_id=args.batch, client_id=client_id)
     _print(serve(backend, port=args.port, open_browser=not args.no_browser))
     return ExitCode.OK
@@ -200,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("batch", nargs="?", help="only this batch (default: every batch waiting)")
     c.add_argument("--port", type=int, default=0)
     c.add_argument("--no-browser", action="store_true")
+    c.add_argument("--job-role", metavar="ARN",
+                   help="assume this job role (yomitori-reviewer, ...) as your own IAM user, for this "
+                        "PC's office (docs/deploy.md, Job roles)")
     c.set_defaults(func=_review)
 
     k = sub.add_parser("keys", help="X25519 identities and recipients")

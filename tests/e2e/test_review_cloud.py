@@ -12,7 +12,7 @@ import os
 
 import pytest
 from PIL import Image
-from support.policy_guard import AGENT_CLIENT_ID, Deployment, acting_as_agent, guard_agent
+from support.policy_guard import AGENT_CLIENT_ID, Deployment, acting_as_agent, agent_tags, guard_agent
 
 from tests.unit.test_review_server import MY_NUMBER, _doc
 
@@ -129,7 +129,8 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     assert sum(r.action is AuditAction.LEASE for r in mine) == 3
     assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
-    assert MY_NUMBER not in dumped and "9876" not in dumped
+    # (the typed phone whole: four digits alone turn up by chance in the records' hex hashes)
+    assert MY_NUMBER not in dumped and "03-9876-5432" not in dumped and "987654" not in dumped
     # And every call went through the agent policy: documents, pages, the gate, the audit, the token
     actions = {c.action for c in agent_guard.checked("agent")}
     assert {"s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem", "dynamodb:PutItem",
@@ -151,7 +152,7 @@ def test_a_person_in_the_number_viewer_job_role_reviews_with_only_that_role(
     from yomitori_agent.review import ReviewService, cloud_backend
 
     # Given a batch at the review gate, and suzuki's session of the number-viewer job role
-    batch = "b-cloud-people"
+    batch = "city-test-20260401-101500-7c1e2d"  # an office's batch: suzuki works for that office
     results, reviews = config.result_store(), config.review_store()
     buf = io.BytesIO()
     Image.new("L", (2480, 3508), 255).save(buf, "PNG")
@@ -160,11 +161,12 @@ def test_a_person_in_the_number_viewer_job_role_reviews_with_only_that_role(
     open_review_gate(results, reviews, config.gate_releaser(), batch_id=batch, task_token="tok-people")
     creds = cloud.client("sts").assume_role(
         RoleArn="arn:aws:iam::123456789012:role/yomitori-number-viewer", RoleSessionName="suzuki",
-        SourceIdentity="suzuki")["Credentials"]
+        SourceIdentity="suzuki", Tags=[{"Key": "yomitori-client", "Value": AGENT_CLIENT_ID}])["Credentials"]
     job = resolve(policy_statements(stack_template, "PeopleNumberViewerPolicy"),
                   deployment_of(cloud).binding(stack_template))
     agent_guard.guard(creds["AccessKeyId"], job, name="number-viewer",
-                      arn="arn:aws:sts::123456789012:assumed-role/yomitori-number-viewer/suzuki")
+                      arn="arn:aws:sts::123456789012:assumed-role/yomitori-number-viewer/suzuki",
+                      tags=agent_tags(AGENT_CLIENT_ID))  # the session tag she assumed it with
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                                            "AWS_ENDPOINT_URL", "AWS_PROFILE")}
     for k in saved:
@@ -177,7 +179,7 @@ def test_a_person_in_the_number_viewer_job_role_reviews_with_only_that_role(
     config.reset()
     try:
         # When the review page's backend asks who is calling
-        backend = cloud_backend(batch_id=batch, allow_agent_identity=False)
+        backend = cloud_backend(batch_id=batch, client_id=AGENT_CLIENT_ID, allow_agent_identity=False)
         # Then it is suzuki (not an ARN), a reviewer who may see My Numbers
         assert backend.reviewer == "suzuki"
         assert backend.principal.roles == {Role.REVIEWER, Role.NUMBER_VIEWER}

@@ -15,8 +15,9 @@ from tests.infra.policy_eval import statement_matches
 
 JOBS = ("reviewer", "number-viewer", "verifier", "supervisor", "operator")
 SM = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:yomitori-batch"
-DOC = "arn:aws:s3:::results/b1/documents/d1.json"
-PAGE = "arn:aws:s3:::intake/b1/pages/p1.jpg"
+OURS, THEIRS = "city-a-20260401-091500-3fa2c1", "city-b-20260401-091500-3fa2c1"  # two offices' batches
+DOC = f"arn:aws:s3:::results/{OURS}/documents/d1.json"
+PAGE = f"arn:aws:s3:::intake/{OURS}/pages/p1.jpg"
 AUDIT = f"arn:aws:dynamodb:ap-northeast-1:{ACCOUNT}:table/audit"
 REVIEW = f"arn:aws:dynamodb:ap-northeast-1:{ACCOUNT}:table/review_tasks"
 
@@ -39,12 +40,20 @@ def _allowed(statements, action, resource, ctx) -> bool:
 
 
 def _office(service: str, ip: str = "10.0.10.15") -> dict:
+    """A person of office city-a (their session's yomitori-client tag) at an office terminal."""
     return {
         "aws:RequestedRegion": "ap-northeast-1",
         "aws:VpcSourceIp": ip,
         "aws:SourceVpce": endpoint_id(service),
         "aws:SecureTransport": "true",
+        "aws:PrincipalTag/yomitori-client": "city-a",
+        **({"dynamodb:LeadingKeys": [OURS]} if service == "dynamodb" else {}),
     }
+
+
+def _may(trust: list[dict], action: str, ctx: dict) -> bool:
+    """The role's trust policy (resource-less) judged by the same evaluator."""
+    return _allowed([{**s, "Resource": "*"} for s in trust], action, "*", ctx)
 
 
 def _roles(synth) -> dict[str, dict]:
@@ -74,9 +83,22 @@ def test_one_role_per_job_assumable_only_by_its_people_with_their_own_name(synth
     assert cond["StringLike"] == {"sts:RoleSessionName": "${aws:username}"}
     assert cond["StringLikeIfExists"] == {"sts:SourceIdentity": "${aws:username}"}
     assert any("sts:SetSourceIdentity" in json.dumps(s["Action"]) for s in trust)
-    # And a role principal (an Identity Center permission set) must set a source identity
+    # And, judged by the evaluator, sato assumes it as himself, for his own office only
+    sato = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/sato", "aws:username": "sato",
+            "aws:PrincipalTag/yomitori-client": "city-a", "sts:RoleSessionName": "sato",
+            "aws:RequestTag/yomitori-client": "city-a", "aws:TagKeys": ["yomitori-client"]}
+    assert _may(trust, "sts:AssumeRole", sato) and _may(trust, "sts:TagSession", sato)
+    for wrong in ({"sts:RoleSessionName": "tanaka"},  # someone else's name
+                  {"aws:RequestTag/yomitori-client": "city-b"},  # another office
+                  {"aws:TagKeys": ["yomitori-client", "dept"]}):  # other session tags
+        assert not _may(trust, "sts:AssumeRole", {**sato, **wrong}), wrong
+    no_office = {k: v for k, v in sato.items() if k not in ("aws:RequestTag/yomitori-client", "aws:TagKeys")}
+    assert not _may(trust, "sts:AssumeRole", no_office)
+    # And a role principal (an Identity Center permission set) must set a source identity and
+    # its office (the attribute for access control)
     nv = roles["yomitori-number-viewer"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert any(s.get("Condition", {}).get("Null") == {"sts:SourceIdentity": "false"} for s in nv)
+    assert any(s.get("Condition", {}).get("Null") == {"sts:SourceIdentity": "false",
+                                                      "aws:RequestTag/yomitori-client": "false"} for s in nv)
     # And a session lasts a working day at most
     assert all(r["Properties"]["MaxSessionDuration"] == 8 * 3600 for r in roles.values())
     # And the agent can map the roles: the stack outputs them
@@ -103,6 +125,16 @@ def test_each_job_can_do_only_what_it_needs(synth):
         assert not _allowed(
             reviewer, action, resource, {**_office(service), "aws:RequestedRegion": "us-east-1"}
         )
+    # but only their own office's batches
+    for action, resource, service in [
+        ("s3:GetObject", DOC.replace(OURS, THEIRS), "s3"),
+        ("s3:PutObject", DOC.replace(OURS, THEIRS), "s3"),
+        ("s3:GetObject", PAGE.replace(OURS, THEIRS), "s3"),
+        ("dynamodb:UpdateItem", REVIEW, "dynamodb"),
+        ("dynamodb:PutItem", AUDIT, "dynamodb"),
+    ]:
+        assert not _allowed(reviewer, action, resource, {**_office(service), "dynamodb:LeadingKeys": [THEIRS]}
+                            if service == "dynamodb" else _office(service)), action
     # A reviewer reads only the audit chain's head (key and hash), never the records
     records = {**_office("dynamodb"), "dynamodb:Select": "ALL_ATTRIBUTES"}
     assert not _allowed(reviewer, "dynamodb:Query", AUDIT, records)
@@ -116,7 +148,7 @@ def test_each_job_can_do_only_what_it_needs(synth):
     for action, resource, service in [
         ("dynamodb:DeleteItem", AUDIT, "dynamodb"),
         ("s3:PutObject", PAGE, "s3"),
-        ("s3:GetObject", "arn:aws:s3:::results/b1/results.csv", "s3"),
+        ("s3:GetObject", f"arn:aws:s3:::results/{OURS}/results.csv", "s3"),
         ("lambda:InvokeFunction", "*", "lambda"),
     ]:
         assert not _allowed(reviewer, action, resource, _office(service)), action

@@ -191,9 +191,9 @@ def aws_principal() -> str:
 
 
 class ClientReviews:
-    """The review store as one client's external PC sees it: the queue and the batches with
-    double entries open list only that client's batches (the agent policy lets it open, lease
-    and correct no other's: yomitori.batch.client_batch_pattern); everything else is the store's."""
+    """The review store as one client's external PC sees it: the queue lists only that
+    client's batches (the agent policy lets it open, lease and correct no other's:
+    yomitori.batch.client_batch_pattern); everything else is the store's."""
 
     def __init__(self, inner: ReviewStore, client_id: str):
         self._inner, self.client_id = inner, client_id
@@ -204,8 +204,8 @@ class ClientReviews:
         return [q for q in self._inner.queue(batch_id, now=now) if owned_by(q.batch_id, self.client_id)]
 
     def verification_batches(self) -> list[str]:
-        """The batches with double entries open, this client's only (the verifier's view over
-        all batches would otherwise lease another client's field and be refused by IAM)."""
+        """The client's batches with double-entry work (their tasks are read with a Query the
+        policy allows on the client's own batches only)."""
         from yomitori.batch import owned_by
 
         return [b for b in self._inner.verification_batches() if owned_by(b, self.client_id)]
