@@ -37,6 +37,15 @@ from yomitori.principals import JOBS, job_role_name
 from infra.config import YomitoriConfig
 from infra.nag import BATCH_PREFIX, IAM5, ack, arn_of, nag_text
 
+# A Scan of the review-task table reads every client's items: it must project onto ids, leases
+# and states (settings.REVIEW_SCAN_ATTRIBUTES; Select sent by yomitori.store.dynamo), so a gate's
+# task token, a bearer credential for SendTaskSuccess, never comes with it (the agent's
+# ReviewQueue statement in infra/stack.py, the supervisor's ScanReviewGateIds here).
+SCAN_WITHOUT_TOKENS = {
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(settings.REVIEW_SCAN_ATTRIBUTES)},
+    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+
 # a person works for one office (client): the session's yomitori-client tag, set when the job
 # role is assumed (below), limits the review jobs to that office's batches, as the agent's
 OWN_OFFICE = "${aws:PrincipalTag/" + CLIENT_TAG + "}"
@@ -107,8 +116,35 @@ class People(Construct):
             ),
             iam.PolicyStatement(
                 sid="ListReviewGates",
-                actions=["dynamodb:GetItem", "dynamodb:Scan"],
+                actions=["dynamodb:GetItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+            ),
+            # the Scan reads ids and leases only, never a gate's task token
+            iam.PolicyStatement(
+                sid="ScanReviewGateIds",
+                actions=["dynamodb:Scan"],
+                resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions=SCAN_WITHOUT_TOKENS,
+            ),
+            # `yomitori audit verify --cloud` checks each batch against its Object-Lock copy
+            # (docs/audit.md): GetObject (every version) on trail/*; ListBucket so that a batch
+            # not purged yet answers 404, not 403 (S3 checks it without a prefix, and the bucket
+            # holds nothing but trail/<batch>.jsonl); the data key, through S3 only
+            iam.PolicyStatement(
+                sid="ReadAuditTrailCopies",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[storage.trail_bucket.arn_for_objects("trail/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListAuditTrailCopies",
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[storage.trail_bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptTrailCopiesThroughS3",
+                actions=["kms:Decrypt"],
+                resources=[storage.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
             ),
         ]
         job_statements: dict[str, Callable[[], list[iam.PolicyStatement]]] = {
@@ -219,3 +255,9 @@ def acknowledge_people(people: People, storage) -> None:
             f"the {job} sees the scan of the document it reviews, of their own office's batches; "
             f"{BATCH_PREFIX}",
         )
+    ack(
+        people.policies["supervisor"],
+        f"{IAM5}[Resource::{arn_of(storage.trail_bucket)}/trail/*]",
+        "the supervisor's `yomitori audit verify --cloud` reads each batch's Object-Lock copy of its "
+        "audit trail (trail/<batch id>.jsonl; batch ids are only known at run time); read only",
+    )

@@ -17,7 +17,7 @@ from infra.functions import PythonFunctions
 from infra.nag import acknowledge_stack
 from infra.network import Network
 from infra.operations import Operations, add_outputs, endpoint_dns_name
-from infra.people import People, camel
+from infra.people import SCAN_WITHOUT_TOKENS, People, camel
 from infra.pipeline import Pipeline
 from infra.storage import Storage, deployment_role_arn
 
@@ -384,14 +384,19 @@ class YomitoriStack(Stack):
             iam.PolicyStatement(
                 sid="ListBatchResults", actions=["s3:ListBucket"], resources=[s.results.bucket_arn]
             ),
-            # the queue (ids and leases of every open gate; the page lists its client's)
+            # the queue and the batches with double-entry work: ids, leases and states of every
+            # open gate (the page lists its client's), never a task token (SCAN_WITHOUT_TOKENS:
+            # a Scan without a projection, or projecting the token, is denied)
             iam.PolicyStatement(
                 sid="ReviewQueue",
                 actions=["dynamodb:Scan"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions=SCAN_WITHOUT_TOKENS,
             ),
-            # leases and documents done, the double-entry tasks of a batch (Query: ベリファイ
-            # states and names, no values), audit records: the client's batches only
+            # leases and documents done, the gate's task token (to release it, or to send its
+            # heartbeat), the double-entry tasks of a batch (Query: ベリファイ states and names,
+            # no values), audit records: the client's batches only (OWN_ITEMS: the leading key
+            # of a GetItem, UpdateItem or Query is one of the client's batch ids)
             iam.PolicyStatement(
                 sid="ReviewLeases",
                 actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],

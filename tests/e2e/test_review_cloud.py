@@ -129,7 +129,8 @@ def test_review_over_the_cloud_stores(cloud, agent_guard):
     assert sum(r.action is AuditAction.LEASE for r in mine) == 3
     assert {r.action for r in mine} >= {AuditAction.CONFIRM, AuditAction.CORRECT, AuditAction.COMPLETE}
     dumped = json.dumps([r.model_dump(mode="json") for r in trail], ensure_ascii=False)
-    assert MY_NUMBER not in dumped and "9876" not in dumped
+    # (the typed phone whole: four digits alone turn up by chance in the records' hex hashes)
+    assert MY_NUMBER not in dumped and "03-9876-5432" not in dumped and "987654" not in dumped
     # And every call went through the agent policy: documents, pages, the gate, the audit, the token
     actions = {c.action for c in agent_guard.checked("agent")}
     assert {"s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem", "dynamodb:PutItem",

@@ -50,8 +50,12 @@ def test_purge_may_only_put_the_trail_and_no_role_may_delete_or_bypass_the_lock(
     trail = tpl.bucket_ids(synth)["trail"]
     on_trail = [(n, st) for n, st in _role_statements(synth)
                 if trail in json.dumps(st.get("Resource")) or st.get("Resource") in ("*", ["*"])]
-    writers = [(n, st) for n, st in on_trail if trail in json.dumps(st.get("Resource"))]
-    # Then exactly one statement names the trail bucket: purge's PutObject under trail/
+    naming = [(n, st) for n, st in on_trail if trail in json.dumps(st.get("Resource"))]
+    # Then the statements naming the trail bucket are purge's PutObject under trail/ (the only
+    # writer) and the supervisor's reads (test_the_supervisor_reads_the_trail_copies_only)
+    readers = [(n, st) for n, st in naming if "Supervisor" in n]
+    writers = [(n, st) for n, st in naming if "Supervisor" not in n]
+    assert {st["Sid"] for _, st in readers} == {"ReadAuditTrailCopies", "ListAuditTrailCopies"}
     assert len(writers) == 1
     name, st = writers[0]
     assert "Purge" in name and st["Action"] in ("s3:PutObject", ["s3:PutObject"])
@@ -99,3 +103,50 @@ def st_ctx(st: dict) -> dict:
                 v = expected[0] if isinstance(expected, list) else expected
                 ctx[key] = v.split("/")[0] if op == "IpAddress" else v
     return ctx
+
+
+def test_the_supervisor_reads_the_trail_copies_only(synth):
+    """`yomitori audit verify --cloud` (a supervisor) checks each batch against its Object-Lock
+    copy: the supervisor job may read and list trail/* with the data key through S3, and
+    nothing else in that bucket; no other job may read it."""
+    from support.policy_guard import Deployment, endpoint_id, policy_statements
+    from support.policy_guard import resolve as bind
+    from yomitori import settings
+
+    from tests.infra.policy_eval import statement_matches
+
+    trail_id = tpl.bucket_ids(synth)["trail"]
+    names = Deployment(intake="intake", results="results", tables={t.role: t.role for t in settings.TABLES},
+                       key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/k")
+    binding = names.binding(synth.template).bucket(trail_id, "trail")
+
+    def allowed(job: str, action: str, resource: str, ctx: dict) -> bool:
+        sts = bind(policy_statements(synth.template, f"People{job}Policy"), binding)
+        if any(s["Effect"] == "Deny" and statement_matches(s, action, resource, ctx) for s in sts):
+            return False
+        return any(s["Effect"] == "Allow" and statement_matches(s, action, resource, ctx) for s in sts)
+
+    office = {"aws:RequestedRegion": "ap-northeast-1", "aws:VpcSourceIp": "10.0.10.15",
+              "aws:SourceVpce": endpoint_id("s3"), "aws:SecureTransport": "true"}
+    copy = "arn:aws:s3:::trail/trail/city-test-20260401-091500-3fa2c1.jsonl"
+    via_s3 = {"aws:RequestedRegion": "ap-northeast-1", "kms:ViaService": "s3.ap-northeast-1.amazonaws.com"}
+    # Given a batch's copy in the trail bucket
+    # When the supervisor reads it (latest or an older version), lists the bucket (a missing
+    # copy answers 404) and S3 decrypts it with the data key / Then each is allowed
+    for action, resource in (("s3:GetObject", copy), ("s3:GetObjectVersion", copy),
+                             ("s3:ListBucket", "arn:aws:s3:::trail"),
+                             ("s3:ListBucketVersions", "arn:aws:s3:::trail")):
+        assert allowed("Supervisor", action, resource, office), action
+        # but not from outside the offices, nor through another endpoint
+        for elsewhere in ({"aws:VpcSourceIp": "192.0.2.7"}, {"aws:SourceVpce": "vpce-0other"}):
+            assert not allowed("Supervisor", action, resource, {**office, **elsewhere}), (action, elsewhere)
+    assert allowed("Supervisor", "kms:Decrypt", names.key_arn, via_s3)
+    assert not allowed("Supervisor", "kms:Decrypt", names.key_arn, {"aws:RequestedRegion": "ap-northeast-1"})
+    # When the supervisor writes, deletes or reads outside trail/ / Then it is refused
+    for action, resource in (("s3:PutObject", copy), ("s3:DeleteObject", copy),
+                             ("s3:DeleteObjectVersion", copy), ("kms:GenerateDataKey", names.key_arn),
+                             ("s3:GetObject", "arn:aws:s3:::trail/other.txt")):
+        assert not allowed("Supervisor", action, resource, {**office, **via_s3}), action
+    # And no review job reads the copies (who did what is for supervisors)
+    for job in ("Reviewer", "NumberViewer", "Verifier"):
+        assert not allowed(job, "s3:GetObject", copy, office), job

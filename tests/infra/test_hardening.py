@@ -427,7 +427,9 @@ def test_the_review_page_lists_every_gate_but_opens_only_its_clients_batches(syn
     agent, theirs = _agent(synth), new_batch_id("pc-2")
     review = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/review_tasks"
     # Given the review queue (ids and leases of every open gate, no values) / Then pc may scan it
-    assert _allowed(agent, "dynamodb:Scan", review, _tagged("dynamodb", "pc"))
+    ids_and_leases = {"dynamodb:Attributes": ["batch_id", "docs", "released_at", "task_kind"],
+                      "dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
+    assert _allowed(agent, "dynamodb:Scan", review, {**_tagged("dynamodb", "pc"), **ids_and_leases})
     # but pc-2's batch is pc-2's: pc's identity may not take a lease on it, append its audit
     # records, or read or correct its documents and page images
     assert not _allowed(agent, "dynamodb:UpdateItem", review,

@@ -230,15 +230,40 @@ def _tables(op: str, req: dict) -> list[tuple[str, dict]]:
     name = req.get("TableName", "?")
     if "IndexName" in req:
         name = f"{name}/index/{req['IndexName']}"
-    ctx: dict = {"dynamodb:LeadingKeys": leading(req.get("Key") or req.get("Item"))}
+    names = req.get("ExpressionAttributeNames", {})
+    keys = leading(req.get("Key") or req.get("Item"))
+    if op == "Query":  # a Query's leading key is the partition key's value in its key condition
+        keys = _query_partition_value(req)
+    ctx: dict = {"dynamodb:LeadingKeys": keys}
     if op in ("Query", "Scan", "GetItem"):
-        # the attributes a read asks for (its projection), and its Select, as AWS supplies them
-        names = req.get("ExpressionAttributeNames", {})
+        # the attributes a read asks for (its projection), and its Select, as AWS supplies them;
+        # a filter's attributes count too (strictest reading: a filter on an attribute the
+        # policy hides would tell its value), so a policy must allow what the store filters on
         projection = [p.strip() for p in req.get("ProjectionExpression", "").split(",") if p.strip()]
         if projection:
-            ctx["dynamodb:Attributes"] = [names.get(p, p) for p in projection]
+            attrs = [names.get(p, p).split(".")[0] for p in projection]
+            attrs += [names.get(n, n) for n in _NAME.findall(req.get("FilterExpression", ""))
+                      if n.upper() not in _KEYWORDS]
+            ctx["dynamodb:Attributes"] = list(dict.fromkeys(attrs))
         ctx["dynamodb:Select"] = req.get("Select", "SPECIFIC_ATTRIBUTES" if projection else "ALL_ATTRIBUTES")
     return [(name, ctx)]
+
+
+# an attribute in an expression: a #name placeholder or a bare name (not a :value, a function or
+# a keyword of the expression grammar)
+_NAME = re.compile(r"(?<![:\w#])(#?[A-Za-z_][\w]*)\b(?!\s*\()")
+_KEYWORDS = {"AND", "OR", "NOT", "IN", "BETWEEN"}
+
+
+def _query_partition_value(req: dict) -> list[str]:
+    """The value the key condition of a Query sets the partition key to: its first equality
+    (DynamoDB requires one on the partition key; the store writes it first). Empty when the
+    request has none, which AWS refuses anyway."""
+    m = re.search(r"([#\w]+)\s*=\s*(:\w+)", req.get("KeyConditionExpression", ""))
+    if not m:
+        return []
+    value = req.get("ExpressionAttributeValues", {}).get(m.group(2), {})
+    return [str(next(iter(value.values())))] if value else []
 
 
 def requests_of(service: str, method: str, path: str, headers: dict, body: bytes) -> Requests:

@@ -203,6 +203,13 @@ class ClientReviews:
 
         return [q for q in self._inner.queue(batch_id, now=now) if owned_by(q.batch_id, self.client_id)]
 
+    def verification_batches(self) -> list[str]:
+        """The client's batches with double-entry work (their tasks are read with a Query the
+        policy allows on the client's own batches only)."""
+        from yomitori.batch import owned_by
+
+        return [b for b in self._inner.verification_batches() if owned_by(b, self.client_id)]
+
     def __getattr__(self, name):
         return getattr(self._inner, name)
 

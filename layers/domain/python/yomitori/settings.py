@@ -150,6 +150,13 @@ IDEMPOTENCY = TableSpec("idempotency", partition_key="id", ttl_attribute="expira
 TABLES: tuple[TableSpec, ...] = (BATCHES, REVIEW_TASKS, AUDIT, IDEMPOTENCY)
 
 TASK_KIND_REVIEW = "review"
+# What a Scan of the review-task table may read: ids, leases (the gate's map ``docs``), its
+# release and the double-entry states, never a task token (a bearer credential for Step
+# Functions). The agent policy allows a Scan only with a projection inside this set
+# (infra/stack.py, ReviewQueue); yomitori.store.dynamo projects onto it.
+REVIEW_SCAN_ATTRIBUTES: tuple[str, ...] = (
+    REVIEW_TASKS.partition_key, REVIEW_TASKS.sort_key, "docs", "released_at", "state",
+)
 TASK_KIND_ACK = "ack"
 
 

@@ -33,6 +33,18 @@ from yomitori.store.dynamo_audit import DynamoAuditTrail
 
 GATE_TTL_DAYS = 14  # a gate nobody finishes disappears with the batch's other transient items
 VERIFY_PREFIX = "verify#"  # task_kind of a double-entry task: verify#<document>#<field>
+# A Scan reads every client's items: it projects onto settings.REVIEW_SCAN_ATTRIBUTES (the policy
+# denies any other), so a gate's task token is read only by a GetItem of the client's own batch.
+
+
+def _projection(*attributes: str, select: bool = True, names: dict | None = None) -> dict:
+    """ProjectionExpression (with names: any may be a reserved word) for a read of
+    ``attributes``, with the request's other ``names``, and for a Scan or Query ``Select``
+    (sent explicitly: the policy requires it; GetItem has no Select)."""
+    projected = {f"#a{i}": a for i, a in enumerate(attributes)}
+    out = {"ProjectionExpression": ", ".join(projected),
+           "ExpressionAttributeNames": {**(names or {}), **projected}}
+    return {**out, "Select": "SPECIFIC_ATTRIBUTES"} if select else out
 
 
 def _iso(t: dt.datetime) -> str:
@@ -74,9 +86,12 @@ class DynamoReviewStore(DynamoAuditTrail, ReviewStore):
     def _conditional_failed(e: Exception) -> bool:
         return getattr(e, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
-    def _item(self, batch_id: str) -> dict | None:
+    def _item(self, batch_id: str, *attributes: str) -> dict | None:
+        """The batch's gate item (all of it, the task token included: the policy lets only
+        the batch's own client read it), or only ``attributes`` of it."""
+        read = _projection(*attributes, select=False) if attributes else {}
         return self.ddb.get_item(
-            TableName=self.review_table, Key=self._key(batch_id), ConsistentRead=True
+            TableName=self.review_table, Key=self._key(batch_id), ConsistentRead=True, **read
         ).get("Item")
 
     def open_gate(self, batch_id, task_token, document_ids, *, form_id=None, now=None) -> ReviewGate:
@@ -142,15 +157,15 @@ class DynamoReviewStore(DynamoAuditTrail, ReviewStore):
 
     def queue(self, batch_id=None, *, now=None) -> list[QueueItem]:
         now = now or utcnow()
-        if batch_id is not None:
-            item = self._item(batch_id)
+        if batch_id is not None:  # the queue needs no token: read ids and leases only
+            item = self._item(batch_id, self.pk, "docs", "released_at")
             items = [item] if item else []
-        else:  # small table (one item per open batch): a filtered scan is fine
+        else:  # small table (one item per open batch): a filtered scan of ids and leases is fine
             items = []
             for page in self.ddb.get_paginator("scan").paginate(
                 TableName=self.review_table,
+                **_projection(self.pk, "docs", "released_at", names={"#k": self.sk}),
                 FilterExpression="#k = :k",
-                ExpressionAttributeNames={"#k": self.sk},
                 ExpressionAttributeValues={":k": {"S": settings.TASK_KIND_REVIEW}},
             ):
                 items.extend(page.get("Items", []))
@@ -362,8 +377,8 @@ class DynamoReviewStore(DynamoAuditTrail, ReviewStore):
         out: set[str] = set()
         for page in self.ddb.get_paginator("scan").paginate(
             TableName=self.review_table,
+            **_projection(self.pk, names={"#s": self.sk, "#st": "state"}),
             FilterExpression="begins_with(#s, :v) AND #st IN (:w, :o, :m)",
-            ExpressionAttributeNames={"#s": self.sk, "#st": "state"},
             ExpressionAttributeValues={
                 ":v": {"S": VERIFY_PREFIX},
                 ":w": {"S": VerifyState.WAITING.value},
