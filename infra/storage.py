@@ -101,30 +101,12 @@ class Storage(Construct):
         # SSE-KMS with the stack's key, versioned, Object Lock in governance mode for the
         # configured retention (log_retention_days): no one can overwrite or delete a record
         # before then without s3:BypassGovernanceRetention, which no role here holds.
-        self.audit_bucket = s3.Bucket(
-            self,
+        self.audit_bucket = self._locked_bucket(
             "AuditBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_lock_enabled=True,
-            object_lock_default_retention=s3.ObjectLockRetention.governance(retention),
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-evidence-after-retention",
-                    expiration=retention,
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="s3-access/audit/",
-            removal_policy=RemovalPolicy.RETAIN,
+            days=retention,
+            rule_id="expire-evidence-after-retention",
+            noncurrent_days=Duration.days(1),
+            logs_prefix="s3-access/audit/",
         )
 
         self.trail_bucket = self._trail_bucket(config)
@@ -171,9 +153,23 @@ class Storage(Construct):
         Object Lock in governance mode for ``audit_trail_retention_days``: a second purge adds
         a version, and no role here holds s3:BypassGovernanceRetention or any delete."""
         days = Duration.days(config.audit_trail_retention_days)
+        return self._locked_bucket(
+            "TrailBucket",
+            days=days,
+            rule_id="expire-trail-after-retention",
+            noncurrent_days=days,
+            logs_prefix="s3-access/trail/",
+        )
+
+    def _locked_bucket(
+        self, id: str, *, days: Duration, rule_id: str, noncurrent_days: Duration, logs_prefix: str
+    ) -> s3.Bucket:
+        """An evidence bucket: SSE-KMS with the stack's key, versioned, Object Lock in
+        governance mode for ``days`` and expired after them, access-logged to the log bucket,
+        kept when the stack goes."""
         return s3.Bucket(
             self,
-            "TrailBucket",
+            id,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,
@@ -186,14 +182,14 @@ class Storage(Construct):
             object_lock_default_retention=s3.ObjectLockRetention.governance(days),
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="expire-trail-after-retention",
+                    id=rule_id,
                     expiration=days,
-                    noncurrent_version_expiration=days,
+                    noncurrent_version_expiration=noncurrent_days,
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
             server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="s3-access/trail/",
+            server_access_logs_prefix=logs_prefix,
             removal_policy=RemovalPolicy.RETAIN,
         )
 

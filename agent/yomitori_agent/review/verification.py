@@ -10,11 +10,12 @@ verifier or supervisor role sees a refusal, never a field.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
 
-from yomitori.access import NotAllowed, Principal, Role
+from yomitori.access import NotAllowed, Principal
 from yomitori.forms import load_form
 from yomitori.forms.schema import FieldType, Sensitivity
 from yomitori.results import DocumentResult
@@ -91,7 +92,7 @@ class VerificationService:
         return {
             "who": p.name,
             "roles": sorted(r.value for r in p.roles),
-            "allowed": p.has(Role.VERIFIER) or p.has(Role.SUPERVISOR),
+            "allowed": ver.may_verify_or_decide(p),
             **counts,
         }
 
@@ -99,7 +100,7 @@ class VerificationService:
     def next(self, after: tuple[str, str, str] | None = None) -> dict | None:
         """Lease and show the next field this person can type or decide; None when none is left."""
         p = self.principal()
-        if not (p.has(Role.VERIFIER) or p.has(Role.SUPERVISOR)):
+        if not ver.may_verify_or_decide(p):
             raise NotAllowed(f"'{p.name}' has neither the verifier nor the supervisor role.")
         batches = self._batches()
         if after is not None and after[0] in batches:
@@ -165,11 +166,7 @@ class VerificationService:
             if key in self._seen:
                 return
             self._seen.add(key)
-        task = next(
-            t
-            for t in self.reviews.verifications(doc.batch_id)
-            if t.document_id == doc.document_id and t.field == field
-        )
+        task = ver.find_task(self.reviews, doc.batch_id, doc.document_id, field)
         ver.audit_crop_view(self.reviews, p, load_form(doc.form_id), task, kind)
 
     def _kind(self, batch_id: str, document_id: str, field: str) -> str:
@@ -207,29 +204,20 @@ class VerificationService:
         entry) or the decision. ``{"ok": False, "refused": [...]}`` when a decision is invalid."""
         kind = self._kind(batch_id, document_id, field)
         p = self.principal()
+        if kind == ver.SECOND:
+            enter = functools.partial(ver.second_entry, typed=value)
+        else:
+            enter = functools.partial(ver.decide, value=value)
         try:
-            if kind == ver.SECOND:
-                out = ver.second_entry(
-                    self.results,
-                    self.reviews,
-                    self.releaser,
-                    principal=p,
-                    batch_id=batch_id,
-                    document_id=document_id,
-                    field=field,
-                    typed=value,
-                )
-            else:
-                out = ver.decide(
-                    self.results,
-                    self.reviews,
-                    self.releaser,
-                    principal=p,
-                    batch_id=batch_id,
-                    document_id=document_id,
-                    field=field,
-                    value=value,
-                )
+            out = enter(
+                self.results,
+                self.reviews,
+                self.releaser,
+                principal=p,
+                batch_id=batch_id,
+                document_id=document_id,
+                field=field,
+            )
         except ReviewRefused as e:
             return {"ok": False, "refused": explain(e.refused.get(field, []))}
         with self._lock:
@@ -250,14 +238,7 @@ class VerificationService:
         """Ask for a given field (the page's "open this field"): refused with SamePerson when
         this person typed its first entry."""
         p = self.principal()
-        task = next(
-            (
-                t
-                for t in self.reviews.verifications(batch_id)
-                if t.document_id == document_id and t.field == field
-            ),
-            None,
-        )
+        task = ver.find_task(self.reviews, batch_id, document_id, field)
         if task is None:
             raise ver.VerifyNotOpen(f"Field '{field}' of document '{document_id}' has no double entry.")
         want = ver.DECIDE if task.state is VerifyState.MISMATCH else ver.SECOND
@@ -276,11 +257,7 @@ class VerificationService:
             raise LeaseConflict(
                 f"Field '{field}' of document '{document_id}' is being verified by someone else."
             )
-        task = next(
-            t
-            for t in self.reviews.verifications(batch_id)
-            if t.document_id == document_id and t.field == field
-        )
+        task = ver.find_task(self.reviews, batch_id, document_id, field)
         kind = ver.work_for(p, task)
         with self._lock:
             self._held[(batch_id, document_id, field)] = kind

@@ -202,6 +202,17 @@ def _cidrs(cidrs: Sequence[str]) -> list[str]:
     return [str(ipaddress.ip_network(c, strict=True)) for c in cidrs]
 
 
+def _deny(sid: str, resource: str | list[str], condition: dict, *, action: str = "s3:*") -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": action,
+        "Resource": resource,
+        "Condition": condition,
+    }
+
+
 def bucket_policy_statements(
     bucket_arn: str,
     *,
@@ -234,76 +245,42 @@ def bucket_policy_statements(
     """
     objects = f"{bucket_arn}/*"
     both = [bucket_arn, objects]
+
     def unless(arns: list[str]) -> dict:
         return {"ArnNotLike": {"aws:PrincipalArn": arns}} if arns else {}
 
     exempt = list(exempt_principal_arns)
+    endpoints = {"StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)}}
     return [
-        {
-            "Sid": "DenyOutsideVpcEndpoints",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:*",
-            "Resource": objects,
-            "Condition": {
-                "StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)},
-                **unless(exempt),
-            },
-        },
-        {
-            "Sid": "DenyBucketOutsideVpcEndpoints",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:*",
-            "Resource": bucket_arn,
-            "Condition": {
-                "StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)},
-                **unless(exempt + list(bucket_admin_arns)),
-            },
-        },
-        {
-            "Sid": "DenyClientsOutsideAllowList",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:*",
-            "Resource": both,
-            "Condition": {
+        _deny("DenyOutsideVpcEndpoints", objects, {**endpoints, **unless(exempt)}),
+        # the bucket itself, not its objects, also admits the deploy role (see above)
+        _deny(
+            "DenyBucketOutsideVpcEndpoints",
+            bucket_arn,
+            {**endpoints, **unless(exempt + list(bucket_admin_arns))},
+        ),
+        _deny(
+            "DenyClientsOutsideAllowList",
+            both,
+            {
                 # only evaluated on endpoint traffic: elsewhere aws:VpcSourceIp is absent
                 "Null": {"aws:VpcSourceIp": "false"},
                 "NotIpAddress": {"aws:VpcSourceIp": _cidrs(client_cidrs) + _cidrs(service_cidrs)},
             },
-        },
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:*",
-            "Resource": both,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-        {
-            "Sid": "DenyTlsBelow12",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:*",
-            "Resource": both,
-            "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-        },
-        {
-            "Sid": "DenyPutWithoutOurKey",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:PutObject",
-            "Resource": objects,
-            # Absent header -> denied too: every PUT names our key (send the key ARN, not its id).
-            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
-        },
-        {
-            "Sid": "DenyPutWithoutSseKms",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:PutObject",
-            "Resource": objects,
-            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-        },
+        ),
+        _deny("DenyInsecureTransport", both, {"Bool": {"aws:SecureTransport": "false"}}),
+        _deny("DenyTlsBelow12", both, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+        # Absent header -> denied too: every PUT names our key (send the key ARN, not its id).
+        _deny(
+            "DenyPutWithoutOurKey",
+            objects,
+            {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
+            action="s3:PutObject",
+        ),
+        _deny(
+            "DenyPutWithoutSseKms",
+            objects,
+            {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            action="s3:PutObject",
+        ),
     ]

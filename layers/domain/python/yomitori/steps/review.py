@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from yomitori.errors import YomitoriError
 from yomitori.forms.schema import FieldType, FormDefinition
 from yomitori.results import DocumentResult, FieldStatus
+from yomitori.steps import verification  # imports this module lazily only, so no cycle
 from yomitori.store.base import (
     AuditAction,
     AuditRecord,
@@ -177,8 +178,6 @@ def open_review_gate(
         docs = list(pool.map(lambda d: results.get_document(batch_id, d), results.list_documents(batch_id)))
     form_id = next((d.form_id for d in docs if d.form_id), None)
     needing = [d.document_id for d in docs if d.ok and d.needs_person]
-    from yomitori.steps import verification
-
     if verification.enabled():  # double entry (ベリファイ): recorded before the gate can release
         verification.plan(reviews, docs, now=now)
     gate = reviews.open_gate(batch_id, task_token, needing, form_id=form_id, now=now)
@@ -198,8 +197,6 @@ def _release(
     results: ResultStore | None = None,
     role: str | None = None,
 ) -> bool:
-    from yomitori.steps import verification
-
     gate = reviews.get_gate(batch_id)
     if gate is None:
         raise GateMissing(f"Batch '{batch_id}' has no review gate.")
@@ -295,8 +292,6 @@ def submit_review(
         )
         for name, (old, new, action) in sorted(applied.changed.items())
     ])
-    from yomitori.steps import verification
-
     verification.after_review(reviews, applied.document, applied.changed, reviewer)  # first entries
     remaining = reviews.complete(batch_id, document_id, reviewer, now=now)
     reviews.audit(

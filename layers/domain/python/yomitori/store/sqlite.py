@@ -62,6 +62,18 @@ def _dt(s: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(s) if s else None
 
 
+
+def _gate_document(db: sqlite3.Connection, batch_id: str, document_id: str) -> tuple:
+    """(done, leased_by, lease_expires) of a document of the gate; LeaseConflict when the
+    document is not part of the batch's review."""
+    row = db.execute(
+        "SELECT done, leased_by, lease_expires FROM gate_documents WHERE batch_id = ? AND document_id = ?",
+        (batch_id, document_id),
+    ).fetchone()
+    if row is None:
+        raise LeaseConflict(f"Document '{document_id}' is not part of the review of batch '{batch_id}'.")
+    return row
+
 class SqliteReviewStore(ReviewStore):
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -200,15 +212,7 @@ class SqliteReviewStore(ReviewStore):
         with self._tx(immediate=True) as db:
             if db.execute("SELECT 1 FROM gates WHERE batch_id = ?", (batch_id,)).fetchone() is None:
                 raise GateMissing(f"Batch '{batch_id}' has no review gate.")
-            row = db.execute(
-                "SELECT done, leased_by, lease_expires FROM gate_documents "
-                "WHERE batch_id = ? AND document_id = ?",
-                (batch_id, document_id),
-            ).fetchone()
-            if row is None:
-                raise LeaseConflict(
-                    f"Document '{document_id}' is not part of the review of batch '{batch_id}'."
-                )
+            row = _gate_document(db, batch_id, document_id)
             if not row[0]:
                 if row[1] != reviewer:
                     raise LeaseConflict(
@@ -233,15 +237,7 @@ class SqliteReviewStore(ReviewStore):
             gate = db.execute("SELECT released_at FROM gates WHERE batch_id = ?", (batch_id,)).fetchone()
             if gate is None or gate[0] is not None:
                 raise GateMissing(f"Batch '{batch_id}' is not waiting for review (released or unknown).")
-            row = db.execute(
-                "SELECT done, leased_by, lease_expires FROM gate_documents "
-                "WHERE batch_id = ? AND document_id = ?",
-                (batch_id, document_id),
-            ).fetchone()
-            if row is None:
-                raise LeaseConflict(
-                    f"Document '{document_id}' is not part of the review of batch '{batch_id}'."
-                )
+            row = _gate_document(db, batch_id, document_id)
             if not row[0] and row[1] not in (None, reviewer) and _dt(row[2]) > now:
                 raise LeaseConflict(f"Document '{document_id}' is being reviewed by someone else.")
             db.execute(

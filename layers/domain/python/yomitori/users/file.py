@@ -8,8 +8,9 @@ A JSON file (path from ``--users`` or ``YOMITORI_USERS``)::
      "purposes": {"identity_check": "本人確認", ...}}        # optional: the reveal purposes
 
 Passphrases are stored as scrypt keys (memory-hard: 32 MiB per try) with a random salt and
-the parameters next to the key, compared in constant time. The file is written to a
-temporary name with mode 0600 and renamed, so it is never half-written or readable by others.
+the parameters next to the key, compared in constant time (:mod:`.passphrases`). The file is
+written to a temporary name with mode 0600 and renamed, so it is never half-written or
+readable by others.
 ``purposes`` (optional) replaces the list of reasons a My Number may be revealed for
 (:data:`DEFAULT_PURPOSES`). Runs on one machine (the ``yomitori users`` command and the
 review page); no network, no AWS.
@@ -17,29 +18,20 @@ review page); no network, no AWS.
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import hmac
 import json
 import os
 import re
 import secrets
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from yomitori.access import Principal, Role
 from yomitori.errors import ExitCode, YomitoriError
+from yomitori.users.passphrases import check_passphrase, dummy_key, hash_passphrase
 
 ENV_USERS = "YOMITORI_USERS"
 VERSION = 1
-# scrypt cost: N=2^15, r=8 -> 32 MiB and ~0.1 s per try on a PC (OWASP's minimum is N=2^17 with
-# r=8 for stored hashes of high value; the lockout below limits tries, so 2^15 keeps the login
-# quick on an old office PC). Stored with each key, so raising it later needs no migration.
-SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_LEN, SALT_LEN = 1 << 15, 8, 1, 32, 16
 MIN_PASSPHRASE = 10
 NAME = re.compile(r"^[a-z][a-z0-9._-]{0,39}$")
 
@@ -61,69 +53,6 @@ class UsersError(YomitoriError):
     action = (
         "Check the users file (see docs/review.md, 'Who may review'), or manage it with `yomitori users`."
     )
-
-
-class LoginRefused(YomitoriError):
-    """A login that did not succeed (wrong name or passphrase, or locked for a while)."""
-
-    code = "login_failed"
-    status = 401
-    exit_code = ExitCode.BAD_INPUT
-    action = "Check the name and passphrase and try again."
-
-    def __init__(self, reason: str, message: str, *, retry_after: int = 0):
-        super().__init__(message, code="login_locked" if reason == "locked_out" else None)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-# --- passphrases ------------------------------------------------------------------------------
-
-
-def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode("ascii")
-
-
-def hash_passphrase(passphrase: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
-    """``scrypt$N$r$p$salt$key`` for ``passphrase`` with a fresh random salt."""
-    salt = secrets.token_bytes(SALT_LEN)
-    key = _scrypt(passphrase, salt, n, r, p)
-    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(key)}"
-
-
-def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
-        passphrase.encode("utf-8"),
-        salt=salt,
-        n=n,
-        r=r,
-        p=p,
-        maxmem=256 * n * r * p + (1 << 20),
-        dklen=KEY_LEN,
-    )
-
-
-def check_passphrase(passphrase: str, stored: str) -> bool:
-    """True when ``passphrase`` matches ``stored`` (compared in constant time)."""
-    try:
-        scheme, n, r, p, salt, key = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        n_, r_, p_ = int(n), int(r), int(p)
-        if not (1 << 10 <= n_ <= 1 << 20 and 1 <= r_ <= 32 and 1 <= p_ <= 16):
-            return False
-        want = base64.b64decode(key, validate=True)
-        got = _scrypt(passphrase, base64.b64decode(salt, validate=True), n_, r_, p_)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, want)
-
-
-# a key to compare against for names that do not exist, so a wrong name takes as long as a
-# wrong passphrase (no telling which names exist by timing)
-@functools.cache
-def _dummy() -> str:
-    return hash_passphrase(secrets.token_urlsafe(16))
 
 
 # --- the file -----------------------------------------------------------------------------------
@@ -277,7 +206,7 @@ class UsersFile:
     def authenticate(self, name: str, passphrase: str) -> Principal | None:
         """The principal when ``name`` and ``passphrase`` match; None otherwise (same cost)."""
         user = self.users.get(name)
-        ok = check_passphrase(passphrase, user.passphrase if user else _dummy())
+        ok = check_passphrase(passphrase, user.passphrase if user else dummy_key())
         return user.principal() if (user is not None and ok) else None
 
 
@@ -295,60 +224,3 @@ def users_path(explicit: str | Path | None = None) -> Path | None:
         return Path(explicit)
     env = os.environ.get(ENV_USERS)
     return Path(env) if env else None
-
-
-# --- logins ---------------------------------------------------------------------------------------
-
-
-class LoginGuard:
-    """Slows and limits logins: after ``max_failures`` failed tries for one name (or
-    ``max_total`` for all names together, against guessing many names) further tries are
-    refused for ``lock_seconds``, even with the right passphrase. In memory, per server."""
-
-    def __init__(
-        self, *, max_failures: int = 5, max_total: int = 20, lock_seconds: int = 300, clock=time.monotonic
-    ):
-        self.max_failures, self.max_total, self.lock_seconds = max_failures, max_total, lock_seconds
-        self.clock = clock
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        kept = [t for t in self._failures.get(key, []) if now - t < self.lock_seconds]
-        self._failures[key] = kept
-        return kept
-
-    def locked_for(self, name: str) -> int:
-        """Seconds until ``name`` may try again (0: now)."""
-        now = self.clock()
-        with self._lock:
-            for key, limit in ((name, self.max_failures), ("*", self.max_total)):
-                recent = self._recent(key, now)
-                if len(recent) >= limit:
-                    return max(1, int(recent[-limit] + self.lock_seconds - now + 0.999))
-        return 0
-
-    def failed(self, name: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in (name, "*"):
-                self._recent(key, now).append(now)
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-
-def login(users: UsersFile, guard: LoginGuard, name: str, passphrase: str) -> Principal:
-    """Authenticate ``name``; raises :class:`LoginRefused` (reason ``locked_out``,
-    ``unknown_user`` or ``wrong_passphrase``). The caller audits the outcome."""
-    wait = guard.locked_for(name)
-    if wait:
-        raise LoginRefused("locked_out", "Too many failed logins: try again later.", retry_after=wait)
-    principal = users.authenticate(name, passphrase)
-    if principal is None:
-        guard.failed(name)
-        reason = "wrong_passphrase" if name in users.users else "unknown_user"
-        raise LoginRefused(reason, "The name or passphrase is wrong.")
-    guard.succeeded(name)
-    return principal
