@@ -55,13 +55,25 @@ def browser():
         b.close()
 
 
-def _open_audit(browser, server):
+def _open_audit(browser, server, *, sent_there: bool):
+    """Follow the one-time login link (it sets the session cookie), then open /audit. The review
+    page sends a person without the reviewer role but with the supervisor role there by itself
+    (``sent_there``): wait for that navigation rather than racing it with our own (Page.goto
+    was interrupted by it, or the page reloaded under the test); anyone else stays on the
+    review page until it knows who they are, then goes to /audit."""
+    from playwright.sync_api import expect
+
     page = browser.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(server.url)  # the one-time login link sets the session cookie
-    page.goto(server.url.split("?", 1)[0].rstrip("/") + "/audit")
+    audit = server.url.split("?", 1)[0].rstrip("/") + "/audit"
+    page.goto(server.url)
+    if sent_there:
+        page.wait_for_url(audit, timeout=15_000)
+    else:
+        expect(page.locator("#who")).not_to_be_empty(timeout=15_000)
+        page.goto(audit)
     return page, problems
 
 
@@ -74,7 +86,7 @@ def test_a_supervisor_reads_filters_and_verifies_the_trail(trail, browser):
     _, results, reviews = trail
     server = _serve(results, reviews, SUPERVISOR)
     try:
-        page, problems = _open_audit(browser, server)
+        page, problems = _open_audit(browser, server, sent_there=True)
         page.wait_for_selector("#status.ok")
         # Then every record of both batches is listed, with Japanese action names, and it verifies
         n = sum(len(reviews.audit_trail(b)) for b in ("b-page-1", "b-page-2"))
@@ -116,7 +128,7 @@ def test_the_page_names_the_seq_of_a_changed_record(trail, browser):
     db.close()
     server = _serve(results, reviews, SUPERVISOR)
     try:
-        page, problems = _open_audit(browser, server)
+        page, problems = _open_audit(browser, server, sent_there=True)
         page.wait_for_selector("#status.broken")
         assert "改ざんの疑い" in page.text_content("#status")
         assert "b-page-1 の seq 4: 改変（changed）" in page.text_content("#breaks")
@@ -130,7 +142,7 @@ def test_a_reviewer_without_the_supervisor_role_is_refused(trail, browser):
     _, results, reviews = trail
     server = _serve(results, reviews, REVIEWER)
     try:
-        page, _ = _open_audit(browser, server)
+        page, _ = _open_audit(browser, server, sent_there=False)
         assert "監査ログを表示できません" in page.text_content("h1")
         status = page.evaluate("async () => (await fetch('/api/audit')).status")
         assert status == 403

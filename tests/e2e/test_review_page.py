@@ -201,12 +201,13 @@ def _log_in(page, name: str, passphrase: str = PASSPHRASE) -> None:
 
 def _wait_moved(page, doc_id: str, name: str) -> None:
     """Wait until the page moved on from field ``name`` (another field, document or the end)."""
-    for _ in range(250):
-        cur = _current(page)
-        if cur is None or doc_id not in cur["doc"] or cur["name"] != name:
-            return
-        page.wait_for_timeout(20)
-    raise AssertionError(f"the page did not move on from {doc_id}/{name}")
+    page.wait_for_function(
+        """([docId, name]) => { const r = document.querySelector('.field.current');
+            return !r || !document.getElementById('doc-title').textContent.includes(docId)
+                || r.dataset.name !== name; }""",
+        arg=[doc_id, name],
+        timeout=10_000,
+    )
 
 
 def _wait_document(page, previous: str | None) -> str:
@@ -625,6 +626,44 @@ def test_zoom_at_full_resolution_keyboard_panning_and_an_enlarged_crop(small_bat
         # And the page's help names the keys
         for key in ("Alt+Z", "Alt+←↑↓→", "F9"):
             expect(page.locator("#keys")).to_contain_text(key)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors
+
+
+def test_a_zoom_asked_while_the_scan_still_loads_is_done_once_it_is_shown(small_batch, browser):
+    from playwright.sync_api import expect
+    from yomitori_agent.review import local_backend, make_server
+
+    # Given the page open on a document whose scan has not arrived yet (held on the network)
+    backend = local_backend(small_batch, principal=number_viewer("reviewer-1"))
+    server = make_server(backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    held = []
+    page.route("**/api/page?*", lambda route: held.append(route))
+    try:
+        page.goto(server.url)
+        _wait_document(page, None)
+        page.locator("#f-phone").focus()
+        expect(page.locator(".field[data-name='phone'] .crop")).to_be_visible()
+        page.wait_for_function("() => !document.getElementById('scan').naturalWidth")
+        # When the clerk zooms onto the field (Alt+Z) before it is shown, and then it arrives
+        page.keyboard.press("Alt+z")
+        assert len(held) == 1
+        held[0].continue_()
+        page.unroute("**/api/page?*")
+        # Then the key press was not lost: the field is shown from the full scan
+        hires = page.locator("#hires")
+        expect(hires).to_be_visible(timeout=10_000)
+        region = [int(v) for v in hires.get_attribute("data-region").split(",")]
+        phone_box = (558, 1626, 1491, 1749)
+        assert region[0] <= phone_box[0] and region[2] >= phone_box[2]
+        assert region[1] <= phone_box[1] and region[3] >= phone_box[3]
+        expect(page.locator("#f-phone")).to_be_focused()
     finally:
         server.shutdown()
         server.server_close()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from PIL import Image
-from support.policy_guard import acting_as_agent
+from support.policy_guard import AGENT_CLIENT_ID, acting_as_agent
 
 from tests.e2e.test_review_cloud import agent_guard, cloud  # noqa: F401 - fixtures
 from tests.unit.test_review_server import MY_NUMBER, _doc
@@ -17,8 +18,32 @@ from tests.unit.test_review_server import MY_NUMBER, _doc
 OTHER = "123456789093"  # another valid My Number (check digit 3)
 
 
-def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, monkeypatch):  # noqa: F811
+@pytest.fixture
+def other_office(cloud, monkeypatch):  # noqa: F811
+    """Another office's batch at its gate with a double entry open (read surely: its My Number
+    waits for the second entry only); removed afterwards, the moto server is shared."""
+    from yomitori.batch import new_batch_id
+    from yomitori.results import FieldStatus
+    from yomitori.steps import config
+    from yomitori.steps.review import open_review_gate
+    from yomitori.steps.verification import ENV_DOUBLE_ENTRY
+
+    monkeypatch.setenv(ENV_DOUBLE_ENTRY, "on")
+    results, reviews = config.result_store(), config.review_store()
+    theirs = new_batch_id("pc-2")
+    doc = _doc("doc-0001", theirs)
+    for f in doc.fields.values():
+        f.status, f.confidence, f.reasons = FieldStatus.ACCEPTED, 1.0, []
+    results.put_document(doc)
+    open_review_gate(results, reviews, config.gate_releaser(), batch_id=theirs, task_token="tok-other")
+    yield theirs
+    reviews.delete_batch(theirs)
+    results.delete_batch(theirs)
+
+
+def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, other_office, monkeypatch):  # noqa: F811
     from yomitori.access import Principal, Role
+    from yomitori.batch import new_batch_id
     from yomitori.steps import config
     from yomitori.steps.review import open_review_gate
     from yomitori.steps.verification import ENV_DOUBLE_ENTRY
@@ -30,8 +55,9 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
 
     assert is_valid(OTHER) and OTHER != MY_NUMBER
     monkeypatch.setenv(ENV_DOUBLE_ENTRY, "on")
-    # Given a batch at the review gate (opened by the review function) with its My Numbers to verify
-    batch = "city-test-20260401-091500-c0ffee"  # the guarded agent's client's (policy_guard)
+    # Given a batch at the review gate (opened by the review function) with its My Numbers to
+    # verify: the guarded agent's client's (policy_guard), its own id (the moto server is shared)
+    batch = new_batch_id(AGENT_CLIENT_ID)
     results, reviews = config.result_store(), config.review_store()
     buf = io.BytesIO()
     Image.new("L", (2480, 3508), 255).save(buf, "PNG")
@@ -40,6 +66,8 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
         results.put_document(_doc(d, batch))
     open_review_gate(results, reviews, config.gate_releaser(), batch_id=batch, task_token="tok-verify")
     assert {t.state for t in reviews.verifications(batch)} == {VerifyState.WAITING}
+    # and another office's batch whose double entries are open (its field is not this agent's)
+    assert {t.state for t in reviews.verifications(other_office)} == {VerifyState.OPEN}
     sent: list[dict] = []
 
     beats: list[dict] = []
@@ -53,7 +81,7 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
     with acting_as_agent(agent_guard):
         sfn = client("stepfunctions")
         sfn.meta.events.register("before-parameter-build", record)
-        backend = cloud_backend(batch_id=batch)
+        backend = cloud_backend(batch_id=batch, client_id=AGENT_CLIENT_ID)  # as the agent's config
         # When the reviewer, a number viewer, confirms both My Numbers (the first entries)
         viewer = Principal(backend.reviewer, frozenset({Role.REVIEWER, Role.NUMBER_VIEWER}))
         svc = ReviewService(backend.results, backend.reviews, backend.releaser, principal=viewer,
@@ -69,13 +97,16 @@ def test_double_entry_over_the_cloud_stores_as_the_agent(cloud, agent_guard, mon
         assert sent == []
         beats.clear()
 
-        # When another person (a verifier) types them blind: one as read, one differently
+        # When another person (a verifier), over all of this office's batches, types them
+        # blind: one as read, one differently
         bob = Principal("aws:arn:aws:sts::123456789012:assumed-role/Verifier/bob", frozenset({Role.VERIFIER}))
         ver_b = VerificationService(
             backend.results, backend.reviews, backend.releaser, principal=lambda: bob, batch_id=None
         )
         typed = {"doc-0001": MY_NUMBER, "doc-0002": OTHER}
         while (field := ver_b.next()) is not None:
+            # (only this office's batch is offered, never the other office's field)
+            assert field["batch_id"] == batch
             assert MY_NUMBER not in json.dumps(field) and field["kind"] == "second"
             assert Image.open(io.BytesIO(ver_b.crop(batch, field["document_id"], "my_number"))).width > 0
             assert ver_b.submit(batch, field["document_id"], "my_number", typed[field["document_id"]])["ok"]

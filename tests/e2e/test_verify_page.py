@@ -122,6 +122,23 @@ def _serve(work: Path, who):
     return backend, server
 
 
+def _open_verify(page, server, lands_on: str) -> None:
+    """Follow the one-time login link as the person does, wait until the review page has taken
+    them where it sends their roles by itself (a reviewer stays on /, a verifier goes to
+    /verify, a supervisor to /audit), then open the verifier's view. Navigating on before the
+    page's own navigation is done races it (the page's location change interrupts ours)."""
+    from playwright.sync_api import expect
+
+    base = server.url.split("?")[0].rsplit("/", 1)[0]
+    page.goto(server.url)
+    if lands_on == "/":
+        expect(page.locator("#who")).not_to_be_empty(timeout=15_000)  # it asked who they are
+    else:
+        page.wait_for_url(base + lands_on, timeout=15_000)
+    if lands_on != "/verify":
+        page.goto(base + "/verify")
+
+
 def _current(page) -> dict | None:
     return page.evaluate(
         "() => document.getElementById('v-work').hidden ? null : {doc: document.getElementById('v-title')"
@@ -133,15 +150,22 @@ def _current(page) -> dict | None:
 
 def _wait_field(page, done: int) -> dict | None:
     """Wait until the page shows the next field (or the done screen) after ``done`` entries."""
-    for _ in range(500):
-        if page.evaluate("() => window.verifyDone || 0") >= done:
-            if page.locator("#v-done").is_visible():
-                return None
-            cur = _current(page)
-            if cur and cur["focused"] and cur["empty"] and cur["doc"]:
-                return cur
-        page.wait_for_timeout(20)
-    raise AssertionError("the verify page did not show the next field")
+    page.wait_for_function(
+        """done => {
+            if ((window.verifyDone || 0) < done) return false;
+            const work = document.getElementById('v-work'), fin = document.getElementById('v-done');
+            const input = document.getElementById('v-input');
+            if (!work || !fin || !input) return false;  // (not the verifier's view yet)
+            if (!fin.hidden) return true;
+            return !work.hidden && document.activeElement === input && input.value === ''
+                && !!document.getElementById('v-title').textContent;
+        }""",
+        arg=done,
+        timeout=15_000,
+    )
+    if page.locator("#v-done").is_visible():
+        return None
+    return _current(page)
 
 
 def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkeypatch):
@@ -188,8 +212,7 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
         # When alice opens the verifier's view, stops (Esc), and asks for her own field
         pa = browser.new_page(viewport={"width": 1400, "height": 900})
         pa.on("pageerror", lambda e: errors.append(str(e)))
-        pa.goto(server_a.url)
-        pa.goto(server_a.url.split("?")[0].rsplit("/", 1)[0] + "/verify")
+        _open_verify(pa, server_a, "/")
         expect(pa.locator("#v-input")).to_be_focused(timeout=15_000)
         assert (_current(pa)["doc"], label_to_name[_current(pa)["label"]]) != (reviewed, verify[-1])
         pa.keyboard.press("Escape")
@@ -215,8 +238,7 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
             window.fetch = async (...a) => { const r = await f(...a);
               if (String(a[0]).includes('/api/verify/')) window.__answers.push(await r.clone().text());
               return r; }; })()""")
-        pb.goto(server_b.url)
-        pb.goto(server_b.url.split("?")[0].rsplit("/", 1)[0] + "/verify")
+        _open_verify(pb, server_b, "/verify")
         expect(pb.locator("#v-input")).to_be_focused(timeout=15_000)
         keys: dict[str, list[int]] = {n: [] for n in verify}
         cur = _wait_field(pb, 0)
@@ -257,8 +279,7 @@ def test_every_injected_misread_is_caught_by_double_entry(batch, browser, monkey
         # When carol decides each mismatch on the crop and both entries (F2 takes the second)
         pc = browser.new_page(viewport={"width": 1400, "height": 900})
         pc.on("pageerror", lambda e: errors.append(str(e)))
-        pc.goto(server_c.url)
-        pc.goto(server_c.url.split("?")[0].rsplit("/", 1)[0] + "/verify")
+        _open_verify(pc, server_c, "/audit")
         decide_keys = []
         cur = _wait_field(pc, 0)
         decided = 0

@@ -75,7 +75,10 @@ function showRecords(data) {
   $("count").textContent = `${data.records.length} 件${data.truncated ? "（新しいものから表示。すべてはコマンド yomitori audit export で）" : ""}`;
 }
 
+let loads = 0; // the latest load wins: an older answer arriving after it is not shown
+
 async function load() {
+  const seq = ++loads;
   const params = new URLSearchParams();
   for (const k of ["since", "who", "batch"]) {
     const v = $(k).value.trim();
@@ -85,6 +88,7 @@ async function load() {
   $("status").textContent = "確認中…";
   const res = await fetch(`/api/audit?${params}`, { credentials: "same-origin" });
   const data = await res.json();
+  if (seq !== loads) return;
   if (!res.ok) {
     $("status").className = "broken";
     $("status").textContent = res.status === 403

@@ -34,6 +34,9 @@
   let urls = []; // object URLs to revoke when the document changes
   let scan = { w: 1, h: 1 };
   let view = { scale: 1, x: 0, y: 0 };
+  // the document whose scan is shown and laid out (fitted, centred): until then a zoom would be
+  // undone by the fit, so Alt+Z pressed while the scan loads is kept and done once it is shown
+  let scanShown = null, zoomPending = false;
   let busy = false;
   let pendingTiming = null;
   let me = null; // who is logged in: {name, roles, purposes} (from the server)
@@ -336,6 +339,8 @@
     $("hires").hidden = true;
     hiresSeq++;
     $("crop-big").hidden = true;
+    scanShown = null;
+    zoomPending = false;
     doc = d;
     state = {};
     order = [];
@@ -525,6 +530,8 @@
       placeBoxes();
       if (view.fitted !== true) fit();
       centreOn(current);
+      scanShown = d;
+      if (zoomPending) { zoomPending = false; zoomField(); }
       if (pendingTiming) {
         pendingTiming.image = performance.now() - pendingTiming.t0;
         if (pendingTiming.focused !== undefined) finishTiming();
@@ -922,7 +929,8 @@
     // Alt+Z: the current field at the scan's full resolution (one scan pixel per screen pixel,
     // less when the field is wider than the viewer), centred
     const img = $("scan"), v = $("viewer");
-    if (!current || !state[current].field.box || !img.naturalWidth) return;
+    if (!current || !state[current].field.box) return;
+    if (scanShown !== doc || !img.naturalWidth) { zoomPending = true; return; } // (see scanShown)
     const [l, t, r, b] = state[current].field.box;
     const f = scan.w / img.naturalWidth;
     const margin = 24;
