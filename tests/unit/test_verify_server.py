@@ -84,6 +84,8 @@ def test_review_then_blind_second_entry_then_decision_over_http(stores):
         # Then the gate waits for the double entry, and her server, which ends by itself, stops:
         # she has nothing left to do
         assert status == 200 and json.loads(body)["released"] is False
+        # and her done screen is told how many fields wait for the second entry
+        assert json.loads(body)["double_entry_open"] == 1
         alice.thread.join(timeout=10)
         assert not alice.thread.is_alive() and not alice.work_left()
 

@@ -37,6 +37,7 @@ from yomitori.store.base import (
     LeaseConflict,
     ResultStore,
     ReviewStore,
+    VerifyState,
     utcnow,
 )
 from yomitori.users import DEFAULT_PURPOSES
@@ -498,7 +499,15 @@ class ReviewService:
             # server stops right after the last submission, so this answer carries the list)
             out["held"] = [self._held_item(k, v) for k, v in sorted(self.session.held.items())]
         self.images.forget((batch_id, document_id))
+        if not out.get("remaining") and not out.get("released"):
+            # the review is done but the gate waits for ベリファイ: the done screen says so
+            out["double_entry_open"] = self._open_double_entries(batch_id)
         return {"ok": True, **out}
+
+    def _open_double_entries(self, batch_id: str) -> int:
+        """How many fields of ``batch_id`` still wait for a second entry or a decision."""
+        waiting = (VerifyState.OPEN, VerifyState.MISMATCH)
+        return sum(1 for t in self.reviews.verifications(batch_id) if t.state in waiting)
 
     def _held_item(self, key: tuple[str, str, str], reason: str) -> dict:
         batch_id, document_id, name = key

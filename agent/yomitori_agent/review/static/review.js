@@ -295,6 +295,11 @@
     $("doc-title").textContent = "完了";
     let text = "このバッチで確認が必要な帳票はすべて処理されました。";
     if (outcome && outcome.released) text += " 確認ゲートを解除し、バッチは次の工程に進みました。";
+    else if (outcome && outcome.double_entry_open > 0) {
+      // the review is done, but the batch goes on only after the second entries (ベリファイ)
+      text += " このバッチは、ベリファイ（別の人による2回目の入力）待ちの項目が " + outcome.double_entry_open
+        + " 件あります。検証者がベリファイ画面で入力すると、次の工程に進みます。";
+    }
     $("done-text").textContent = text;
     // the count from the last submission's answer: the one-machine server may already have
     // stopped, and an older count (残り 1 件) must not stay on the done screen
