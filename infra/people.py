@@ -114,10 +114,16 @@ class People(Construct):
                 actions=["dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan"],
                 resources=[tables[settings.AUDIT.role].table_arn],
             ),
+            # a gate by its batch id, projected like the Scan (a whole item holds the token;
+            # Null: a GetItem without a projection supplies no attribute list and is refused)
             iam.PolicyStatement(
                 sid="ListReviewGates",
                 actions=["dynamodb:GetItem"],
                 resources=[tables[settings.REVIEW_TASKS.role].table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": SCAN_WITHOUT_TOKENS["ForAllValues:StringEquals"],
+                    "Null": {"dynamodb:Attributes": "false"},
+                },
             ),
             # the Scan reads ids and leases only, never a gate's task token
             iam.PolicyStatement(

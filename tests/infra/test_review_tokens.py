@@ -126,3 +126,20 @@ def test_the_scan_attributes_are_ids_leases_and_states():
         settings.REVIEW_TASKS.partition_key, settings.REVIEW_TASKS.sort_key, "docs", "released_at", "state"
     }
     assert "task_token" not in settings.REVIEW_SCAN_ATTRIBUTES
+
+
+def test_the_supervisor_reads_a_gate_only_projected_never_its_token(synth):
+    supervisor = _statements(synth, "PeopleSupervisorPolicy")
+    ctx = _office("dynamodb")
+    # Given the read of one batch's gate the review server makes when it lists the queue
+    ((op, params),) = _store_requests(lambda s: s.queue("b1"))
+    projected = _context(op, params)
+    # Then the supervisor may make it (ids and leases only)
+    assert op == "GetItem" and "task_token" not in projected["dynamodb:Attributes"]
+    assert _allowed(supervisor, "dynamodb:GetItem", REVIEW, {**ctx, **projected})
+    # But not the whole item (get_gate: the token comes with it), nor a projection of the token
+    ((op, params),) = _store_requests(lambda s: s._item("b1"))
+    assert not _allowed(supervisor, "dynamodb:GetItem", REVIEW, {**ctx, **_context(op, params)})
+    token = _context("GetItem", {"TableName": "review_tasks", "Key": {"batch_id": {"S": "b1"}},
+                                 "ProjectionExpression": "batch_id, task_token"})
+    assert not _allowed(supervisor, "dynamodb:GetItem", REVIEW, {**ctx, **token})
