@@ -163,7 +163,10 @@ class ReviewService:
 
     def submitted(self, items: list | None = None) -> list[dict]:
         """Documents submitted in the batches under review and not yet released: they can be
-        opened again (ids only)."""
+        opened again (ids only) by a reviewer; nobody else may reopen, so nothing is read for them
+        (the gate item holds the task token, which only the review jobs may read)."""
+        if not self.principal.has(Role.REVIEWER):
+            return []
         batches = {self.batch_id} if self.batch_id else {q.batch_id for q in (items or [])}
         out = []
         for b in sorted(batches):
