@@ -26,14 +26,16 @@ class JobRoleError(YomitoriError):
 
 
 def user_name(arn: str) -> str:
-    """The IAM user name of ``arn:aws:iam::ACCOUNT:user[/path]/NAME``; a job role is assumed by
-    a person's own IAM user only (roles and federated users use Identity Center instead)."""
-    parts = arn.split(":", 5)
-    if len(parts) == 6 and parts[2] in ("iam", "sts") and parts[5].startswith("user/"):
-        return parts[5].rsplit("/", 1)[-1]
-    raise JobRoleError("These credentials are not a person's own IAM user, so they cannot take on a "
-                       "job role.",
-                       action="Use your own IAM user's profile, or sign in through IAM Identity Center.")
+    """The IAM user name of ``arn``; a job role is assumed by a person's own IAM user only
+    (roles and federated users use Identity Center instead)."""
+    from yomitori.principals import iam_user_name
+
+    name = iam_user_name(arn)
+    if name is None:
+        raise JobRoleError("These credentials are not a person's own IAM user, so they cannot take on a "
+                           "job role.",
+                           action="Use your own IAM user's profile, or sign in through IAM Identity Center.")
+    return name
 
 
 def assume_job_role(role_arn: str, client_id: str, *, sts=None) -> str:

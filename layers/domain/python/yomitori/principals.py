@@ -71,6 +71,12 @@ _ASSUMED = re.compile(r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-]+)
 _USER = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):user/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$")
 
 
+def iam_user_name(arn: str) -> str | None:
+    """The user name of an IAM user's ARN (``…:user[/path]/NAME``), None for any other identity."""
+    u = _USER.match(arn)
+    return u.group(2) if u else None
+
+
 def job_roles_from_env(name_prefix: str = "yomitori") -> dict[str, list[str]]:
     """``YOMITORI_JOB_ROLES`` (JSON) when set, else :func:`default_job_roles`."""
     raw = os.environ.get(ENV_JOB_ROLES)
@@ -112,7 +118,7 @@ def principal_from_arn(
         if roles is None:
             raise UnknownPrincipal(f"The IAM role '{role_name}' is not one of yomitori's job roles.")
         return Principal(session, roles)
-    u = _USER.match(arn)
-    if u and allow_agent_identity:
-        return Principal(u.group(2), frozenset({Role.REVIEWER}))
+    user = iam_user_name(arn)
+    if user and allow_agent_identity:
+        return Principal(user, frozenset({Role.REVIEWER}))
     raise UnknownPrincipal("These AWS credentials are not an assumed job role with a person's session name.")
