@@ -105,3 +105,10 @@ def tamperings(records: list[dict]) -> Iterator[tuple[str, int, list[dict | None
         t = [dict(x) for x in records]
         t[i], t[i + 1] = t[i + 1], t[i]
         yield f"swap seq {records[i]['seq']} and {records[i + 1]['seq']}", records[i]["seq"], t
+
+
+def searchable(records: list[AuditRecord]) -> str:
+    """The audit records as text to search for seeded personal values: everything but the time
+    and the chain's SHA-256 digests (``prev``, ``hash``), whose hex can hold a short run of
+    digits by chance (a seeded '20009' turned up in one) and cannot carry a value."""
+    return " ".join(r.model_dump_json(exclude={"at", "prev", "hash"}) for r in records)
