@@ -45,6 +45,7 @@ from yomitori.validation.dates import as_written, parse_date, read_typed_date
 from yomitori.validation.my_number import mask
 
 from yomitori_agent.review import images
+from yomitori_agent.review.names import display_name
 from yomitori_agent.review.reasons import explain, reason_text
 
 NEEDS_PERSON = (FieldStatus.NEEDS_REVIEW, FieldStatus.INVALID)
@@ -144,7 +145,7 @@ class ReviewService:
             "submitted": self.submitted(items),
             "reviewer": self.reviewer,
             "roles": sorted(r.value for r in self.principal.roles),
-            "name": self.reviewer,  # what the header shows: the principal's name, never an ARN
+            "name": display_name(self.reviewer),  # what the header shows (never an ARN)
             "documents": [
                 {
                     "batch_id": q.batch_id,
